@@ -1,0 +1,52 @@
+/**
+ * What the manager offers to its servers (REST, in-process for `cctrl --demo`). The core implements
+ * it; src/manager/server/ exposes it over HTTP. Methods throw ToolkitError (not_found, conflict,
+ * usage, refused) for bad requests.
+ */
+import type {
+  ControlRequest,
+  DataSourceStatus,
+  ManagerEvent,
+  PolicyMode,
+  ServiceStatus,
+  TaskStatus,
+} from './model.js';
+
+export interface ManagerInfo {
+  dataServiceName: string;
+  dataSourceName: string;
+  hostName: string;
+  startTime: string;
+  uptimeSeconds: number;
+  state: 'ONLINE';
+  isCoordinator: boolean;
+  isWitness: boolean;
+  managerPID: number;
+  parentPID: number;
+  policyMode: PolicyMode;
+  coordinator: string;
+  driver: 'simulated' | 'mysql';
+  version: string;
+}
+
+export interface Manager {
+  info(): ManagerInfo;
+  serviceNames(): string[];
+  serviceStatus(service: string): ServiceStatus;
+  datasourceStatus(service: string, datasource: string): DataSourceStatus;
+  /** Database ping of one datasource, now. */
+  pingDatasource(service: string, datasource: string): Promise<{ host: string; address: string; alive: boolean }>;
+  /**
+   * Start a control operation as a task and return it at once (state in_progress, or already
+   * complete for instant ones). A second operation on a service while one runs: conflict.
+   */
+  control(service: string, request: ControlRequest, requestedBy: string): TaskStatus;
+  task(taskId: string): TaskStatus;
+  /** Newest first. */
+  history(service: string, limit: number): TaskStatus[];
+  /** Members (managers) of the service with their state. */
+  members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean }>;
+  subscribe(listener: (event: ManagerEvent) => void): () => void;
+  /** Stop monitoring, finish or abandon tasks, flush state to disk. */
+  close(): Promise<void>;
+}

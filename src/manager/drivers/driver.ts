@@ -1,0 +1,123 @@
+/**
+ * The manager sees datasources only through a driver. Every call is async, may fail (reject with an
+ * Error whose message is the reason), and must settle within `timeoutMs` (reject with
+ * DriverTimeoutError past it). A driver never throws for an unhealthy host: that is an observation.
+ */
+import type { FaultAction, ResourceState, Role } from '../model.js';
+
+export class DriverTimeoutError extends Error {
+  constructor(what: string, timeoutMs: number) {
+    super(`${what} timed out after ${timeoutMs} ms`);
+    this.name = 'DriverTimeoutError';
+  }
+}
+
+export interface DriverCallOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** One datasource as configured: its name in the service and how to reach it. */
+export interface DataSourceConfig {
+  name: string;
+  host: string;
+  port: number;
+  role: Role;
+  precedence: number;
+}
+
+/** The result of one monitoring probe of one datasource. */
+export interface Observation {
+  /** Host check (TCP echo on port 7 or ping): 'unreachable' only when the check timed out/failed. */
+  host: 'alive' | 'unreachable';
+  /** Database ping (connect + SELECT 1): ONLINE, STOPPED (refused), UNREACHABLE/TIMEOUT; reason when not ONLINE. */
+  dataServer: { state: ResourceState; reason: string | null };
+  /** Is the manager process on that host up (simulated: its host is up). */
+  managerUp: boolean;
+  /** null: the replicator's status is not available. */
+  replicator: {
+    state: ResourceState;
+    role: Role;
+    masterHost: string | null;
+    appliedSeqno: number;
+    storedSeqno: number;
+    appliedLatency: number;
+  } | null;
+  /** Whether the server refuses writes (MariaDB `read_only`); null when unknown. */
+  readOnly: boolean | null;
+  connections: { active: number; created: number };
+}
+
+/** A replication position every driver can compare: monotonically increasing per cluster history. */
+export interface Position {
+  seqno: number;
+  /** Driver-specific exact position (e.g. a MariaDB GTID list `0-1-42`); opaque to the manager. */
+  exact?: string;
+}
+
+export interface RouterObservation {
+  host: string;
+  pid: number;
+  state: ResourceState;
+  connections: { active: number; created: number };
+}
+
+export interface ClusterDriver {
+  readonly kind: 'simulated' | 'mysql';
+
+  /** Observe one datasource; rejects only for driver bugs, never for an unhealthy host. */
+  observe(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Observation>;
+  /** Connectors (routers) in front of the service. */
+  routers(opts: DriverCallOptions): Promise<RouterObservation[]>;
+  /** Tell every connector which datasource is the master now and which are readable. */
+  notifyRouters(masterName: string | null, readable: string[], opts: DriverCallOptions): Promise<void>;
+
+  /** Current write position of a datasource (master: last written; slave: last applied). */
+  position(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Position>;
+  /** Stop writes on the master: read-only, end client sessions. Resolves to how many sessions were ended. */
+  fenceWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<number>;
+  /** Undo fenceWrites: the datasource accepts writes again (used to revert a failed switch). */
+  allowWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<void>;
+  /** Resolve once `ds` has applied everything up to `position`; reject on timeout. */
+  waitApplied(ds: DataSourceConfig, position: Position, opts: DriverCallOptions): Promise<void>;
+  /** Make `ds` a master: stop and reset replication, accept writes. */
+  promote(ds: DataSourceConfig, opts: DriverCallOptions): Promise<void>;
+  /** Make `ds` a slave of `master` (GTID auto-positioning or equivalent), read-only, replicating. */
+  replicateFrom(ds: DataSourceConfig, master: DataSourceConfig, opts: DriverCallOptions): Promise<void>;
+  /**
+   * Can `ds` (an old master, say) rejoin as a slave of `master` without losing or diverging data?
+   * Refuses with the reason, e.g. when ds has transactions master lacks.
+   */
+  checkRejoin(ds: DataSourceConfig, master: DataSourceConfig, opts: DriverCallOptions): Promise<{ ok: true } | { ok: false; reason: string }>;
+  /** Start or stop the replicator (slave threads) of `ds`. */
+  setReplicator(ds: DataSourceConfig, online: boolean, opts: DriverCallOptions): Promise<void>;
+  /** Write a heartbeat through the master; resolves to its position. */
+  heartbeat(master: DataSourceConfig, opts: DriverCallOptions): Promise<Position>;
+
+  /** Fault injection for rehearsal; only the simulated driver has it. */
+  injectFault?(ds: DataSourceConfig, fault: FaultAction): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+/** Runs `work` with a deadline, rejecting with DriverTimeoutError when it does not settle in time. */
+export async function withTimeout<T>(what: string, opts: DriverCallOptions, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work(controller.signal),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          controller.abort();
+          reject(new DriverTimeoutError(what, opts.timeoutMs));
+        }, opts.timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}

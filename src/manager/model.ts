@@ -1,0 +1,155 @@
+/**
+ * The cluster model as every view sees it: the manager produces these, the REST API carries them
+ * (inside the APIv2 envelope), `cctrl` formats them. Names follow Tungsten's APIv2 payloads where
+ * they exist; the rest are extensions in the same style.
+ */
+
+export const ROLES = ['master', 'slave', 'relay', 'standby', 'archive', 'witness'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const RESOURCE_STATES = [
+  'ONLINE',
+  'OFFLINE',
+  'SHUNNED',
+  'FAILED',
+  'SYNCHRONIZING',
+  'JOINING',
+  'SUSPECT',
+  'STOPPED',
+  'UNKNOWN',
+  'TIMEOUT',
+  'DEGRADED',
+  'UNREACHABLE',
+  'BACKUP',
+  'RESTORING',
+] as const;
+export type ResourceState = (typeof RESOURCE_STATES)[number];
+
+export const ALERT_STATUSES = ['OK', 'WARN', 'DIMINISHED', 'CRITICAL', 'SHUNNED', 'UNKNOWN'] as const;
+export type AlertStatus = (typeof ALERT_STATUSES)[number];
+
+export const POLICY_MODES = ['AUTOMATIC', 'MANUAL', 'MAINTENANCE'] as const;
+export type PolicyMode = (typeof POLICY_MODES)[number];
+
+/** `MANUALLY-SHUNNED`, `FAILED-OVER-TO-db2`, `SUPERSEDED`, `FAILSAFE_SHUN`, ... */
+export type ShunReason = string;
+
+export interface ReplicatorStatus {
+  /** The replicator's own state: ONLINE, OFFLINE, SYNCHRONIZING, STOPPED, ... */
+  state: ResourceState;
+  role: Role;
+  /** Host this replicator reads from (slaves, relays); null on a master. */
+  masterHost: string | null;
+  appliedSeqno: number;
+  storedSeqno: number;
+  /** Seconds. */
+  appliedLatency: number;
+  /** Seconds since the last applied event. */
+  relativeLatency: number;
+}
+
+export interface DataSourceStatus {
+  name: string;
+  service: string;
+  host: string;
+  role: Role;
+  state: ResourceState;
+  alertStatus: AlertStatus;
+  /** Shown as `REASON[...]` under the status line; null when there is nothing to say. */
+  alertMessage: string | null;
+  /** When the alert status was last set, ISO-8601 UTC. */
+  alertTime: string;
+  lastShunReason: ShunReason | null;
+  /** Why the datasource is FAILED, e.g. `DATASERVER 'db3@alpha' STOPPED`. */
+  lastError: string | null;
+  /** Lower wins ties in candidate selection; -1 marks an archive node. */
+  precedence: number;
+  standby: boolean;
+  archive: boolean;
+  witness: boolean;
+  manager: { state: 'ONLINE' | 'STOPPED' };
+  /** null: status not available. */
+  replicator: ReplicatorStatus | null;
+  dataServer: { state: ResourceState };
+  connections: { active: number; created: number };
+  /** Convenience copies of replicator fields, as APIv2's DatasourceStatusPayload has them. */
+  seqno: number | null;
+  appliedLatency: number | null;
+  relativeLatency: number | null;
+}
+
+export interface RouterStatus {
+  /** `connector@db1`. */
+  name: string;
+  host: string;
+  pid: number;
+  state: ResourceState;
+  connections: { active: number; created: number };
+}
+
+export interface ServiceStatus {
+  name: string;
+  type: 'CLUSTERED_MASTER_SLAVE';
+  composite: false;
+  multimaster: false;
+  policy: PolicyMode;
+  coordinator: { host: string; state: ResourceState };
+  coordinators: string[];
+  datasources: DataSourceStatus[];
+  routers: RouterStatus[];
+  /** ISO-8601 UTC of the last completed monitoring sample. */
+  sampledAt: string;
+}
+
+export type TaskState = 'in_progress' | 'complete' | 'failed';
+
+export interface TaskStep {
+  /** ISO-8601 UTC. */
+  time: string;
+  line: string;
+}
+
+export interface TaskStatus {
+  taskId: string;
+  service: string;
+  /** What was asked, as cctrl would type it: `switch to db3`, `datasource db2 shun`. */
+  operation: string;
+  requestedBy: string;
+  state: TaskState;
+  startTime: string;
+  endTime: string | null;
+  steps: TaskStep[];
+  /** On success e.g. `{newPrimary: 'db3'}`; on failure `{error: '...'}`. */
+  taskResult: Record<string, unknown> | null;
+}
+
+/** What an operator asks the manager to do; every control call and automatic action is one of these. */
+export type ControlRequest =
+  | { op: 'switch'; target?: string; dryRun?: boolean }
+  | { op: 'failover'; target?: string }
+  | { op: 'recover' }
+  | { op: 'datasource'; host: string; action: DataSourceAction }
+  | { op: 'policy'; mode: PolicyMode }
+  | { op: 'heartbeat' }
+  | { op: 'replicator'; host: string; action: 'online' | 'offline' }
+  | { op: 'fault'; host: string; fault: FaultAction };
+
+export const DATASOURCE_ACTIONS = ['online', 'offline', 'shun', 'welcome', 'recover', 'fail'] as const;
+export type DataSourceAction = (typeof DATASOURCE_ACTIONS)[number];
+
+/** Fault injection, for rehearsal on a simulated cluster. */
+export const FAULT_ACTIONS = [
+  'dataserver-stop',
+  'dataserver-start',
+  'host-down',
+  'host-up',
+  'replicator-stop',
+  'replicator-start',
+] as const;
+export type FaultAction = (typeof FAULT_ACTIONS)[number];
+
+/** Events the manager publishes (server-sent to watchers). */
+export type ManagerEvent =
+  | { type: 'state'; service: string; status: ServiceStatus }
+  | { type: 'task-step'; service: string; taskId: string; step: TaskStep }
+  | { type: 'task-end'; service: string; task: TaskStatus };

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
+    testTimeout: 20_000,
+    hookTimeout: 120_000,
+    // System tests start real sshd and mariadbd processes; two cores cannot run many at once.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
