@@ -1,0 +1,126 @@
+/**
+ * The `ls` listing, byte for byte in cctrl's classic layout (reference §2): scripts in the field
+ * parse it with regular expressions, so this text is an interface. Golden files in fixtures/ls/.
+ */
+import type { DataSourceStatus, RouterStatus, ServiceStatus } from '../manager/model.js';
+import { type Box, innerWidthFor, renderBox } from './box.js';
+import { formatAlertTime } from './time.js';
+
+export interface LsOptions {
+  /** `ls -l`: a third group of key=value rows per datasource. */
+  detailed?: boolean;
+  /** `ls HOST`: only that datasource. */
+  host?: string | null;
+  /** IANA zone for STATUS times; the process's local zone (TZ) when absent. */
+  timeZone?: string;
+}
+
+export function formatLs(service: ServiceStatus, options: LsOptions = {}): string {
+  const datasources = options.host
+    ? service.datasources.filter((ds) => ds.name === options.host)
+    : service.datasources;
+  const routers = options.host ? [] : service.routers;
+  const routerBox: Box = routers.length > 0 ? [routers.map(routerRow)] : [];
+  const dsBoxes = datasources.map((ds) => datasourceBox(ds, options));
+  const width = innerWidthFor([...routerBox, ...dsBoxes].flat(2));
+
+  const out = [coordinatorLine(service), ''];
+  if (routerBox.length > 0) out.push('ROUTERS:', ...renderBox(routerBox, width), '');
+  out.push('DATASOURCES:');
+  dsBoxes.forEach((box, i) => {
+    if (i > 0) out.push('');
+    out.push(...renderBox(box, width));
+  });
+  return `${out.join('\n')}\n`;
+}
+
+/** `ls` at the root of a -multi session. */
+export function formatServiceList(names: string[]): string {
+  const title = 'DATA SERVICES:';
+  const width = innerWidthFor([title]);
+  return `${[...renderBox([[title]], width), ...names].join('\n')}\n`;
+}
+
+export function coordinatorLine(service: ServiceStatus): string {
+  return `COORDINATOR[${service.coordinator.host}:${service.policy}:${service.coordinator.state}]`;
+}
+
+export function routerRow(r: RouterStatus): string {
+  return `${r.name}[${r.pid}](${r.state}, created=${r.connections.created}, active=${r.connections.active})`;
+}
+
+export function datasourceBox(ds: DataSourceStatus, options: LsOptions = {}): Box {
+  const head = [datasourceHeader(ds), statusRow(ds, options.timeZone)];
+  if (ds.alertMessage) head.push(`REASON[${ds.alertMessage}]`);
+  if (ds.witness) return [head, [`  MANAGER(state=${ds.manager.state})`]];
+  const box: Box = [
+    head,
+    [
+      `  MANAGER(state=${ds.manager.state})`,
+      `  ${replicatorRow(ds)}`,
+      `  DATASERVER(state=${ds.dataServer.state})`,
+      `  CONNECTIONS(created=${ds.connections.created}, active=${ds.connections.active})`,
+    ],
+  ];
+  if (options.detailed) box.push(detailRows(ds));
+  return box;
+}
+
+/** `db1(master:ONLINE, progress=3, THL latency=0.561)` and its FAILED/SHUNNED variants (§2.1). */
+export function datasourceHeader(ds: DataSourceStatus): string {
+  if (ds.witness) return `${ds.name}(witness:${ds.state})`;
+  const archive = ds.precedence === -1 || ds.archive ? ':ARCHIVE ' : '';
+  return `${ds.name}(${ds.role}:${ds.state}${archive}${failureInfo(ds)}${progressInfo(ds)})`;
+}
+
+function failureInfo(ds: DataSourceStatus): string {
+  if (ds.state === 'FAILED') return ds.lastError ? `(${ds.lastError})` : '';
+  if (ds.state === 'SHUNNED' && ds.lastShunReason) {
+    return ds.lastError ? `(${ds.lastShunReason} AFTER ${ds.lastError})` : `(${ds.lastShunReason})`;
+  }
+  return '';
+}
+
+function progressInfo(ds: DataSourceStatus): string {
+  const r = ds.replicator;
+  if (!r || r.state === 'STOPPED') return '';
+  const latency = fixed3(r.appliedLatency);
+  return ds.role === 'master'
+    ? `, progress=${r.appliedSeqno}, THL latency=${latency}`
+    : `, progress=${r.appliedSeqno}, latency=${latency}`;
+}
+
+/** Java's `%5.3f`. */
+function fixed3(n: number): string {
+  return n.toFixed(3).padStart(5);
+}
+
+function statusRow(ds: DataSourceStatus, timeZone?: string): string {
+  return `STATUS [${ds.alertStatus}] [${formatAlertTime(ds.alertTime, timeZone)}]`;
+}
+
+function replicatorRow(ds: DataSourceStatus): string {
+  const r = ds.replicator;
+  if (!r) return 'REPLICATOR(state=STATUS NOT AVAILABLE)';
+  if (r.state === 'STOPPED') return 'REPLICATOR(state=STOPPED)';
+  if (r.role === 'master' || !r.masterHost) return `REPLICATOR(role=${r.role}, state=${r.state})`;
+  return `REPLICATOR(role=${r.role}, master=${r.masterHost}, state=${r.state})`;
+}
+
+function detailRows(ds: DataSourceStatus): string[] {
+  const r = ds.replicator;
+  const pairs: Array<[string, unknown]> = [
+    ['host', ds.host],
+    ['precedence', ds.precedence],
+    ['standby', ds.standby],
+    ['archive', ds.archive],
+    ['lastShunReason', ds.lastShunReason],
+    ['lastError', ds.lastError],
+    ['appliedSeqno', r?.appliedSeqno],
+    ['storedSeqno', r?.storedSeqno],
+    ['appliedLatency', r ? fixed3(r.appliedLatency).trim() : undefined],
+    ['relativeLatency', r ? fixed3(r.relativeLatency).trim() : undefined],
+    ['alertTime', ds.alertTime],
+  ];
+  return pairs.map(([k, v]) => `  ${k}=${v === undefined || v === null ? 'NONE' : String(v)}`);
+}
