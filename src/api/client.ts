@@ -1,0 +1,632 @@
+/**
+ * A typed client for the manager's REST API. Every failure becomes a ToolkitError whose kind says
+ * what the caller can do about it (exit codes follow from src/errors.ts). Kept to node:http(s) so
+ * `cctrl -e ls` starts fast.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { ToolkitError, errorKindForHttpStatus, type ErrorKind } from '../errors.js';
+import type {
+  ControlRequest,
+  DataSourceAction,
+  FaultAction,
+  ManagerEvent,
+  PolicyMode,
+  TaskStatus,
+  TaskStep,
+} from '../manager/model.js';
+import {
+  apiPaths,
+  type BooleanPayload,
+  type ClusterTopologyPayload,
+  type DatasourceStatusPayload,
+  type Envelope,
+  type ErrorPayload,
+  type MembersPayload,
+  type PingPayload,
+  type PolicyPayload,
+  type ServiceStatusPayload,
+  type StatusPayload,
+  type TaskListPayload,
+  type TaskPayload,
+} from './payloads.js';
+import { SseParser } from './sse.js';
+
+export interface ManagerClientOptions {
+  /** `http://127.0.0.1:8090` or `https://...`; a trailing slash is fine. */
+  url: string;
+  user?: string;
+  password?: string;
+  /** Per request, until the whole response is read. Default 10 s. */
+  timeoutMs?: number;
+  /** PEM file of the CA (or the self-signed certificate) the manager's certificate must chain to. */
+  caFile?: string;
+  /** Accept any certificate (like `curl -k`). */
+  insecure?: boolean;
+}
+
+export interface WaitForTaskOptions {
+  /** Called once per step, in order, as the manager records it. */
+  onStep?: (step: TaskStep) => void;
+  /** Give up (ToolkitError 'timeout') after this long. Default: wait forever. */
+  timeoutMs?: number;
+  /** Abort (ToolkitError 'interrupted'). */
+  signal?: AbortSignal;
+  /** Poll interval when the event stream is not available. Default 250 ms. */
+  pollIntervalMs?: number;
+}
+
+export interface EventSubscription {
+  /** Settles when the stream ends: resolves on close()/abort, rejects when the connection drops. */
+  done: Promise<void>;
+  close(): void;
+}
+
+interface RawResponse {
+  status: number;
+  body: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** The server sends a heartbeat every 15 s; silence for longer than this means the stream is dead. */
+const EVENT_STREAM_IDLE_MS = 45_000;
+
+export class ManagerClient {
+  readonly baseUrl: URL;
+  private readonly timeoutMs: number;
+  private readonly authorization: string | undefined;
+  private readonly agent: http.Agent;
+  private readonly transport: typeof http | typeof https;
+
+  constructor(private readonly options: ManagerClientOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.url);
+    } catch {
+      throw new ToolkitError('usage', `not a URL: ${options.url}`, 'give the manager as http://HOST:PORT or https://HOST:PORT');
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+      throw new ToolkitError('usage', `unsupported scheme in ${options.url}`, 'use http:// or https://');
+    }
+    base.pathname = base.pathname.replace(/\/+$/, '');
+    this.baseUrl = base;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (options.user !== undefined) {
+      const token = Buffer.from(`${options.user}:${options.password ?? ''}`).toString('base64');
+      this.authorization = `Basic ${token}`;
+    }
+    if (base.protocol === 'https:') {
+      this.transport = https;
+      let ca: Buffer | undefined;
+      if (options.caFile !== undefined) {
+        try {
+          ca = readFileSync(options.caFile);
+        } catch (e) {
+          throw new ToolkitError('usage', `cannot read CA file ${options.caFile}: ${(e as Error).message}`);
+        }
+      }
+      this.agent = new https.Agent({ keepAlive: true, ca, rejectUnauthorized: !options.insecure });
+    } else {
+      this.transport = http;
+      this.agent = new http.Agent({ keepAlive: true });
+    }
+  }
+
+  /** The manager's URL as the user gave it, for messages. */
+  get url(): string {
+    return this.baseUrl.href.replace(/\/$/, '');
+  }
+
+  /** Release kept-alive connections (the process can exit without it; this just makes it prompt). */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  // ---- reads ----
+
+  ping(): Promise<PingPayload> {
+    return this.get('PingPayload', apiPaths.ping());
+  }
+
+  status(): Promise<StatusPayload> {
+    return this.get('StatusPayload', apiPaths.managerStatus());
+  }
+
+  topology(options: { includeRouters?: boolean } = {}): Promise<ClusterTopologyPayload> {
+    const query = options.includeRouters === false ? '?includeRouters=no' : '';
+    return this.get('ClusterTopologyPayload', apiPaths.topology() + query);
+  }
+
+  serviceStatus(service: string, options: { includeRouters?: boolean } = {}): Promise<ServiceStatusPayload> {
+    const query = options.includeRouters === false ? '?includeRouters=false' : '';
+    return this.get('ServiceStatusPayload', apiPaths.serviceStatus(service) + query);
+  }
+
+  datasourceStatus(service: string, datasource: string): Promise<DatasourceStatusPayload> {
+    return this.get('DatasourceStatusPayload', apiPaths.datasourceStatus(service, datasource));
+  }
+
+  pingDatasource(service: string, datasource: string): Promise<BooleanPayload> {
+    return this.get('BooleanPayload', apiPaths.datasourcePing(service, datasource));
+  }
+
+  members(service: string): Promise<MembersPayload> {
+    return this.get('MembersPayload', apiPaths.members(service));
+  }
+
+  policy(service: string): Promise<PolicyPayload> {
+    return this.get('PolicyPayload', apiPaths.policy(service));
+  }
+
+  /** Newest first. */
+  history(service: string, limit?: number): Promise<TaskListPayload> {
+    return this.get('TaskListPayload', apiPaths.history(service, limit));
+  }
+
+  task(taskId: string): Promise<TaskPayload> {
+    return this.get('TaskPayload', apiPaths.task(taskId));
+  }
+
+  // ---- control: each starts a task and returns it at once ----
+
+  switch(service: string, options: { target?: string; dryRun?: boolean } = {}): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'switch'), options);
+  }
+
+  failover(service: string, options: { target?: string } = {}): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'failover'), options);
+  }
+
+  recover(service: string): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'recover'));
+  }
+
+  heartbeat(service: string): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'heartbeat'));
+  }
+
+  setPolicy(service: string, mode: PolicyMode): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'policy', mode.toLowerCase()));
+  }
+
+  datasource(service: string, datasource: string, action: DataSourceAction): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'datasource', datasource, action));
+  }
+
+  replicator(service: string, datasource: string, action: 'online' | 'offline'): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'replicator', datasource, action));
+  }
+
+  fault(service: string, datasource: string, fault: FaultAction): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'datasource', datasource, 'fault', fault));
+  }
+
+  /** Any ControlRequest, routed to its endpoint. */
+  control(service: string, request: ControlRequest): Promise<TaskPayload> {
+    switch (request.op) {
+      case 'switch':
+        return this.switch(service, { target: request.target, dryRun: request.dryRun });
+      case 'failover':
+        return this.failover(service, { target: request.target });
+      case 'recover':
+        return this.recover(service);
+      case 'heartbeat':
+        return this.heartbeat(service);
+      case 'policy':
+        return this.setPolicy(service, request.mode);
+      case 'datasource':
+        return this.datasource(service, request.host, request.action);
+      case 'replicator':
+        return this.replicator(service, request.host, request.action);
+      case 'fault':
+        return this.fault(service, request.host, request.fault);
+    }
+  }
+
+  /**
+   * Wait until a task is complete or failed, calling onStep for each step in order as it happens
+   * (steps already recorded first). Streams from the event endpoint; polls when that is unavailable
+   * or drops. Resolves with the final task, whatever its state.
+   */
+  async waitForTask(taskId: string, options: WaitForTaskOptions = {}): Promise<TaskStatus> {
+    const { signal } = options;
+    if (signal?.aborted) throw interrupted();
+    const waitAbort = new AbortController();
+    const cleanups: Array<() => void> = [() => waitAbort.abort()];
+    const stopped = new Promise<never>((_, reject) => {
+      if (options.timeoutMs !== undefined) {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new ToolkitError(
+                'timeout',
+                `task ${taskId} did not finish within ${options.timeoutMs} ms; its outcome is unknown`,
+                `ask the manager later: the task keeps running there (GET ${apiPaths.task(taskId)})`,
+              ),
+            ),
+          options.timeoutMs,
+        );
+        cleanups.push(() => clearTimeout(timer));
+      }
+      if (signal) {
+        const onAbort = () => reject(interrupted());
+        signal.addEventListener('abort', onAbort, { once: true });
+        cleanups.push(() => signal.removeEventListener('abort', onAbort));
+      }
+    });
+    stopped.catch(() => undefined);
+    try {
+      return await Promise.race([this.followTask(taskId, options, waitAbort.signal), stopped]);
+    } finally {
+      for (const cleanup of cleanups) cleanup();
+    }
+  }
+
+  private async followTask(taskId: string, options: WaitForTaskOptions, signal: AbortSignal): Promise<TaskStatus> {
+    const delivered: TaskStep[] = [];
+    const deliver = (step: TaskStep) => {
+      delivered.push(step);
+      options.onStep?.(step);
+    };
+    const deliverMissing = (task: TaskStatus) => {
+      for (const step of task.steps.slice(delivered.length)) deliver(step);
+    };
+
+    const first = await this.task(taskId);
+    if (first.state !== 'in_progress') {
+      deliverMissing(first);
+      return first;
+    }
+    const streamed = await this.followTaskEvents(first.service, taskId, signal, delivered, deliver, deliverMissing).catch(
+      (e: unknown) => {
+        if (signal.aborted) throw e;
+        return null; // no stream: poll instead
+      },
+    );
+    if (streamed) return streamed;
+
+    const interval = options.pollIntervalMs ?? 250;
+    for (;;) {
+      if (signal.aborted) throw interrupted();
+      const task = await this.task(taskId);
+      deliverMissing(task);
+      if (task.state !== 'in_progress') return task;
+      await sleep(interval, signal);
+    }
+  }
+
+  /**
+   * The stream is opened before the task is read again, so no step falls between the two. The
+   * stream carries a tail of the snapshot's steps (in order) and then new ones: a streamed step
+   * that matches a snapshot step is a duplicate, the first that does not is new.
+   */
+  private followTaskEvents(
+    service: string,
+    taskId: string,
+    signal: AbortSignal,
+    delivered: TaskStep[],
+    deliver: (step: TaskStep) => void,
+    deliverMissing: (task: TaskStatus) => void,
+  ): Promise<TaskStatus> {
+    return new Promise<TaskStatus>((resolve, reject) => {
+      let snapshotTaken = false;
+      const early: ManagerEvent[] = [];
+      /** Steps of the snapshot not yet matched by a streamed step. */
+      let unmatched: TaskStep[] = [];
+      let finished = false;
+      const finish = (task: TaskStatus) => {
+        if (finished) return;
+        finished = true;
+        deliverMissing(task);
+        subscription?.close();
+        resolve(task);
+      };
+      const handle = (event: ManagerEvent) => {
+        if (finished) return;
+        if (event.type === 'task-step' && event.taskId === taskId) {
+          const i = unmatched.findIndex((s) => s.time === event.step.time && s.line === event.step.line);
+          if (i >= 0) {
+            unmatched = unmatched.slice(i + 1);
+          } else {
+            unmatched = [];
+            deliver(event.step);
+          }
+        } else if (event.type === 'task-end' && event.task.taskId === taskId) {
+          finish(event.task);
+        }
+      };
+      let subscription: EventSubscription | undefined;
+      this.events(
+        service,
+        (event) => {
+          if (snapshotTaken) handle(event);
+          else early.push(event);
+        },
+        signal,
+      ).then(
+        async (sub) => {
+          subscription = sub;
+          sub.done.then(
+            () => {
+              if (!finished) reject(new Error('event stream ended'));
+            },
+            (e: unknown) => {
+              if (!finished) reject(e);
+            },
+          );
+          try {
+            const snapshot = await this.task(taskId);
+            for (const step of snapshot.steps.slice(delivered.length)) deliver(step);
+            unmatched = snapshot.steps.slice();
+            snapshotTaken = true;
+            if (snapshot.state !== 'in_progress') return finish(snapshot);
+            for (const event of early.splice(0)) handle(event);
+          } catch (e) {
+            sub.close();
+            if (!finished) {
+              finished = true;
+              reject(e);
+            }
+          }
+        },
+        reject,
+      );
+    });
+  }
+
+  /**
+   * Subscribe to a service's events. Resolves once the stream is open (so nothing that happens
+   * after this resolves is missed); onEvent then runs for each event until close() or abort.
+   */
+  events(service: string, onEvent: (event: ManagerEvent) => void, signal?: AbortSignal): Promise<EventSubscription> {
+    return new Promise<EventSubscription>((resolve, reject) => {
+      if (signal?.aborted) return reject(interrupted());
+      const url = this.resolve(apiPaths.events(service));
+      let settleDone: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+      const done = new Promise<void>((res, rej) => (settleDone = { resolve: res, reject: rej }));
+      done.catch(() => undefined);
+      let closedByUs = false;
+      let idleTimer: NodeJS.Timeout | undefined;
+      const req = this.transport.request(url, {
+        method: 'GET',
+        agent: false, // a stream holds its socket for good: keep it out of the pool
+        headers: { ...this.headers(), accept: 'text/event-stream' },
+        ...this.tlsOptions(),
+      });
+      const connectTimer = setTimeout(() => req.destroy(this.timeoutError('GET', url)), this.timeoutMs);
+      const close = () => {
+        closedByUs = true;
+        clearTimeout(idleTimer);
+        req.destroy();
+        settleDone?.resolve();
+      };
+      const onAbort = () => close();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (e) => {
+        clearTimeout(connectTimer);
+        clearTimeout(idleTimer);
+        signal?.removeEventListener('abort', onAbort);
+        if (closedByUs) return;
+        const err = this.transportError(e, 'GET', url);
+        reject(err);
+        settleDone?.reject(err);
+      });
+      req.on('response', (res) => {
+        clearTimeout(connectTimer);
+        if (res.statusCode !== 200) {
+          readBody(res).then((body) => {
+            const err = this.httpError({ status: res.statusCode ?? 0, body }, 'GET', url);
+            reject(err);
+            settleDone?.reject(err);
+          }, reject);
+          return;
+        }
+        const armIdle = () => {
+          clearTimeout(idleTimer);
+          idleTimer = setTimeout(
+            () => req.destroy(new ToolkitError('timeout', `event stream from ${this.url} went silent`)),
+            EVENT_STREAM_IDLE_MS,
+          );
+          idleTimer.unref();
+        };
+        armIdle();
+        const parser = new SseParser((message) => {
+          if (message.data === '') return;
+          try {
+            onEvent(JSON.parse(message.data) as ManagerEvent);
+          } catch {
+            // a malformed event is skipped; the next state event corrects the picture
+          }
+        });
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          armIdle();
+          parser.push(chunk);
+        });
+        res.on('end', () => {
+          clearTimeout(idleTimer);
+          signal?.removeEventListener('abort', onAbort);
+          if (closedByUs) return;
+          settleDone?.reject(new ToolkitError('unreachable', `the manager at ${this.url} closed the event stream`));
+        });
+        res.on('error', () => undefined); // reported through req 'error'
+        resolve({ done, close });
+      });
+      req.end();
+    });
+  }
+
+  // ---- plumbing ----
+
+  private async get<T>(payloadType: string, path: string): Promise<T> {
+    return this.call<T>('GET', path, undefined, payloadType);
+  }
+
+  private async post<T = TaskPayload>(path: string, body?: object): Promise<T> {
+    const hasBody = body !== undefined && Object.values(body).some((v) => v !== undefined);
+    return this.call<T>('POST', path, hasBody ? JSON.stringify(body) : undefined, 'TaskPayload');
+  }
+
+  private async call<T>(method: string, path: string, body: string | undefined, payloadType: string): Promise<T> {
+    const url = this.resolve(path);
+    const response = await this.send(method, url, body);
+    if (response.status >= 400) throw this.httpError(response, method, url);
+    let parsed: Envelope<T>;
+    try {
+      parsed = JSON.parse(response.body) as Envelope<T>;
+    } catch {
+      throw new ToolkitError('refused', `${method} ${url.pathname}: the manager at ${this.url} did not answer with JSON`);
+    }
+    if (parsed?.payloadType !== payloadType || parsed.payload === undefined) {
+      throw new ToolkitError(
+        'refused',
+        `${method} ${url.pathname}: expected ${payloadType}, got ${String(parsed?.payloadType)} from ${this.url}`,
+      );
+    }
+    return parsed.payload;
+  }
+
+  private send(method: string, url: URL, body: string | undefined): Promise<RawResponse> {
+    return new Promise<RawResponse>((resolve, reject) => {
+      const headers: Record<string, string> = { ...this.headers(), accept: 'application/json' };
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = String(Buffer.byteLength(body));
+      }
+      const req = this.transport.request(url, { method, headers, agent: this.agent, ...this.tlsOptions() });
+      const timer = setTimeout(() => req.destroy(this.timeoutError(method, url)), this.timeoutMs);
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        reject(this.transportError(e, method, url));
+      });
+      req.on('response', (res) => {
+        readBody(res).then(
+          (text) => {
+            clearTimeout(timer);
+            resolve({ status: res.statusCode ?? 0, body: text });
+          },
+          () => undefined, // reported through req 'error'
+        );
+      });
+      req.end(body);
+    });
+  }
+
+  private resolve(path: string): URL {
+    const url = new URL(this.baseUrl.href);
+    const [pathname, query] = path.split('?', 2);
+    url.pathname = this.baseUrl.pathname + pathname;
+    url.search = query ? `?${query}` : '';
+    return url;
+  }
+
+  private headers(): Record<string, string> {
+    return this.authorization ? { authorization: this.authorization } : {};
+  }
+
+  private tlsOptions(): https.RequestOptions {
+    if (this.transport !== https) return {};
+    return { ca: (this.agent as https.Agent).options.ca, rejectUnauthorized: !this.options.insecure };
+  }
+
+  private timeoutError(method: string, url: URL): ToolkitError {
+    return new ToolkitError(
+      'timeout',
+      `${method} ${url.pathname}: the manager at ${this.url} did not answer within ${this.timeoutMs} ms`,
+      'the outcome is unknown; check the manager with `ls` before retrying',
+    );
+  }
+
+  private transportError(e: unknown, method: string, url: URL): ToolkitError {
+    if (e instanceof ToolkitError) return e;
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    const message = (e as Error).message;
+    if (TLS_CODES.has(code) || /certificate|self[- ]signed/i.test(message)) {
+      return new ToolkitError(
+        'unreachable',
+        `cannot verify the manager's TLS certificate at ${this.url}: ${message}`,
+        'pass the manager certificate with --ca-file FILE, or --insecure to skip verification',
+      );
+    }
+    const why = CONNECT_FAILURES[code] ?? message;
+    return new ToolkitError(
+      'unreachable',
+      `the manager at ${this.url} is unreachable: ${why}`,
+      'check that tungsten-manager is running and that --manager gives its URL',
+    );
+  }
+
+  private httpError(response: RawResponse, method: string, url: URL): ToolkitError {
+    let payload: Partial<ErrorPayload> | undefined;
+    try {
+      const parsed = JSON.parse(response.body) as Envelope<ErrorPayload>;
+      if (parsed?.payloadType === 'ErrorPayload') payload = parsed.payload;
+    } catch {
+      // not an envelope: describe it by its status
+    }
+    const kind: ErrorKind = response.status === 401 ? 'unauthorized' : payload?.kind ?? kindForStatus(response.status);
+    if (kind === 'unauthorized') {
+      return new ToolkitError(
+        'unauthorized',
+        this.options.user === undefined
+          ? `the manager at ${this.url} requires credentials`
+          : `the manager at ${this.url} refused the credentials of user '${this.options.user}'`,
+        'give --user and --password (or TUNGSTEN_API_USER / TUNGSTEN_API_PASSWORD)',
+      );
+    }
+    const message = payload?.message ?? `${method} ${url.pathname}: HTTP ${response.status}`;
+    return new ToolkitError(kind, message, payload?.hint ?? undefined);
+  }
+}
+
+function kindForStatus(status: number): ErrorKind {
+  if (status === 405 || status === 413 || status === 415) return 'usage';
+  if (status === 503) return 'unreachable';
+  if (status >= 500) return 'refused';
+  return errorKindForHttpStatus(status);
+}
+
+const CONNECT_FAILURES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network unreachable',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed',
+};
+
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function interrupted(): ToolkitError {
+  return new ToolkitError('interrupted', 'interrupted');
+}
+
+function readBody(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

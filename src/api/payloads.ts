@@ -1,0 +1,136 @@
+/**
+ * The REST API's wire types: the APIv2 envelope and the payloads it carries. Payloads are the
+ * cluster model of src/manager/model.ts under Tungsten's APIv2 names, plus extensions in the same
+ * style (documented in docs/api.md). Type-only imports keep this module free at run time.
+ */
+import type { ManagerInfo } from '../manager/api.js';
+import type {
+  DataSourceStatus,
+  ManagerEvent,
+  PolicyMode,
+  Role,
+  ServiceStatus,
+  TaskStatus,
+} from '../manager/model.js';
+import type { ErrorKind } from '../errors.js';
+
+export const PAYLOAD_VERSION = '1';
+
+export interface Envelope<T = unknown> {
+  payloadType: string;
+  payloadVersion: typeof PAYLOAD_VERSION;
+  payload: T;
+}
+
+export interface PingPayload {
+  message: 'Ping test';
+  /** ISO-8601 UTC. */
+  date: string;
+  hostName: string;
+  pid: number;
+  /** Seconds the manager has been up (APIv2 keeps the JVM's name for it). */
+  jvmUptime: number;
+}
+
+export type StatusPayload = ManagerInfo;
+
+export interface ClusterTopologyPayload {
+  topology: 'CLUSTERED_MASTER_SLAVE';
+  name: string;
+  services: Array<{ name: string; role: 'master'; datasources: Array<{ name: string; role: Role }> }>;
+  /** Absent with `?includeRouters=no`. */
+  routers?: Array<{ name: string; connections: { active: number; created: number } }>;
+}
+
+/** ServiceStatus as the model has it; `routers` is absent with `?includeRouters=false`. */
+export type ServiceStatusPayload = Omit<ServiceStatus, 'routers'> & Partial<Pick<ServiceStatus, 'routers'>>;
+
+export type DatasourceStatusPayload = DataSourceStatus;
+
+/** `value` is the APIv2 field; `host` and `address` say what was pinged. */
+export interface BooleanPayload {
+  value: boolean;
+  host?: string;
+  address?: string;
+}
+
+export interface MemberStatus {
+  name: string;
+  host: string;
+  state: 'ONLINE' | 'STOPPED';
+  coordinator: boolean;
+}
+
+export interface MembersPayload {
+  service: string;
+  members: MemberStatus[];
+}
+
+export interface PolicyPayload {
+  service: string;
+  policy: PolicyMode;
+}
+
+export type TaskPayload = TaskStatus;
+
+export interface TaskListPayload {
+  service: string;
+  tasks: TaskStatus[];
+}
+
+export interface ErrorPayload {
+  /** The HTTP status, repeated so a body read alone still says it. */
+  status: number;
+  kind: ErrorKind;
+  message: string;
+  hint: string | null;
+}
+
+/** Payload type names, by payload, as they appear in `payloadType`. */
+export interface PayloadTypes {
+  PingPayload: PingPayload;
+  StatusPayload: StatusPayload;
+  ClusterTopologyPayload: ClusterTopologyPayload;
+  ServiceStatusPayload: ServiceStatusPayload;
+  DatasourceStatusPayload: DatasourceStatusPayload;
+  BooleanPayload: BooleanPayload;
+  MembersPayload: MembersPayload;
+  PolicyPayload: PolicyPayload;
+  TaskPayload: TaskPayload;
+  TaskListPayload: TaskListPayload;
+  ErrorPayload: ErrorPayload;
+}
+export type PayloadType = keyof PayloadTypes;
+
+export function envelope<K extends PayloadType>(payloadType: K, payload: PayloadTypes[K]): Envelope<PayloadTypes[K]> {
+  return { payloadType, payloadVersion: PAYLOAD_VERSION, payload };
+}
+
+/** Server-sent event names; the `data:` line is the ManagerEvent as JSON. */
+export type SseEventName = ManagerEvent['type'];
+
+export const API_PREFIX = '/api/v2';
+
+/** Paths of the API, built in one place for the server's docs, the client and the tests. */
+export const apiPaths = {
+  ping: () => `${API_PREFIX}/ping`,
+  managerStatus: () => `${API_PREFIX}/manager/status`,
+  topology: () => `${API_PREFIX}/manager/cluster/topology`,
+  serviceStatus: (svc: string) => `${API_PREFIX}/manager/status/service/${enc(svc)}`,
+  datasourceStatus: (svc: string, ds: string) =>
+    `${API_PREFIX}/manager/status/service/${enc(svc)}/datasource/${enc(ds)}`,
+  datasourcePing: (svc: string, ds: string) =>
+    `${API_PREFIX}/manager/service/${enc(svc)}/datasource/${enc(ds)}/ping`,
+  members: (svc: string) => `${API_PREFIX}/manager/service/${enc(svc)}/members`,
+  policy: (svc: string) => `${API_PREFIX}/manager/service/${enc(svc)}/policy`,
+  history: (svc: string, limit?: number) =>
+    `${API_PREFIX}/manager/service/${enc(svc)}/history${limit === undefined ? '' : `?limit=${limit}`}`,
+  task: (taskId: string) => `${API_PREFIX}/manager/task/${enc(taskId)}`,
+  events: (svc?: string) => `${API_PREFIX}/manager/events${svc === undefined ? '' : `?service=${enc(svc)}`}`,
+  control: (svc: string, ...rest: string[]) =>
+    [`${API_PREFIX}/manager/control/service/${enc(svc)}`, ...rest.map(enc)].join('/'),
+};
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}

@@ -1,0 +1,49 @@
+/** Server-sent events framing (https://html.spec.whatwg.org/multipage/server-sent-events.html). */
+
+export interface SseMessage {
+  event: string;
+  data: string;
+}
+
+/** Feeds on text chunks; calls onMessage for each complete event. Comment lines (`:`) are skipped. */
+export class SseParser {
+  private buffer = '';
+  private event = '';
+  private data: string[] = [];
+
+  constructor(private readonly onMessage: (message: SseMessage) => void) {}
+
+  push(chunk: string): void {
+    this.buffer += chunk;
+    for (;;) {
+      const nl = this.buffer.search(/\r\n|\r|\n/);
+      if (nl < 0) return;
+      if (nl === this.buffer.length - 1 && this.buffer.endsWith('\r')) return; // maybe half of \r\n
+      const line = this.buffer.slice(0, nl);
+      const width = this.buffer.startsWith('\r\n', nl) ? 2 : 1;
+      this.buffer = this.buffer.slice(nl + width);
+      this.line(line);
+    }
+  }
+
+  private line(line: string): void {
+    if (line === '') {
+      if (this.data.length > 0) this.onMessage({ event: this.event || 'message', data: this.data.join('\n') });
+      this.event = '';
+      this.data = [];
+      return;
+    }
+    if (line.startsWith(':')) return;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') this.event = value;
+    else if (field === 'data') this.data.push(value);
+  }
+}
+
+/** One event as the server writes it. */
+export function formatSse(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
