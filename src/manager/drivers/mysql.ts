@@ -1,0 +1,405 @@
+/**
+ * The `mysql` driver: the manager's datasources are real MariaDB servers replicating with GTIDs.
+ *
+ * Each call opens its own short connection (with the call's deadline as connect timeout) and closes
+ * it, so a hung server costs one call, never the next. The driver remembers the thread ids of its
+ * open connections so that fencing a master never ends the manager's own sessions.
+ *
+ * Credentials come from MysqlDriverOptions and never appear in a message: errors are rebuilt from
+ * the server's error code and text, and any occurrence of a password is masked as a last resort.
+ */
+import mysql from 'mysql2/promise';
+import type { ResourceState } from '../model.js';
+import { checkHost } from '../hostcheck.js';
+import { withTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position, type RouterObservation } from './driver.js';
+import type { MysqlDriverOptions } from './mysql-config.js';
+import { formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList, type GtidList } from './mysql-gtid.js';
+
+type Row = mysql.RowDataPacket;
+
+/** SHOW SLAVE STATUS, the columns the driver reads (MariaDB names). */
+interface SlaveStatus {
+  ioRunning: string;
+  sqlRunning: string;
+  masterHost: string;
+  masterPort: number;
+  secondsBehind: number | null;
+  ioPos: string;
+  lastIoError: string;
+  lastSqlError: string;
+}
+
+/** Server-side threads that are not client sessions: fencing must leave replication running. */
+const NON_CLIENT_COMMANDS = new Set(['Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker']);
+const NON_CLIENT_USERS = new Set(['system user', 'event_scheduler']);
+
+const HEARTBEAT_SCHEMA = 'tungsten';
+
+export class MysqlDriver implements ClusterDriver {
+  readonly kind = 'mysql' as const;
+  private readonly ownThreads = new Set<number>();
+  private readonly heartbeatReady = new Set<string>();
+  /** host:port of every datasource seen, so that a slave's master is reported by datasource name. */
+  private readonly names = new Map<string, string>();
+  private lastRouterNotice: { master: string | null; readable: string[] } | null = null;
+
+  constructor(private readonly options: MysqlDriverOptions, datasources: DataSourceConfig[] = []) {
+    for (const ds of datasources) this.remember(ds);
+  }
+
+  /** What the manager last told the routers (this driver has no connectors of its own). */
+  get routerNotice(): { master: string | null; readable: string[] } | null {
+    return this.lastRouterNotice;
+  }
+
+  async observe(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Observation> {
+    this.remember(ds);
+    const hostCheck = checkHost(ds.host, { ...this.options.hostCheck, timeoutMs: Math.min(this.options.hostCheck.timeoutMs, opts.timeoutMs) });
+    const database = this.probe(ds, opts);
+    const [host, db] = await Promise.all([hostCheck, database]);
+    const alive = host.alive || db.dataServer.state === 'ONLINE';
+    return {
+      host: alive ? 'alive' : 'unreachable',
+      dataServer: db.dataServer,
+      managerUp: alive,
+      replicator: db.replicator,
+      readOnly: db.readOnly,
+      connections: db.connections,
+    };
+  }
+
+  async routers(): Promise<RouterObservation[]> {
+    return [];
+  }
+
+  async notifyRouters(masterName: string | null, readable: string[]): Promise<void> {
+    this.lastRouterNotice = { master: masterName, readable: [...readable] };
+  }
+
+  async position(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Position> {
+    return this.call(ds, 'read the replication position', opts, async (conn) => positionOf(await this.gtidState(conn)));
+  }
+
+  async fenceWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<number> {
+    return this.call(ds, 'fence writes', opts, async (conn) => {
+      await conn.query('SET GLOBAL read_only = 1');
+      const [rows] = await conn.query<Row[]>('SELECT ID AS id, USER AS user, COMMAND AS command FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()');
+      let ended = 0;
+      for (const row of rows) {
+        if (this.ownThreads.has(Number(row.id)) || NON_CLIENT_USERS.has(String(row.user)) || NON_CLIENT_COMMANDS.has(String(row.command))) continue;
+        try {
+          await conn.query(`KILL CONNECTION ${Number(row.id)}`);
+          ended++;
+        } catch (e) {
+          // The session ended on its own between the listing and the kill.
+          if ((e as { errno?: number }).errno !== 1094) throw e;
+        }
+      }
+      return ended;
+    });
+  }
+
+  async allowWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<void> {
+    await this.call(ds, 'allow writes', opts, (conn) => conn.query('SET GLOBAL read_only = 0'));
+  }
+
+  async waitApplied(ds: DataSourceConfig, position: Position, opts: DriverCallOptions): Promise<void> {
+    const started = Date.now();
+    await this.call(ds, `wait until ${position.exact ?? `seqno ${position.seqno}`} is applied`, opts, async (conn) => {
+      if (position.exact !== undefined) {
+        // Leave the server's own timeout a little room before the call's deadline, so a slow
+        // replica is reported as such rather than as a driver timeout.
+        const seconds = Math.max(0, opts.timeoutMs - (Date.now() - started) - 250) / 1000;
+        const [rows] = await conn.query<Row[]>('SELECT MASTER_GTID_WAIT(?, ?) AS waited', [position.exact, seconds]);
+        if (rows[0]?.waited === 0) return;
+        const now = positionOf(await this.gtidState(conn));
+        throw new Error(`${ds.name} has applied ${now.exact || 'nothing'}, not yet ${position.exact} (waited ${Math.round(seconds * 1000)} ms)`);
+      }
+      for (;;) {
+        const now = positionOf(await this.gtidState(conn));
+        if (now.seqno >= position.seqno) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+  }
+
+  async promote(ds: DataSourceConfig, opts: DriverCallOptions): Promise<void> {
+    const started = Date.now();
+    await this.call(ds, 'promote', opts, async (conn) => {
+      const status = await slaveStatus(conn);
+      if (status) {
+        // Apply what the slave already received before cutting it loose: those transactions exist
+        // nowhere else once the old master is gone.
+        await conn.query('STOP SLAVE IO_THREAD');
+        const received = (await slaveStatus(conn))?.ioPos ?? status.ioPos;
+        if (received && status.sqlRunning === 'Yes') {
+          const seconds = Math.max(0, opts.timeoutMs - (Date.now() - started) - 500) / 1000;
+          const [rows] = await conn.query<Row[]>('SELECT MASTER_GTID_WAIT(?, ?) AS waited', [received, seconds]);
+          if (rows[0]?.waited !== 0) throw new Error(`${ds.name} did not apply its relay log up to ${received} in time`);
+        }
+        await conn.query('STOP SLAVE');
+        await conn.query('RESET SLAVE ALL');
+      }
+      await conn.query('SET GLOBAL read_only = 0');
+    });
+  }
+
+  async replicateFrom(ds: DataSourceConfig, master: DataSourceConfig, opts: DriverCallOptions): Promise<void> {
+    this.remember(master);
+    await this.call(ds, `replicate from ${master.name}`, opts, async (conn) => {
+      await conn.query('SET GLOBAL read_only = 1');
+      await conn.query('STOP SLAVE');
+      // A server that was a master wrote transactions that are in its binlog but not in its
+      // gtid_slave_pos; without this it would ask the new master to send them again.
+      const state = await this.gtidState(conn);
+      const start = mergeNewest(state.slave, state.binlog);
+      if (formatGtidList(start) !== formatGtidList(state.slave)) {
+        await conn.query('SET GLOBAL gtid_slave_pos = ?', [formatGtidList(start)]);
+      }
+      await conn.query(
+        'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1',
+        [master.host, master.port, this.options.replicationUser, this.options.replicationPassword],
+      );
+      await conn.query('START SLAVE');
+    });
+  }
+
+  async checkRejoin(ds: DataSourceConfig, master: DataSourceConfig, opts: DriverCallOptions): Promise<{ ok: true } | { ok: false; reason: string }> {
+    let mine: GtidList;
+    let theirs: GtidList;
+    try {
+      [mine, theirs] = await Promise.all([
+        this.call(ds, 'read the GTID history', opts, async (conn) => {
+          const state = await this.gtidState(conn);
+          return mergeNewest(state.slave, state.binlog);
+        }),
+        this.call(master, 'read the GTID history', opts, async (conn) => {
+          const state = await this.gtidState(conn);
+          return mergeNewest(state.slave, state.binlog);
+        }),
+      ]);
+    } catch (e) {
+      return { ok: false, reason: (e as Error).message };
+    }
+    const extra = gtidsMissingFrom(mine, theirs);
+    if (extra.length === 0) return { ok: true };
+    return {
+      ok: false,
+      reason: `${ds.name} has transactions that ${master.name} lacks (${extra.join('; ')}); rejoining would lose or diverge them: reconcile or rebuild ${ds.name} from ${master.name}`,
+    };
+  }
+
+  async setReplicator(ds: DataSourceConfig, online: boolean, opts: DriverCallOptions): Promise<void> {
+    await this.call(ds, online ? 'start replication' : 'stop replication', opts, async (conn) => {
+      if (online && !(await slaveStatus(conn))) throw new Error(`${ds.name} has no master configured: it is a master or was never made a slave`);
+      await conn.query(online ? 'START SLAVE' : 'STOP SLAVE');
+    });
+  }
+
+  async heartbeat(master: DataSourceConfig, opts: DriverCallOptions): Promise<Position> {
+    return this.call(master, 'write a heartbeat', opts, async (conn) => {
+      const key = `${master.host}:${master.port}`;
+      if (!this.heartbeatReady.has(key)) {
+        await conn.query(`CREATE DATABASE IF NOT EXISTS ${HEARTBEAT_SCHEMA}`);
+        await conn.query(
+          `CREATE TABLE IF NOT EXISTS ${HEARTBEAT_SCHEMA}.heartbeat (id TINYINT PRIMARY KEY, beats BIGINT NOT NULL, source VARCHAR(128) NOT NULL, beat_time TIMESTAMP(6) NOT NULL) ENGINE=InnoDB`,
+        );
+        this.heartbeatReady.add(key);
+      }
+      await conn.query(
+        `INSERT INTO ${HEARTBEAT_SCHEMA}.heartbeat (id, beats, source, beat_time) VALUES (1, 1, ?, NOW(6))
+         ON DUPLICATE KEY UPDATE beats = beats + 1, source = VALUES(source), beat_time = VALUES(beat_time)`,
+        [master.name],
+      );
+      return positionOf(await this.gtidState(conn));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.ownThreads.clear();
+  }
+
+  private remember(ds: DataSourceConfig): void {
+    this.names.set(`${ds.host}:${ds.port}`, ds.name);
+  }
+
+  /** Database ping and, when it answers, replication state and read_only. Never rejects. */
+  private async probe(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Pick<Observation, 'dataServer' | 'replicator' | 'readOnly' | 'connections'>> {
+    const down = (state: ResourceState, reason: string) => ({ dataServer: { state, reason }, replicator: null, readOnly: null, connections: { active: 0, created: 0 } });
+    const timeoutMs = Math.min(this.options.dbPingTimeoutMs, opts.timeoutMs);
+    try {
+      return await this.call(ds, 'ping', { ...opts, timeoutMs }, async (conn) => {
+        await conn.query('SELECT 1');
+        const state = await this.gtidState(conn);
+        const status = await slaveStatus(conn);
+        const [statusRows] = await conn.query<Row[]>("SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Connections')");
+        const counters = new Map(statusRows.map((r) => [String(r.Variable_name), Number(r.Value)]));
+        return {
+          dataServer: { state: 'ONLINE' as const, reason: null },
+          replicator: this.replicatorOf(state, status),
+          readOnly: state.readOnly,
+          connections: { active: counters.get('Threads_connected') ?? 0, created: counters.get('Connections') ?? 0 },
+        };
+      });
+    } catch (e) {
+      return down(dataServerStateOf(e), (e as Error).message);
+    }
+  }
+
+  private replicatorOf(state: GtidState, status: SlaveStatus | null): Observation['replicator'] {
+    if (!status) {
+      const seqno = gtidSeqno(mergeNewest(state.binlog, state.slave));
+      return { state: 'ONLINE', role: 'master', masterHost: null, appliedSeqno: seqno, storedSeqno: seqno, appliedLatency: 0 };
+    }
+    const applied = gtidSeqno(state.slave);
+    const stored = Math.max(applied, gtidSeqno(parseGtidList(status.ioPos)));
+    return {
+      state: replicatorStateOf(status),
+      role: 'slave',
+      masterHost: this.names.get(`${status.masterHost}:${status.masterPort}`) ?? status.masterHost,
+      appliedSeqno: applied,
+      storedSeqno: stored,
+      appliedLatency: status.secondsBehind ?? -1,
+    };
+  }
+
+  private async gtidState(conn: mysql.Connection): Promise<GtidState> {
+    const [rows] = await conn.query<Row[]>('SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave, @@read_only AS readOnly');
+    const row = rows[0]!;
+    return { binlog: parseGtidList(row.binlog), slave: parseGtidList(row.slave), readOnly: Number(row.readOnly) === 1 };
+  }
+
+  /** One connection, one deadline; any failure becomes an Error whose message is the reason. */
+  private async call<T>(ds: DataSourceConfig, what: string, opts: DriverCallOptions, work: (conn: mysql.Connection) => Promise<T>): Promise<T> {
+    const where = `${ds.name} (${ds.host}:${ds.port})`;
+    try {
+      return await withTimeout(`${what} on ${where}`, opts, async (signal) => {
+        let conn: mysql.Connection | null = null;
+        const onAbort = () => conn?.destroy();
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          conn = await mysql.createConnection({
+            host: ds.host,
+            port: ds.port,
+            user: this.options.user,
+            password: this.options.password,
+            connectTimeout: Math.max(1, opts.timeoutMs),
+            supportBigNumbers: true,
+          });
+          if (signal.aborted) throw new Error('aborted');
+          this.ownThreads.add(conn.threadId);
+          return await work(conn);
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+          if (conn) {
+            this.ownThreads.delete(conn.threadId);
+            const closing = conn;
+            await closing.end().catch(() => closing.destroy());
+          }
+        }
+      });
+    } catch (e) {
+      throw this.describe(e, what, where);
+    }
+  }
+
+  private describe(e: unknown, what: string, where: string): Error {
+    const err = e as { code?: string; errno?: number; message?: string; name?: string };
+    if (err.name === 'DriverTimeoutError') return this.mask(err as Error);
+    let reason: string;
+    switch (err.code) {
+      case 'ER_ACCESS_DENIED_ERROR':
+      case 'ER_DBACCESS_DENIED_ERROR':
+        reason = `access denied for user '${this.options.user}': check mysql.user and mysql.password (or mysql.passwordFile)`;
+        break;
+      case 'ECONNREFUSED':
+        reason = 'connection refused: the database server is not running';
+        break;
+      case 'ETIMEDOUT':
+        reason = 'no answer from the database server in time';
+        break;
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+        reason = 'host unreachable';
+        break;
+      case 'PROTOCOL_CONNECTION_LOST':
+      case 'ECONNRESET':
+        reason = 'the server closed the connection';
+        break;
+      default:
+        reason = err.message ?? String(e);
+    }
+    const wrapped = new Error(`cannot ${what} on ${where}: ${reason}`) as Error & { code?: string };
+    if (err.code) wrapped.code = err.code;
+    return this.mask(wrapped);
+  }
+
+  private mask<E extends Error>(error: E): E {
+    for (const secret of [this.options.password, this.options.replicationPassword]) {
+      if (secret && error.message.includes(secret)) error.message = error.message.split(secret).join('***');
+    }
+    return error;
+  }
+}
+
+interface GtidState {
+  binlog: GtidList;
+  slave: GtidList;
+  readOnly: boolean;
+}
+
+/** A master's position is what it wrote; a slave's what it applied (both are in the merge). */
+function positionOf(state: GtidState): Position {
+  const list = mergeNewest(state.slave, state.binlog);
+  return { seqno: gtidSeqno(list), exact: formatGtidList(list) };
+}
+
+async function slaveStatus(conn: mysql.Connection): Promise<SlaveStatus | null> {
+  const [rows] = await conn.query<Row[]>('SHOW SLAVE STATUS');
+  const row = rows[0];
+  if (!row || !row.Master_Host) return null;
+  const behind = row.Seconds_Behind_Master;
+  return {
+    ioRunning: String(row.Slave_IO_Running ?? 'No'),
+    sqlRunning: String(row.Slave_SQL_Running ?? 'No'),
+    masterHost: String(row.Master_Host),
+    masterPort: Number(row.Master_Port),
+    secondsBehind: behind === null || behind === undefined ? null : Number(behind),
+    ioPos: String(row.Gtid_IO_Pos ?? ''),
+    lastIoError: String(row.Last_IO_Error ?? ''),
+    lastSqlError: String(row.Last_SQL_Error ?? ''),
+  };
+}
+
+/**
+ * Both threads running: ONLINE. Applying but still (re)connecting to its master: SYNCHRONIZING.
+ * A thread stopped by an error: FAILED. Stopped on purpose: OFFLINE.
+ */
+function replicatorStateOf(s: SlaveStatus): ResourceState {
+  if (s.ioRunning === 'Yes' && s.sqlRunning === 'Yes') return 'ONLINE';
+  if (s.sqlRunning === 'Yes' && s.ioRunning === 'Connecting') return 'SYNCHRONIZING';
+  if (s.lastSqlError || (s.lastIoError && s.ioRunning !== 'Connecting')) return 'FAILED';
+  return 'OFFLINE';
+}
+
+function dataServerStateOf(e: unknown): ResourceState {
+  const err = e as { code?: string; name?: string };
+  if (err.name === 'DriverTimeoutError') return 'TIMEOUT';
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'STOPPED';
+    case 'ETIMEDOUT':
+      return 'TIMEOUT';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'UNREACHABLE';
+    default:
+      // The server answered but would not serve us (bad credentials, too many connections...):
+      // it is not stopped, and it is not known to be healthy.
+      return 'UNKNOWN';
+  }
+}
+
+export function createMysqlDriver(options: MysqlDriverOptions, datasources: DataSourceConfig[] = []): MysqlDriver {
+  return new MysqlDriver(options, datasources);
+}
