@@ -1,79 +1,59 @@
 /**
- * The mysql driver's settings, read from the manager's properties:
+ * The mysql driver's settings, from the manager's properties (src/manager/properties.ts):
  *
- *   mysql.user, mysql.password | mysql.passwordFile      the account the manager uses on every server
- *   mysql.replicationUser, mysql.replicationPassword      what slaves log in to the master with
- *                                                         (default: the manager's account)
- *   policy.liveness.hostPing.method   echo | ping         host check (default echo)
- *   policy.liveness.hostPing.timeout  seconds, or 500ms   (default 2 s)
- *   policy.liveness.dbping.timeout    seconds, or 500ms   database ping (default 15 s)
+ *   mysql.user, mysql.password | mysql.passwordFile   the account the manager uses on every server;
+ *                                                     slaves also log in to their master with it
+ *   policy.liveness.hostPing.method   echo | ping     host check
+ *   policy.liveness.hostPing.timeout  seconds
+ *   policy.liveness.dbping.timeout    seconds         database ping (connect + SELECT 1)
  *
  * Credentials never appear in a message this module produces.
  */
 import { readFileSync } from 'node:fs';
 import { ToolkitError } from '../../errors.js';
-import { parseHostCheckMethod, type HostCheckMethod } from '../hostcheck.js';
+import type { HostCheckMethod } from '../hostcheck.js';
+import type { ManagerProperties } from '../properties.js';
 
 export interface MysqlDriverOptions {
   user: string;
   password: string;
+  /** The account slaves use to read the master's binlog (CHANGE MASTER TO MASTER_USER). */
   replicationUser: string;
   replicationPassword: string;
   hostCheck: { method: HostCheckMethod; timeoutMs: number; echoPort?: number };
   dbPingTimeoutMs: number;
 }
 
-export type Properties = Record<string, string | undefined> | Map<string, string>;
-
-function getter(props: Properties): (key: string) => string | undefined {
-  if (props instanceof Map) return (key) => props.get(key);
-  return (key) => props[key];
-}
-
-/** `2` (seconds), `2s`, `1500ms`. */
-export function parseDuration(key: string, value: string | undefined, fallbackMs: number): number {
-  if (value === undefined || value.trim() === '') return fallbackMs;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(value);
-  if (!match) throw new ToolkitError('usage', `${key} must be a duration in seconds (2, 2s) or milliseconds (500ms), not '${value}'`);
-  const amount = Number(match[1]);
-  return Math.round(match[2] === 'ms' ? amount : amount * 1000);
-}
-
-export function mysqlDriverOptionsFromProperties(props: Properties): MysqlDriverOptions {
-  const get = getter(props);
-  const user = get('mysql.user');
+export function mysqlDriverOptionsFromProperties(props: Pick<ManagerProperties, 'mysql' | 'policy'>): MysqlDriverOptions {
+  const { user } = props.mysql;
   if (!user) {
-    throw new ToolkitError('usage', 'manager.driver=mysql needs mysql.user', 'set mysql.user and mysql.password (or mysql.passwordFile) in the properties');
+    throw new ToolkitError('usage', 'manager.driver=mysql needs mysql.user', 'Set mysql.user and mysql.password (or mysql.passwordFile) in the properties.');
   }
-  const password = readPassword(get('mysql.password'), get('mysql.passwordFile'));
-  let method: HostCheckMethod;
-  try {
-    method = parseHostCheckMethod(get('policy.liveness.hostPing.method'));
-  } catch (e) {
-    throw new ToolkitError('usage', (e as Error).message);
-  }
+  const password = readPassword(props.mysql.password, props.mysql.passwordFile);
   return {
     user,
     password,
-    replicationUser: get('mysql.replicationUser') || user,
-    replicationPassword: get('mysql.replicationPassword') ?? (get('mysql.replicationUser') ? '' : password),
-    hostCheck: { method, timeoutMs: parseDuration('policy.liveness.hostPing.timeout', get('policy.liveness.hostPing.timeout'), 2000) },
-    dbPingTimeoutMs: parseDuration('policy.liveness.dbping.timeout', get('policy.liveness.dbping.timeout'), 15_000),
+    replicationUser: user,
+    replicationPassword: password,
+    hostCheck: { method: props.policy.hostPingMethod, timeoutMs: Math.round(props.policy.hostPingTimeoutSeconds * 1000) },
+    dbPingTimeoutMs: Math.round(props.policy.dbPingTimeoutSeconds * 1000),
   };
 }
 
-function readPassword(inline: string | undefined, file: string | undefined): string {
-  if (inline !== undefined && file) {
+function readPassword(inline: string | null, file: string | null): string {
+  if (inline !== null && file) {
     throw new ToolkitError('usage', 'set either mysql.password or mysql.passwordFile, not both');
   }
-  if (inline !== undefined) return inline;
+  if (inline !== null) return inline;
   if (!file) {
-    throw new ToolkitError('usage', 'manager.driver=mysql needs mysql.password or mysql.passwordFile', 'mysql.passwordFile names a file holding only the password, readable by the manager');
+    throw new ToolkitError('usage', 'manager.driver=mysql needs mysql.password or mysql.passwordFile', 'mysql.passwordFile names a file that holds only the password, readable by the manager.');
   }
+  let text: string;
   try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ToolkitError('usage', `mysql.passwordFile ${file} cannot be read (${code})`, 'point mysql.passwordFile at a file the manager can read');
+    throw new ToolkitError('usage', `mysql.passwordFile ${file} cannot be read (${code})`, 'Point mysql.passwordFile at a file the manager can read.');
   }
+  return text.replace(/\r?\n$/, '');
 }

@@ -12,7 +12,8 @@ import mysql from 'mysql2/promise';
 import type { ResourceState } from '../model.js';
 import { checkHost } from '../hostcheck.js';
 import { withTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position, type RouterObservation } from './driver.js';
-import type { MysqlDriverOptions } from './mysql-config.js';
+import type { ManagerProperties } from '../properties.js';
+import { mysqlDriverOptionsFromProperties, type MysqlDriverOptions } from './mysql-config.js';
 import { formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList, type GtidList } from './mysql-gtid.js';
 
 type Row = mysql.RowDataPacket;
@@ -402,4 +403,9 @@ function dataServerStateOf(e: unknown): ResourceState {
 
 export function createMysqlDriver(options: MysqlDriverOptions, datasources: DataSourceConfig[] = []): MysqlDriver {
   return new MysqlDriver(options, datasources);
+}
+
+/** The driver for `manager.driver=mysql`: credentials and liveness timeouts from the properties. */
+export function mysqlDriverFromProperties(props: ManagerProperties): MysqlDriver {
+  return new MysqlDriver(mysqlDriverOptionsFromProperties(props), props.datasources);
 }

@@ -57,7 +57,7 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
   it('observes the master: database online, writable, replicator role master at its binlog seqno', async () => {
     await appInsert('db1');
     const seen = await driver.observe(db1, call);
-    const [{ pos }] = await cluster.rootQuery<Array<{ pos: string }>>('db1', 'SELECT @@gtid_binlog_pos AS pos');
+    const [{ pos }] = await cluster.rootQuery<[{ pos: string }]>('db1', 'SELECT @@gtid_binlog_pos AS pos');
     expect(seen.host).toBe('alive');
     expect(seen.dataServer).toEqual({ state: 'ONLINE', reason: null });
     expect(seen.readOnly).toBe(false);
@@ -162,7 +162,7 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
     await driver.replicateFrom(db1, db2, call);
     expect(await driver.checkRejoin(db1, db2, call)).toEqual({ ok: true });
 
-    const [o1, o2, o3] = await Promise.all([db1, db2, db3].map((ds) => driver.observe(ds, call)));
+    const [o1, o2, o3] = await Promise.all([driver.observe(db1, call), driver.observe(db2, call), driver.observe(db3, call)]);
     expect(o2.readOnly).toBe(false);
     expect(o2.replicator).toMatchObject({ role: 'master', masterHost: null });
     expect(o1.readOnly).toBe(true);

@@ -1,0 +1,67 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { mysqlDriverOptionsFromProperties } from '../../../src/manager/drivers/mysql-config.js';
+import { formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList } from '../../../src/manager/drivers/mysql-gtid.js';
+import { isToolkitError } from '../../../src/errors.js';
+
+const policy = { hostPingMethod: 'ping' as const, hostPingTimeoutSeconds: 1.5, dbPingTimeoutSeconds: 5 };
+const props = (mysql: { user: string; password: string | null; passwordFile: string | null }) =>
+  ({ mysql, policy }) as unknown as Parameters<typeof mysqlDriverOptionsFromProperties>[0];
+
+describe('mysql driver options from the manager properties', () => {
+  it('takes the account, and the liveness method and timeouts in milliseconds', () => {
+    expect(mysqlDriverOptionsFromProperties(props({ user: 'tungsten', password: 'pw', passwordFile: null }))).toEqual({
+      user: 'tungsten',
+      password: 'pw',
+      replicationUser: 'tungsten',
+      replicationPassword: 'pw',
+      hostCheck: { method: 'ping', timeoutMs: 1500 },
+      dbPingTimeoutMs: 5000,
+    });
+  });
+
+  it('reads mysql.passwordFile without its trailing newline', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'mysql-pw-')), 'pw');
+    writeFileSync(file, 'from-file\n');
+    expect(mysqlDriverOptionsFromProperties(props({ user: 'u', password: null, passwordFile: file })).password).toBe('from-file');
+  });
+
+  it('refuses a missing password, both kinds at once, or an unreadable file, as usage errors without the secret', () => {
+    const attempt = (mysql: Parameters<typeof props>[0]) => {
+      try {
+        mysqlDriverOptionsFromProperties(props(mysql));
+      } catch (e) {
+        expect(isToolkitError(e) && e.kind).toBe('usage');
+        return (e as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(attempt({ user: 'u', password: null, passwordFile: null })).toBe('manager.driver=mysql needs mysql.password or mysql.passwordFile');
+    const both = attempt({ user: 'u', password: 'secret-1', passwordFile: '/x' });
+    expect(both).toBe('set either mysql.password or mysql.passwordFile, not both');
+    expect(attempt({ user: 'u', password: null, passwordFile: '/nonexistent/pw' })).toBe('mysql.passwordFile /nonexistent/pw cannot be read (ENOENT)');
+  });
+});
+
+describe('MariaDB GTID lists', () => {
+  it('parses, formats and sums seqnos across domains', () => {
+    const list = parseGtidList('1-2-7,0-1-42');
+    expect(formatGtidList(list)).toBe('0-1-42,1-2-7');
+    expect(gtidSeqno(list)).toBe(49);
+    expect(gtidSeqno(parseGtidList(''))).toBe(0);
+    expect(() => parseGtidList('0-1')).toThrow("not a MariaDB GTID: '0-1'");
+  });
+
+  it('merges two views of a history keeping the newer entry per domain', () => {
+    expect(formatGtidList(mergeNewest(parseGtidList('0-1-10'), parseGtidList('0-2-12,1-3-1')))).toBe('0-2-12,1-3-1');
+  });
+
+  it('finds transactions a server has that the reference lacks: further ahead, or diverged at the same seqno', () => {
+    expect(gtidsMissingFrom(parseGtidList('0-1-10'), parseGtidList('0-2-12'))).toEqual([]);
+    expect(gtidsMissingFrom(parseGtidList('0-1-13'), parseGtidList('0-2-12'))).toEqual(['domain 0: 0-1-13 is beyond 0-2-12']);
+    expect(gtidsMissingFrom(parseGtidList('0-1-12'), parseGtidList('0-2-12'))).toEqual(['domain 0: 0-1-12 differs from 0-2-12']);
+    expect(gtidsMissingFrom(parseGtidList('1-1-1'), parseGtidList('0-2-12'))).toEqual(['domain 1: 1-1-1 is beyond nothing']);
+  });
+});
