@@ -1,0 +1,280 @@
+/**
+ * The API's paths mapped onto the Manager: parse and check the request, call the manager, wrap the
+ * result in its payload. Everything about HTTP itself (auth, envelope, errors) is in server.ts.
+ */
+import { ToolkitError } from '../../errors.js';
+import type { Manager } from '../api.js';
+import {
+  DATASOURCE_ACTIONS,
+  FAULT_ACTIONS,
+  POLICY_MODES,
+  type ControlRequest,
+  type DataSourceAction,
+  type FaultAction,
+  type PolicyMode,
+} from '../model.js';
+import type { PayloadType, PayloadTypes } from '../../api/payloads.js';
+
+export interface RouteContext {
+  manager: Manager;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Parsed JSON body of a POST (an object; `{}` when there was none). */
+  body: Record<string, unknown>;
+  /** The authenticated user, recorded as the task's requestedBy. */
+  user: string;
+}
+
+export type RouteResult = {
+  [K in PayloadType]: { payloadType: K; payload: PayloadTypes[K]; status?: number };
+}[PayloadType];
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** `/api/v2/manager/task/:taskId` */
+  pattern: string;
+  /** Open without credentials. */
+  open?: boolean;
+  /** Served by the event stream instead of a handler. */
+  stream?: boolean;
+  handle?: (ctx: RouteContext) => RouteResult | Promise<RouteResult>;
+}
+
+const DEFAULT_HISTORY_LIMIT = 20;
+const MAX_HISTORY_LIMIT = 1000;
+
+export const routes: Route[] = [
+  {
+    method: 'GET',
+    pattern: '/api/v2/ping',
+    open: true,
+    handle: ({ manager }) => {
+      const info = manager.info();
+      return {
+        payloadType: 'PingPayload',
+        payload: {
+          message: 'Ping test',
+          date: new Date().toISOString(),
+          hostName: info.hostName,
+          pid: info.managerPID,
+          jvmUptime: info.uptimeSeconds,
+        },
+      };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/status',
+    handle: ({ manager }) => ({ payloadType: 'StatusPayload', payload: manager.info() }),
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/cluster/topology',
+    handle: ({ manager, query }) => {
+      const statuses = manager.serviceNames().map((s) => manager.serviceStatus(s));
+      const includeRouters = !isNo(query.get('includeRouters'));
+      return {
+        payloadType: 'ClusterTopologyPayload',
+        payload: {
+          topology: 'CLUSTERED_MASTER_SLAVE',
+          name: statuses[0]?.name ?? manager.info().dataServiceName,
+          services: statuses.map((s) => ({
+            name: s.name,
+            role: 'master' as const,
+            datasources: s.datasources.map((d) => ({ name: d.name, role: d.role })),
+          })),
+          ...(includeRouters
+            ? { routers: statuses.flatMap((s) => s.routers.map((r) => ({ name: r.name, connections: r.connections }))) }
+            : {}),
+        },
+      };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/status/service/:svc',
+    handle: ({ manager, params, query }) => {
+      const status = manager.serviceStatus(knownService(manager, params.svc!));
+      if (isNo(query.get('includeRouters'))) {
+        const { routers: _omitted, ...rest } = status;
+        return { payloadType: 'ServiceStatusPayload', payload: rest };
+      }
+      return { payloadType: 'ServiceStatusPayload', payload: status };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/status/service/:svc/datasource/:ds',
+    handle: ({ manager, params }) => {
+      const svc = knownService(manager, params.svc!);
+      return { payloadType: 'DatasourceStatusPayload', payload: manager.datasourceStatus(svc, knownDatasource(manager, svc, params.ds!)) };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/service/:svc/datasource/:ds/ping',
+    handle: async ({ manager, params }) => {
+      const svc = knownService(manager, params.svc!);
+      const result = await manager.pingDatasource(svc, knownDatasource(manager, svc, params.ds!));
+      return { payloadType: 'BooleanPayload', payload: { value: result.alive, host: result.host, address: result.address } };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/service/:svc/members',
+    handle: ({ manager, params }) => {
+      const svc = knownService(manager, params.svc!);
+      return { payloadType: 'MembersPayload', payload: { service: svc, members: manager.members(svc) } };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/service/:svc/policy',
+    handle: ({ manager, params }) => {
+      const svc = knownService(manager, params.svc!);
+      return { payloadType: 'PolicyPayload', payload: { service: svc, policy: manager.serviceStatus(svc).policy } };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/service/:svc/history',
+    handle: ({ manager, params, query }) => {
+      const svc = knownService(manager, params.svc!);
+      const limit = historyLimit(query.get('limit'));
+      return { payloadType: 'TaskListPayload', payload: { service: svc, tasks: manager.history(svc, limit) } };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/task/:taskId',
+    handle: ({ manager, params }) => ({ payloadType: 'TaskPayload', payload: manager.task(params.taskId!) }),
+  },
+  { method: 'GET', pattern: '/api/v2/manager/events', stream: true },
+  control('/switch', ({ body }) => ({
+    op: 'switch',
+    target: optionalString(body, 'target'),
+    dryRun: optionalBoolean(body, 'dryRun'),
+  })),
+  control('/failover', ({ body }) => ({ op: 'failover', target: optionalString(body, 'target') })),
+  control('/recover', () => ({ op: 'recover' })),
+  control('/heartbeat', () => ({ op: 'heartbeat' })),
+  control('/policy/:mode', ({ params }) => ({ op: 'policy', mode: policyMode(params.mode!) })),
+  control('/datasource/:ds/:action', ({ manager, params }) => ({
+    op: 'datasource',
+    host: knownDatasource(manager, params.svc!, params.ds!),
+    action: oneOf<DataSourceAction>(params.action!, DATASOURCE_ACTIONS, 'datasource action'),
+  })),
+  control('/replicator/:ds/:action', ({ manager, params }) => ({
+    op: 'replicator',
+    host: knownDatasource(manager, params.svc!, params.ds!),
+    action: oneOf(params.action!, ['online', 'offline'] as const, 'replicator action'),
+  })),
+  control('/datasource/:ds/fault/:fault', ({ manager, params }) => ({
+    op: 'fault',
+    host: knownDatasource(manager, params.svc!, params.ds!),
+    fault: oneOf<FaultAction>(params.fault!, FAULT_ACTIONS, 'fault'),
+  })),
+];
+
+/** A control endpoint: every one starts a task and answers 201 with it. */
+function control(suffix: string, toRequest: (ctx: RouteContext) => ControlRequest): Route {
+  return {
+    method: 'POST',
+    pattern: `/api/v2/manager/control/service/:svc${suffix}`,
+    handle: (ctx) => {
+      const svc = knownService(ctx.manager, ctx.params.svc!);
+      const request = stripUndefined(toRequest(ctx));
+      const task = ctx.manager.control(svc, request, ctx.user);
+      return { payloadType: 'TaskPayload', payload: task, status: 201 };
+    },
+  };
+}
+
+function knownService(manager: Manager, svc: string): string {
+  const names = manager.serviceNames();
+  if (!names.includes(svc)) {
+    throw new ToolkitError('not_found', `no service '${svc}'`, `known services: ${names.join(', ')}`);
+  }
+  return svc;
+}
+
+function knownDatasource(manager: Manager, svc: string, ds: string): string {
+  const names = manager.serviceStatus(knownService(manager, svc)).datasources.map((d) => d.name);
+  if (!names.includes(ds)) {
+    throw new ToolkitError('not_found', `no datasource '${ds}' in service '${svc}'`, `datasources of ${svc}: ${names.join(', ')}`);
+  }
+  return ds;
+}
+
+function policyMode(text: string): PolicyMode {
+  return oneOf<PolicyMode>(text.toUpperCase(), POLICY_MODES, 'policy', POLICY_MODES.map((m) => m.toLowerCase()));
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], what: string, shown: readonly string[] = allowed): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ToolkitError('usage', `unknown ${what} '${value}'`, `use one of: ${shown.join(', ')}`);
+  }
+  return value as T;
+}
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || v === '') throw new ToolkitError('usage', `'${key}' must be a non-empty string`);
+  return v;
+}
+
+function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new ToolkitError('usage', `'${key}' must be true or false`);
+  return v;
+}
+
+function historyLimit(text: string | null): number {
+  if (text === null) return DEFAULT_HISTORY_LIMIT;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_HISTORY_LIMIT) {
+    throw new ToolkitError('usage', `bad limit '${text}'`, `give an integer from 1 to ${MAX_HISTORY_LIMIT}`);
+  }
+  return n;
+}
+
+function isNo(value: string | null): boolean {
+  return value !== null && ['no', 'false', '0'].includes(value.toLowerCase());
+}
+
+function stripUndefined<T extends object>(request: T): T {
+  return Object.fromEntries(Object.entries(request).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Matches a path against the route patterns: the routes for that path, with their parameters. */
+export function matchPath(pathname: string): Array<{ route: Route; params: Record<string, string> }> {
+  const segments = pathname.split('/');
+  const found: Array<{ route: Route; params: Record<string, string> }> = [];
+  for (const route of routes) {
+    const parts = route.pattern.split('/');
+    if (parts.length !== segments.length) continue;
+    const params: Record<string, string> = {};
+    let ok = true;
+    for (let i = 0; i < parts.length && ok; i++) {
+      const part = parts[i]!;
+      const segment = segments[i]!;
+      if (part.startsWith(':')) {
+        let value: string;
+        try {
+          value = decodeURIComponent(segment);
+        } catch {
+          value = '';
+        }
+        if (value === '') ok = false;
+        else params[part.slice(1)] = value;
+      } else if (part !== segment) {
+        ok = false;
+      }
+    }
+    if (ok) found.push({ route, params });
+  }
+  // A literal segment beats a parameter (`.../datasource/db1/fault/x` is not action 'fault').
+  return found.sort((a, b) => Object.keys(a.params).length - Object.keys(b.params).length);
+}

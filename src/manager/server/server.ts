@@ -1,0 +1,280 @@
+/**
+ * The manager's REST API over node:http(s): Basic auth, the APIv2 envelope on every response,
+ * errors as ErrorPayload, control calls as tasks, and the server-sent event stream.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { ToolkitError, isToolkitError } from '../../errors.js';
+import type { Manager } from '../api.js';
+import type { ManagerEvent } from '../model.js';
+import { envelope, type ErrorPayload } from '../../api/payloads.js';
+import { formatSse } from '../../api/sse.js';
+import { authenticate, type ApiCredentials } from './auth.js';
+import { matchPath, type RouteResult } from './routes.js';
+
+export const DEFAULT_API_HOST = '127.0.0.1';
+export const DEFAULT_API_PORT = 8090;
+
+export interface ManagerServerOptions {
+  manager: Manager;
+  credentials: ApiCredentials;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8090; 0 picks a free port. */
+  port?: number;
+  /** PEM certificate and key: serve HTTPS. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Largest request body accepted. Default 64 KiB. */
+  bodyLimitBytes?: number;
+  /** Comment line on idle event streams, so proxies and clients see the stream is alive. Default 15 s. */
+  heartbeatMs?: number;
+  /** One line per request (never credentials). */
+  log?: (line: string) => void;
+}
+
+export interface ManagerServer {
+  /** `http://127.0.0.1:8090` */
+  url: string;
+  port: number;
+  /** Stop listening and end open connections and event streams. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_BODY_LIMIT = 64 * 1024;
+const DEFAULT_HEARTBEAT_MS = 15_000;
+
+export async function startManagerServer(options: ManagerServerOptions): Promise<ManagerServer> {
+  const host = options.host ?? DEFAULT_API_HOST;
+  const streams = new Set<ServerResponse>();
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const started = Date.now();
+    res.on('finish', () => options.log?.(`${req.method} ${pathOf(req)} ${res.statusCode} ${Date.now() - started}ms`));
+    void serve(req, res, options, streams);
+  };
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+    : http.createServer(handler);
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      if (e.code === 'EADDRINUSE') {
+        reject(
+          new ToolkitError('refused', `port ${options.port ?? DEFAULT_API_PORT} on ${host} is already in use`, 'pick another with --port N'),
+        );
+      } else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') {
+        reject(new ToolkitError('usage', `cannot listen on ${host}: no such local address`, 'give --bind an address of this machine'));
+      } else if (e.code === 'EACCES') {
+        reject(new ToolkitError('refused', `not allowed to listen on ${host}:${options.port}`, 'use a port above 1023 or run as root'));
+      } else {
+        reject(new ToolkitError('refused', `cannot listen on ${host}:${options.port}: ${e.message}`));
+      }
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(options.port ?? DEFAULT_API_PORT, host);
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  const scheme = options.tls ? 'https' : 'http';
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${scheme}://${urlHost}:${port}`,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const res of streams) res.end();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Requests still in flight get a moment to finish; then their sockets go too.
+        const timer = setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, 1000);
+        timer.unref();
+      });
+      return closing;
+    },
+  };
+}
+
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ManagerServerOptions,
+  streams: Set<ServerResponse>,
+): Promise<void> {
+  try {
+    const url = new URL(req.url ?? '/', 'http://manager');
+    const matches = matchPath(url.pathname);
+    const isPing = matches.some((m) => m.route.open);
+    let user = '';
+    if (!isPing) {
+      const authenticated = authenticate(req, options.credentials);
+      if (authenticated === null) {
+        req.resume();
+        res.setHeader('www-authenticate', 'Basic realm="tungsten-manager", charset="UTF-8"');
+        throw new ToolkitError(
+          'unauthorized',
+          req.headers.authorization ? 'wrong user name or password' : 'credentials required',
+          'send HTTP Basic credentials of the manager API user',
+        );
+      }
+      user = authenticated;
+    }
+    if (matches.length === 0) {
+      req.resume();
+      throw new ToolkitError('not_found', `no such path: ${url.pathname}`, 'see docs/api.md for the paths');
+    }
+    const match = matches.find((m) => m.route.method === req.method);
+    if (!match) {
+      req.resume();
+      const allowed = [...new Set(matches.map((m) => m.route.method))].join(', ');
+      res.setHeader('allow', allowed);
+      return sendError(res, 405, new ToolkitError('usage', `${req.method} is not allowed on ${url.pathname}`, `use ${allowed}`));
+    }
+    if (match.route.stream) {
+      req.resume();
+      return openEventStream(req, res, options, url.searchParams, streams);
+    }
+    const body = req.method === 'POST' ? await readJsonBody(req, options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT) : {};
+    const result: RouteResult = await match.route.handle!({
+      manager: options.manager,
+      params: match.params,
+      query: url.searchParams,
+      body,
+      user,
+    });
+    if (result.payloadType === 'TaskPayload' && result.status === 201) {
+      res.setHeader('location', `/api/v2/manager/task/${encodeURIComponent(result.payload.taskId)}`);
+    }
+    sendJson(res, result.status ?? 200, envelope(result.payloadType, result.payload as never));
+  } catch (e) {
+    if (isToolkitError(e)) {
+      sendError(res, e instanceof BodyTooLarge ? 413 : e.httpStatus, e);
+    } else {
+      options.log?.(`internal error on ${req.method} ${pathOf(req)}: ${(e as Error)?.stack ?? String(e)}`);
+      sendError(res, 500, new ToolkitError('refused', 'internal error in the manager', 'see the manager log'));
+    }
+  }
+}
+
+function openEventStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ManagerServerOptions,
+  query: URLSearchParams,
+  streams: Set<ServerResponse>,
+): void {
+  const { manager } = options;
+  const service = query.get('service');
+  if (service !== null && !manager.serviceNames().includes(service)) {
+    throw new ToolkitError('not_found', `no service '${service}'`, `known services: ${manager.serviceNames().join(', ')}`);
+  }
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.write(': connected\n\n');
+  const send = (event: ManagerEvent) => {
+    if (service !== null && event.service !== service) return;
+    res.write(formatSse(event.type, event));
+  };
+  // Subscribe before reading the current state, so no change falls in between.
+  const unsubscribe = manager.subscribe(send);
+  for (const name of service === null ? manager.serviceNames() : [service]) {
+    send({ type: 'state', service: name, status: manager.serviceStatus(name) });
+  }
+  const heartbeat = setInterval(
+    () => res.write(`: heartbeat ${new Date().toISOString()}\n\n`),
+    options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+  );
+  heartbeat.unref();
+  streams.add(res);
+  const cleanup = () => {
+    clearInterval(heartbeat);
+    unsubscribe();
+    streams.delete(res);
+  };
+  // Not req 'close': a request emits that as soon as its (empty) body is read.
+  res.on('close', cleanup);
+}
+
+class BodyTooLarge extends ToolkitError {}
+
+function readJsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const tooLarge = () =>
+      new BodyTooLarge('usage', `request body larger than ${limit} bytes`, 'control calls take a small JSON object');
+    if (declared > limit) {
+      req.resume();
+      return reject(tooLarge());
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', (e) => reject(e));
+    req.on('end', () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks).toString('utf8').trim();
+      if (text === '') return resolve({});
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (e) {
+        return reject(new ToolkitError('usage', `malformed JSON body: ${(e as Error).message}`, 'send a JSON object, e.g. {"target":"db3"}'));
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        return reject(new ToolkitError('usage', 'the JSON body must be an object', 'send a JSON object, e.g. {"target":"db3"}'));
+      }
+      resolve(parsed as Record<string, unknown>);
+    });
+  });
+}
+
+function sendError(res: ServerResponse, status: number, error: ToolkitError): void {
+  const payload: ErrorPayload = { status, kind: error.kind, message: error.message, hint: error.hint ?? null };
+  if (status === 413) res.setHeader('connection', 'close');
+  sendJson(res, status, envelope('ErrorPayload', payload));
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0]!;
+}
