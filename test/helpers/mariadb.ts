@@ -9,7 +9,7 @@
  * - an application account (`app`) with only DML rights on the `app` schema, so `read_only` stops it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -94,6 +94,14 @@ function installExitHook(): void {
   });
 }
 
+function tailOf(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no error log)';
+  }
+}
+
 async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -176,12 +184,17 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
     s.process = child;
     running.add(child);
     child.once('exit', () => running.delete(child));
-    await waitFor(`${name} (mariadbd on port ${s.port}) accepting connections`, 30_000, async () => {
-      if (child.exitCode !== null) throw new Error(`mariadbd exited with ${child.exitCode}; see ${s.errorLog}`);
-      const conn = await rootConnection(s);
-      await conn.end();
-      return true;
-    });
+    try {
+      await waitFor(`${name} (mariadbd on port ${s.port}) accepting connections`, 60_000, async () => {
+        if (child.exitCode !== null) throw new Error(`mariadbd exited with ${child.exitCode}`);
+        const conn = await rootConnection(s);
+        await conn.end();
+        return true;
+      });
+    } catch (e) {
+      child.kill('SIGKILL');
+      throw new Error(`${(e as Error).message}\n${name}'s error log ends with:\n${tailOf(s.errorLog)}`);
+    }
   }
 
   async function kill9(name: string): Promise<void> {
