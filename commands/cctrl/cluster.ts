@@ -1,0 +1,31 @@
+import { ToolkitError } from '../../src/errors.js';
+import { defineCommand } from '../../src/shell/command.js';
+import { runTask } from '../../src/shell/tasks.js';
+
+export default defineCommand({
+  name: 'cluster',
+  usage: 'cluster heartbeat|validate',
+  summary: 'send a heartbeat through the service, or check that its managers have a quorum',
+  complete: (args) => (args.length === 0 ? ['heartbeat', 'validate'] : []),
+  async run(ctx, args) {
+    if (args.length === 1 && args[0] === 'heartbeat') {
+      const task = await runTask(ctx, { op: 'heartbeat' });
+      return { kind: 'task', operation: task.operation, task };
+    }
+    if (args.length === 1 && args[0] === 'validate') {
+      const service = ctx.requireService();
+      const members = await ctx.api.members(service);
+      const majority = Math.floor(members.length / 2) + 1;
+      const reachable = members.filter((m) => m.state === 'ONLINE').map((m) => m.name);
+      return {
+        kind: 'validate',
+        service,
+        members: members.map((m) => m.name),
+        reachable,
+        majority,
+        valid: reachable.length >= majority,
+      };
+    }
+    throw new ToolkitError('usage', 'usage: cluster heartbeat|validate');
+  },
+});

@@ -1,0 +1,13 @@
+import { ToolkitError } from '../../src/errors.js';
+import { defineCommand } from '../../src/shell/command.js';
+
+export default defineCommand({
+  name: 'members',
+  usage: 'members',
+  summary: 'list the managers of the service and which one coordinates',
+  async run(ctx, args) {
+    if (args.length > 0) throw new ToolkitError('usage', 'usage: members');
+    const service = ctx.requireService();
+    return { kind: 'members', service, members: await ctx.api.members(service) };
+  },
+});

@@ -1,0 +1,141 @@
+/**
+ * The one place where command results become text (cctrl's wording) or --json documents
+ * (docs/cctrl.md). The Ink UI shows the same text.
+ */
+import type { TaskStatus } from '../manager/model.js';
+import type { CommandResult, Outcome } from '../shell/result.js';
+import { formatLs, formatServiceList } from './ls.js';
+
+export const JSON_SCHEMA_VERSION = 1;
+
+export interface TextOptions {
+  /** The task's step lines were already printed as they happened. */
+  streamed?: boolean;
+  timeZone?: string;
+}
+
+export interface RenderedText {
+  /** Command output, for stdout; ends with a newline unless empty. */
+  out: string;
+  /** Diagnostics (the error and what to do), for stderr; ends with a newline unless empty. */
+  err: string;
+}
+
+export function renderOutcomeText(outcome: Outcome, options: TextOptions = {}): RenderedText {
+  const out = outcome.result ? renderResultText(outcome.result, options) : '';
+  const err = outcome.error ? `${errorLine(outcome.error.message, outcome.error.hint)}\n` : '';
+  return { out, err };
+}
+
+export function errorLine(message: string, hint: string | null | undefined): string {
+  return `ERROR: ${message}${hint ? `; ${hint}` : ''}`;
+}
+
+export function renderResultText(result: CommandResult, options: TextOptions = {}): string {
+  return lines(resultLines(result, options));
+}
+
+function resultLines(result: CommandResult, options: TextOptions): string[] {
+  switch (result.kind) {
+    case 'ls':
+      return formatLs(result.status, { detailed: result.detailed, host: result.host, timeZone: options.timeZone })
+        .replace(/\n$/, '')
+        .split('\n');
+    case 'services':
+      return formatServiceList(result.services).replace(/\n$/, '').split('\n');
+    case 'task':
+      return options.streamed ? [] : stepLines(result.task);
+    case 'policy': {
+      const steps = options.streamed ? [] : stepLines(result.task);
+      const done = `policy mode is now ${result.policy}`;
+      const said = result.task.steps.some((s) => s.line === done);
+      return result.task.state === 'complete' && !said ? [...steps, done] : steps;
+    }
+    case 'dry-run':
+      return [
+        `DRY RUN: ${result.operation} (nothing is changed)`,
+        `CURRENT MASTER: ${result.master ?? 'NONE'}`,
+        ...result.candidates.map((c) =>
+          c.eligible
+            ? `CANDIDATE ${c.name}: ELIGIBLE (applied=${c.appliedSeqno}, stored=${c.storedSeqno}, latency=${c.latency?.toFixed(3)}, precedence=${c.precedence})`
+            : `CANDIDATE ${c.name}: NOT ELIGIBLE: ${c.reason}`,
+        ),
+        result.selected ? `WOULD SELECT: ${result.selected}` : `NO ELIGIBLE SLAVE: ${result.operation} would be refused`,
+      ];
+    case 'ping':
+      return result.results.map((r) => `HOST ${r.name}/${r.address ?? r.name}: ${r.alive ? 'ALIVE' : 'NOT REACHABLE'}`);
+    case 'members':
+      return result.members.map(
+        (m) => `${result.service}/${m.name}(${m.state}) host=${m.host}${m.coordinator ? ' COORDINATOR' : ''}`,
+      );
+    case 'validate':
+      return [
+        `CHECKING FOR QUORUM: MUST BE AT LEAST ${result.majority} DB MEMBERS`,
+        `POTENTIAL QUORUM SET MEMBERS ARE: ${result.members.join(', ')}`,
+        `SIMPLE MAJORITY SIZE: ${result.majority}`,
+        `REACHABLE DB MEMBERS ARE: ${result.reachable.join(', ') || 'NONE'}`,
+        '========================================================================',
+        result.valid
+          ? `CONCLUSION: I AM IN A PRIMARY PARTITION OF ${result.reachable.length} MEMBERS OUT OF A REQUIRED MAJORITY SIZE OF ${result.majority}`
+          : `CONCLUSION: I AM IN A NON-PRIMARY PARTITION OF ${result.reachable.length} MEMBERS OUT OF A REQUIRED MAJORITY SIZE OF ${result.majority}`,
+        `VALIDATION STATUS=${result.valid ? 'VALID CLUSTER' : 'NO QUORUM'}`,
+      ];
+    case 'replicator-status': {
+      const r = result.replicator;
+      if (!r) return [`REPLICATOR ${result.datasource}: STATUS NOT AVAILABLE`];
+      return [
+        `NAME                     VALUE`,
+        `----                     -----`,
+        ...Object.entries({
+          host: result.status.host,
+          role: r.role,
+          state: r.state,
+          masterHost: r.masterHost ?? 'NONE',
+          appliedLastSeqno: r.appliedSeqno,
+          storedLastSeqno: r.storedSeqno,
+          appliedLatency: r.appliedLatency.toFixed(3),
+          relativeLatency: r.relativeLatency.toFixed(3),
+        }).map(([k, v]) => `${k.padEnd(25)}: ${v}`),
+      ];
+    }
+    case 'history':
+      if (result.tasks.length === 0) return [`no operations recorded for service '${result.service}'`];
+      return [
+        `${'TASK'.padEnd(14)} ${'STARTED'.padEnd(24)} ${'STATE'.padEnd(11)} ${'BY'.padEnd(12)} OPERATION`,
+        ...result.tasks.map(
+          (t) => `${t.taskId.padEnd(14)} ${t.startTime.padEnd(24)} ${t.state.padEnd(11)} ${t.requestedBy.padEnd(12)} ${t.operation}`,
+        ),
+      ];
+    case 'help':
+      return result.text.split('\n');
+    case 'info':
+      return [`connected to ${result.info.dataServiceName}@${result.info.hostName} (policy ${result.info.policyMode})`];
+    case 'use':
+    case 'expert':
+    case 'quit':
+      return [];
+  }
+}
+
+function stepLines(task: TaskStatus): string[] {
+  return task.steps.map((s) => s.line);
+}
+
+function lines(list: string[]): string {
+  return list.length === 0 ? '' : `${list.join('\n')}\n`;
+}
+
+/** One --json document per command; every key present, null when unknown. */
+export function jsonDocument(outcome: Outcome): string {
+  const doc = {
+    schemaVersion: JSON_SCHEMA_VERSION,
+    command: outcome.command,
+    name: outcome.name,
+    service: outcome.service,
+    ok: outcome.ok,
+    exitCode: outcome.exitCode,
+    error: outcome.error,
+    result: outcome.result,
+  };
+  return JSON.stringify(doc, (_key, value: unknown) => (value === undefined ? null : value));
+}

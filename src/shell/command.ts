@@ -1,0 +1,47 @@
+/** The shape of one shell command (commands/cctrl/<name>.ts) and what it may use while it runs. */
+import type { CommandResult } from './result.js';
+import type { ShellApi } from './services.js';
+
+export interface SessionState {
+  /** The service commands act on; null at the root of a -multi session. */
+  service: string | null;
+  expert: boolean;
+  multi: boolean;
+}
+
+export interface CommandContext {
+  api: ShellApi;
+  session: SessionState;
+  /** Aborted by Ctrl-C: stop waiting (the manager's task keeps running). */
+  signal: AbortSignal;
+  /** How long to wait for a manager task before saying its outcome is unknown. */
+  timeoutMs: number;
+  /** A step line of a long operation, as it happens. */
+  progress(line: string): void;
+  /** The service this command acts on; a usage error at the -multi root. */
+  requireService(): string;
+}
+
+export interface CompletionContext {
+  services: string[];
+  datasources: string[];
+}
+
+export interface CommandSpec {
+  name: string;
+  aliases?: string[];
+  /** The usage line: `switch [to HOST] [--dry-run]`. */
+  usage: string;
+  summary: string;
+  /** More lines for `help NAME`. */
+  help?: string;
+  /** Expert-level: asks the y/n confirmation (or needs -expert / --yes when scripted). */
+  expertLevel?(args: string[]): boolean;
+  /** Candidates for the word at position args.length (args: the complete words after the name). */
+  complete?(args: string[], ctx: CompletionContext): string[];
+  run(ctx: CommandContext, args: string[]): Promise<CommandResult>;
+}
+
+export function defineCommand(spec: CommandSpec): CommandSpec {
+  return spec;
+}

@@ -1,0 +1,59 @@
+/**
+ * What commands return: typed data, never text. src/format/ turns these into cctrl text, the
+ * --json documents (docs/cctrl.md) and the Ink views.
+ */
+import type { ErrorKind } from '../errors.js';
+import type { ManagerInfo } from '../manager/api.js';
+import type { DataSourceStatus, PolicyMode, ReplicatorStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
+import type { MemberView } from './services.js';
+
+export interface Candidate {
+  name: string;
+  eligible: boolean;
+  /** Why it is (not) eligible, in words. */
+  reason: string;
+  appliedSeqno: number | null;
+  storedSeqno: number | null;
+  latency: number | null;
+  precedence: number;
+}
+
+export type CommandResult =
+  | { kind: 'ls'; status: ServiceStatus; detailed: boolean; host: string | null }
+  | { kind: 'services'; services: string[] }
+  | { kind: 'task'; operation: string; task: TaskStatus }
+  | { kind: 'policy'; policy: PolicyMode; task: TaskStatus }
+  | { kind: 'dry-run'; operation: string; master: string | null; selected: string | null; candidates: Candidate[] }
+  | { kind: 'ping'; results: Array<{ name: string; address: string | null; alive: boolean }> }
+  | { kind: 'members'; service: string; members: MemberView[] }
+  | { kind: 'validate'; service: string; members: string[]; reachable: string[]; majority: number; valid: boolean }
+  | { kind: 'replicator-status'; datasource: string; replicator: ReplicatorStatus | null; status: DataSourceStatus }
+  | { kind: 'history'; service: string; tasks: TaskStatus[] }
+  | { kind: 'use'; service: string | null }
+  | { kind: 'expert'; expert: boolean }
+  | { kind: 'help'; command: string | null; text: string }
+  | { kind: 'info'; info: ManagerInfo }
+  | { kind: 'quit' };
+
+export type ResultKind = CommandResult['kind'];
+
+export interface OutcomeError {
+  kind: ErrorKind;
+  message: string;
+  hint: string | null;
+  /** The manager task concerned (timeouts, interrupted waits): check it with `history`. */
+  taskId: string | null;
+}
+
+/** One statement's outcome: what --json prints, and what decides the exit code. */
+export interface Outcome {
+  /** The statement as typed. */
+  command: string;
+  /** The command it resolved to, null when unknown. */
+  name: string | null;
+  service: string | null;
+  ok: boolean;
+  exitCode: number;
+  result: CommandResult | null;
+  error: OutcomeError | null;
+}

@@ -1,0 +1,44 @@
+/**
+ * What the shell needs from a manager, and nothing else. The REST client (src/api) and an
+ * in-process Manager both fit behind it; tests use a small double. Methods reject with
+ * ToolkitError (unreachable, unauthorized, not_found, conflict, ...).
+ */
+import type { ManagerInfo } from '../manager/api.js';
+import type { ControlRequest, DataSourceStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
+
+export interface MemberView {
+  name: string;
+  host: string;
+  state: 'ONLINE' | 'STOPPED';
+  coordinator: boolean;
+}
+
+export interface PingView {
+  host: string;
+  address: string;
+  alive: boolean;
+}
+
+export interface ShellApi {
+  /** Where it talks to, for the status line and messages: `http://127.0.0.1:8090` or `in-process demo`. */
+  readonly address: string;
+  info(): Promise<ManagerInfo>;
+  serviceNames(): Promise<string[]>;
+  serviceStatus(service: string): Promise<ServiceStatus>;
+  datasourceStatus(service: string, datasource: string): Promise<DataSourceStatus>;
+  pingDatasource(service: string, datasource: string): Promise<PingView>;
+  members(service: string): Promise<MemberView[]>;
+  control(service: string, request: ControlRequest): Promise<TaskStatus>;
+  task(taskId: string): Promise<TaskStatus>;
+  /** Newest first. */
+  history(service: string, limit: number): Promise<TaskStatus[]>;
+  /**
+   * Follows a task until it ends, handing on each step as it happens; rejects with ToolkitError
+   * 'timeout' or 'interrupted'. Absent: the shell polls `task`.
+   */
+  waitForTask?(
+    taskId: string,
+    options: { onStep: (line: string) => void; timeoutMs: number; signal: AbortSignal },
+  ): Promise<TaskStatus>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,173 @@
+/**
+ * A shell session: parses a line, runs each statement's command against the manager and turns
+ * whatever happens into an Outcome with an honest exit code. The scripted path and the Ink UI
+ * both drive this; neither formats here.
+ */
+import { ExitCode, ToolkitError, isToolkitError } from '../errors.js';
+import type { CommandContext, CompletionContext, SessionState } from './command.js';
+import { parseLine, type Statement } from './parser.js';
+import { findCommand, suggestCommand } from './registry.js';
+import type { CommandResult, Outcome, OutcomeError } from './result.js';
+import type { ShellApi } from './services.js';
+import { TaskWaitError, taskError } from './tasks.js';
+
+export const EXPERT_WARNING = [
+  '',
+  'WARNING: This is an expert-level command:',
+  'Incorrect use may cause data corruption',
+  'or make the cluster unavailable.',
+  '',
+  'Do you want to continue? (y/n)> ',
+].join('\n');
+
+export interface ShellOptions {
+  api: ShellApi;
+  state: SessionState;
+  timeoutMs: number;
+  /** Asked before an expert-level command outside expert mode; scripted sessions answer --yes. */
+  confirm(statement: Statement): Promise<boolean>;
+  /** Said when an expert-level command is not confirmed (scripts: how to allow it). */
+  refusalHint: string;
+}
+
+export interface RunHooks {
+  signal?: AbortSignal;
+  progress?(line: string): void;
+}
+
+export class Shell {
+  private names: CompletionContext = { services: [], datasources: [] };
+
+  constructor(private readonly options: ShellOptions) {}
+
+  get state(): SessionState {
+    return this.options.state;
+  }
+
+  get api(): ShellApi {
+    return this.options.api;
+  }
+
+  /** `[LOGICAL] /alpha > `, `[LOGICAL:EXPERT] /alpha > `, `[LOGICAL] / > `. */
+  prompt(): string {
+    const mode = this.state.expert ? 'LOGICAL:EXPERT' : 'LOGICAL';
+    return `[${mode}] /${this.state.service ?? ''} > `;
+  }
+
+  completionContext(): CompletionContext {
+    return this.names;
+  }
+
+  /** Refreshes the service and datasource names that Tab completes. */
+  async refreshNames(): Promise<void> {
+    const services = await this.api.serviceNames();
+    const service = this.state.service;
+    const datasources = service ? (await this.api.serviceStatus(service)).datasources.map((d) => d.name) : [];
+    this.names = { services, datasources };
+  }
+
+  /**
+   * Runs every statement of a line in order and reports each outcome as it ends. Like cctrl, a
+   * failing statement does not stop the next; an unreachable manager or an interruption does.
+   */
+  async runLine(line: string, hooks: RunHooks, onOutcome: (o: Outcome) => void | Promise<void>): Promise<Outcome[]> {
+    let statements: Statement[];
+    try {
+      statements = parseLine(line);
+    } catch (e) {
+      const outcome = this.failure({ text: line.trim(), words: [] }, null, e);
+      await onOutcome(outcome);
+      return [outcome];
+    }
+    const outcomes: Outcome[] = [];
+    for (const statement of statements) {
+      const outcome = await this.run(statement, hooks);
+      outcomes.push(outcome);
+      await onOutcome(outcome);
+      if (outcome.exitCode === ExitCode.unreachable || outcome.exitCode === ExitCode.interrupted) break;
+      if (outcome.result?.kind === 'quit') break;
+    }
+    return outcomes;
+  }
+
+  async run(statement: Statement, hooks: RunHooks = {}): Promise<Outcome> {
+    const [word, ...args] = statement.words;
+    const spec = word === undefined ? undefined : findCommand(word);
+    if (!spec) {
+      const suggestion = word === undefined ? null : suggestCommand(word);
+      return this.failure(
+        statement,
+        null,
+        new ToolkitError('usage', `unknown command '${word ?? ''}'`, suggestion ? `did you mean ${suggestion}?` : 'type help for the list of commands'),
+      );
+    }
+    const serviceBefore = this.state.service;
+    try {
+      if (spec.expertLevel?.(args) && !this.state.expert && !(await this.options.confirm(statement))) {
+        throw new ToolkitError('refused', `'${statement.text}' is an expert-level command and was not confirmed`, this.options.refusalHint);
+      }
+      const result = await spec.run(this.context(hooks), args);
+      if (result.kind === 'ls') this.names = { ...this.names, datasources: result.status.datasources.map((d) => d.name) };
+      return this.success(statement, spec.name, serviceBefore, result);
+    } catch (e) {
+      return this.failure(statement, spec.name, e, serviceBefore);
+    }
+  }
+
+  private context(hooks: RunHooks): CommandContext {
+    const state = this.state;
+    return {
+      api: this.api,
+      session: state,
+      signal: hooks.signal ?? new AbortController().signal,
+      timeoutMs: this.options.timeoutMs,
+      progress: hooks.progress ?? (() => undefined),
+      requireService() {
+        if (state.service === null) throw new ToolkitError('usage', 'no service selected', 'choose one with: use SERVICE');
+        return state.service;
+      },
+    };
+  }
+
+  private success(statement: Statement, name: string, service: string | null, result: CommandResult): Outcome {
+    const task = result.kind === 'task' || result.kind === 'policy' ? result.task : null;
+    let error: OutcomeError | null = null;
+    if (task?.state === 'failed') error = { kind: 'refused', message: taskError(task), hint: null, taskId: task.taskId };
+    if (result.kind === 'validate' && !result.valid) {
+      error = { kind: 'refused', message: `service '${result.service}' has no quorum`, hint: null, taskId: null };
+    }
+    if (result.kind === 'ping' && result.results.some((r) => !r.alive)) {
+      error = { kind: 'refused', message: 'some datasources are not reachable', hint: null, taskId: null };
+    }
+    return {
+      command: statement.text,
+      name,
+      service: service ?? this.state.service,
+      ok: error === null,
+      exitCode: error === null ? ExitCode.ok : ExitCode.failed,
+      result,
+      error,
+    };
+  }
+
+  private failure(statement: Statement, name: string | null, e: unknown, service = this.state.service): Outcome {
+    const error = toOutcomeError(e);
+    return {
+      command: statement.text,
+      name,
+      service,
+      ok: false,
+      exitCode: isToolkitError(e) ? e.exitCode : ExitCode.failed,
+      result: null,
+      error,
+    };
+  }
+}
+
+export function toOutcomeError(e: unknown): OutcomeError {
+  if (isToolkitError(e)) {
+    return { kind: e.kind, message: e.message, hint: e.hint ?? null, taskId: e instanceof TaskWaitError ? e.taskId : null };
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return { kind: 'refused', message: message || 'the command failed', hint: null, taskId: null };
+}

@@ -1,0 +1,100 @@
+/**
+ * Waiting for a manager task: step lines are handed on as they appear, the wait ends when the task
+ * ends, the timeout passes (outcome unknown: exit 4) or Ctrl-C aborts it (the task keeps running).
+ */
+import { ToolkitError, isToolkitError } from '../errors.js';
+import type { ControlRequest, TaskStatus } from '../manager/model.js';
+import type { CommandContext } from './command.js';
+
+/** A wait that ended without knowing the outcome; the task id says what to check. */
+export class TaskWaitError extends ToolkitError {
+  constructor(
+    kind: 'timeout' | 'interrupted',
+    message: string,
+    hint: string,
+    readonly taskId: string,
+  ) {
+    super(kind, message, hint);
+  }
+}
+
+export const POLL_INTERVAL_MS = 150;
+
+export async function runTask(ctx: CommandContext, request: ControlRequest): Promise<TaskStatus> {
+  const service = ctx.requireService();
+  const started = await ctx.api.control(service, request);
+  return waitForTask(ctx, started);
+}
+
+export async function waitForTask(ctx: CommandContext, started: TaskStatus): Promise<TaskStatus> {
+  if (started.state !== 'in_progress') {
+    for (const step of started.steps) ctx.progress(step.line);
+    return started;
+  }
+  try {
+    return ctx.api.waitForTask
+      ? await ctx.api.waitForTask(started.taskId, { onStep: ctx.progress, timeoutMs: ctx.timeoutMs, signal: ctx.signal })
+      : await pollTask(ctx, started);
+  } catch (e) {
+    if (isToolkitError(e) && (e.kind === 'timeout' || e.kind === 'interrupted') && !(e instanceof TaskWaitError)) {
+      throw waitError(e.kind, started, ctx.timeoutMs);
+    }
+    throw e;
+  }
+}
+
+function waitError(kind: 'timeout' | 'interrupted', task: TaskStatus, timeoutMs: number): TaskWaitError {
+  if (kind === 'interrupted') {
+    return new TaskWaitError(
+      'interrupted',
+      `stopped waiting for '${task.operation}' (task ${task.taskId}); it keeps running on the manager`,
+      'check its outcome with: history',
+      task.taskId,
+    );
+  }
+  return new TaskWaitError(
+    'timeout',
+    `'${task.operation}' did not finish within ${Math.round(timeoutMs / 1000)} s; its outcome is unknown (task ${task.taskId} is still running on the manager)`,
+    'check it with: history, or wait longer with --timeout',
+    task.taskId,
+  );
+}
+
+async function pollTask(ctx: CommandContext, started: TaskStatus): Promise<TaskStatus> {
+  let task = started;
+  let shown = 0;
+  const deadline = Date.now() + ctx.timeoutMs;
+  const show = (): void => {
+    for (; shown < task.steps.length; shown++) ctx.progress(task.steps[shown]!.line);
+  };
+  show();
+  while (task.state === 'in_progress') {
+    if (ctx.signal.aborted) throw waitError('interrupted', task, ctx.timeoutMs);
+    if (Date.now() >= deadline) throw waitError('timeout', task, ctx.timeoutMs);
+    await sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())), ctx.signal);
+    if (ctx.signal.aborted) continue;
+    task = await ctx.api.task(task.taskId);
+    show();
+  }
+  return task;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The failure message of a task that ended `failed`. */
+export function taskError(task: TaskStatus): string {
+  const e = task.taskResult?.['error'];
+  if (typeof e === 'string' && e.length > 0) return e;
+  const last = task.steps.at(-1)?.line;
+  return last ? `'${task.operation}' failed: ${last}` : `'${task.operation}' failed`;
+}
