@@ -74,6 +74,8 @@ const EVENT_STREAM_IDLE_MS = 45_000;
 
 export class ManagerClient {
   readonly baseUrl: URL;
+  /** A path prefix when the manager sits behind a proxy; '' normally. */
+  private readonly basePath: string;
   private readonly timeoutMs: number;
   private readonly authorization: string | undefined;
   private readonly agent: http.Agent;
@@ -89,7 +91,7 @@ export class ManagerClient {
     if (base.protocol !== 'http:' && base.protocol !== 'https:') {
       throw new ToolkitError('usage', `unsupported scheme in ${options.url}`, 'use http:// or https://');
     }
-    base.pathname = base.pathname.replace(/\/+$/, '');
+    this.basePath = base.pathname.replace(/\/+$/, '');
     this.baseUrl = base;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (options.user !== undefined) {
@@ -115,7 +117,7 @@ export class ManagerClient {
 
   /** The manager's URL as the user gave it, for messages. */
   get url(): string {
-    return this.baseUrl.href.replace(/\/$/, '');
+    return `${this.baseUrl.origin}${this.basePath}`;
   }
 
   /** Release kept-alive connections (the process can exit without it; this just makes it prompt). */
@@ -516,7 +518,7 @@ export class ManagerClient {
   private resolve(path: string): URL {
     const url = new URL(this.baseUrl.href);
     const [pathname, query] = path.split('?', 2);
-    url.pathname = this.baseUrl.pathname + pathname;
+    url.pathname = this.basePath + pathname;
     url.search = query ? `?${query}` : '';
     return url;
   }
