@@ -286,3 +286,94 @@ export async function waitForReplicas(cluster: MariaDbCluster, masterName = clus
     if (waited?.r !== 0) throw new Error(`${s.name} did not reach ${masterName}'s position ${pos} within ${timeoutMs} ms`);
   }
 }
+
+export interface WriterReport {
+  /** Ids whose INSERT the server acknowledged (committed). */
+  acknowledged: number[];
+  /** Ids whose INSERT failed with the connection lost mid-statement: the outcome is unknown. */
+  uncertain: number[];
+  /** Ids refused outright (read-only, connection refused): certainly not written. */
+  refused: number;
+  /** The longest time between two acknowledged writes, with when it started (ms since epoch). */
+  longestGapMs: number;
+  longestGapStart: number;
+  /** Which server acknowledged each write, in order of change: `db1@0, db2@1534`. */
+  servers: Array<{ name: string; fromId: number }>;
+}
+
+/**
+ * An application that writes continuously as the `app` user, as through a connector: it writes to
+ * the server that accepts writes, and when that fails it tries the servers in turn (read-only ones
+ * refuse it) until one accepts. Every acknowledged id is recorded.
+ */
+export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } = {}): { stop(): Promise<WriterReport> } {
+  const report: WriterReport = { acknowledged: [], uncertain: [], refused: 0, longestGapMs: 0, longestGapStart: 0, servers: [] };
+  let stopping = false;
+  let nextId = 1_000_000;
+  let lastAck = Date.now();
+  let current: { name: string; conn: mysql.Connection } | null = null;
+
+  async function connectWritable(): Promise<void> {
+    for (const s of cluster.servers) {
+      let conn: mysql.Connection | null = null;
+      try {
+        conn = await mysql.createConnection({ host: '127.0.0.1', port: s.port, user: APP_USER, password: APP_PASSWORD, database: 'app', connectTimeout: 500 });
+        const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
+        if (Number(rows[0]?.ro) === 0) {
+          current = { name: s.name, conn };
+          return;
+        }
+      } catch {
+        // not this one
+      }
+      conn?.destroy();
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopping) {
+      if (!current) {
+        await connectWritable();
+        if (!current) {
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+      }
+      const target = current as { name: string; conn: mysql.Connection };
+      const id = nextId++;
+      try {
+        await target.conn.query('INSERT INTO writes (id) VALUES (?)', [id]);
+        const now = Date.now();
+        if (now - lastAck > report.longestGapMs) {
+          report.longestGapMs = now - lastAck;
+          report.longestGapStart = lastAck;
+        }
+        lastAck = now;
+        report.acknowledged.push(id);
+        if (report.servers.at(-1)?.name !== target.name) report.servers.push({ name: target.name, fromId: id });
+      } catch (e) {
+        const code = (e as { code?: string }).code ?? '';
+        if (/PROTOCOL_CONNECTION_LOST|ECONNRESET|EPIPE|ER_CONNECTION_KILLED|ER_SERVER_SHUTDOWN/.test(code)) report.uncertain.push(id);
+        else report.refused++;
+        target.conn.destroy();
+        current = null;
+      }
+      if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
+    }
+  })();
+
+  return {
+    async stop() {
+      stopping = true;
+      await loop;
+      (current as { conn: mysql.Connection } | null)?.conn.destroy();
+      return report;
+    },
+  };
+}
+
+/** The ids in app.writes on one server. */
+export async function writtenIds(cluster: MariaDbCluster, name: string): Promise<Set<number>> {
+  const rows = await cluster.rootQuery<Array<{ id: number | string }>>(name, 'SELECT id FROM app.writes');
+  return new Set(rows.map((r) => Number(r.id)));
+}

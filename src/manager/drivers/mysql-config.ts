@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { ToolkitError } from '../../errors.js';
 import type { HostCheckMethod } from '../hostcheck.js';
-import type { ManagerProperties } from '../properties.js';
+import type { DataSourceConfig } from './driver.js';
 
 export interface MysqlDriverOptions {
   user: string;
@@ -24,7 +24,14 @@ export interface MysqlDriverOptions {
   dbPingTimeoutMs: number;
 }
 
-export function mysqlDriverOptionsFromProperties(props: Pick<ManagerProperties, 'mysql' | 'policy'>): MysqlDriverOptions {
+/** The part of the manager's properties (ManagerProperties) the driver reads. */
+export interface MysqlDriverProperties {
+  datasources: DataSourceConfig[];
+  mysql: { user: string; password: string | null; passwordFile: string | null };
+  policy: { hostPingMethod: HostCheckMethod; hostPingTimeoutSeconds: number; dbPingTimeoutSeconds: number };
+}
+
+export function mysqlDriverOptionsFromProperties(props: Omit<MysqlDriverProperties, 'datasources'>): MysqlDriverOptions {
   const { user } = props.mysql;
   if (!user) {
     throw new ToolkitError('usage', 'manager.driver=mysql needs mysql.user', 'Set mysql.user and mysql.password (or mysql.passwordFile) in the properties.');

@@ -12,8 +12,7 @@ import mysql from 'mysql2/promise';
 import type { ResourceState } from '../model.js';
 import { checkHost } from '../hostcheck.js';
 import { withTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position, type RouterObservation } from './driver.js';
-import type { ManagerProperties } from '../properties.js';
-import { mysqlDriverOptionsFromProperties, type MysqlDriverOptions } from './mysql-config.js';
+import { mysqlDriverOptionsFromProperties, type MysqlDriverOptions, type MysqlDriverProperties } from './mysql-config.js';
 import { formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList, type GtidList } from './mysql-gtid.js';
 
 type Row = mysql.RowDataPacket;
@@ -406,6 +405,6 @@ export function createMysqlDriver(options: MysqlDriverOptions, datasources: Data
 }
 
 /** The driver for `manager.driver=mysql`: credentials and liveness timeouts from the properties. */
-export function mysqlDriverFromProperties(props: ManagerProperties): MysqlDriver {
+export function mysqlDriverFromProperties(props: MysqlDriverProperties): MysqlDriver {
   return new MysqlDriver(mysqlDriverOptionsFromProperties(props), props.datasources);
 }
