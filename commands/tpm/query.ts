@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { toolVersion } from '../../src/config/toolVersion.js';
+import { loadTungstenConfig, type IniSearch, type TungstenConfig } from '../../src/config/tungstenIni.js';
+import { isSecretKey } from '../../src/diag/redact.js';
+import { PUBLIC_MASK } from '../../src/diag/reverse.js';
+import { parseLsDatasources } from '../../src/diag/summary.js';
+import { ToolkitError } from '../../src/errors.js';
+
+export const QUERY_WHATS = ['staging', 'version', 'topology', 'dataservices', 'config'] as const;
+export type QueryWhat = (typeof QUERY_WHATS)[number];
+
+export const queryHelp = {
+  name: 'query',
+  summary: `Print one fact about the installation: ${QUERY_WHATS.join(', ')}`,
+  options: [['--ini <file>', 'the tungsten.ini to read']] as Array<[string, string, string?]>,
+} as const;
+
+export interface QueryResult {
+  text: string;
+  /** A note for stderr (e.g. where the answer came from). */
+  note?: string;
+}
+
+export interface QueryContext {
+  cwd: string;
+  iniSearch?: IniSearch;
+  /** Runs `echo ls | cctrl`; injectable for tests. */
+  cctrlLs?: (cctrl: string) => string | undefined;
+}
+
+function defaultCctrlLs(cctrl: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `[ -x "$1" ] && echo ls | timeout 120 "$1"`, 'sh', cctrl], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout : undefined;
+}
+
+function section(entries: TungstenConfig['defaults']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries) out[e.key] = isSecretKey(e.key) ? PUBLIC_MASK : e.value;
+  return out;
+}
+
+export function runQueryCommand(what: string, opts: { ini?: string }, ctx: QueryContext): QueryResult {
+  if (!(QUERY_WHATS as readonly string[]).includes(what)) {
+    throw new ToolkitError('usage', `tpm query: unknown "${what}"`, `use one of: ${QUERY_WHATS.join(', ')}`);
+  }
+  const config = loadTungstenConfig(opts.ini ? resolve(ctx.cwd, opts.ini) : undefined, ctx.iniSearch ?? {});
+  switch (what as QueryWhat) {
+    case 'staging':
+      return { text: `${config.user ?? userInfo().username}@${hostname()}:${dirname(config.file)}\n` };
+    case 'version': {
+      try {
+        return { text: `${basename(realpathSync(join(config.installDirectory, 'tungsten')))}\n` };
+      } catch {
+        return { text: `${toolVersion()}\n`, note: `no release installed in ${config.installDirectory}; this is the tpm version` };
+      }
+    }
+    case 'topology': {
+      const cctrl = join(config.installDirectory, 'tungsten', 'tungsten-manager', 'bin', 'cctrl');
+      const ls = (ctx.cctrlLs ?? defaultCctrlLs)(cctrl);
+      const topology: Record<string, string> = {};
+      if (ls) {
+        for (const d of parseLsDatasources(ls)) topology[d.name] = d.role;
+        return { text: `${JSON.stringify(topology, null, 2)}\n` };
+      }
+      for (const h of config.hosts) topology[h.name] = h.roles[0]!;
+      return { text: `${JSON.stringify(topology, null, 2)}\n`, note: `the manager did not answer ${cctrl}; topology from ${config.file}` };
+    }
+    case 'dataservices':
+      return { text: config.dataservices.map((d) => `${d.name.padEnd(30)}: ${d.compositeOf ? 'COMPOSITE' : 'PHYSICAL'}`).join('\n') + '\n' };
+    case 'config': {
+      const dataservices: Record<string, Record<string, string>> = {};
+      for (const d of config.dataservices) dataservices[d.name] = section(d.entries);
+      return { text: `${JSON.stringify({ file: config.file, defaults: section(config.defaults), dataservices }, null, 2)}\n` };
+    }
+  }
+}

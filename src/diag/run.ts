@@ -1,0 +1,251 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { JumpSpec, SshTarget } from '../config/sshConfig.js';
+import type { TungstenConfig } from '../config/tungstenIni.js';
+import { ToolkitError } from '../errors.js';
+import { connectSsh, HostConnectError } from '../ssh/connect.js';
+import { CommandTimeoutError, ConnectionLostError, LocalTransport, SshTransport, type HostTransport } from '../ssh/transport.js';
+import { DiagArchive } from './archive.js';
+import { HostCollector, LocalWriteError } from './collect.js';
+import { renderSummary } from './summary.js';
+import type { HostProgress, HostReport, HostStatus, ProgressListener } from './types.js';
+
+export interface DiagRunOptions {
+  config: TungstenConfig;
+  /** Host names to collect (already checked against the configuration). */
+  hosts: string[];
+  /** `local`: this host, read directly; `ssh`: every host over SSH. */
+  mode: 'local' | 'ssh';
+  outDir: string;
+  logSizeMiB: number;
+  concurrency: number;
+  hostTimeoutMs: number;
+  commandTimeoutMs: number;
+  cctrlTimeoutS: number;
+  commandLine: string[];
+  version: string;
+  sshTarget?: (host: string) => SshTarget;
+  resolveJump?: (jump: JumpSpec) => SshTarget;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  now?: () => Date;
+}
+
+export interface DiagManifest {
+  schema: 'tungsten-diag-manifest';
+  schemaVersion: 1;
+  tool: { name: 'tpm'; version: string };
+  archive: string;
+  createdAt: string;
+  commandLine: string[];
+  collectedFrom: string;
+  mode: 'local' | 'allhosts';
+  logSizeMiB: number;
+  configuration: string;
+  hosts: Array<Omit<HostReport, 'clusterStatus'>>;
+}
+
+export interface DiagRunResult {
+  archivePath: string;
+  sha256: string;
+  manifest: DiagManifest;
+  exitCode: 0 | 1 | 3;
+}
+
+export function archiveBaseName(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `tungsten-diag-${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}-${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
+}
+
+/** Like tpm: when the name of this second is taken, wait (up to 5 s) for the next one. */
+async function freeName(outDir: string, now: () => Date): Promise<string> {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const name = archiveBaseName(now());
+    if (!existsSync(join(outDir, `${name}.tgz`))) return name;
+    if (Date.now() > until) throw new ToolkitError('conflict', `${join(outDir, `${name}.tgz`)} already exists`, 'remove it or use --path DIR');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function exitCodeFor(reports: HostReport[]): 0 | 1 | 3 {
+  if (reports.length > 0 && reports.every((r) => r.status === 'ok')) return 0;
+  return reports.some((r) => r.files.length > 0) ? 1 : 3;
+}
+
+export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
+  const now = options.now ?? (() => new Date());
+  try {
+    mkdirSync(options.outDir, { recursive: true });
+  } catch (e) {
+    throw toToolkit(new LocalWriteError(options.outDir, e as NodeJS.ErrnoException));
+  }
+  const name = await freeName(options.outDir, now);
+  const createdAt = now();
+  const finalPath = join(options.outDir, `${name}.tgz`);
+  const spoolRoot = join(options.outDir, `.${name}.spool-${process.pid}`);
+  let archive: DiagArchive | undefined;
+  const transports = new Set<HostTransport>();
+  const abortAll = () => transports.forEach((t) => t.close());
+  options.signal?.addEventListener('abort', abortAll, { once: true });
+  try {
+    try {
+      mkdirSync(spoolRoot, { recursive: true });
+      archive = new DiagArchive(finalPath, name);
+    } catch (e) {
+      throw new LocalWriteError(options.outDir, e as NodeJS.ErrnoException);
+    }
+    const writer = archive;
+    const limit = pLimit(Math.max(1, options.concurrency));
+    const reports: HostReport[] = [];
+    const archived: Promise<void>[] = [];
+    let fatal: Error | undefined;
+    const failFast = (e: Error) => {
+      fatal ??= e;
+      limit.clearQueue();
+      abortAll();
+    };
+    for (const host of options.hosts) options.onProgress?.({ host, phase: 'queued', files: 0, bytes: 0 });
+    await Promise.all(
+      options.hosts.map((host) =>
+        limit(async () => {
+          if (fatal || options.signal?.aborted) return;
+          try {
+            const report = await collectHost(host, options, join(spoolRoot, host), transports);
+            if (options.signal?.aborted) return;
+            reports.push(report);
+            const done = appendHost(writer, report, join(spoolRoot, host));
+            archived.push(done);
+            await done;
+          } catch (e) {
+            failFast(e as Error);
+          }
+        }),
+      ),
+    );
+    await Promise.allSettled(archived);
+    if (options.signal?.aborted) throw new ToolkitError('interrupted', 'interrupted: no archive written');
+    if (fatal) throw fatal;
+    reports.sort((a, b) => options.hosts.indexOf(a.host) - options.hosts.indexOf(b.host));
+    const manifest: DiagManifest = {
+      schema: 'tungsten-diag-manifest',
+      schemaVersion: 1,
+      tool: { name: 'tpm', version: options.version },
+      archive: `${name}.tgz`,
+      createdAt: createdAt.toISOString(),
+      commandLine: options.commandLine,
+      collectedFrom: hostname(),
+      mode: options.mode === 'ssh' ? 'allhosts' : 'local',
+      logSizeMiB: options.logSizeMiB,
+      configuration: options.config.file,
+      hosts: reports.map(({ clusterStatus: _omit, ...rest }) => rest),
+    };
+    await writer.addBuffer('manifest.json', Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+    const summary = renderSummary({ archiveName: `${name}.tgz`, createdAt, commandLine: options.commandLine, version: options.version, config: options.config, reports, logSizeMiB: options.logSizeMiB });
+    await writer.addBuffer('SUMMARY.txt', Buffer.from(summary));
+    const finished = await writer.finish();
+    return { archivePath: finished.path, sha256: finished.sha256, manifest, exitCode: exitCodeFor(reports) };
+  } catch (e) {
+    abortAll();
+    archive?.abort();
+    throw toToolkit(e);
+  } finally {
+    options.signal?.removeEventListener('abort', abortAll);
+    rmSync(spoolRoot, { recursive: true, force: true });
+  }
+}
+
+function toToolkit(e: unknown): unknown {
+  if (e instanceof LocalWriteError) {
+    return new ToolkitError('refused', e.message, e.errno.code === 'ENOSPC' ? 'free some space or write elsewhere with --path DIR; no archive was left behind' : 'check the directory, or write elsewhere with --path DIR');
+  }
+  return e;
+}
+
+async function appendHost(archive: DiagArchive, report: HostReport, spool: string): Promise<void> {
+  await archive.addDirectory(report.host);
+  for (const f of report.files) await archive.addFile(`${report.host}/${f.path}`, join(spool, f.path));
+  if (report.error) await archive.addBuffer(`${report.host}/ERROR.txt`, Buffer.from(`${report.status}: ${report.error}\n`));
+  rmSync(spool, { recursive: true, force: true });
+}
+
+async function collectHost(host: string, options: DiagRunOptions, spool: string, transports: Set<HostTransport>): Promise<HostReport> {
+  const startedAt = Date.now();
+  const roles = options.config.hosts.find((h) => h.name === host)?.roles ?? [];
+  const progress: HostProgress = { host, phase: 'connecting', files: 0, bytes: 0, startedAt };
+  const emit = () => options.onProgress?.({ ...progress });
+  emit();
+  const target = options.mode === 'ssh' ? options.sshTarget?.(host) : undefined;
+  const report = (status: HostStatus, error: string | null, collector?: HostCollector): HostReport => {
+    const files = collector ? [...collector.files] : [];
+    const r: HostReport = {
+      host,
+      ...(target ? { address: `${target.hostName}:${target.port}` } : {}),
+      roles,
+      status,
+      error,
+      files,
+      bytes: files.reduce((n, f) => n + f.bytes, 0),
+      skipped: collector ? [...collector.skipped] : [],
+      durationMs: Date.now() - startedAt,
+      ...(collector?.clusterStatus ? { clusterStatus: collector.clusterStatus } : {}),
+    };
+    Object.assign(progress, { phase: 'done', status, error, finishedAt: Date.now(), files: r.files.length, bytes: r.bytes });
+    emit();
+    return r;
+  };
+
+  let transport: HostTransport;
+  try {
+    if (options.mode === 'local') transport = new LocalTransport();
+    else {
+      if (!target) throw new Error(`no SSH target for ${host}`);
+      const deadline = AbortSignal.any([options.signal ?? new AbortController().signal, AbortSignal.timeout(options.hostTimeoutMs)]);
+      transport = new SshTransport(await connectSsh(target, { signal: deadline, ...(options.resolveJump ? { resolveJump: options.resolveJump } : {}) }));
+    }
+  } catch (e) {
+    if (e instanceof HostConnectError) return report(e.status, e.message);
+    throw e;
+  }
+  transports.add(transport);
+  progress.phase = 'collecting';
+  emit();
+  const collector = new HostCollector(transport, spool, {
+    installDirectory: options.config.installDirectory,
+    logSizeBytes: options.logSizeMiB * 1048576,
+    idleTimeoutMs: options.commandTimeoutMs,
+    cctrlTimeoutS: options.cctrlTimeoutS,
+    stagingConfig: options.config,
+    onFile: (f) => {
+      progress.files++;
+      progress.bytes += f.bytes;
+      emit();
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const running = collector.run();
+  try {
+    const overtime = new Promise<'overtime'>((resolve) => (timer = setTimeout(() => resolve('overtime'), Math.max(0, options.hostTimeoutMs - (Date.now() - startedAt)))));
+    const outcome = await Promise.race([running, overtime]);
+    if (outcome === 'overtime') {
+      transport.close();
+      await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+      return report('timeout', `collection did not finish within the per-host limit of ${options.hostTimeoutMs / 1000} s`, collector);
+    }
+    return report(outcome.failures.length > 0 ? 'partial' : 'ok', outcome.failures.length > 0 ? `could not read: ${outcome.failures.join('; ')}` : null, collector);
+  } catch (e) {
+    if (e instanceof LocalWriteError) throw e;
+    if (options.signal?.aborted) return report('partial', 'interrupted', collector);
+    if (e instanceof CommandTimeoutError) {
+      return report('timeout', `\`${e.command.split('\n')[0]!.slice(0, 80)}\` gave no output for ${e.idleMs / 1000} s; the host stopped answering`, collector);
+    }
+    if (e instanceof ConnectionLostError) return report(collector.files.length > 0 ? 'partial' : 'unreachable', e.message, collector);
+    return report('partial', (e as Error).message, collector);
+  } finally {
+    clearTimeout(timer);
+    transport.close();
+    transports.delete(transport);
+  }
+}

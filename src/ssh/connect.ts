@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Client, utils, type AuthMethod, type ConnectConfig } from 'ssh2';
+import type { JumpSpec, SshTarget } from '../config/sshConfig.js';
+import { appendKnownHost, fingerprint, keyTypeOf, knownHostsName, verifyHostKey } from './knownHosts.js';
+
+/** How one host can fail to give us a session; the diag manifest uses the same words. */
+export type ConnectFailure = 'unreachable' | 'timeout' | 'auth_failed' | 'host_key_rejected';
+
+export class HostConnectError extends Error {
+  constructor(
+    readonly status: ConnectFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HostConnectError';
+  }
+}
+
+export interface ConnectOptions {
+  /** Resolves a ProxyJump hop (through the same ssh config) into a target. */
+  resolveJump?: (jump: JumpSpec) => SshTarget;
+  signal?: AbortSignal;
+  keepaliveIntervalMs?: number;
+}
+
+/** Builds the key list once per target: identity files that parse without a passphrase, then the agent. */
+export function authMethods(target: SshTarget): { methods: AuthMethod[]; notes: string[] } {
+  const methods: AuthMethod[] = [];
+  const notes: string[] = [];
+  for (const file of target.identityFiles) {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch {
+      continue;
+    }
+    const parsed = utils.parseKey(data);
+    if (parsed instanceof Error) {
+      notes.push(`${file}: ${/encrypted|passphrase/i.test(parsed.message) ? 'needs a passphrase (load it into ssh-agent)' : parsed.message}`);
+      continue;
+    }
+    methods.push({ type: 'publickey', username: target.user, key: data } as AuthMethod);
+  }
+  if (target.agent) methods.push({ type: 'agent', username: target.user, agent: target.agent } as AuthMethod);
+  return { methods, notes };
+}
+
+function openTcp(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = netConnect({ host, port });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new HostConnectError('unreachable', `no TCP connection to ${host}:${port} within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    const onAbort = () => {
+      sock.destroy();
+      reject(new HostConnectError('unreachable', 'interrupted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(sock);
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      const why = e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? 'cannot resolve the name' : e.code ?? e.message;
+      reject(new HostConnectError('unreachable', `cannot connect to ${host}:${port}: ${why}`));
+    });
+  });
+}
+
+function hostKeyMessage(target: SshTarget, name: string, key: Buffer, verdict: ReturnType<typeof verifyHostKey>): string {
+  const fp = `${keyTypeOf(key)} ${fingerprint(key)}`;
+  const scan = `ssh-keyscan -p ${target.port} ${target.hostName} >> ${target.knownHostsFiles[0]}`;
+  if (verdict.kind === 'changed') {
+    const where = verdict.entries.map((e) => `${e.file}:${e.line}`).join(', ');
+    return (
+      `host key for ${target.alias} (${name}) has CHANGED: it now offers ${fp}, known_hosts says otherwise (${where}). ` +
+      `If the change is expected, remove the old key with: ssh-keygen -R '${name}' -f ${verdict.entries[0]!.file}, check the new fingerprint, then: ${scan}`
+    );
+  }
+  if (verdict.kind === 'revoked') return `host key for ${target.alias} (${name}) ${fp} is marked @revoked in ${verdict.entry.file}:${verdict.entry.line}`;
+  return (
+    `host key for ${target.alias} (${name}) is not known: it offers ${fp}. ` +
+    `If that fingerprint is right, accept it with: ${scan} (or set StrictHostKeyChecking accept-new for this host)`
+  );
+}
+
+/** Opens an authenticated session on one target, over its ProxyJump hops when it has some. */
+export async function connectSsh(target: SshTarget, options: ConnectOptions = {}): Promise<Client> {
+  const hops: Client[] = [];
+  try {
+    let sock: Duplex | undefined;
+    let previous: Client | undefined;
+    for (const jump of target.proxyJump) {
+      const hopTarget = options.resolveJump ? options.resolveJump(jump) : { ...target, alias: jump.host, hostName: jump.host, port: jump.port ?? 22, user: jump.user ?? target.user, proxyJump: [] };
+      const hopSock: Duplex = previous ? await forward(previous, hopTarget) : await openTcp(hopTarget.hostName, hopTarget.port, hopTarget.connectTimeoutMs, options.signal);
+      previous = await handshake(hopTarget, hopSock, options);
+      hops.push(previous);
+    }
+    sock = previous ? await forward(previous, target) : await openTcp(target.hostName, target.port, target.connectTimeoutMs, options.signal);
+    const client = await handshake(target, sock, options);
+    if (hops.length > 0) client.once('close', () => hops.forEach((h) => h.end()));
+    return client;
+  } catch (e) {
+    hops.forEach((h) => h.end());
+    throw e;
+  }
+}
+
+function forward(via: Client, target: SshTarget): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    via.forwardOut('127.0.0.1', 0, target.hostName, target.port, (err, stream) => {
+      if (err) reject(new HostConnectError('unreachable', `jump host cannot reach ${target.hostName}:${target.port}: ${err.message}`));
+      else resolve(stream);
+    });
+  });
+}
+
+function handshake(target: SshTarget, sock: Duplex, options: ConnectOptions): Promise<Client> {
+  const name = knownHostsName(target.hostName, target.port);
+  const names = target.hostName === target.alias ? [name] : [name, knownHostsName(target.alias, target.port)];
+  const { methods, notes } = authMethods(target);
+  return new Promise((resolve, reject) => {
+    if (methods.length === 0) {
+      sock.destroy();
+      reject(new HostConnectError('auth_failed', `no key to offer ${target.user}@${target.alias}: no readable IdentityFile and no ssh-agent${notes.length ? ` (${notes.join('; ')})` : ''}`));
+      return;
+    }
+    const client = new Client();
+    let hostKeyProblem: string | undefined;
+    let settled = false;
+    const onAbort = () => fail(new HostConnectError('unreachable', 'interrupted'));
+    const fail = (e: HostConnectError) => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      client.end();
+      sock.destroy();
+      reject(e);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const config: ConnectConfig = {
+      sock: sock as ConnectConfig['sock'],
+      username: target.user,
+      readyTimeout: target.connectTimeoutMs,
+      keepaliveInterval: options.keepaliveIntervalMs ?? 10_000,
+      keepaliveCountMax: 3,
+      authHandler: methods,
+      hostVerifier: (key: Buffer) => {
+        const verdict = verifyHostKey(target.knownHostsFiles, names, key);
+        if (verdict.kind === 'match') return true;
+        if (verdict.kind === 'unknown' && target.strictHostKeyChecking !== 'yes') {
+          const file = target.knownHostsFiles[0];
+          if (file) appendKnownHost(file, name, key);
+          return true;
+        }
+        hostKeyProblem = hostKeyMessage(target, name, key, verdict);
+        return false;
+      },
+    };
+    client.once('ready', () => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve(client);
+    });
+    client.on('error', (e: Error & { level?: string }) => {
+      if (hostKeyProblem) return fail(new HostConnectError('host_key_rejected', hostKeyProblem));
+      if (e.level === 'client-timeout') {
+        return fail(new HostConnectError('timeout', `${target.alias} (${target.hostName}:${target.port}) accepted TCP but finished no SSH handshake within ${target.connectTimeoutMs / 1000} s`));
+      }
+      if (e.level === 'client-authentication') {
+        return fail(new HostConnectError('auth_failed', `${target.user}@${target.alias} rejected every key we offered${notes.length ? ` (${notes.join('; ')})` : ''}; check authorized_keys on the host, the IdentityFile and ssh-agent`));
+      }
+      fail(new HostConnectError('unreachable', `${target.alias} (${target.hostName}:${target.port}): ${e.message}`));
+    });
+    client.on('close', () => {
+      if (hostKeyProblem) fail(new HostConnectError('host_key_rejected', hostKeyProblem));
+      else fail(new HostConnectError('unreachable', `${target.alias} (${target.hostName}:${target.port}) closed the connection during the handshake`));
+    });
+    client.connect(config);
+  });
+}
