@@ -1,0 +1,848 @@
+/**
+ * The manager core: monitors every datasource through the driver each sample period, applies the
+ * policy rules, runs control operations as tasks with step logs, keeps its state durable and
+ * publishes events. Construct it through createManager (src/manager/index.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { ToolkitError, isToolkitError } from '../errors.js';
+import type { ManagerInfo, Manager } from './api.js';
+import type { AuditLog } from './audit.js';
+import { evaluateCandidates, selectCandidate, type CandidateInput } from './candidates.js';
+import type { Clock } from './clock.js';
+import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Observation, RouterObservation } from './drivers/driver.js';
+import { DriverTimeoutError } from './drivers/driver.js';
+import type {
+  AlertStatus,
+  ControlRequest,
+  DataSourceStatus,
+  ManagerEvent,
+  PolicyMode,
+  ServiceStatus,
+  TaskStatus,
+} from './model.js';
+import { planOperation, describeRequest, type PlannedOperation } from './operations/index.js';
+import type { OperationContext, TaskContext } from './operations/context.js';
+import type { ManagerProperties } from './properties.js';
+import { actionDelayMs, alertOf, faultsOf, type Fault, type FaultKind } from './rules.js';
+import type { DataSourceRecord, PersistedState, ServiceRecord, StateStore } from './store.js';
+
+export interface ManagerLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export const silentLogger: ManagerLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+export interface ManagerCoreOptions {
+  props: ManagerProperties;
+  driver: ClusterDriver;
+  clock: Clock;
+  store: StateStore;
+  audit: AuditLog;
+  logger: ManagerLogger;
+  /** Close the driver when the manager closes. */
+  ownsDriver: boolean;
+  hostName: string;
+  version: string;
+}
+
+/** What the monitor knows about a datasource beyond its durable record. */
+interface LiveState {
+  obs: Observation | null;
+  faults: Fault[];
+  /** First detection time of each fault still present. */
+  faultSince: Map<FaultKind, number>;
+  alert: { status: AlertStatus; message: string | null; time: number };
+  lastSeqno: number | null;
+  seqnoChangedAt: number;
+}
+
+const TASK_HISTORY_LIMIT = 200;
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Runs `work` against the injected clock's deadline (a hung driver call must not stall the manager). */
+export function withClockTimeout<T>(
+  clock: Clock,
+  what: string,
+  timeoutMs: number,
+  outer: AbortSignal | undefined,
+  work: (opts: DriverCallOptions) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(outer?.reason);
+  if (outer?.aborted) return Promise.reject(new Error(`${what} aborted`));
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  return new Promise<T>((resolve, reject) => {
+    const limited = timeoutMs > 0 && Number.isFinite(timeoutMs);
+    const timer = limited
+      ? clock.setTimeout(() => {
+          controller.abort();
+          reject(new DriverTimeoutError(what, timeoutMs));
+        }, timeoutMs)
+      : null;
+    const done = () => {
+      if (timer) clock.clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+    };
+    let started: Promise<T>;
+    try {
+      started = work({ timeoutMs: limited ? timeoutMs : 2 ** 31 - 1, signal: controller.signal });
+    } catch (e) {
+      done();
+      reject(e);
+      return;
+    }
+    started.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e: unknown) => {
+        done();
+        reject(e);
+      },
+    );
+  });
+}
+
+export class ManagerCore implements Manager, OperationContext {
+  readonly service: string;
+  readonly props: ManagerProperties;
+  readonly driver: ClusterDriver;
+  private readonly clock: Clock;
+  private readonly store: StateStore;
+  private readonly audit: AuditLog;
+  private readonly logger: ManagerLogger;
+  private readonly opts: ManagerCoreOptions;
+  private readonly startTime: number;
+
+  private serviceRecord!: ServiceRecord;
+  private tasks: TaskStatus[] = [];
+  private readonly live = new Map<string, LiveState>();
+  private routerObservations: RouterObservation[] = [];
+  private sampledAt = 0;
+  private readonly listeners = new Set<(event: ManagerEvent) => void>();
+  private running: { task: TaskStatus; abort: AbortController; done: Promise<void> } | null = null;
+  private readonly background = new Set<Promise<void>>();
+  private tickTimer: ReturnType<Clock['setTimeout']> | null = null;
+  private sampling = false;
+  private closed = false;
+  /** Set by halt(): behave as if the process died (nothing more is written). */
+  private dead = false;
+  private lastSaved = '';
+  private autoFailoverReported = false;
+  private readonly autoRecovering = new Set<string>();
+  private readonly shutdown = new AbortController();
+
+  private constructor(opts: ManagerCoreOptions) {
+    this.opts = opts;
+    this.props = opts.props;
+    this.service = opts.props.serviceName;
+    this.driver = opts.driver;
+    this.clock = opts.clock;
+    this.store = opts.store;
+    this.audit = opts.audit;
+    this.logger = opts.logger;
+    this.startTime = opts.clock.now();
+  }
+
+  /** Loads the durable state, takes a first sample, reconciles with what it sees, starts monitoring. */
+  static async start(opts: ManagerCoreOptions): Promise<ManagerCore> {
+    const core = new ManagerCore(opts);
+    core.restore(opts.store.load());
+    await core.sample();
+    await core.reconcile();
+    core.refreshAlerts();
+    core.persist();
+    core.scheduleTick();
+    return core;
+  }
+
+  // ---- Manager ---------------------------------------------------------------------------------
+
+  info(): ManagerInfo {
+    const coordinator = this.coordinatorName();
+    return {
+      dataServiceName: this.service,
+      dataSourceName: coordinator,
+      hostName: this.opts.hostName,
+      startTime: iso(this.startTime),
+      uptimeSeconds: Math.floor((this.clock.now() - this.startTime) / 1000),
+      state: 'ONLINE',
+      isCoordinator: true,
+      isWitness: false,
+      managerPID: process.pid,
+      parentPID: process.ppid,
+      policyMode: this.serviceRecord.policy,
+      coordinator,
+      driver: this.driver.kind,
+      version: this.opts.version,
+    };
+  }
+
+  serviceNames(): string[] {
+    return [this.service];
+  }
+
+  serviceStatus(service: string): ServiceStatus {
+    this.requireService(service);
+    const coordinator = this.coordinatorName();
+    return {
+      name: this.service,
+      type: 'CLUSTERED_MASTER_SLAVE',
+      composite: false,
+      multimaster: false,
+      policy: this.serviceRecord.policy,
+      coordinator: { host: coordinator, state: 'ONLINE' },
+      coordinators: [coordinator],
+      datasources: this.serviceRecord.datasources.map((r) => this.datasourceView(r)),
+      routers: this.routerObservations.map((r) => ({
+        name: `connector@${r.host}`,
+        host: r.host,
+        pid: r.pid,
+        state: r.state,
+        connections: { ...r.connections },
+      })),
+      sampledAt: iso(this.sampledAt),
+    };
+  }
+
+  datasourceStatus(service: string, datasource: string): DataSourceStatus {
+    this.requireService(service);
+    return this.datasourceView(this.record(datasource));
+  }
+
+  async pingDatasource(service: string, datasource: string): Promise<{ host: string; address: string; alive: boolean }> {
+    this.requireService(service);
+    const cfg = this.configOf(datasource);
+    const obs = await this.observeOne(cfg, this.shutdown.signal);
+    return { host: cfg.name, address: cfg.host, alive: obs.dataServer.state === 'ONLINE' };
+  }
+
+  control(service: string, request: ControlRequest, requestedBy: string): TaskStatus {
+    const calledAt = this.clock.now();
+    const operation = describeRequest(request);
+    const refuse = (e: unknown): never => {
+      this.audit.record({
+        time: iso(calledAt),
+        user: requestedBy,
+        service,
+        operation,
+        request,
+        outcome: isToolkitError(e) ? e.kind : 'failed',
+        error: messageOf(e),
+        taskId: null,
+        durationMs: this.clock.now() - calledAt,
+      });
+      throw e;
+    };
+    let planned: PlannedOperation;
+    try {
+      if (this.closed) throw new ToolkitError('unreachable', 'the manager is shutting down');
+      this.requireService(service);
+      planned = planOperation(this, request);
+      if (planned.exclusive && this.running) {
+        const t = this.running.task;
+        throw new ToolkitError('conflict', `another operation is running on service '${this.service}': task ${t.taskId} (${t.operation}, requested by ${t.requestedBy})`, 'Wait for it to finish (see its task), then retry.');
+      }
+    } catch (e) {
+      return refuse(e);
+    }
+    return this.runTask(operation, requestedBy, request, planned, calledAt);
+  }
+
+  task(taskId: string): TaskStatus {
+    const t = this.tasks.find((x) => x.taskId === taskId);
+    if (!t) throw new ToolkitError('not_found', `no task '${taskId}'`);
+    return structuredClone(t);
+  }
+
+  history(service: string, limit: number): TaskStatus[] {
+    this.requireService(service);
+    return this.tasks
+      .filter((t) => t.service === service)
+      .slice(-Math.max(0, limit))
+      .reverse()
+      .map((t) => structuredClone(t));
+  }
+
+  members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean }> {
+    this.requireService(service);
+    const coordinator = this.coordinatorName();
+    return this.props.datasources.map((d) => ({
+      name: d.name,
+      host: d.host,
+      state: this.live.get(d.name)?.obs?.managerUp === false ? 'STOPPED' : 'ONLINE',
+      coordinator: d.name === coordinator,
+    }));
+  }
+
+  subscribe(listener: (event: ManagerEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tickTimer) this.clock.clearTimeout(this.tickTimer);
+    this.shutdown.abort();
+    this.running?.abort.abort();
+    await this.running?.done;
+    await Promise.allSettled([...this.background]);
+    this.persist();
+    if (this.opts.ownsDriver) await this.driver.close();
+    this.listeners.clear();
+  }
+
+  /**
+   * Stops everything at once without finishing tasks or writing anything more: what a kill -9
+   * leaves behind, for rehearsing restarts in-process.
+   */
+  halt(): void {
+    this.dead = true;
+    this.closed = true;
+    if (this.tickTimer) this.clock.clearTimeout(this.tickTimer);
+    this.listeners.clear();
+  }
+
+  // ---- OperationContext ------------------------------------------------------------------------
+
+  records(): DataSourceRecord[] {
+    return this.serviceRecord.datasources;
+  }
+
+  record(name: string): DataSourceRecord {
+    const r = this.serviceRecord.datasources.find((d) => d.name === name);
+    if (!r) {
+      throw new ToolkitError('not_found', `no datasource '${name}' in service '${this.service}'`, `Datasources: ${this.serviceRecord.datasources.map((d) => d.name).join(', ')}.`);
+    }
+    return r;
+  }
+
+  configOf(name: string): DataSourceConfig {
+    const r = this.record(name);
+    const cfg = this.props.datasources.find((d) => d.name === name)!;
+    return { ...cfg, role: r.role };
+  }
+
+  master(): DataSourceRecord | null {
+    return this.serviceRecord.datasources.find((d) => d.role === 'master' && d.state !== 'SHUNNED') ?? null;
+  }
+
+  policy(): PolicyMode {
+    return this.serviceRecord.policy;
+  }
+
+  setPolicy(mode: PolicyMode, holdFor?: { taskId: string; restore: PolicyMode } | null): void {
+    this.serviceRecord.policy = mode;
+    if (holdFor !== undefined) {
+      this.serviceRecord.policyToRestore = holdFor ? { taskId: holdFor.taskId, policy: holdFor.restore } : null;
+    }
+    if (mode !== 'AUTOMATIC') this.autoFailoverReported = false;
+    this.changed();
+  }
+
+  async observeAll(signal: AbortSignal): Promise<Map<string, Observation>> {
+    const entries = await Promise.all(
+      this.serviceRecord.datasources.map(async (r) => [r.name, await this.observeOne(this.configOf(r.name), signal)] as const),
+    );
+    for (const [name, obs] of entries) {
+      const live = this.liveOf(name);
+      live.obs = obs;
+      // Fault timing (faultSince) belongs to the monitor's samples; only the view is refreshed here.
+      live.faults = faultsOf(obs, this.qualified(name));
+    }
+    return new Map(entries);
+  }
+
+  call<T>(task: TaskContext, what: string, work: (opts: DriverCallOptions) => Promise<T>, timeoutMs?: number): Promise<T> {
+    const ms = timeoutMs ?? this.props.operationStepTimeoutSeconds * 1000;
+    return withClockTimeout(this.clock, what, ms, task.signal, work);
+  }
+
+  changed(): void {
+    this.refreshAlerts();
+    this.persist();
+    this.emit({ type: 'state', service: this.service, status: this.serviceStatus(this.service) });
+  }
+
+  async notifyRouters(task: TaskContext): Promise<void> {
+    const master = this.master();
+    const masterName = master && master.state === 'ONLINE' ? master.name : null;
+    const readable = this.serviceRecord.datasources.filter((d) => d.state === 'ONLINE').map((d) => d.name);
+    await this.call(task, 'notify connectors', (opts) => this.driver.notifyRouters(masterName, readable, opts));
+  }
+
+  qualified(name: string): string {
+    return `${name}@${this.service}`;
+  }
+
+  // ---- tasks -----------------------------------------------------------------------------------
+
+  private runTask(operation: string, requestedBy: string, request: ControlRequest, planned: PlannedOperation, calledAt: number): TaskStatus {
+    const task: TaskStatus = {
+      taskId: randomUUID(),
+      service: this.service,
+      operation,
+      requestedBy,
+      state: 'in_progress',
+      startTime: iso(this.clock.now()),
+      endTime: null,
+      steps: [],
+      taskResult: null,
+    };
+    this.tasks.push(task);
+    if (this.tasks.length > TASK_HISTORY_LIMIT) this.tasks.splice(0, this.tasks.length - TASK_HISTORY_LIMIT);
+    const abort = new AbortController();
+    const ctx: TaskContext = {
+      id: task.taskId,
+      signal: abort.signal,
+      step: (line) => {
+        if (this.dead || task.state !== 'in_progress') return;
+        const step = { time: iso(this.clock.now()), line };
+        task.steps.push(step);
+        this.logger.info(`[${this.service}] ${operation}: ${line}`);
+        this.persist();
+        this.emit({ type: 'task-step', service: this.service, taskId: task.taskId, step });
+      },
+    };
+    const finish = (result: Record<string, unknown>, failed: boolean) => {
+      if (this.dead) return;
+      task.state = failed ? 'failed' : 'complete';
+      task.endTime = iso(this.clock.now());
+      task.taskResult = result;
+      if (this.running?.task === task) this.running = null;
+      this.audit.record({
+        time: iso(calledAt),
+        user: requestedBy,
+        service: this.service,
+        operation,
+        request,
+        outcome: task.state,
+        error: failed ? String(result.error) : null,
+        taskId: task.taskId,
+        durationMs: this.clock.now() - calledAt,
+      });
+      this.changed();
+      this.emit({ type: 'task-end', service: this.service, task: structuredClone(task) });
+    };
+    const onError = (e: unknown) => {
+      const reason = abort.signal.aborted && this.closed ? `interrupted by manager shutdown: ${messageOf(e)}` : messageOf(e);
+      finish({ error: reason }, true);
+    };
+    this.persist();
+    let outcome: ReturnType<PlannedOperation['run']>;
+    try {
+      outcome = planned.run(ctx);
+    } catch (e) {
+      onError(e);
+      return structuredClone(task);
+    }
+    if (outcome instanceof Promise) {
+      const refreshed = outcome.then(async (r) => {
+        await this.observeAll(this.shutdown.signal).catch(() => undefined);
+        return r;
+      });
+      const done = refreshed.then((r) => finish(r, false), onError);
+      if (planned.exclusive) this.running = { task, abort, done };
+      else this.track(done);
+    } else {
+      finish(outcome, false);
+    }
+    return structuredClone(task);
+  }
+
+  private track(p: Promise<void>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  // ---- monitoring ------------------------------------------------------------------------------
+
+  private scheduleTick(): void {
+    if (this.closed) return;
+    this.tickTimer = this.clock.setTimeout(() => {
+      this.scheduleTick();
+      void this.tick();
+    }, this.props.policy.samplePeriodSeconds * 1000);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.sampling || this.closed) return;
+    try {
+      await this.sample();
+      if (this.closed) return;
+      this.applyRules();
+    } catch (e) {
+      this.logger.error(`monitor: ${messageOf(e)}`);
+    }
+  }
+
+  private observationTimeoutMs(): number {
+    const p = this.props.policy;
+    return (p.dbPingTimeoutSeconds + p.hostPingTimeoutSeconds) * 1000;
+  }
+
+  private async observeOne(cfg: DataSourceConfig, signal: AbortSignal): Promise<Observation> {
+    const timeoutMs = this.observationTimeoutMs();
+    try {
+      return await withClockTimeout(this.clock, `observing ${cfg.name}`, timeoutMs, signal, (opts) => this.driver.observe(cfg, opts));
+    } catch (e) {
+      const reason = e instanceof DriverTimeoutError ? `no answer within ${timeoutMs} ms` : messageOf(e);
+      this.logger.warn(`observing ${this.qualified(cfg.name)}: ${reason}`);
+      const previous = this.live.get(cfg.name)?.obs;
+      return {
+        host: 'alive',
+        dataServer: { state: 'TIMEOUT', reason },
+        managerUp: previous?.managerUp ?? true,
+        replicator: null,
+        readOnly: null,
+        connections: previous?.connections ?? { active: 0, created: 0 },
+      };
+    }
+  }
+
+  /** One monitoring sample: every datasource and the connectors, each bounded by its timeout. */
+  private async sample(): Promise<void> {
+    this.sampling = true;
+    try {
+      const at = this.clock.now();
+      const signal = this.shutdown.signal;
+      const [observed, routers] = await Promise.all([
+        Promise.all(this.serviceRecord.datasources.map(async (r) => [r.name, await this.observeOne(this.configOf(r.name), signal)] as const)),
+        withClockTimeout(this.clock, 'listing connectors', this.observationTimeoutMs(), signal, (opts) => this.driver.routers(opts)).catch((e: unknown) => {
+          this.logger.warn(`connectors: ${messageOf(e)}`);
+          return this.routerObservations;
+        }),
+      ]);
+      if (this.dead) return;
+      this.routerObservations = routers;
+      for (const [name, obs] of observed) {
+        const live = this.liveOf(name);
+        live.obs = obs;
+        live.faults = faultsOf(obs, this.qualified(name));
+        const present = new Set(live.faults.map((f) => f.kind));
+        for (const kind of [...live.faultSince.keys()]) if (!present.has(kind)) live.faultSince.delete(kind);
+        for (const kind of present) if (!live.faultSince.has(kind)) live.faultSince.set(kind, at);
+        const seqno = obs.replicator?.appliedSeqno ?? null;
+        if (seqno !== live.lastSeqno) {
+          live.lastSeqno = seqno;
+          live.seqnoChangedAt = at;
+        }
+      }
+      this.sampledAt = at;
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private liveOf(name: string): LiveState {
+    let live = this.live.get(name);
+    if (!live) {
+      live = {
+        obs: null,
+        faults: [],
+        faultSince: new Map(),
+        alert: { status: 'UNKNOWN', message: null, time: this.clock.now() },
+        lastSeqno: null,
+        seqnoChangedAt: this.clock.now(),
+      };
+      this.live.set(name, live);
+    }
+    return live;
+  }
+
+  /** The fault that has lasted long enough for the policy to act on, if any. */
+  private confirmedFault(r: DataSourceRecord, now: number): Fault | null {
+    const live = this.liveOf(r.name);
+    for (const fault of live.faults) {
+      const delay = actionDelayMs(fault.kind, r.role, this.props);
+      const since = live.faultSince.get(fault.kind);
+      if (delay !== null && since !== undefined && now - since >= delay) return fault;
+    }
+    return null;
+  }
+
+  /** The policy rules, after each sample. MAINTENANCE acts on nothing; MANUAL fences only. */
+  private applyRules(): void {
+    const policy = this.serviceRecord.policy;
+    if (policy !== 'MAINTENANCE') {
+      const now = this.clock.now();
+      for (const r of this.serviceRecord.datasources) this.applyDatasourceRules(r, policy, now);
+      if (policy === 'AUTOMATIC') this.maybeFailOver();
+    }
+    this.changed();
+  }
+
+  private applyDatasourceRules(r: DataSourceRecord, policy: PolicyMode, now: number): void {
+    const live = this.liveOf(r.name);
+    const fault = this.confirmedFault(r, now);
+    if (r.state === 'ONLINE' && fault) {
+      const fenceSlaveOffline = fault.kind === 'replicator' && r.role !== 'master';
+      r.state = fenceSlaveOffline ? 'OFFLINE' : 'FAILED';
+      r.lastError = fault.error;
+      r.fencedByMonitor = true;
+      this.logger.warn(`${this.qualified(r.name)} is now ${r.state}: ${fault.error}`);
+      return;
+    }
+    if (!r.fencedByMonitor || r.role === 'master' || live.faults.length > 0) return;
+    const slaveReplicatorFenceCleared = r.state === 'OFFLINE';
+    if ((r.state === 'FAILED' && policy === 'AUTOMATIC') || slaveReplicatorFenceCleared) this.autoRecover(r);
+  }
+
+  /** A slave the rules failed comes back once healthy, repointed at the current master if needed. */
+  private autoRecover(r: DataSourceRecord): void {
+    if (this.running || this.autoRecovering.has(r.name)) return;
+    const master = this.master();
+    const pointsAt = this.liveOf(r.name).obs?.replicator?.masterHost ?? null;
+    const bringOnline = () => {
+      r.state = 'ONLINE';
+      r.lastError = null;
+      r.fencedByMonitor = false;
+      this.logger.info(`${this.qualified(r.name)} is healthy again: ONLINE`);
+    };
+    if (!master || master.state !== 'ONLINE' || pointsAt === master.name) {
+      bringOnline();
+      return;
+    }
+    this.autoRecovering.add(r.name);
+    const done = withClockTimeout(this.clock, `repointing ${r.name}`, this.props.operationStepTimeoutSeconds * 1000, this.shutdown.signal, (opts) =>
+      this.driver.replicateFrom(this.configOf(r.name), this.configOf(master.name), opts),
+    )
+      .then(() => {
+        if (r.state === 'FAILED' && r.fencedByMonitor) bringOnline();
+        this.changed();
+      })
+      .catch((e: unknown) => this.logger.warn(`could not repoint ${this.qualified(r.name)}: ${messageOf(e)}`))
+      .finally(() => this.autoRecovering.delete(r.name));
+    this.track(done);
+  }
+
+  /** AUTOMATIC: a FAILED master is replaced by the best eligible slave. */
+  private maybeFailOver(): void {
+    const master = this.master();
+    if (!master || master.state !== 'FAILED') {
+      this.autoFailoverReported = false;
+      return;
+    }
+    if (this.running) return;
+    const inputs: CandidateInput[] = this.serviceRecord.datasources
+      .filter((d) => d.name !== master.name && d.role !== 'master')
+      .map((d) => ({ name: d.name, role: d.role, state: d.state, precedence: this.configOf(d.name).precedence, observation: this.liveOf(d.name).obs }));
+    const choice = selectCandidate(evaluateCandidates(inputs, this.props.policy.slaveMaxLatencySeconds));
+    if ('refusal' in choice && this.autoFailoverReported) return;
+    this.autoFailoverReported = true;
+    const request: ControlRequest = { op: 'failover' };
+    try {
+      const planned = planOperation(this, request, { automatic: true });
+      this.runTask(describeRequest(request), 'manager', request, planned, this.clock.now());
+    } catch (e) {
+      this.logger.error(`automatic failover: ${messageOf(e)}`);
+    }
+  }
+
+  // ---- views -----------------------------------------------------------------------------------
+
+  private coordinatorName(): string {
+    const up = this.props.datasources.find((d) => this.live.get(d.name)?.obs?.managerUp !== false);
+    return (up ?? this.props.datasources[0]!).name;
+  }
+
+  private refreshAlerts(): void {
+    const now = this.clock.now();
+    for (const r of this.serviceRecord.datasources) {
+      const live = this.liveOf(r.name);
+      const alert = alertOf(r.state, live.faults, r.lastError);
+      if (alert.status !== live.alert.status || alert.message !== live.alert.message) {
+        live.alert = { ...alert, time: alert.status !== live.alert.status ? now : live.alert.time };
+      }
+    }
+  }
+
+  private datasourceView(r: DataSourceRecord): DataSourceStatus {
+    const cfg = this.configOf(r.name);
+    const live = this.liveOf(r.name);
+    const obs = live.obs;
+    const rep = obs?.replicator ?? null;
+    const relativeLatency = rep ? Math.round((this.clock.now() - live.seqnoChangedAt) / 10) / 100 : null;
+    return {
+      name: r.name,
+      service: this.service,
+      host: cfg.host,
+      role: r.role,
+      state: r.state,
+      alertStatus: live.alert.status,
+      alertMessage: live.alert.message,
+      alertTime: iso(live.alert.time),
+      lastShunReason: r.lastShunReason,
+      lastError: r.lastError,
+      precedence: cfg.precedence,
+      standby: r.role === 'standby',
+      archive: r.role === 'archive' || cfg.precedence === -1,
+      witness: false,
+      manager: { state: obs?.managerUp === false ? 'STOPPED' : 'ONLINE' },
+      replicator: rep
+        ? {
+            state: rep.state,
+            role: rep.role,
+            masterHost: rep.masterHost,
+            appliedSeqno: rep.appliedSeqno,
+            storedSeqno: rep.storedSeqno,
+            appliedLatency: rep.appliedLatency,
+            relativeLatency: relativeLatency ?? 0,
+          }
+        : null,
+      dataServer: { state: obs?.dataServer.state ?? 'UNKNOWN' },
+      connections: { ...(obs?.connections ?? { active: 0, created: 0 }) },
+      seqno: rep?.appliedSeqno ?? null,
+      appliedLatency: rep?.appliedLatency ?? null,
+      relativeLatency,
+    };
+  }
+
+  private requireService(service: string): void {
+    if (service !== this.service) {
+      throw new ToolkitError('not_found', `no service '${service}'`, `This manager runs service '${this.service}'.`);
+    }
+  }
+
+  private emit(event: ManagerEvent): void {
+    if (this.dead) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (e) {
+        this.logger.warn(`event listener failed: ${messageOf(e)}`);
+      }
+    }
+  }
+
+  // ---- durability ------------------------------------------------------------------------------
+
+  private snapshot(): PersistedState {
+    return { version: 1, service: this.serviceRecord, tasks: this.tasks };
+  }
+
+  private persist(): void {
+    if (this.dead) return;
+    const text = JSON.stringify(this.snapshot());
+    if (text === this.lastSaved) return;
+    try {
+      this.store.save(this.snapshot());
+      this.lastSaved = text;
+    } catch (e) {
+      this.logger.error(`cannot save manager state to ${this.store.location}: ${messageOf(e)}`);
+    }
+  }
+
+  /** Builds the records from the configuration, then lays the persisted state over them. */
+  private restore(saved: PersistedState | null): void {
+    const fromConfig = (d: DataSourceConfig): DataSourceRecord => ({
+      name: d.name,
+      role: d.role,
+      state: 'ONLINE',
+      lastShunReason: null,
+      lastError: null,
+      fencedByMonitor: false,
+      heldOffline: false,
+    });
+    const savedService = saved && saved.service.name === this.service ? saved.service : null;
+    this.serviceRecord = {
+      name: this.service,
+      policy: savedService?.policy ?? this.props.policy.mode,
+      datasources: this.props.datasources.map((d) => {
+        const kept = savedService?.datasources.find((s) => s.name === d.name);
+        return kept ? { ...fromConfig(d), ...kept } : fromConfig(d);
+      }),
+      policyToRestore: savedService?.policyToRestore ?? null,
+    };
+    this.tasks = saved?.tasks ?? [];
+    const now = iso(this.clock.now());
+    for (const t of this.tasks) {
+      if (t.state !== 'in_progress') continue;
+      t.state = 'failed';
+      t.endTime = now;
+      t.steps.push({ time: now, line: 'INTERRUPTED BY MANAGER RESTART' });
+      t.taskResult = { error: 'interrupted by manager restart' };
+    }
+    const held = this.serviceRecord.policyToRestore;
+    if (held) {
+      this.logger.warn(`restoring policy ${held.policy} held by interrupted task ${held.taskId}`);
+      this.serviceRecord.policy = held.policy;
+      this.serviceRecord.policyToRestore = null;
+    }
+    if (this.serviceRecord.datasources.filter((d) => d.role === 'master' && d.state !== 'SHUNNED').length !== 1) {
+      this.logger.warn(`persisted state has no single master; the rules and 'recover' must settle it`);
+    }
+  }
+
+  /**
+   * After a restart, make the records and the cluster agree: a master left read-only by an
+   * interrupted switch gets its writes back, or, if another datasource took over as master, that
+   * one is adopted; slaves replicating from anything but the master are repointed.
+   */
+  private async reconcile(): Promise<void> {
+    const master = this.master();
+    if (!master) return;
+    const lines: string[] = [];
+    const task: TaskContext = { id: 'reconcile', signal: this.shutdown.signal, step: (line) => lines.push(line) };
+    const obsOf = (name: string) => this.liveOf(name).obs;
+    const actsAsMaster = (name: string) => {
+      const o = obsOf(name);
+      return o?.readOnly === false && o.replicator?.role === 'master';
+    };
+    let current = master;
+    try {
+      if (obsOf(master.name)?.readOnly === true) {
+        const other = this.serviceRecord.datasources.find((d) => d.name !== master.name && d.state !== 'SHUNNED' && actsAsMaster(d.name));
+        if (other) {
+          task.step(`'${this.qualified(other.name)}' ACCEPTS WRITES AND '${this.qualified(master.name)}' DOES NOT: ADOPTING '${this.qualified(other.name)}' AS THE MASTER`);
+          other.role = 'master';
+          other.state = 'ONLINE';
+          master.role = 'slave';
+          current = other;
+        } else {
+          task.step(`MASTER '${this.qualified(master.name)}' WAS LEFT READ-ONLY: ALLOWING WRITES`);
+          await this.call(task, `allowing writes on ${master.name}`, (opts) => this.driver.allowWrites(this.configOf(master.name), opts));
+        }
+      }
+      for (const d of this.serviceRecord.datasources) {
+        if (d === current || d.state === 'SHUNNED') continue;
+        const rep = obsOf(d.name)?.replicator;
+        if (!rep || obsOf(d.name)?.dataServer.state !== 'ONLINE') continue;
+        if (rep.role === 'slave' && rep.masterHost === current.name) continue;
+        task.step(`REPOINTING '${this.qualified(d.name)}' TO REPLICATE FROM '${this.qualified(current.name)}'`);
+        await this.call(task, `repointing ${d.name}`, (opts) => this.driver.replicateFrom(this.configOf(d.name), this.configOf(current.name), opts));
+      }
+      if (lines.length > 0) {
+        await this.notifyRouters(task);
+        await this.observeAll(this.shutdown.signal);
+      }
+    } catch (e) {
+      lines.push(`RECONCILIATION STOPPED: ${messageOf(e)}`);
+    }
+    if (lines.length === 0) return;
+    const now = iso(this.clock.now());
+    this.tasks.push({
+      taskId: randomUUID(),
+      service: this.service,
+      operation: 'reconcile after restart',
+      requestedBy: 'manager',
+      state: lines.some((l) => l.startsWith('RECONCILIATION STOPPED')) ? 'failed' : 'complete',
+      startTime: now,
+      endTime: now,
+      steps: lines.map((line) => ({ time: now, line })),
+      taskResult: { master: current.name },
+    });
+    for (const line of lines) this.logger.warn(`reconcile: ${line}`);
+  }
+}

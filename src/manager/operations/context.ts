@@ -1,0 +1,40 @@
+/** What an operation sees of the manager: the service's records, the driver, and its task's step log. */
+import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Observation } from '../drivers/driver.js';
+import type { PolicyMode } from '../model.js';
+import type { ManagerProperties } from '../properties.js';
+import type { DataSourceRecord } from '../store.js';
+
+export interface TaskContext {
+  readonly id: string;
+  /** Aborted when the manager shuts down. */
+  readonly signal: AbortSignal;
+  step(line: string): void;
+}
+
+export interface OperationContext {
+  readonly service: string;
+  readonly props: ManagerProperties;
+  readonly driver: ClusterDriver;
+  records(): DataSourceRecord[];
+  /** Throws not_found for a name that is not a datasource of the service. */
+  record(name: string): DataSourceRecord;
+  /** The driver's view of a datasource, with its current role. */
+  configOf(name: string): DataSourceConfig;
+  /** The datasource with role master that is not SHUNNED (it may be FAILED); null when none. */
+  master(): DataSourceRecord | null;
+  policy(): PolicyMode;
+  /** Sets the policy; `holdFor` marks it as held by a task (restored if that task is interrupted). */
+  setPolicy(mode: PolicyMode, holdFor?: { taskId: string; restore: PolicyMode } | null): void;
+  /** Fresh observations of every datasource (timed out ones are reported as such). */
+  observeAll(signal: AbortSignal): Promise<Map<string, Observation>>;
+  /** A driver call bounded by `timeoutMs` (default: the operation step timeout; 0 = no limit). */
+  call<T>(task: TaskContext, what: string, work: (opts: DriverCallOptions) => Promise<T>, timeoutMs?: number): Promise<T>;
+  /** Persist and publish after records changed. */
+  changed(): void;
+  /** Tell the connectors the current master and readable datasources. */
+  notifyRouters(task: TaskContext): Promise<void>;
+  /** `db1@alpha`. */
+  qualified(name: string): string;
+}
+
+export type OperationResult = Record<string, unknown>;

@@ -1,0 +1,81 @@
+/**
+ * `datasource HOST online|offline|shun|welcome|recover|fail`: legal transitions only; an illegal
+ * one is a conflict that names the current state and what to do instead.
+ */
+import { ToolkitError } from '../../errors.js';
+import type { DataSourceAction, ResourceState } from '../model.js';
+import type { DataSourceRecord } from '../store.js';
+import type { OperationContext, OperationResult, TaskContext } from './context.js';
+import { planDatasourceRecover } from './recover.js';
+
+/** From which states each action is legal. */
+const LEGAL_FROM: Record<DataSourceAction, readonly ResourceState[]> = {
+  online: ['OFFLINE'],
+  offline: ['ONLINE'],
+  shun: ['ONLINE', 'OFFLINE', 'FAILED'],
+  welcome: ['SHUNNED'],
+  recover: ['FAILED', 'SHUNNED'],
+  fail: ['ONLINE', 'OFFLINE'],
+};
+
+const INSTEAD: Partial<Record<ResourceState, string>> = {
+  SHUNNED: "use 'welcome' or 'recover'",
+  FAILED: "use 'recover'",
+  OFFLINE: "use 'online'",
+};
+
+export function planDatasource(ctx: OperationContext, name: string, action: DataSourceAction) {
+  const r = ctx.record(name);
+  if (!LEGAL_FROM[action].includes(r.state)) {
+    const hint = INSTEAD[r.state];
+    throw new ToolkitError('conflict', `cannot ${action} datasource '${ctx.qualified(name)}': it is ${r.state}`, hint ? `It is ${r.state}: ${hint}.` : undefined);
+  }
+  const master = ctx.master();
+  if (action === 'shun' && master === r && r.state === 'ONLINE') {
+    throw new ToolkitError('conflict', `cannot shun datasource '${ctx.qualified(name)}': it is the ONLINE master`, "Run 'switch' first.");
+  }
+  if (action === 'welcome' && r.role === 'master' && master !== null && master !== r) {
+    throw new ToolkitError('conflict', `cannot welcome datasource '${ctx.qualified(name)}': it is SHUNNED and '${ctx.qualified(master.name)}' is the master now`, `Use 'datasource ${name} recover' to bring it back as a slave.`);
+  }
+  if (action === 'recover') return planDatasourceRecover(ctx, r);
+  return { exclusive: true, run: (task: TaskContext) => transition(ctx, task, r, action) };
+}
+
+async function transition(ctx: OperationContext, task: TaskContext, r: DataSourceRecord, action: DataSourceAction): Promise<OperationResult> {
+  const previous = r.state;
+  switch (action) {
+    case 'online':
+    case 'welcome': {
+      const obs = (await ctx.observeAll(task.signal)).get(r.name);
+      if (!obs || obs.dataServer.state !== 'ONLINE') {
+        throw new ToolkitError('refused', `cannot put '${ctx.qualified(r.name)}' online: its data server is ${obs?.dataServer.state ?? 'UNKNOWN'}`);
+      }
+      r.state = 'ONLINE';
+      r.heldOffline = false;
+      r.fencedByMonitor = false;
+      r.lastError = null;
+      break;
+    }
+    case 'offline':
+      r.state = 'OFFLINE';
+      r.heldOffline = true;
+      r.fencedByMonitor = false;
+      break;
+    case 'shun':
+      r.state = 'SHUNNED';
+      r.lastShunReason = 'MANUALLY-SHUNNED';
+      r.fencedByMonitor = false;
+      break;
+    case 'fail':
+      r.state = 'FAILED';
+      r.lastError = `DATASOURCE '${ctx.qualified(r.name)}' MANUALLY FAILED`;
+      r.fencedByMonitor = false;
+      break;
+    case 'recover':
+      throw new Error('recover is planned separately');
+  }
+  ctx.changed();
+  task.step(action === 'shun' || action === 'fail' ? `DataSource '${r.name}' set to ${r.state}` : `DataSource '${r.name}' is now ${r.state}`);
+  await ctx.notifyRouters(task);
+  return { datasource: r.name, from: previous, to: r.state };
+}

@@ -1,0 +1,127 @@
+/**
+ * switch [to HOST]: a planned promotion. Fence writes on the master, let the chosen slave apply
+ * everything, promote it, make the old master its slave, repoint the rest, tell the connectors.
+ * A failed step puts the old master back. The dry run evaluates and changes nothing.
+ */
+import { ToolkitError } from '../../errors.js';
+import { selectCandidate } from '../candidates.js';
+import type { OperationContext, OperationResult, TaskContext } from './context.js';
+import { evaluateAndLog } from './candidates-step.js';
+import { holdMaintenance } from './policy-hold.js';
+
+export function planSwitch(ctx: OperationContext, target: string | undefined, dryRun: boolean) {
+  const master = ctx.master();
+  if (!master || master.state !== 'ONLINE') {
+    const state = master ? master.state : 'missing';
+    throw new ToolkitError('refused', `cannot switch: the master${master ? ` '${ctx.qualified(master.name)}'` : ''} is ${state}`, master?.state === 'FAILED' ? "Use 'failover'." : "Use 'recover' or 'failover'.");
+  }
+  if (target !== undefined) {
+    ctx.record(target);
+    if (target === master.name) throw new ToolkitError('usage', `'${ctx.qualified(target)}' is already the master`);
+  }
+  return {
+    exclusive: !dryRun,
+    run: (task: TaskContext) => (dryRun ? dryRunSwitch(ctx, task, master.name, target) : runSwitch(ctx, task, master.name, target)),
+  };
+}
+
+async function dryRunSwitch(ctx: OperationContext, task: TaskContext, masterName: string, target?: string): Promise<OperationResult> {
+  const observations = await ctx.observeAll(task.signal);
+  const evaluated = evaluateAndLog(ctx, task, observations, masterName, target);
+  const choice = selectCandidate(evaluated);
+  if ('name' in choice) task.step(`DRY RUN: WOULD SWITCH TO '${ctx.qualified(choice.name)}'; NOTHING WAS CHANGED`);
+  else task.step(`DRY RUN: ${choice.refusal.toUpperCase()}; NOTHING WAS CHANGED`);
+  return {
+    dryRun: true,
+    wouldSelect: 'name' in choice ? choice.name : null,
+    refusal: 'refusal' in choice ? choice.refusal : null,
+    candidates: evaluated.map((c) => ({ name: c.name, eligible: c.eligible, reason: c.reason, appliedSeqno: c.appliedSeqno, latency: c.latency, precedence: c.precedence })),
+  };
+}
+
+async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: string, target?: string): Promise<OperationResult> {
+  return holdMaintenance(ctx, task, async () => {
+    const observations = await ctx.observeAll(task.signal);
+    const choice = selectCandidate(evaluateAndLog(ctx, task, observations, masterName, target));
+    if ('refusal' in choice) throw new ToolkitError('refused', choice.refusal);
+    const chosen = choice.name;
+    const oldCfg = ctx.configOf(masterName);
+    const newCfg = ctx.configOf(chosen);
+    const q = ctx.qualified.bind(ctx);
+    task.step(`SELECTED SLAVE: ${q(chosen)}`);
+    let fenced = false;
+    let promoted = false;
+    try {
+      task.step(`PURGE REMAINING ACTIVE SESSIONS ON CURRENT MASTER '${q(masterName)}'`);
+      fenced = true;
+      const purged = await ctx.call(task, `fencing writes on ${masterName}`, (o) => ctx.driver.fenceWrites(oldCfg, o));
+      task.step(`PURGED A TOTAL OF ${purged} ACTIVE SESSIONS ON MASTER '${q(masterName)}'`);
+      task.step(`FLUSH TRANSACTIONS ON CURRENT MASTER '${q(masterName)}'`);
+      const position = await ctx.call(task, `reading the position of ${masterName}`, (o) => ctx.driver.position(oldCfg, o));
+      await ctx.call(task, `waiting for ${chosen} to apply seqno ${position.seqno}`, (o) => ctx.driver.waitApplied(newCfg, position, o));
+      promoted = true;
+      await ctx.call(task, `promoting ${chosen}`, (o) => ctx.driver.promote(newCfg, o));
+      task.step(`PUT THE NEW MASTER '${q(chosen)}' ONLINE`);
+      await ctx.call(task, `making ${masterName} a slave of ${chosen}`, (o) => ctx.driver.replicateFrom(ctx.configOf(masterName), newCfg, o));
+      task.step(`PUT THE PRIOR MASTER '${q(masterName)}' ONLINE AS A SLAVE`);
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      task.step(`SWITCH TO '${q(chosen)}' FAILED: ${reason}`);
+      await revert(ctx, task, masterName, chosen, { fenced, promoted });
+      throw new ToolkitError('refused', `switch to '${q(chosen)}' failed and was reverted: ${reason}`);
+    }
+    const oldRecord = ctx.record(masterName);
+    const newRecord = ctx.record(chosen);
+    oldRecord.role = 'slave';
+    newRecord.role = 'master';
+    for (const r of [oldRecord, newRecord]) {
+      r.state = 'ONLINE';
+      r.lastError = null;
+      r.fencedByMonitor = false;
+    }
+    ctx.changed();
+    await repointSlaves(ctx, task, chosen, [masterName]);
+    await ctx.notifyRouters(task);
+    task.step(`SWITCH TO '${q(chosen)}' WAS SUCCESSFUL`);
+    return { newPrimary: chosen, oldPrimary: masterName };
+  });
+}
+
+/** Puts the old master back as it was: writable, the promoted slave replicating from it again. */
+async function revert(ctx: OperationContext, task: TaskContext, masterName: string, chosen: string, done: { fenced: boolean; promoted: boolean }) {
+  const q = ctx.qualified.bind(ctx);
+  const attempt = async (line: string, what: string, work: Parameters<OperationContext['call']>[2]) => {
+    task.step(line);
+    try {
+      await ctx.call({ ...task, signal: new AbortController().signal }, what, work);
+    } catch (e) {
+      task.step(`COULD NOT ${line}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  if (done.promoted) {
+    await attempt(`REPOINT '${q(chosen)}' TO REPLICATE FROM '${q(masterName)}'`, `repointing ${chosen}`, (o) =>
+      ctx.driver.replicateFrom(ctx.configOf(chosen), ctx.configOf(masterName), o),
+    );
+  }
+  if (done.fenced) {
+    await attempt(`PUT THE PRIOR MASTER '${q(masterName)}' BACK ONLINE`, `allowing writes on ${masterName}`, (o) => ctx.driver.allowWrites(ctx.configOf(masterName), o));
+  }
+  try {
+    await ctx.notifyRouters({ ...task, signal: new AbortController().signal });
+  } catch (e) {
+    task.step(`COULD NOT NOTIFY THE CONNECTORS: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Every other reachable slave replicates from the new master; failures are logged, not fatal. */
+export async function repointSlaves(ctx: OperationContext, task: TaskContext, newMaster: string, skip: string[]): Promise<void> {
+  for (const r of ctx.records()) {
+    if (r.name === newMaster || skip.includes(r.name) || r.role === 'master' || r.state === 'SHUNNED' || r.state === 'FAILED') continue;
+    try {
+      await ctx.call(task, `repointing ${r.name}`, (o) => ctx.driver.replicateFrom(ctx.configOf(r.name), ctx.configOf(newMaster), o));
+      task.step(`SLAVE '${ctx.qualified(r.name)}' NOW REPLICATES FROM '${ctx.qualified(newMaster)}'`);
+    } catch (e) {
+      task.step(`COULD NOT REPOINT SLAVE '${ctx.qualified(r.name)}': ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * The manager's configuration as properties: `key=value` lines, `#` or `!` comments, blank lines
+ * ignored. One schema serves the properties file (`--config FILE`) and `--property=KEY=VALUE`
+ * overrides; every key is validated and typed, and unknown keys or bad values are refused with the
+ * file, line and key named (ToolkitError 'usage').
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ToolkitError } from '../errors.js';
+import type { PolicyMode, Role } from './model.js';
+import type { DataSourceConfig } from './drivers/driver.js';
+
+export interface ManagerProperties {
+  serviceName: string;
+  datasources: DataSourceConfig[];
+  /** Hosts (datasource names) that run a connector. */
+  connectors: string[];
+  driver: 'simulated' | 'mysql';
+  mysql: { user: string; password: string | null; passwordFile: string | null };
+  /** null: state is kept in memory only. */
+  stateDir: string | null;
+  auditLog: string | null;
+  policy: {
+    mode: PolicyMode;
+    samplePeriodSeconds: number;
+    dbPingFailThreshold: number;
+    dbPingTimeoutSeconds: number;
+    hostPingFailThreshold: number;
+    hostPingMethod: 'echo' | 'ping';
+    hostPingTimeoutSeconds: number;
+    fenceMasterReplicator: boolean;
+    fenceMasterReplicatorThreshold: number;
+    fenceSlaveReplicator: boolean;
+    fenceSlaveReplicatorThreshold: number;
+    slaveMaxLatencySeconds: number;
+  };
+  /** Seconds a failover waits for the candidate to apply its log; 0 waits forever. */
+  failoverApplyWaitTimeoutSeconds: number;
+  /** Seconds any other driver call of an operation may take. */
+  operationStepTimeoutSeconds: number;
+  simulation: { stepDelayMs: number; writesPerSecond: number; seed: number };
+}
+
+const DEMO_HOSTS: Record<string, string> = { db1: '127.0.0.11', db2: '127.0.0.12', db3: '127.0.0.13' };
+
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+const count = z.coerce.number().int().min(0);
+const seconds = z.coerce.number().min(0);
+const positiveSeconds = z.coerce.number().positive();
+const name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only');
+const nameList = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+  .pipe(z.array(name));
+
+interface KeySpec {
+  schema: z.ZodType;
+  /** Shown in the error: what a good value looks like. */
+  expect: string;
+}
+
+const SERVICE_KEYS: Record<string, KeySpec> = {
+  'service.name': { schema: name, expect: 'a name such as alpha' },
+  'service.datasources': { schema: nameList, expect: 'a comma list of names, e.g. db1,db2,db3' },
+  'service.connectors': { schema: nameList, expect: 'a comma list of hosts, e.g. db1,db2' },
+  'manager.driver': { schema: z.enum(['simulated', 'mysql']), expect: 'simulated or mysql' },
+  'mysql.user': { schema: z.string().min(1), expect: 'a user name' },
+  'mysql.password': { schema: z.string(), expect: 'a password' },
+  'mysql.passwordFile': { schema: z.string().min(1), expect: 'a file path' },
+  'manager.state.dir': { schema: z.string().min(1), expect: 'a directory path' },
+  'manager.audit.log': { schema: z.string().min(1), expect: 'a file path' },
+  'policy.mode': {
+    schema: z.string().transform((v) => v.toUpperCase()).pipe(z.enum(['AUTOMATIC', 'MANUAL', 'MAINTENANCE'])),
+    expect: 'automatic, manual or maintenance',
+  },
+  'policy.liveness.samplePeriod': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'policy.liveness.dbping.fail.threshold': { schema: count, expect: 'an integer >= 0' },
+  'policy.liveness.dbping.timeout': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'policy.liveness.hostPing.fail.threshold': { schema: count, expect: 'an integer >= 0' },
+  'policy.liveness.hostPing.method': { schema: z.enum(['echo', 'ping']), expect: 'echo or ping' },
+  'policy.liveness.hostPing.timeout': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'policy.fence.masterReplicator': { schema: bool, expect: 'true or false' },
+  'policy.fence.masterReplicator.threshold': { schema: count, expect: 'an integer >= 0' },
+  'policy.fence.slaveReplicator': { schema: bool, expect: 'true or false' },
+  'policy.fence.slaveReplicator.threshold': { schema: count, expect: 'an integer >= 0' },
+  'policy.slave.maxLatency': { schema: seconds, expect: 'seconds >= 0' },
+  'manager.failover.thl.apply.wait.timeout': { schema: seconds, expect: 'seconds >= 0 (0 waits forever)' },
+  'manager.operation.step.timeout': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'simulation.stepDelayMs': { schema: count, expect: 'milliseconds >= 0' },
+  'simulation.writesPerSecond': { schema: seconds, expect: 'a number >= 0' },
+  'simulation.seed': { schema: count, expect: 'an integer >= 0' },
+};
+
+const DATASOURCE_KEYS: Record<string, KeySpec> = {
+  host: { schema: z.string().min(1), expect: 'a host name or address' },
+  port: { schema: z.coerce.number().int().min(1).max(65535), expect: 'a port 1-65535' },
+  role: { schema: z.enum(['master', 'slave', 'standby', 'archive']), expect: 'master, slave, standby or archive' },
+  precedence: { schema: z.coerce.number().int().min(-1), expect: 'an integer >= -1' },
+};
+
+/** One `key=value` as written, with where it came from (for error messages). */
+export interface PropertyEntry {
+  key: string;
+  value: string;
+  /** `FILE:LINE` or `--property`. */
+  origin: string;
+}
+
+function usage(origin: string, message: string, hint?: string): ToolkitError {
+  return new ToolkitError('usage', `${origin}: ${message}`, hint);
+}
+
+function splitAssignment(text: string): { key: string; value: string } | null {
+  const at = text.search(/[=:]/);
+  if (at <= 0) return null;
+  return { key: text.slice(0, at).trim(), value: text.slice(at + 1).trim() };
+}
+
+/** Parses properties text; `source` names the file in errors. */
+export function parsePropertiesText(text: string, source: string): PropertyEntry[] {
+  const entries: PropertyEntry[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith('!')) return;
+    const origin = `${source}:${index + 1}`;
+    const kv = splitAssignment(line);
+    if (!kv) throw usage(origin, `expected KEY=VALUE, got '${line}'`);
+    entries.push({ ...kv, origin });
+  });
+  return entries;
+}
+
+export function readPropertiesFile(file: string): PropertyEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ToolkitError('usage', `cannot read properties file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'Pass an existing file to --config.');
+  }
+  return parsePropertiesText(text, file);
+}
+
+/** `--property=KEY=VALUE` arguments (the part after `--property=`). */
+export function parsePropertyOverrides(overrides: readonly string[]): PropertyEntry[] {
+  return overrides.map((text) => {
+    const origin = `--property=${text}`;
+    const at = text.indexOf('=');
+    if (at <= 0) throw usage(origin, 'expected KEY=VALUE', 'Write it as --property=policy.mode=manual.');
+    return { key: text.slice(0, at).trim(), value: text.slice(at + 1).trim(), origin };
+  });
+}
+
+function specFor(key: string): { spec: KeySpec; datasource?: string; field?: string } | null {
+  const fixed = SERVICE_KEYS[key];
+  if (fixed) return { spec: fixed };
+  const m = /^datasource\.([^.]+)\.(host|port|role|precedence)$/.exec(key);
+  if (m) return { spec: DATASOURCE_KEYS[m[2]!]!, datasource: m[1]!, field: m[2]! };
+  return null;
+}
+
+export const PROPERTY_KEYS: readonly string[] = [
+  ...Object.keys(SERVICE_KEYS),
+  ...Object.keys(DATASOURCE_KEYS).map((k) => `datasource.<name>.${k}`),
+];
+
+/**
+ * Validates entries (later ones override earlier ones) and builds the typed configuration.
+ * Throws ToolkitError 'usage' naming the origin and key of the first bad entry.
+ */
+export function buildProperties(entries: readonly PropertyEntry[]): ManagerProperties {
+  const values = new Map<string, { value: unknown; origin: string }>();
+  for (const entry of entries) {
+    const found = specFor(entry.key);
+    if (!found) {
+      throw usage(entry.origin, `unknown property '${entry.key}'`, `Known keys: ${PROPERTY_KEYS.join(', ')}.`);
+    }
+    const parsed = found.spec.schema.safeParse(entry.value);
+    if (!parsed.success) {
+      throw usage(entry.origin, `bad value '${entry.value}' for '${entry.key}': expected ${found.spec.expect}`);
+    }
+    values.set(entry.key, { value: parsed.data, origin: entry.origin });
+  }
+  const get = <T>(key: string, fallback: T): T => (values.has(key) ? (values.get(key)!.value as T) : fallback);
+  const originOf = (key: string) => values.get(key)?.origin ?? 'configuration';
+
+  const names = get<string[]>('service.datasources', []);
+  if (names.length === 0) {
+    throw new ToolkitError('usage', `${originOf('service.datasources')}: 'service.datasources' lists no datasource`, 'Set service.datasources=db1,db2,db3 and datasource.<name>.host for each.');
+  }
+  for (const [key, { origin }] of values) {
+    const m = /^datasource\.([^.]+)\./.exec(key);
+    if (m && !names.includes(m[1]!)) throw usage(origin, `'${key}' names datasource '${m[1]}' which is not in service.datasources`);
+  }
+  const datasources: DataSourceConfig[] = names.map((ds) => {
+    const host = get<string | undefined>(`datasource.${ds}.host`, undefined);
+    if (!host) throw new ToolkitError('usage', `configuration: 'datasource.${ds}.host' is missing`, `Add datasource.${ds}.host=ADDRESS.`);
+    const role = get<Role>(`datasource.${ds}.role`, 'slave');
+    return {
+      name: ds,
+      host,
+      port: get(`datasource.${ds}.port`, 3306),
+      role,
+      precedence: get(`datasource.${ds}.precedence`, role === 'archive' ? -1 : 99),
+    };
+  });
+  const masters = datasources.filter((d) => d.role === 'master');
+  if (masters.length !== 1) {
+    throw new ToolkitError('usage', `configuration: exactly one datasource must have role master, found ${masters.length}`, 'Set datasource.<name>.role=master on one datasource.');
+  }
+  const connectors = get<string[]>('service.connectors', []);
+  for (const c of connectors) {
+    if (!names.includes(c)) throw usage(originOf('service.connectors'), `connector host '${c}' is not a datasource of the service`);
+  }
+
+  return {
+    serviceName: get('service.name', 'alpha'),
+    datasources,
+    connectors,
+    driver: get('manager.driver', 'simulated'),
+    mysql: {
+      user: get('mysql.user', 'tungsten'),
+      password: get<string | null>('mysql.password', null),
+      passwordFile: get<string | null>('mysql.passwordFile', null),
+    },
+    stateDir: get<string | null>('manager.state.dir', null),
+    auditLog: get<string | null>('manager.audit.log', null),
+    policy: {
+      mode: get<PolicyMode>('policy.mode', 'AUTOMATIC'),
+      samplePeriodSeconds: get('policy.liveness.samplePeriod', 10),
+      dbPingFailThreshold: get('policy.liveness.dbping.fail.threshold', 1),
+      dbPingTimeoutSeconds: get('policy.liveness.dbping.timeout', 5),
+      hostPingFailThreshold: get('policy.liveness.hostPing.fail.threshold', 2),
+      hostPingMethod: get('policy.liveness.hostPing.method', 'echo'),
+      hostPingTimeoutSeconds: get('policy.liveness.hostPing.timeout', 2),
+      fenceMasterReplicator: get('policy.fence.masterReplicator', false),
+      fenceMasterReplicatorThreshold: get('policy.fence.masterReplicator.threshold', 6),
+      fenceSlaveReplicator: get('policy.fence.slaveReplicator', false),
+      fenceSlaveReplicatorThreshold: get('policy.fence.slaveReplicator.threshold', 6),
+      slaveMaxLatencySeconds: get('policy.slave.maxLatency', 900),
+    },
+    failoverApplyWaitTimeoutSeconds: get('manager.failover.thl.apply.wait.timeout', 0),
+    operationStepTimeoutSeconds: get('manager.operation.step.timeout', 60),
+    simulation: {
+      stepDelayMs: get('simulation.stepDelayMs', 0),
+      writesPerSecond: get('simulation.writesPerSecond', 2),
+      seed: get('simulation.seed', 1),
+    },
+  };
+}
+
+/** The demo service: alpha with db1 (master), db2, db3 (slaves) on 127.0.0.11-13, a connector on each. */
+export function demoPropertyEntries(): PropertyEntry[] {
+  const lines = [
+    'service.name=alpha',
+    'service.datasources=db1,db2,db3',
+    'service.connectors=db1,db2,db3',
+    'manager.driver=simulated',
+    'simulation.stepDelayMs=200',
+    ...Object.entries(DEMO_HOSTS).flatMap(([ds, host]) => [
+      `datasource.${ds}.host=${host}`,
+      `datasource.${ds}.role=${ds === 'db1' ? 'master' : 'slave'}`,
+    ]),
+  ];
+  return parsePropertiesText(lines.join('\n'), 'demo');
+}
+
+/**
+ * The configuration a manager runs with: the demo set or a properties file, then overrides.
+ * `overrides` are `KEY=VALUE` strings as given to `--property=`.
+ */
+export function loadProperties(opts: { file?: string; demo?: boolean; overrides?: readonly string[] }): ManagerProperties {
+  const base = opts.file ? readPropertiesFile(opts.file) : opts.demo ? demoPropertyEntries() : [];
+  return buildProperties([...base, ...parsePropertyOverrides(opts.overrides ?? [])]);
+}
+
+export function demoProperties(overrides: readonly string[] = []): ManagerProperties {
+  return loadProperties({ demo: true, overrides });
+}
+
+/** The configuration safe to print or send: the password replaced. */
+export function redactedProperties(props: ManagerProperties): ManagerProperties {
+  return { ...props, mysql: { ...props.mysql, password: props.mysql.password === null ? null : '**obfuscated**' } };
+}

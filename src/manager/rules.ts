@@ -1,0 +1,73 @@
+/**
+ * The policy rules as pure functions: which faults an observation shows, how long each must last
+ * before the manager acts (`(threshold + 1) x samplePeriod` after first detection), and the alert
+ * status a datasource shows.
+ */
+import type { Observation } from './drivers/driver.js';
+import type { AlertStatus, ResourceState, Role } from './model.js';
+import type { ManagerProperties } from './properties.js';
+
+export type FaultKind = 'host' | 'dataserver' | 'replicator';
+
+export interface Fault {
+  kind: FaultKind;
+  /** Why the datasource would be FAILED: `DATASERVER 'db3@alpha' STOPPED`. */
+  error: string;
+  /** Shown as REASON[...] while the datasource is still ONLINE: `REPLICATOR STOPPED`. */
+  alert: string;
+}
+
+/** Faults in order of precedence: a host that is down also has its server and replicator down. */
+export function faultsOf(obs: Observation, qualifiedName: string): Fault[] {
+  const faults: Fault[] = [];
+  if (obs.host === 'unreachable') {
+    faults.push({ kind: 'host', error: `HOST '${qualifiedName}' UNREACHABLE`, alert: 'HOST UNREACHABLE' });
+  }
+  if (obs.dataServer.state !== 'ONLINE') {
+    const state = obs.dataServer.state;
+    faults.push({ kind: 'dataserver', error: `DATASERVER '${qualifiedName}' ${state}`, alert: `DATASERVER ${state}` });
+  }
+  if (!obs.replicator || (obs.replicator.state !== 'ONLINE' && obs.replicator.state !== 'SYNCHRONIZING')) {
+    const state = obs.replicator ? obs.replicator.state : 'STOPPED';
+    faults.push({ kind: 'replicator', error: `REPLICATOR '${qualifiedName}' ${state}`, alert: `REPLICATOR ${state}` });
+  }
+  return faults;
+}
+
+/**
+ * How long a fault must persist, from first detection, before the manager acts on it; null when
+ * the policy never acts on it (a replicator fault without fencing configured).
+ */
+export function actionDelayMs(kind: FaultKind, role: Role, props: ManagerProperties): number | null {
+  const p = props.policy;
+  const periods = (threshold: number) => (threshold + 1) * p.samplePeriodSeconds * 1000;
+  switch (kind) {
+    case 'host':
+      return periods(p.hostPingFailThreshold);
+    case 'dataserver':
+      return periods(p.dbPingFailThreshold);
+    case 'replicator':
+      if (role === 'master') return p.fenceMasterReplicator ? periods(p.fenceMasterReplicatorThreshold) : null;
+      return p.fenceSlaveReplicator ? periods(p.fenceSlaveReplicatorThreshold) : null;
+  }
+}
+
+/** Alert status per state; an ONLINE datasource with a faulty component is DIMINISHED. */
+export function alertOf(
+  state: ResourceState,
+  faults: readonly Fault[],
+  lastError: string | null,
+): { status: AlertStatus; message: string | null } {
+  switch (state) {
+    case 'ONLINE':
+      return faults.length > 0 ? { status: 'DIMINISHED', message: faults[0]!.alert } : { status: 'OK', message: null };
+    case 'OFFLINE':
+      return { status: 'WARN', message: lastError };
+    case 'FAILED':
+      return { status: 'CRITICAL', message: lastError };
+    case 'SHUNNED':
+      return { status: 'SHUNNED', message: null };
+    default:
+      return { status: 'UNKNOWN', message: lastError };
+  }
+}
