@@ -52,9 +52,12 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
     res.on('finish', () => options.log?.(`${req.method} ${pathOf(req)} ${res.statusCode} ${Date.now() - started}ms`));
     void serve(req, res, options, streams);
   };
-  const server = options.tls
-    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
-    : http.createServer(handler);
+  let server: http.Server | https.Server;
+  try {
+    server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
+  } catch (e) {
+    throw new ToolkitError('usage', `cannot use the TLS certificate and key: ${(e as Error).message}`, 'give a PEM certificate and its matching private key');
+  }
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+/**
+ * tungsten-manager: the manager and its REST API. Parses flags, starts the manager in this process,
+ * prints how to connect, and shuts down cleanly on SIGINT/SIGTERM.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ExitCode, isToolkitError } from '../errors.js';
+import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../manager/server/server.js';
+import { launchManager, type RunningManager } from '../manager/server/launch.js';
+
+interface ManagerFlags {
+  demo?: boolean;
+  port: number;
+  bind: string;
+  apiUser?: string;
+  apiPassword?: string;
+  config?: string;
+  property: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+  stateDir?: string;
+  logRequests?: boolean;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535 (0 picks a free one)');
+  return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function buildProgram(): Command {
+  return new Command('tungsten-manager')
+    .description('Watch a dataservice, apply the failover rules and serve the REST API (docs/api.md).')
+    .option('--demo', 'run the simulated demo service alpha (db1 master, db2 and db3 slaves)')
+    .option('--config <file>', 'properties file describing the service')
+    .option('--property <key=value>', 'set one property, overriding the file (repeatable)', collect, [])
+    .option('--state-dir <dir>', 'keep policy, roles and task history here, across restarts')
+    .option('--bind <addr>', 'address the REST API listens on', DEFAULT_API_HOST)
+    .option('--port <n>', 'port of the REST API (0: any free port)', parsePort, DEFAULT_API_PORT)
+    .addOption(new Option('--api-user <user>', 'REST API user').env('TUNGSTEN_API_USER'))
+    .addOption(new Option('--api-password <password>', 'REST API password').env('TUNGSTEN_API_PASSWORD'))
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
+    .option('--tls-key <file>', 'private key of --tls-cert')
+    .option('--log-requests', 'print one line per API request on stderr')
+    .showHelpAfterError('(run tungsten-manager --help for the options)')
+    .exitOverride()
+    .allowExcessArguments(false);
+}
+
+function startBanner(running: RunningManager): string {
+  const { props } = running;
+  const datasources = props.datasources.map((d) => `${d.name} (${d.role})`).join(', ');
+  const lines = [
+    `tungsten-manager: service ${props.serviceName}, ${props.driver} driver, datasources ${datasources}`,
+    `REST API on ${running.url}/api/v2 (docs/api.md)`,
+  ];
+  if (running.demoCredentials) lines.push(`demo API credentials: user ${running.user}, password ${running.password}`);
+  if (props.stateDir) lines.push(`state kept in ${props.stateDir}`);
+  const tls = running.url.startsWith('https:') ? ' --ca-file CERT' : '';
+  lines.push(`connect with: cctrl --manager ${running.url} --user ${running.user}${tls}`);
+  lines.push('stop with Ctrl-C');
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    program.parse(argv as string[], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    throw e;
+  }
+  const flags = program.opts<ManagerFlags>();
+  let running: RunningManager;
+  try {
+    running = await launchManager({
+      demo: flags.demo,
+      configFile: flags.config,
+      properties: flags.property,
+      stateDir: flags.stateDir,
+      host: flags.bind,
+      port: flags.port,
+      user: flags.apiUser,
+      password: flags.apiPassword,
+      tlsCertFile: flags.tlsCert,
+      tlsKeyFile: flags.tlsKey,
+      logger: {
+        info: (m) => process.stderr.write(`INFO ${m}\n`),
+        warn: (m) => process.stderr.write(`WARN ${m}\n`),
+        error: (m) => process.stderr.write(`ERROR ${m}\n`),
+      },
+      requestLog: flags.logRequests ? (line) => process.stderr.write(`${line}\n`) : undefined,
+    });
+  } catch (e) {
+    return reportFailure(e);
+  }
+  process.stdout.write(startBanner(running));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`tungsten-manager: ${signal} again, exiting without waiting\n`);
+        process.exit(ExitCode.interrupted);
+      }
+      stopping = true;
+      process.stderr.write(`tungsten-manager: ${signal}, stopping\n`);
+      running.close().then(
+        () => resolve(ExitCode.ok),
+        (e: unknown) => resolve(reportFailure(e)),
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+function reportFailure(e: unknown): number {
+  if (isToolkitError(e)) {
+    process.stderr.write(`tungsten-manager: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`  ${e.hint}\n`);
+    return e.exitCode;
+  }
+  process.stderr.write(`tungsten-manager: unexpected failure: ${(e as Error)?.stack ?? String(e)}\n`);
+  return ExitCode.failed;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.exitCode = reportFailure(e);
+  },
+);
