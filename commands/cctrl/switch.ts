@@ -1,7 +1,8 @@
 import { ToolkitError } from '../../src/errors.js';
 import { evaluateCandidates } from '../../src/shell/candidates.js';
 import { defineCommand } from '../../src/shell/command.js';
-import { runTask } from '../../src/shell/tasks.js';
+import type { Candidate } from '../../src/shell/result.js';
+import { runTask, waitForTask } from '../../src/shell/tasks.js';
 import { parseTarget } from './failover.js';
 
 export default defineCommand({
@@ -18,13 +19,41 @@ export default defineCommand({
     const dryRun = args.includes('--dry-run');
     const target = parseTarget(args.filter((a) => a !== '--dry-run'), 'switch [to HOST] [--dry-run]');
     if (dryRun) {
-      const status = await ctx.api.serviceStatus(ctx.requireService());
+      const service = ctx.requireService();
+      const status = await ctx.api.serviceStatus(service);
       if (target !== null && !status.datasources.some((d) => d.name === target)) {
         throw new ToolkitError('not_found', `no datasource '${target}' in service '${status.name}'`);
       }
-      return { kind: 'dry-run', operation: target ? `switch to ${target}` : 'switch', ...evaluateCandidates(status, target) };
+      // The manager evaluates with its own rules and observations; its step lines are not echoed,
+      // the summary below says the same per candidate.
+      const started = await ctx.api.control(service, { op: 'switch', dryRun: true, ...(target ? { target } : {}) });
+      const task = await waitForTask({ ...ctx, progress: () => undefined }, started);
+      const operation = target ? `switch to ${target}` : 'switch';
+      const fromManager = candidatesFromTask(task.taskResult);
+      const local = evaluateCandidates(status, target);
+      return fromManager
+        ? { kind: 'dry-run', operation, master: local.master, ...fromManager }
+        : { kind: 'dry-run', operation, ...local };
     }
     const task = await runTask(ctx, { op: 'switch', ...(target ? { target } : {}) });
     return { kind: 'task', operation: task.operation, task };
   },
 });
+
+/** The manager's dry-run result: `{wouldSelect, candidates: [{name, eligible, reason, ...}]}`. */
+function candidatesFromTask(result: Record<string, unknown> | null): { selected: string | null; candidates: Candidate[] } | null {
+  const list = result?.['candidates'];
+  if (!Array.isArray(list)) return null;
+  const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+  const candidates = list.map((raw: Record<string, unknown>): Candidate => ({
+    name: String(raw['name']),
+    eligible: raw['eligible'] === true,
+    reason: typeof raw['reason'] === 'string' ? raw['reason'] : raw['eligible'] === true ? 'eligible' : 'not eligible',
+    appliedSeqno: num(raw['appliedSeqno']),
+    storedSeqno: num(raw['storedSeqno']),
+    latency: num(raw['latency']),
+    precedence: num(raw['precedence']) ?? 0,
+  }));
+  const selected = typeof result?.['wouldSelect'] === 'string' ? (result['wouldSelect'] as string) : null;
+  return { selected, candidates };
+}

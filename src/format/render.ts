@@ -57,7 +57,7 @@ function resultLines(result: CommandResult, options: TextOptions): string[] {
         `CURRENT MASTER: ${result.master ?? 'NONE'}`,
         ...result.candidates.map((c) =>
           c.eligible
-            ? `CANDIDATE ${c.name}: ELIGIBLE (applied=${c.appliedSeqno}, stored=${c.storedSeqno}, latency=${c.latency?.toFixed(3)}, precedence=${c.precedence})`
+            ? `CANDIDATE ${c.name}: ELIGIBLE (applied=${c.appliedSeqno ?? 'UNKNOWN'}, latency=${c.latency?.toFixed(3) ?? 'UNKNOWN'}, precedence=${c.precedence})`
             : `CANDIDATE ${c.name}: NOT ELIGIBLE: ${c.reason}`,
         ),
         result.selected ? `WOULD SELECT: ${result.selected}` : `NO ELIGIBLE SLAVE: ${result.operation} would be refused`,
@@ -98,14 +98,17 @@ function resultLines(result: CommandResult, options: TextOptions): string[] {
         }).map(([k, v]) => `${k.padEnd(25)}: ${v}`),
       ];
     }
-    case 'history':
+    case 'history': {
       if (result.tasks.length === 0) return [`no operations recorded for service '${result.service}'`];
+      const idWidth = Math.max(4, ...result.tasks.map((t) => t.taskId.length));
+      const byWidth = Math.max(2, ...result.tasks.map((t) => t.requestedBy.length));
       return [
-        `${'TASK'.padEnd(14)} ${'STARTED'.padEnd(24)} ${'STATE'.padEnd(11)} ${'BY'.padEnd(12)} OPERATION`,
+        `${'TASK'.padEnd(idWidth)} ${'STARTED'.padEnd(24)} ${'STATE'.padEnd(11)} ${'BY'.padEnd(byWidth)} OPERATION`,
         ...result.tasks.map(
-          (t) => `${t.taskId.padEnd(14)} ${t.startTime.padEnd(24)} ${t.state.padEnd(11)} ${t.requestedBy.padEnd(12)} ${t.operation}`,
+          (t) => `${t.taskId.padEnd(idWidth)} ${t.startTime.padEnd(24)} ${t.state.padEnd(11)} ${t.requestedBy.padEnd(byWidth)} ${t.operation}`,
         ),
       ];
+    }
     case 'help':
       return result.text.split('\n');
     case 'info':

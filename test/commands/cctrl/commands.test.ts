@@ -54,17 +54,18 @@ describe('cctrl commands against a manager double', () => {
     expect(r.outcomes[0]).toMatchObject({ ok: true, exitCode: 0, name: 'switch' });
   });
 
-  it('switch --dry-run lists every candidate with its reason and sends nothing', async () => {
+  it('switch --dry-run asks for a dry run and lists every candidate with its reason', async () => {
     const { shell: s, api } = shell();
     api.status.datasources[2]!.state = 'SHUNNED';
     api.status.datasources[2]!.lastShunReason = 'MANUALLY-SHUNNED';
     const r = await run(s, 'switch --dry-run');
-    expect(api.requests).toEqual([]);
+    expect(api.requests).toEqual([{ op: 'switch', dryRun: true }]);
+    expect(r.progress).toEqual([]);
     expect(r.out).toBe(
       [
         'DRY RUN: switch (nothing is changed)',
         'CURRENT MASTER: db1',
-        'CANDIDATE db2: ELIGIBLE (applied=3, stored=3, latency=0.561, precedence=1)',
+        'CANDIDATE db2: ELIGIBLE (applied=3, latency=0.561, precedence=1)',
         'CANDIDATE db3: NOT ELIGIBLE: datasource is SHUNNED (MANUALLY-SHUNNED)',
         'WOULD SELECT: db2',
         '',

@@ -1,0 +1,44 @@
+/**
+ * Opening the shell's connection: the REST API of a running manager, or (--demo) a simulated
+ * cluster started in-process. Then the first call, which decides exit 3 when nothing answers.
+ */
+import { ToolkitError, isToolkitError } from '../errors.js';
+import type { ManagerInfo } from '../manager/api.js';
+import { resolveCredentials } from './credentials.js';
+import { managerUrl, type CctrlOptions } from './options.js';
+import type { ShellApi } from './services.js';
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export async function openApi(options: CctrlOptions, env: NodeJS.ProcessEnv): Promise<ShellApi> {
+  if (options.demo) {
+    const { startDemo } = await import('./demo.js');
+    return startDemo(options.properties, Math.min(REQUEST_TIMEOUT_MS, options.timeoutSeconds * 1000));
+  }
+  const credentials = resolveCredentials(options, env);
+  const [{ ManagerClient }, { restShellApi }] = await Promise.all([import('../api/client.js'), import('./rest-api.js')]);
+  const client = new ManagerClient({
+    url: managerUrl(options),
+    ...(credentials ?? {}),
+    timeoutMs: Math.min(REQUEST_TIMEOUT_MS, options.timeoutSeconds * 1000),
+    ...(options.cacert ? { caFile: options.cacert } : {}),
+    insecure: options.insecure,
+  });
+  return restShellApi(client);
+}
+
+/** The manager's info, or a ToolkitError that names --manager and --demo when nothing answers. */
+export async function greet(api: ShellApi): Promise<ManagerInfo> {
+  try {
+    return await api.info();
+  } catch (e) {
+    if (isToolkitError(e) && (e.kind === 'unreachable' || e.kind === 'timeout')) {
+      throw new ToolkitError(
+        'unreachable',
+        `cannot reach the manager at ${api.address}: ${e.message.replace(/^.*unreachable: /, '')}`,
+        'start tungsten-manager, give its address with --manager URL, or try the simulated cluster with cctrl --demo',
+      );
+    }
+    throw e;
+  }
+}

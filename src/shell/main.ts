@@ -1,0 +1,93 @@
+/**
+ * cctrl from argv to exit code. Chooses the path before loading anything heavy: the Ink UI is a
+ * dynamic import, taken only when stdin and stdout are terminals and no -e was given.
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { ExitCode, ToolkitError, isToolkitError } from '../errors.js';
+import { errorLine, jsonDocument } from '../format/render.js';
+import { greet, openApi } from './connect.js';
+import { parseArgs, type CctrlOptions } from './options.js';
+import { toOutcomeError } from './session.js';
+import { Shell } from './session.js';
+import { runScripted } from './scripted.js';
+import type { ShellApi } from './services.js';
+
+export interface MainIO {
+  stdin: Readable & { isTTY?: boolean };
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+}
+
+export const SCRIPT_REFUSAL_HINT = 'run cctrl with -expert or --yes to allow it in a script';
+
+export async function main(argv: string[], io: MainIO): Promise<number> {
+  let api: ShellApi | null = null;
+  let options: CctrlOptions | null = null;
+  try {
+    const parsed = parseArgs(argv, version());
+    if (parsed.kind === 'print') {
+      io.stdout.write(parsed.text);
+      return ExitCode.ok;
+    }
+    options = parsed.options;
+    const interactive = options.execute === null && io.stdin.isTTY === true && io.stdout.isTTY === true;
+    api = await openApi(options, io.env);
+    const info = await greet(api);
+    const state = {
+      service: options.multi ? null : (options.service ?? info.dataServiceName),
+      expert: options.expert,
+      multi: options.multi,
+    };
+    if (interactive) {
+      const { runInteractive } = await import('../ui/interactive.js');
+      return await runInteractive({ api, state, info, options, env: io.env });
+    }
+    const yes = options.yes;
+    const shell = new Shell({
+      api,
+      state,
+      timeoutMs: options.timeoutSeconds * 1000,
+      confirm: async () => yes,
+      refusalHint: SCRIPT_REFUSAL_HINT,
+    });
+    const abort = new AbortController();
+    const onSigint = () => abort.abort();
+    process.on('SIGINT', onSigint);
+    try {
+      const lines = options.execute !== null ? [options.execute] : createInterface({ input: io.stdin, crlfDelay: Infinity });
+      return await runScripted(shell, lines, { json: options.json, stdout: io.stdout, stderr: io.stderr, signal: abort.signal });
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  } catch (e) {
+    const error = toOutcomeError(e);
+    const exitCode = isToolkitError(e) ? e.exitCode : ExitCode.failed;
+    if (options?.json) {
+      io.stdout.write(
+        `${jsonDocument({ command: '', name: null, service: options.service, ok: false, exitCode, result: null, error })}\n`,
+      );
+    }
+    io.stderr.write(`${errorLine(error.message, error.hint).replace(/^ERROR: /, 'cctrl: ')}\n`);
+    return exitCode;
+  } finally {
+    await api?.close?.().catch(() => undefined);
+  }
+}
+
+/** The package's version, from the package.json above this module (src/ or dist/src/). */
+export function version(): string {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'tungsten-toolkit' && pkg.version) return pkg.version;
+    } catch {
+      // try the next level up
+    }
+  }
+  return '0.0.0';
+}
+
+export { ToolkitError };

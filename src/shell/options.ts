@@ -1,0 +1,125 @@
+/**
+ * cctrl's command line. cctrl's own single-dash spellings (-expert, -multi, -host, -port,
+ * -service, -no-history) and the GNU ones both work; the first are rewritten to the second
+ * before commander parses.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ToolkitError } from '../errors.js';
+
+export interface CctrlOptions {
+  expert: boolean;
+  multi: boolean;
+  host: string;
+  port: number;
+  service: string | null;
+  history: boolean;
+  manager: string | null;
+  user: string | null;
+  password: string | null;
+  credentials: string | null;
+  cacert: string | null;
+  insecure: boolean;
+  timeoutSeconds: number;
+  yes: boolean;
+  json: boolean;
+  execute: string | null;
+  demo: boolean;
+  /** KEY=VALUE settings of the --demo manager (same keys as tungsten-manager --property). */
+  properties: string[];
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8090;
+export const DEFAULT_TIMEOUT_SECONDS = 120;
+
+const SINGLE_DASH_LONG = new Set([
+  'expert', 'multi', 'host', 'port', 'service', 'no-history', 'manager', 'user', 'password',
+  'credentials', 'cacert', 'insecure', 'timeout', 'yes', 'json', 'demo', 'property', 'help', 'version',
+]);
+
+export type ParsedArgs = { kind: 'run'; options: CctrlOptions } | { kind: 'print'; text: string };
+
+export function parseArgs(argv: string[], version: string): ParsedArgs {
+  const args = argv.map((a) => {
+    const m = /^-([a-z][a-z-]+)(=.*)?$/.exec(a);
+    return m && SINGLE_DASH_LONG.has(m[1]!) ? `-${a}` : a;
+  });
+  let printed = '';
+  const program = new Command('cctrl')
+    .description('The operator shell of a Tungsten-style MySQL/MariaDB cluster manager.')
+    .option('-e, --execute <commands>', "run these commands (separated by ';') and exit")
+    .option('--expert', 'start in expert mode: expert-level commands need no confirmation', false)
+    .option('--multi', 'start at the root, above the services (use SERVICE / cd SERVICE)', false)
+    .option('--service <name>', 'the service to act on (default: the manager\'s own)')
+    .option('--manager <url>', `the manager's REST API (default http://${DEFAULT_HOST}:${DEFAULT_PORT})`)
+    .option('--host <host>', `the manager's host, when --manager is not given`, DEFAULT_HOST)
+    .option('--port <port>', `the manager's REST port, when --manager is not given`, String(DEFAULT_PORT))
+    .option('--user <user>', 'API user (or TUNGSTEN_API_USER, or the credentials file)')
+    .option('--password <password>', 'API password (or TUNGSTEN_API_PASSWORD, or the credentials file)')
+    .option('--credentials <file>', 'credentials file with user= and password= lines, mode 0600 (default ~/.cctrl_credentials)')
+    .option('--cacert <file>', "PEM file of the CA that signed the manager's certificate")
+    .option('--insecure', "accept any TLS certificate from the manager", false)
+    .option('--timeout <seconds>', 'how long to wait for an operation before saying its outcome is unknown', String(DEFAULT_TIMEOUT_SECONDS))
+    .option('-y, --yes', 'answer yes to expert-level confirmations (needed in scripts without --expert)', false)
+    .option('--json', 'one JSON document per command on stdout (schema: docs/cctrl.md)', false)
+    .option('--no-history', 'do not read or write ~/.cctrl_history')
+    .addOption(new Option('--demo', 'run a simulated 3-node cluster in-process and open the shell on it').default(false))
+    .option('--property <key=value>', 'with --demo: set a manager property, e.g. simulation.stepDelayMs=1000 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .version(version, '--version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => (printed += s),
+      writeErr: (s) => (printed += s),
+      outputError: () => undefined,
+    });
+  try {
+    program.parse(args, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return { kind: 'print', text: printed };
+      throw new ToolkitError('usage', e.message.replace(/^error: /, ''), 'see cctrl --help');
+    }
+    throw e;
+  }
+  const o = program.opts<Record<string, string | boolean | string[] | undefined>>();
+  const port = Number(o['port']);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ToolkitError('usage', `--port must be a TCP port (1-65535), not '${o['port']}'`);
+  }
+  const timeoutSeconds = Number(o['timeout']);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+    throw new ToolkitError('usage', `--timeout must be a positive number of seconds, not '${o['timeout']}'`);
+  }
+  const str = (k: string): string | null => (typeof o[k] === 'string' ? (o[k] as string) : null);
+  return {
+    kind: 'run',
+    options: {
+      expert: o['expert'] === true,
+      multi: o['multi'] === true,
+      host: str('host') ?? DEFAULT_HOST,
+      port,
+      service: str('service'),
+      history: o['history'] !== false,
+      manager: str('manager'),
+      user: str('user'),
+      password: str('password'),
+      credentials: str('credentials'),
+      cacert: str('cacert'),
+      insecure: o['insecure'] === true,
+      timeoutSeconds,
+      yes: o['yes'] === true,
+      json: o['json'] === true,
+      execute: str('execute'),
+      demo: o['demo'] === true,
+      properties: Array.isArray(o['property']) ? (o['property'] as string[]) : [],
+    },
+  };
+}
+
+export function managerUrl(options: CctrlOptions): string {
+  if (options.manager) return options.manager;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return `http://${host}:${options.port}`;
+}

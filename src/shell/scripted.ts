@@ -1,0 +1,54 @@
+/**
+ * The scripted path: statements from -e or from stdin line by line, plain text (or one JSON
+ * document per command) on stdout, diagnostics on stderr, no escape codes, and an exit code that
+ * says the worst thing that happened. Never imports Ink or React.
+ */
+import type { Writable } from 'node:stream';
+import { ExitCode } from '../errors.js';
+import { jsonDocument, renderOutcomeText } from '../format/render.js';
+import type { Outcome } from './result.js';
+import type { Shell } from './session.js';
+
+export interface ScriptedOptions {
+  json: boolean;
+  stdout: Writable;
+  stderr: Writable;
+  signal: AbortSignal;
+}
+
+/** When several commands fail differently, the exit code reports the most serious. */
+const SEVERITY: number[] = [ExitCode.interrupted, ExitCode.unreachable, ExitCode.timedOut, ExitCode.usage, ExitCode.failed, ExitCode.ok];
+
+export function worseExitCode(a: number, b: number): number {
+  const rank = (c: number) => {
+    const i = SEVERITY.indexOf(c);
+    return i < 0 ? 0 : SEVERITY.length - i;
+  };
+  return rank(b) > rank(a) ? b : a;
+}
+
+export async function runScripted(shell: Shell, lines: AsyncIterable<string> | Iterable<string>, options: ScriptedOptions): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  let stop = false;
+  const write = (stream: Writable, text: string) => {
+    if (text) stream.write(text);
+  };
+  const onOutcome = (o: Outcome) => {
+    exitCode = worseExitCode(exitCode, o.exitCode);
+    if (options.json) write(options.stdout, `${jsonDocument(o)}\n`);
+    else {
+      const text = renderOutcomeText(o, { streamed: true });
+      write(options.stdout, text.out);
+      write(options.stderr, text.err);
+    }
+    if (o.exitCode === ExitCode.unreachable || o.exitCode === ExitCode.interrupted || o.result?.kind === 'quit') stop = true;
+  };
+  const progress = options.json ? undefined : (line: string) => write(options.stdout, `${line}\n`);
+  for await (const line of lines) {
+    if (options.signal.aborted) return ExitCode.interrupted;
+    await shell.runLine(line, { signal: options.signal, progress }, onOutcome);
+    if (stop) break;
+  }
+  if (options.signal.aborted) return ExitCode.interrupted;
+  return exitCode;
+}
