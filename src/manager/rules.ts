@@ -17,12 +17,15 @@ export interface Fault {
   alert: string;
 }
 
-/** Faults in order of precedence: a host that is down also has its server and replicator down. */
+/**
+ * Faults in order of precedence. A host that is down is one fault: its server and replicator being
+ * unreachable follow from it and must not trigger the (shorter) database server interval.
+ */
 export function faultsOf(obs: Observation, qualifiedName: string): Fault[] {
-  const faults: Fault[] = [];
   if (obs.host === 'unreachable') {
-    faults.push({ kind: 'host', error: `HOST '${qualifiedName}' UNREACHABLE`, alert: 'HOST UNREACHABLE' });
+    return [{ kind: 'host', error: `HOST '${qualifiedName}' UNREACHABLE`, alert: 'HOST UNREACHABLE' }];
   }
+  const faults: Fault[] = [];
   if (obs.dataServer.state !== 'ONLINE') {
     const state = obs.dataServer.state;
     faults.push({ kind: 'dataserver', error: `DATASERVER '${qualifiedName}' ${state}`, alert: `DATASERVER ${state}` });
