@@ -64,11 +64,13 @@ export interface MariaDbCluster {
   server(name: string): MariaDbServer;
   /** Run SQL as root over the unix socket (no password, the harness's own access). */
   rootQuery<T = mysql.RowDataPacket[]>(name: string, sql: string, values?: unknown[]): Promise<T>;
+  /** A connection as root over the unix socket, held by the caller (end it). */
+  rootConnection(name: string): Promise<mysql.Connection>;
   /** A connection as the application user over TCP. */
   appConnection(name: string): Promise<mysql.Connection>;
   /** SIGKILL the server (a crash: no shutdown, no flush beyond what InnoDB already made durable). */
   kill9(name: string): Promise<void>;
-  /** Start a stopped or killed server again (read_only=1, as a restarted server should come up). */
+  /** Start a stopped or killed server again: read_only=1 (as a restarted server should come up), its replication restarting if it has any. */
   start(name: string): Promise<void>;
   /** Clean shutdown of one server. */
   shutdown(name: string): Promise<void>;
@@ -173,7 +175,6 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
       '--binlog-format=ROW',
       '--read-only=1',
       '--skip-name-resolve',
-      '--skip-slave-start',
       '--innodb-buffer-pool-size=32M',
       '--innodb-log-file-size=8M',
       '--performance-schema=0',
@@ -227,6 +228,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
     servers,
     server: byName,
     rootQuery,
+    rootConnection: (name) => rootConnection(byName(name)),
     appConnection: (name) =>
       mysql.createConnection({ host: '127.0.0.1', port: byName(name).port, user: APP_USER, password: APP_PASSWORD, database: 'app' }),
     kill9,
@@ -297,8 +299,8 @@ export interface WriterReport {
   /** The longest time between two acknowledged writes, with when it started (ms since epoch). */
   longestGapMs: number;
   longestGapStart: number;
-  /** Which server acknowledged each write, in order of change: `db1@0, db2@1534`. */
-  servers: Array<{ name: string; fromId: number }>;
+  /** Which server acknowledged writes, in order of change, from which id and when (ms since epoch). */
+  servers: Array<{ name: string; fromId: number; at: number }>;
 }
 
 /**
@@ -350,7 +352,7 @@ export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } 
         }
         lastAck = now;
         report.acknowledged.push(id);
-        if (report.servers.at(-1)?.name !== target.name) report.servers.push({ name: target.name, fromId: id });
+        if (report.servers.at(-1)?.name !== target.name) report.servers.push({ name: target.name, fromId: id, at: now });
       } catch (e) {
         const code = (e as { code?: string }).code ?? '';
         if (/PROTOCOL_CONNECTION_LOST|ECONNRESET|EPIPE|ER_CONNECTION_KILLED|ER_SERVER_SHUTDOWN/.test(code)) report.uncertain.push(id);

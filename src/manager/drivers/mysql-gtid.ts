@@ -50,18 +50,40 @@ export function mergeNewest(a: GtidList, b: GtidList): GtidList {
 }
 
 /**
- * Transactions `candidate` has that `reference` lacks, domain by domain: a higher seqno, or the same
- * seqno written by another server (the histories diverged). Empty when `reference` has them all, as
- * far as the last GTID of each domain can tell.
+ * A server's GTID history as MariaDB's `gtid_binlog_state` keeps it: the last GTID of every
+ * (domain, server) pair that ever wrote to it, so a history that forked is still visible after the
+ * other branch moved past its seqno.
  */
-export function gtidsMissingFrom(candidate: GtidList, reference: GtidList): string[] {
-  const problems: string[] = [];
-  for (const g of candidate.values()) {
-    const ref = reference.get(g.domain);
-    const refText = ref ? `${ref.domain}-${ref.server}-${ref.seqno}` : 'nothing';
-    const mine = `${g.domain}-${g.server}-${g.seqno}`;
-    if (!ref || g.seqno > ref.seqno) problems.push(`domain ${g.domain}: ${mine} is beyond ${refText}`);
-    else if (g.seqno === ref.seqno && g.server !== ref.server) problems.push(`domain ${g.domain}: ${mine} differs from ${refText}`);
+export type GtidState = Map<string, Gtid>;
+
+export function parseGtidState(...texts: Array<string | null | undefined>): GtidState {
+  const state: GtidState = new Map();
+  for (const text of texts) {
+    for (const part of (text ?? '').split(',')) {
+      if (part.trim() === '') continue;
+      const g = parseGtidList(part).values().next().value as Gtid;
+      const key = `${g.domain}-${g.server}`;
+      const known = state.get(key);
+      if (!known || g.seqno > known.seqno) state.set(key, g);
+    }
   }
-  return problems;
+  return state;
+}
+
+export function formatGtid(g: Gtid): string {
+  return `${g.domain}-${g.server}-${g.seqno}`;
+}
+
+/**
+ * Transactions `candidate` has that `reference` lacks: for each (domain, server) pair, a last
+ * GTID further than the reference's, or a pair the reference never saw. With gtid_strict_mode a
+ * server's seqnos only grow, so reaching a pair's last GTID means having all its earlier ones.
+ */
+export function gtidsMissingFrom(candidate: GtidState, reference: GtidState): Array<{ mine: Gtid; theirs: Gtid | null }> {
+  const missing: Array<{ mine: Gtid; theirs: Gtid | null }> = [];
+  for (const [key, mine] of candidate) {
+    const theirs = reference.get(key) ?? null;
+    if (!theirs || mine.seqno > theirs.seqno) missing.push({ mine, theirs });
+  }
+  return missing.sort((a, b) => a.mine.domain - b.mine.domain || a.mine.server - b.mine.server);
 }

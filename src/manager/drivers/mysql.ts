@@ -13,7 +13,7 @@ import type { ResourceState } from '../model.js';
 import { checkHost } from '../hostcheck.js';
 import { withTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position, type RouterObservation } from './driver.js';
 import { mysqlDriverOptionsFromProperties, type MysqlDriverOptions, type MysqlDriverProperties } from './mysql-config.js';
-import { formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList, type GtidList } from './mysql-gtid.js';
+import { formatGtid, formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList, parseGtidState, type GtidList, type GtidState } from './mysql-gtid.js';
 
 type Row = mysql.RowDataPacket;
 
@@ -165,27 +165,26 @@ export class MysqlDriver implements ClusterDriver {
   }
 
   async checkRejoin(ds: DataSourceConfig, master: DataSourceConfig, opts: DriverCallOptions): Promise<{ ok: true } | { ok: false; reason: string }> {
-    let mine: GtidList;
-    let theirs: GtidList;
+    const historyOf = (target: DataSourceConfig) =>
+      this.call(target, 'read the GTID history', opts, async (conn) => {
+        const [rows] = await conn.query<Row[]>('SELECT @@gtid_binlog_state AS binlog, @@gtid_slave_pos AS slave');
+        return parseGtidState(rows[0]!.binlog, rows[0]!.slave);
+      });
+    let mine: GtidState;
+    let theirs: GtidState;
     try {
-      [mine, theirs] = await Promise.all([
-        this.call(ds, 'read the GTID history', opts, async (conn) => {
-          const state = await this.gtidState(conn);
-          return mergeNewest(state.slave, state.binlog);
-        }),
-        this.call(master, 'read the GTID history', opts, async (conn) => {
-          const state = await this.gtidState(conn);
-          return mergeNewest(state.slave, state.binlog);
-        }),
-      ]);
+      [mine, theirs] = await Promise.all([historyOf(ds), historyOf(master)]);
     } catch (e) {
       return { ok: false, reason: (e as Error).message };
     }
-    const extra = gtidsMissingFrom(mine, theirs);
-    if (extra.length === 0) return { ok: true };
+    const missing = gtidsMissingFrom(mine, theirs);
+    if (missing.length === 0) return { ok: true };
+    const described = missing.map(({ mine: g, theirs: t }) =>
+      t ? `${formatGtid(g)} beyond ${master.name}'s ${formatGtid(t)}` : `${formatGtid(g)}, and ${master.name} has nothing from server ${g.server} in domain ${g.domain}`,
+    );
     return {
       ok: false,
-      reason: `${ds.name} has transactions that ${master.name} lacks (${extra.join('; ')}); rejoining would lose or diverge them: reconcile or rebuild ${ds.name} from ${master.name}`,
+      reason: `${ds.name} has transactions that ${master.name} lacks (${described.join('; ')}); rejoining would lose or diverge them: reconcile them, or rebuild ${ds.name} from ${master.name}`,
     };
   }
 
@@ -246,7 +245,7 @@ export class MysqlDriver implements ClusterDriver {
     }
   }
 
-  private replicatorOf(state: GtidState, status: SlaveStatus | null): Observation['replicator'] {
+  private replicatorOf(state: ServerGtids, status: SlaveStatus | null): Observation['replicator'] {
     if (!status) {
       const seqno = gtidSeqno(mergeNewest(state.binlog, state.slave));
       return { state: 'ONLINE', role: 'master', masterHost: null, appliedSeqno: seqno, storedSeqno: seqno, appliedLatency: 0 };
@@ -263,7 +262,7 @@ export class MysqlDriver implements ClusterDriver {
     };
   }
 
-  private async gtidState(conn: mysql.Connection): Promise<GtidState> {
+  private async gtidState(conn: mysql.Connection): Promise<ServerGtids> {
     const [rows] = await conn.query<Row[]>('SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave, @@read_only AS readOnly');
     const row = rows[0]!;
     return { binlog: parseGtidList(row.binlog), slave: parseGtidList(row.slave), readOnly: Number(row.readOnly) === 1 };
@@ -342,14 +341,14 @@ export class MysqlDriver implements ClusterDriver {
   }
 }
 
-interface GtidState {
+interface ServerGtids {
   binlog: GtidList;
   slave: GtidList;
   readOnly: boolean;
 }
 
 /** A master's position is what it wrote; a slave's what it applied (both are in the merge). */
-function positionOf(state: GtidState): Position {
+function positionOf(state: ServerGtids): Position {
   const list = mergeNewest(state.slave, state.binlog);
   return { seqno: gtidSeqno(list), exact: formatGtidList(list) };
 }

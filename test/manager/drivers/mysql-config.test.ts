@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mysqlDriverOptionsFromProperties } from '../../../src/manager/drivers/mysql-config.js';
-import { formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList } from '../../../src/manager/drivers/mysql-gtid.js';
+import { formatGtid, formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList, parseGtidState } from '../../../src/manager/drivers/mysql-gtid.js';
 import { isToolkitError } from '../../../src/errors.js';
 
 const policy = { hostPingMethod: 'ping' as const, hostPingTimeoutSeconds: 1.5, dbPingTimeoutSeconds: 5 };
@@ -58,10 +58,18 @@ describe('MariaDB GTID lists', () => {
     expect(formatGtidList(mergeNewest(parseGtidList('0-1-10'), parseGtidList('0-2-12,1-3-1')))).toBe('0-2-12,1-3-1');
   });
 
-  it('finds transactions a server has that the reference lacks: further ahead, or diverged at the same seqno', () => {
-    expect(gtidsMissingFrom(parseGtidList('0-1-10'), parseGtidList('0-2-12'))).toEqual([]);
-    expect(gtidsMissingFrom(parseGtidList('0-1-13'), parseGtidList('0-2-12'))).toEqual(['domain 0: 0-1-13 is beyond 0-2-12']);
-    expect(gtidsMissingFrom(parseGtidList('0-1-12'), parseGtidList('0-2-12'))).toEqual(['domain 0: 0-1-12 differs from 0-2-12']);
-    expect(gtidsMissingFrom(parseGtidList('1-1-1'), parseGtidList('0-2-12'))).toEqual(['domain 1: 1-1-1 is beyond nothing']);
+  it('keeps the last GTID of every (domain, server) pair of a history', () => {
+    const state = parseGtidState('0-1-10,0-2-12', '0-1-11');
+    expect([...state.values()].map(formatGtid)).toEqual(['0-1-11', '0-2-12']);
+  });
+
+  it('finds transactions a server has that the reference lacks, even when the reference has moved past their seqno', () => {
+    const newMaster = parseGtidState('0-1-40,0-2-57');
+    expect(gtidsMissingFrom(parseGtidState('0-1-40,0-2-57'), newMaster)).toEqual([]);
+    expect(gtidsMissingFrom(parseGtidState('0-1-40,0-2-50'), newMaster)).toEqual([]);
+    // The old master wrote 0-2-58 and 0-2-59 that never left it; the new master went on to 0-1-80.
+    const forked = gtidsMissingFrom(parseGtidState('0-1-40,0-2-59'), parseGtidState('0-1-80,0-2-57'));
+    expect(forked.map((m) => [formatGtid(m.mine), m.theirs && formatGtid(m.theirs)])).toEqual([['0-2-59', '0-2-57']]);
+    expect(gtidsMissingFrom(parseGtidState('1-3-1'), newMaster).map((m) => m.theirs)).toEqual([null]);
   });
 });
