@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
 import { parseTungstenIni, type TungstenConfig } from '../config/tungstenIni.js';
 import { CommandTimeoutError, ConnectionLostError, type HostTransport } from '../ssh/transport.js';
-import { RedactStream, redactText } from './redact.js';
+import { RedactStream } from './redact.js';
 import { renderReverse } from './reverse.js';
 import type { CollectedFile, SkippedFile } from './types.js';
 
@@ -179,7 +179,7 @@ export class HostCollector {
     } else {
       text = `# This host has no tungsten.ini of its own; this is the configuration tpm diag ran with.\n${renderReverse(this.options.stagingConfig, { public: true })}`;
     }
-    this.writeBuffer('tpm_reverse.txt', Buffer.from(redactText(text)));
+    this.writeBuffer('tpm_reverse.txt', Buffer.from(text));
   }
 
   private async captureClusterStatus(): Promise<void> {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Client, utils, type AuthMethod, type ConnectConfig } from 'ssh2';
+import ssh2, { type AuthMethod, type Client, type ConnectConfig } from 'ssh2';
 import type { JumpSpec, SshTarget } from '../config/sshConfig.js';
 import { appendKnownHost, fingerprint, keyTypeOf, knownHostsName, verifyHostKey } from './knownHosts.js';
 
@@ -36,7 +36,7 @@ export function authMethods(target: SshTarget): { methods: AuthMethod[]; notes: 
     } catch {
       continue;
     }
-    const parsed = utils.parseKey(data);
+    const parsed = ssh2.utils.parseKey(data);
     if (parsed instanceof Error) {
       notes.push(`${file}: ${/encrypted|passphrase/i.test(parsed.message) ? 'needs a passphrase (load it into ssh-agent)' : parsed.message}`);
       continue;
@@ -131,7 +131,7 @@ function handshake(target: SshTarget, sock: Duplex, options: ConnectOptions): Pr
       reject(new HostConnectError('auth_failed', `no key to offer ${target.user}@${target.alias}: no readable IdentityFile and no ssh-agent${notes.length ? ` (${notes.join('; ')})` : ''}`));
       return;
     }
-    const client = new Client();
+    const client = new ssh2.Client();
     let hostKeyProblem: string | undefined;
     let settled = false;
     const onAbort = () => fail(new HostConnectError('unreachable', 'interrupted'));
