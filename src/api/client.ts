@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { ToolkitError, errorKindForHttpStatus, type ErrorKind } from '../errors.js';
 import type {
   ControlRequest,
@@ -63,6 +63,12 @@ export interface EventSubscription {
   close(): void;
 }
 
+interface Transport {
+  request: typeof http.request;
+  agent: http.Agent;
+  tls: https.RequestOptions;
+}
+
 interface RawResponse {
   status: number;
   body: string;
@@ -78,8 +84,8 @@ export class ManagerClient {
   private readonly basePath: string;
   private readonly timeoutMs: number;
   private readonly authorization: string | undefined;
-  private readonly agent: http.Agent;
-  private readonly transport: typeof http | typeof https;
+  /** node:https loads only for an https URL (it costs start-up time that plain http does not need). */
+  private readonly transport: Promise<Transport>;
 
   constructor(private readonly options: ManagerClientOptions) {
     let base: URL;
@@ -99,7 +105,6 @@ export class ManagerClient {
       this.authorization = `Basic ${token}`;
     }
     if (base.protocol === 'https:') {
-      this.transport = https;
       let ca: Buffer | undefined;
       if (options.caFile !== undefined) {
         try {
@@ -108,10 +113,14 @@ export class ManagerClient {
           throw new ToolkitError('usage', `cannot read CA file ${options.caFile}: ${(e as Error).message}`);
         }
       }
-      this.agent = new https.Agent({ keepAlive: true, ca, rejectUnauthorized: !options.insecure });
+      const tls = { ca, rejectUnauthorized: !options.insecure };
+      this.transport = import('node:https').then(({ default: httpsModule }) => ({
+        request: httpsModule.request as typeof http.request,
+        agent: new httpsModule.Agent({ keepAlive: true, ...tls }),
+        tls,
+      }));
     } else {
-      this.transport = http;
-      this.agent = new http.Agent({ keepAlive: true });
+      this.transport = Promise.resolve({ request: http.request, agent: new http.Agent({ keepAlive: true }), tls: {} });
     }
   }
 
@@ -122,7 +131,7 @@ export class ManagerClient {
 
   /** Release kept-alive connections (the process can exit without it; this just makes it prompt). */
   close(): void {
-    this.agent.destroy();
+    void this.transport.then((t) => t.agent.destroy());
   }
 
   // ---- reads ----
@@ -381,7 +390,8 @@ export class ManagerClient {
    * Subscribe to a service's events. Resolves once the stream is open (so nothing that happens
    * after this resolves is missed); onEvent then runs for each event until close() or abort.
    */
-  events(service: string, onEvent: (event: ManagerEvent) => void, signal?: AbortSignal): Promise<EventSubscription> {
+  async events(service: string, onEvent: (event: ManagerEvent) => void, signal?: AbortSignal): Promise<EventSubscription> {
+    const transport = await this.transport;
     return new Promise<EventSubscription>((resolve, reject) => {
       if (signal?.aborted) return reject(interrupted());
       const url = this.resolve(apiPaths.events(service));
@@ -390,11 +400,11 @@ export class ManagerClient {
       done.catch(() => undefined);
       let closedByUs = false;
       let idleTimer: NodeJS.Timeout | undefined;
-      const req = this.transport.request(url, {
+      const req = transport.request(url, {
         method: 'GET',
         agent: false, // a stream holds its socket for good: keep it out of the pool
         headers: { ...this.headers(), accept: 'text/event-stream' },
-        ...this.tlsOptions(),
+        ...transport.tls,
       });
       const connectTimer = setTimeout(() => req.destroy(this.timeoutError('GET', url)), this.timeoutMs);
       const close = () => {
@@ -489,14 +499,15 @@ export class ManagerClient {
     return parsed.payload;
   }
 
-  private send(method: string, url: URL, body: string | undefined): Promise<RawResponse> {
+  private async send(method: string, url: URL, body: string | undefined): Promise<RawResponse> {
+    const transport = await this.transport;
     return new Promise<RawResponse>((resolve, reject) => {
       const headers: Record<string, string> = { ...this.headers(), accept: 'application/json' };
       if (body !== undefined) {
         headers['content-type'] = 'application/json';
         headers['content-length'] = String(Buffer.byteLength(body));
       }
-      const req = this.transport.request(url, { method, headers, agent: this.agent, ...this.tlsOptions() });
+      const req = transport.request(url, { method, headers, agent: transport.agent, ...transport.tls });
       const timer = setTimeout(() => req.destroy(this.timeoutError(method, url)), this.timeoutMs);
       req.on('error', (e) => {
         clearTimeout(timer);
@@ -525,11 +536,6 @@ export class ManagerClient {
 
   private headers(): Record<string, string> {
     return this.authorization ? { authorization: this.authorization } : {};
-  }
-
-  private tlsOptions(): https.RequestOptions {
-    if (this.transport !== https) return {};
-    return { ca: (this.agent as https.Agent).options.ca, rejectUnauthorized: !this.options.insecure };
   }
 
   private timeoutError(method: string, url: URL): ToolkitError {
