@@ -24,7 +24,7 @@ export async function startDemo(properties: readonly string[] = [], requestTimeo
   const api = restShellApi(client);
   return {
     ...api,
-    address: `${server.url} (in-process demo)`,
+    address: `${server.url} (demo)`,
     async close() {
       client.close();
       await server.close();

@@ -43,7 +43,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     };
     if (interactive) {
       const { runInteractive } = await import('../ui/interactive.js');
-      return await runInteractive({ api, state, info, options, env: io.env });
+      return await runInteractive({ api, state, info, options, env: io.env, version: version() });
     }
     const yes = options.yes;
     const shell = new Shell({

@@ -40,6 +40,11 @@ export class Shell {
 
   constructor(private readonly options: ShellOptions) {}
 
+  /** Replaces how expert-level commands are confirmed (the Ink UI asks on screen). */
+  setConfirm(confirm: ShellOptions['confirm']): void {
+    this.options.confirm = confirm;
+  }
+
   get state(): SessionState {
     return this.options.state;
   }

@@ -1,0 +1,274 @@
+/**
+ * The interactive shell: finished output in <Static> scrollback, a short live region (running
+ * command, confirmation, completion candidates), the prompt, and the status line.
+ */
+import { Box, Static, Text, useApp, useInput } from 'ink';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { renderOutcomeText } from '../format/render.js';
+import type { Statement } from '../shell/parser.js';
+import { complete } from '../shell/completion.js';
+import type { History } from '../shell/history.js';
+import type { Outcome } from '../shell/result.js';
+import { EXPERT_WARNING, type Shell } from '../shell/session.js';
+import { statusText, type StatusSnapshot } from './status.js';
+
+export interface ShellAppProps {
+  shell: Shell;
+  history: History;
+  banner: string[];
+  /** Called once, with the exit code, when the user leaves. */
+  onExit(code: number): void;
+  color: boolean;
+  statusIntervalMs?: number;
+}
+
+interface Item {
+  id: number;
+  text: string;
+  tone?: 'error' | 'dim' | 'step';
+}
+
+/** Control characters never reach the line being edited. */
+function clean(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, '');
+}
+
+/** A second Ctrl-C within this window exits. */
+export const CTRL_C_WINDOW_MS = 3000;
+
+export function ShellApp({ shell, history, banner, onExit, color, statusIntervalMs = 2000 }: ShellAppProps) {
+  const { exit } = useApp();
+  const nextId = useRef(0);
+  const [items, setItems] = useState<Item[]>(() => banner.map((text) => ({ id: nextId.current++, text, tone: 'dim' })));
+  const [line, setLine] = useState('');
+  const [cursor, setCursor] = useState(0);
+  const [running, setRunning] = useState<string | null>(null);
+  const [candidates, setCandidates] = useState<string[]>([]);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<{ statement: Statement; resolve: (yes: boolean) => void } | null>(null);
+  const [prompt, setPrompt] = useState(shell.prompt());
+  const abortRef = useRef<AbortController | null>(null);
+  const lastCtrlC = useRef(0);
+  const exited = useRef(false);
+  const status = useManagerStatus(shell, statusIntervalMs);
+
+  const append = useCallback((text: string, tone?: Item['tone']) => {
+    const lines = text.replace(/\n$/, '').split('\n');
+    setItems((prev) => [...prev, ...lines.map((t) => ({ id: nextId.current++, text: t, tone }))]);
+  }, []);
+
+  const leave = useCallback(
+    (code: number) => {
+      if (exited.current) return;
+      exited.current = true;
+      onExit(code);
+      exit();
+    },
+    [exit, onExit],
+  );
+
+  useEffect(() => {
+    shell.refreshNames().catch(() => undefined);
+  }, [shell]);
+
+  const edit = (value: string, at = value.length) => {
+    setLine(value);
+    setCursor(Math.max(0, Math.min(at, value.length)));
+  };
+
+  const submit = async (text: string) => {
+    append(`${shell.prompt()}${text}`);
+    edit('');
+    setCandidates([]);
+    setNotice(null);
+    history.add(text);
+    if (!text.trim()) return;
+    const abort = new AbortController();
+    abortRef.current = abort;
+    setRunning(text.trim());
+    let quit = false;
+    const onOutcome = (o: Outcome) => {
+      const rendered = renderOutcomeText(o, { streamed: true });
+      if (rendered.out) append(rendered.out);
+      if (rendered.err) append(rendered.err, 'error');
+      if (o.result?.kind === 'quit') quit = true;
+    };
+    await shell.runLine(text, { signal: abort.signal, progress: (l) => append(l, 'step') }, onOutcome);
+    abortRef.current = null;
+    setRunning(null);
+    setPrompt(shell.prompt());
+    if (quit) return leave(0);
+    shell.refreshNames().catch(() => undefined);
+  };
+
+  // Expert-level confirmation: the shell asks, the next line typed answers.
+  useEffect(() => {
+    shell.setConfirm((statement) => new Promise<boolean>((resolve) => setConfirming({ statement, resolve })));
+  }, [shell]);
+
+  useInput((input, key) => {
+    if (key.ctrl && input === 'c') {
+      const now = Date.now();
+      if (now - lastCtrlC.current < CTRL_C_WINDOW_MS) return leave(130);
+      lastCtrlC.current = now;
+      if (confirming) {
+        confirming.resolve(false);
+        setConfirming(null);
+      } else if (abortRef.current) {
+        abortRef.current.abort();
+      } else {
+        edit('');
+      }
+      setNotice('press Ctrl-C again to exit');
+      return;
+    }
+    if (key.ctrl && input === 'd') {
+      if (line === '' && !running) leave(0);
+      return;
+    }
+    if (running && !confirming) return;
+    if (key.return) {
+      if (confirming) {
+        append(`${EXPERT_WARNING}${line}`);
+        const yes = /^y(es)?$/i.test(line.trim());
+        confirming.resolve(yes);
+        setConfirming(null);
+        edit('');
+        return;
+      }
+      void submit(line);
+      return;
+    }
+    setNotice(null);
+    if (key.tab) {
+      if (confirming) return;
+      const c = complete(line.slice(0, cursor), shell.completionContext());
+      edit(c.line + line.slice(cursor), c.line.length);
+      setCandidates(c.candidates.length > 1 ? c.candidates : []);
+      return;
+    }
+    setCandidates([]);
+    if (key.upArrow && !confirming) return edit(history.previous(line));
+    if (key.downArrow && !confirming) return edit(history.next());
+    if (key.leftArrow) return setCursor((c) => Math.max(0, c - 1));
+    if (key.rightArrow) return setCursor((c) => Math.min(line.length, c + 1));
+    if (key.home || (key.ctrl && input === 'a')) return setCursor(0);
+    if (key.end || (key.ctrl && input === 'e')) return setCursor(line.length);
+    if (key.ctrl && input === 'u') return edit(line.slice(cursor), 0);
+    if (key.ctrl && input === 'w') {
+      const before = line.slice(0, cursor).replace(/\S+\s*$/, '');
+      return edit(before + line.slice(cursor), before.length);
+    }
+    // Terminals send DEL (0x7f) for Backspace, which Ink reports as `delete` (ink#634).
+    if (key.backspace || key.delete) {
+      if (cursor === 0) return;
+      return edit(line.slice(0, cursor - 1) + line.slice(cursor), cursor - 1);
+    }
+    if (key.ctrl || key.meta || key.escape) return;
+    // A chunk can carry Tab or Enter with the text (a fast typist, a paste, a terminal driver):
+    // it is replayed piece by piece.
+    let text = line;
+    let at = cursor;
+    for (const piece of input.split(/(\t|\r\n|\r|\n)/)) {
+      if (piece === '\t') {
+        if (confirming) continue;
+        const c = complete(text.slice(0, at), shell.completionContext());
+        text = c.line + text.slice(at);
+        at = c.line.length;
+        setCandidates(c.candidates.length > 1 ? c.candidates : []);
+      } else if (piece === '\r' || piece === '\n' || piece === '\r\n') {
+        if (confirming) {
+          append(`${EXPERT_WARNING}${text}`);
+          confirming.resolve(/^y(es)?$/i.test(text.trim()));
+          setConfirming(null);
+          edit('');
+        } else {
+          void submit(text);
+        }
+        return;
+      } else {
+        const typed = clean(piece);
+        text = text.slice(0, at) + typed + text.slice(at);
+        at += typed.length;
+      }
+    }
+    edit(text, at);
+  });
+
+  const tone = (t: Item['tone']) => (!color ? undefined : t === 'error' ? 'red' : t === 'dim' ? 'gray' : t === 'step' ? 'cyan' : undefined);
+  const { text: statusLine, warning } = statusText(status, Date.now());
+  const shownPrompt = confirming ? 'Do you want to continue? (y/n)> ' : prompt;
+  return (
+    <>
+      <Static items={items}>
+        {(item) => (
+          <Text key={item.id} color={tone(item.tone)}>
+            {item.text || ' '}
+          </Text>
+        )}
+      </Static>
+      <Box flexDirection="column">
+        {confirming ? <Text>{EXPERT_WARNING.replace(/\n[^\n]*$/, '')}</Text> : null}
+        {running && !confirming ? (
+          <Text color={color ? 'yellow' : undefined}>running: {running} (Ctrl-C stops waiting)</Text>
+        ) : null}
+        {candidates.length > 0 ? <Text>{candidates.slice(0, 40).join('  ')}</Text> : null}
+        {notice ? <Text color={color ? 'yellow' : undefined}>{notice}</Text> : null}
+        {running && !confirming ? null : (
+          <Text>
+            {shownPrompt}
+            {line.slice(0, cursor)}
+            <Text inverse>{line[cursor] ?? ' '}</Text>
+            {line.slice(cursor + 1)}
+          </Text>
+        )}
+        <Text color={color ? 'gray' : undefined}>{statusLine}</Text>
+        {warning ? <Text color={color ? 'red' : undefined}>WARNING: {warning}</Text> : null}
+      </Box>
+    </>
+  );
+}
+
+/** Polls the service status for the status line; flags failures and old data. */
+function useManagerStatus(shell: Shell, intervalMs: number): StatusSnapshot {
+  const [snapshot, setSnapshot] = useState<StatusSnapshot>({
+    address: shell.api.address,
+    service: shell.state.service,
+    policy: null,
+    coordinator: null,
+    answeredAt: null,
+    error: null,
+  });
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    let stopped = false;
+    const poll = async () => {
+      const service = shell.state.service;
+      try {
+        if (service) {
+          const s = await shell.api.serviceStatus(service);
+          if (!stopped) {
+            setSnapshot({ address: shell.api.address, service, policy: s.policy, coordinator: s.coordinator.host, answeredAt: Date.now(), error: null });
+          }
+        } else {
+          const info = await shell.api.info();
+          if (!stopped) {
+            setSnapshot({ address: shell.api.address, service: null, policy: info.policyMode, coordinator: info.coordinator, answeredAt: Date.now(), error: null });
+          }
+        }
+      } catch (e) {
+        if (!stopped) setSnapshot((prev) => ({ ...prev, error: e instanceof Error ? e.message : String(e) }));
+      }
+      if (!stopped) setTick((t) => t + 1);
+    };
+    void poll();
+    const timer = setInterval(() => void poll(), intervalMs);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [shell, intervalMs]);
+  return snapshot;
+}
+
