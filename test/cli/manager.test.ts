@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManagerClient } from '../../src/api/index.js';
 import { spawnManager, type ManagerProcess } from '../helpers/manager-process.js';
 import { rawRequest } from '../helpers/http.js';
+import { makeSelfSignedCert } from '../helpers/tls.js';
 
 const started: ManagerProcess[] = [];
 function run(args: string[], env: Record<string, string | undefined> = {}): ManagerProcess {
@@ -49,6 +50,32 @@ describe('tungsten-manager', () => {
     expect((await rawRequest(`${url}/api/v2/manager/status`, { user: 'ops', password: 'env-pw-829' })).status).toBe(200);
     expect((await rawRequest(`${url}/api/v2/manager/status`, { user: 'tungsten', password: 'secret' })).status).toBe(401);
     p.child.kill('SIGINT');
+    expect((await p.exited).code).toBe(0);
+  });
+
+  it('listens where --bind says and logs requests with --log-requests, without credentials', async () => {
+    const p = run(['--demo', '--port', '0', '--bind', '127.0.0.2', '--log-requests']);
+    const url = await p.ready;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.2:\d+$/);
+    expect((await rawRequest(`${url}/api/v2/manager/status`, { user: 'tungsten', password: 'secret' })).status).toBe(200);
+    expect((await rawRequest(`${url}/api/v2/manager/status`, { user: 'tungsten', password: 'guess-77' })).status).toBe(401);
+    p.child.kill('SIGTERM');
+    await p.exited;
+    expect(p.stderr()).toMatch(/^GET \/api\/v2\/manager\/status 200 \d+ms$/m);
+    expect(p.stderr()).toMatch(/^GET \/api\/v2\/manager\/status 401 \d+ms$/m);
+    expect(p.stderr()).not.toContain('guess-77');
+  });
+
+  it('serves HTTPS with --tls-cert/--tls-key and says how to trust it', async () => {
+    const tls = makeSelfSignedCert();
+    const p = run(['--demo', '--port', '0', '--tls-cert', tls.certFile, '--tls-key', tls.keyFile]);
+    const url = await p.ready;
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(p.stdout()).toContain(`cctrl --manager ${url} --user tungsten --ca-file CERT`);
+    const client = new ManagerClient({ url, user: 'tungsten', password: 'secret', caFile: tls.certFile });
+    expect((await client.status()).dataServiceName).toBe('alpha');
+    client.close();
+    p.child.kill('SIGTERM');
     expect((await p.exited).code).toBe(0);
   });
 
