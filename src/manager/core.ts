@@ -311,6 +311,8 @@ export class ManagerCore implements Manager, OperationContext {
     this.dead = true;
     this.closed = true;
     if (this.tickTimer) this.clock.clearTimeout(this.tickTimer);
+    this.shutdown.abort();
+    this.running?.abort.abort();
     this.listeners.clear();
   }
 
@@ -365,6 +367,7 @@ export class ManagerCore implements Manager, OperationContext {
   }
 
   call<T>(task: TaskContext, what: string, work: (opts: DriverCallOptions) => Promise<T>, timeoutMs?: number): Promise<T> {
+    if (this.dead) return Promise.reject(new Error('the manager was halted'));
     const ms = timeoutMs ?? this.props.operationStepTimeoutSeconds * 1000;
     return withClockTimeout(this.clock, what, ms, task.signal, work);
   }
