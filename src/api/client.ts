@@ -554,7 +554,7 @@ export class ManagerClient {
       return new ToolkitError(
         'unreachable',
         `cannot verify the manager's TLS certificate at ${this.url}: ${message}`,
-        'pass the manager certificate with --ca-file FILE, or --insecure to skip verification',
+        'pass the manager certificate with --cacert FILE, or --insecure to skip verification',
       );
     }
     const why = CONNECT_FAILURES[code] ?? message;

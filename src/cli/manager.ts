@@ -51,7 +51,7 @@ function buildProgram(): Command {
     .allowExcessArguments(false);
 }
 
-function startBanner(running: RunningManager): string {
+function startBanner(running: RunningManager, tlsCertFile: string | undefined): string {
   const { props } = running;
   const datasources = props.datasources.map((d) => `${d.name} (${d.role})`).join(', ');
   const lines = [
@@ -60,7 +60,7 @@ function startBanner(running: RunningManager): string {
   ];
   if (running.demoCredentials) lines.push(`demo API credentials: user ${running.user}, password ${running.password}`);
   if (props.stateDir) lines.push(`state kept in ${props.stateDir}`);
-  const tls = running.url.startsWith('https:') ? ' --ca-file CERT' : '';
+  const tls = tlsCertFile !== undefined ? ` --cacert ${tlsCertFile}` : '';
   lines.push(`connect with: cctrl --manager ${running.url} --user ${running.user}${tls}`);
   lines.push('stop with Ctrl-C');
   return lines.join('\n') + '\n';
@@ -100,7 +100,7 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     return reportFailure(e);
   }
-  process.stdout.write(startBanner(running));
+  process.stdout.write(startBanner(running, flags.tlsCert));
 
   return new Promise<number>((resolve) => {
     let stopping = false;

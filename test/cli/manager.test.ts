@@ -71,7 +71,7 @@ describe('tungsten-manager', () => {
     const p = run(['--demo', '--port', '0', '--tls-cert', tls.certFile, '--tls-key', tls.keyFile]);
     const url = await p.ready;
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    expect(p.stdout()).toContain(`cctrl --manager ${url} --user tungsten --ca-file CERT`);
+    expect(p.stdout()).toContain(`cctrl --manager ${url} --user tungsten --cacert ${tls.certFile}`);
     const client = new ManagerClient({ url, user: 'tungsten', password: 'secret', caFile: tls.certFile });
     expect((await client.status()).dataServiceName).toBe('alpha');
     client.close();
