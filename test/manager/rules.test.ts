@@ -146,6 +146,18 @@ describe('policies', () => {
     expect(h.driver.node('db3').masterName).toBe('db2');
   });
 
+  it('fences a slave whose replicator stopped OFFLINE only with policy.fence.slaveReplicator=true, and clears it when the replicator is back', async () => {
+    h = await startHarness(['policy.fence.slaveReplicator=true', 'policy.fence.slaveReplicator.threshold=2']);
+    await faultDetectedAt10s(h, 'db2', 'replicator-stop');
+    await h.clock.advance(29_999);
+    expect(h.ds('db2')).toMatchObject({ state: 'ONLINE', alertStatus: 'DIMINISHED' });
+    await h.clock.advance(1);
+    expect(h.ds('db2')).toMatchObject({ state: 'OFFLINE', alertStatus: 'WARN', lastError: "REPLICATOR 'db2@alpha' STOPPED" });
+    await h.fault('db2', 'replicator-start');
+    await h.clock.advance(10_000);
+    expect(h.ds('db2')).toMatchObject({ state: 'ONLINE', alertStatus: 'OK', lastError: null });
+  });
+
   it('MANUAL: a failed slave stays FAILED when healthy again', async () => {
     h = await startHarness(['policy.mode=manual']);
     await faultDetectedAt10s(h, 'db3', 'dataserver-stop');

@@ -228,7 +228,7 @@ export class SimulatedDriver implements ClusterDriver {
       .map((c) => ({ host: c.host, pid: c.pid, state: 'ONLINE' as const, connections: { active: c.active, created: c.created } }));
   }
 
-  async notifyRouters(masterName: string | null): Promise<void> {
+  async notifyRouters(masterName: string | null, _readable?: string[], _opts?: DriverCallOptions): Promise<void> {
     for (const n of this.nodes.values()) n.activeSessions = 0;
     const master = masterName ? this.nodes.get(masterName) : undefined;
     for (const c of this.connectors) {
