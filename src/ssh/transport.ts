@@ -71,10 +71,15 @@ function pump(command: string, out: Readable, err: Readable, sink: Writable, opt
     out.pipe(sink, { end: false });
     sink.on('error', (e) => finish(e));
     let outEnded = false;
+    let errEnded = false;
     let exit: { code: number | null; signal?: string } | undefined;
     const maybeDone = () => {
-      if (outEnded && exit) finish(undefined, { ...exit, stderr });
+      if (outEnded && errEnded && exit) finish(undefined, { ...exit, stderr });
     };
+    err.once('end', () => {
+      errEnded = true;
+      maybeDone();
+    });
     out.once('end', () => {
       outEnded = true;
       maybeDone();

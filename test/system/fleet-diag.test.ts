@@ -164,6 +164,21 @@ describe.skipIf(skip !== undefined)('tpm diag -a against real sshd hosts', () =>
     console.log(`peak RSS for a ${BIG / 1048576} MiB log: ${(r.peakRssKiB! / 1024).toFixed(0)} MiB`);
   }, 120_000);
 
+  it('drains a 7 MB stderr flood from real sshd while stdout streams', async () => {
+    const { connectSsh } = await import('../../src/ssh/connect.js');
+    const { SshTransport } = await import('../../src/ssh/transport.js');
+    const { resolveSshTarget, loadSshConfig } = await import('../../src/config/sshConfig.js');
+    const target = resolveSshTarget('db2', { config: loadSshConfig(fleet.sshConfigFile)!, env: {} });
+    const t = new SshTransport(await connectSsh(target));
+    let bytes = 0;
+    const out = new (await import('node:stream')).Writable({ write: (c: Buffer, _e, cb) => ((bytes += c.length), cb()) });
+    const r = await t.exec('head -c 4000000 /dev/zero; yes "warning: file changed as we read it" | head -c 7000000 >&2; echo LAST >&2', out, { idleTimeoutMs: 5000 });
+    t.close();
+    expect(bytes).toBe(4_000_000);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/LAST\n$/);
+  });
+
   it('refuses an unknown host name with the list of known ones (exit 2)', async () => {
     const r = await runTpm(['diag', '--hosts=db1,db9', ...common, '--path', join(work, 'unknown')]);
     expect(r.code).toBe(2);
