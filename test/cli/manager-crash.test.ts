@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManagerClient } from '../../src/api/index.js';
-import type { ServiceStatus, TaskStatus } from '../../src/manager/model.js';
+import type { ServiceStatusPayload } from '../../src/api/index.js';
+import type { TaskStatus } from '../../src/manager/model.js';
 import { spawnManager, type ManagerProcess } from '../helpers/manager-process.js';
 
 const demo = { user: 'tungsten', password: 'secret' };
@@ -32,7 +33,7 @@ function readState(stateDir: string): any {
   return JSON.parse(text); // throws on a half-written file
 }
 
-function expectConsistent(status: ServiceStatus): string {
+function expectConsistent(status: ServiceStatusPayload): string {
   const masters = status.datasources.filter((d) => d.role === 'master');
   expect(masters).toHaveLength(1);
   const master = masters[0]!.name;
