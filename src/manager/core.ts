@@ -267,9 +267,10 @@ export class ManagerCore implements Manager, OperationContext {
 
   history(service: string, limit: number): TaskStatus[] {
     this.requireService(service);
+    if (limit <= 0) return [];
     return this.tasks
       .filter((t) => t.service === service)
-      .slice(-Math.max(0, limit))
+      .slice(-limit)
       .reverse()
       .map((t) => structuredClone(t));
   }

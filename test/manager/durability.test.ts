@@ -53,6 +53,8 @@ describe('durable state', () => {
     ]);
     expect(second.datasourceStatus('alpha', 'db2')).toMatchObject({ lastShunReason: 'MANUALLY-SHUNNED', lastError: "DATASOURCE 'db2@alpha' MANUALLY FAILED" });
     expect(second.history('alpha', 10).map((t) => t.operation)).toEqual(['set policy manual', 'datasource db2 shun', 'datasource db2 fail', 'switch to db3']);
+    expect(second.history('alpha', 1).map((t) => t.operation)).toEqual(['set policy manual']);
+    expect(second.history('alpha', 0)).toEqual([]);
     // A fresh simulated cluster starts in the persisted shape.
     const sim = second.driver as SimulatedDriver;
     expect(sim.node('db3')).toMatchObject({ isMaster: true, readOnly: false });
