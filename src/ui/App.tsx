@@ -72,9 +72,18 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     shell.refreshNames().catch(() => undefined);
   }, [shell]);
 
+  // The input handler reads the line through refs: a key can arrive before React re-subscribes
+  // the handler of the latest render, and a stale closure would lose what was typed.
+  const lineRef = useRef({ line: '', cursor: 0 });
+  const confirmingRef = useRef(confirming);
+  confirmingRef.current = confirming;
+  const runningRef = useRef(running);
+  runningRef.current = running;
   const edit = (value: string, at = value.length) => {
+    const cursorAt = Math.max(0, Math.min(at, value.length));
+    lineRef.current = { line: value, cursor: cursorAt };
     setLine(value);
-    setCursor(Math.max(0, Math.min(at, value.length)));
+    setCursor(cursorAt);
   };
 
   const submit = async (text: string) => {
@@ -86,6 +95,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     if (!text.trim()) return;
     const abort = new AbortController();
     abortRef.current = abort;
+    runningRef.current = text.trim();
     setRunning(text.trim());
     let quit = false;
     const onOutcome = (o: Outcome) => {
@@ -96,6 +106,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     };
     await shell.runLine(text, { signal: abort.signal, progress: (l) => append(l, 'step') }, onOutcome);
     abortRef.current = null;
+    runningRef.current = null;
     setRunning(null);
     setPrompt(shell.prompt());
     if (quit) return leave(0);
@@ -104,16 +115,27 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
 
   // Expert-level confirmation: the shell asks, the next line typed answers.
   useEffect(() => {
-    shell.setConfirm((statement) => new Promise<boolean>((resolve) => setConfirming({ statement, resolve })));
+    shell.setConfirm(
+      (statement) =>
+        new Promise<boolean>((resolve) => {
+          const pending = { statement, resolve };
+          confirmingRef.current = pending;
+          setConfirming(pending);
+        }),
+    );
   }, [shell]);
 
   useInput((input, key) => {
+    const { line, cursor } = lineRef.current;
+    const confirming = confirmingRef.current;
+    const running = runningRef.current;
     if (key.ctrl && input === 'c') {
       const now = Date.now();
       if (now - lastCtrlC.current < CTRL_C_WINDOW_MS) return leave(130);
       lastCtrlC.current = now;
       if (confirming) {
         confirming.resolve(false);
+        confirmingRef.current = null;
         setConfirming(null);
       } else if (abortRef.current) {
         abortRef.current.abort();
@@ -133,6 +155,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
         append(`${EXPERT_WARNING}${line}`);
         const yes = /^y(es)?$/i.test(line.trim());
         confirming.resolve(yes);
+        confirmingRef.current = null;
         setConfirming(null);
         edit('');
         return;
@@ -151,10 +174,10 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     setCandidates([]);
     if (key.upArrow && !confirming) return edit(history.previous(line));
     if (key.downArrow && !confirming) return edit(history.next());
-    if (key.leftArrow) return setCursor((c) => Math.max(0, c - 1));
-    if (key.rightArrow) return setCursor((c) => Math.min(line.length, c + 1));
-    if (key.home || (key.ctrl && input === 'a')) return setCursor(0);
-    if (key.end || (key.ctrl && input === 'e')) return setCursor(line.length);
+    if (key.leftArrow) return edit(line, cursor - 1);
+    if (key.rightArrow) return edit(line, cursor + 1);
+    if (key.home || (key.ctrl && input === 'a')) return edit(line, 0);
+    if (key.end || (key.ctrl && input === 'e')) return edit(line, line.length);
     if (key.ctrl && input === 'u') return edit(line.slice(cursor), 0);
     if (key.ctrl && input === 'w') {
       const before = line.slice(0, cursor).replace(/\S+\s*$/, '');
@@ -181,7 +204,8 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
         if (confirming) {
           append(`${EXPERT_WARNING}${text}`);
           confirming.resolve(/^y(es)?$/i.test(text.trim()));
-          setConfirming(null);
+          confirmingRef.current = null;
+        setConfirming(null);
           edit('');
         } else {
           void submit(text);

@@ -21,7 +21,7 @@ export function statusText(s: StatusSnapshot, now: number): { text: string; warn
   parts.push(`manager ${s.address}`);
   let warning: string | null = null;
   if (s.error) {
-    warning = `manager not answering (${s.error}); data shown may be stale`;
+    warning = `manager not answering; data shown may be stale (${s.error})`;
   } else if (s.answeredAt !== null && now - s.answeredAt > STALE_AFTER_MS) {
     warning = `no answer for ${Math.round((now - s.answeredAt) / 1000)} s; data shown may be stale`;
   }

@@ -37,7 +37,7 @@ export class FakeApi implements ShellApi {
   private readonly tasks = new Map<string, { task: TaskStatus; pending: string[] }>();
   private next = 1;
 
-  constructor(private readonly options: FakeApiOptions = {}) {}
+  constructor(readonly options: FakeApiOptions = {}) {}
 
   private check(): void {
     if (this.options.unreachable) {

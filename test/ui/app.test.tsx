@@ -1,0 +1,141 @@
+import { cleanup, render } from 'ink-testing-library';
+import { afterEach, describe, expect, it } from 'vitest';
+import { History } from '../../src/shell/history.js';
+import { Shell } from '../../src/shell/session.js';
+import { ShellApp } from '../../src/ui/App.js';
+import { FakeApi, type FakeApiOptions } from '../shell/fake-api.js';
+
+afterEach(() => cleanup());
+
+/** React 19 schedules renders with setImmediate: yield to it, then look again. */
+async function waitFor(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(() => setTimeout(r, 5)));
+  }
+}
+
+function mount(apiOptions: FakeApiOptions = {}, entries: string[] = []) {
+  const api = new FakeApi(apiOptions);
+  const shell = new Shell({
+    api,
+    state: { service: 'alpha', expert: false, multi: false },
+    timeoutMs: 10_000,
+    confirm: async () => false,
+    refusalHint: 'answer y',
+  });
+  const exits: number[] = [];
+  const app = render(
+    <ShellApp shell={shell} history={new History(null, entries)} banner={['welcome']} color={false} statusIntervalMs={40} onExit={(c) => exits.push(c)} />,
+  );
+  const screen = () => app.frames.join('\n');
+  const type = async (text: string) => {
+    app.stdin.write(text);
+    await new Promise((r) => setTimeout(r, 20));
+  };
+  return { api, shell, app, exits, screen, type };
+}
+
+describe('ShellApp (Ink)', () => {
+  it('shows the banner and the cctrl prompt, runs ls into the scrollback', async () => {
+    const { app, type, screen } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('[LOGICAL] /alpha >'), 'the prompt');
+    expect(screen()).toContain('welcome');
+    await type('ls');
+    await type('\r');
+    await waitFor(() => screen().includes('COORDINATOR[db1:AUTOMATIC:ONLINE]'), `ls output in ${screen()}`);
+    expect(screen()).toContain('[LOGICAL] /alpha > ls');
+    expect(screen()).toContain('|db3(slave:ONLINE');
+  });
+
+  it('Tab completes datasource names and lists the candidates', async () => {
+    const { app, type } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('coordinator db1'), 'the status');
+    await type('datasource d');
+    await type('\t');
+    await waitFor(() => (app.lastFrame() ?? '').includes('db1  db2  db3'), 'the candidates');
+    expect(app.lastFrame()).toContain('[LOGICAL] /alpha > datasource db');
+    await type('2 sh\t');
+    await waitFor(() => (app.lastFrame() ?? '').includes('datasource db2 shun'), 'completion of the action');
+  });
+
+  it('Up and Down walk the history', async () => {
+    const { app, type } = mount({}, ['ls', 'members']);
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    await type('\u001b[A');
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha > members'), 'the newest entry');
+    await type('\u001b[A');
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha > ls'), 'the older entry');
+    await type('\u001b[B');
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha > members'), 'back down');
+  });
+
+  it('streams switch steps as they happen; Ctrl-C stops waiting and names the task; a second Ctrl-C exits 130', async () => {
+    const { app, type, screen, exits } = mount({ hang: ['switch'] });
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    await type('switch\r');
+    await waitFor(() => screen().includes('SET POLICY: AUTOMATIC => MAINTENANCE'), 'the first step');
+    expect(app.lastFrame()).toContain('running: switch (Ctrl-C stops waiting)');
+    await type('\u0003');
+    await waitFor(() => screen().includes("stopped waiting for 'switch' (task task-1); it keeps running on the manager"), 'the interruption');
+    expect(app.lastFrame()).toContain('press Ctrl-C again to exit');
+    expect(exits).toEqual([]);
+    await type('\u0003');
+    await waitFor(() => exits.length > 0, 'the exit');
+    expect(exits).toEqual([130]);
+  });
+
+  it('Ctrl-D exits on an empty line only', async () => {
+    const { app, type, exits } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    await type('ls');
+    await type('\u0004');
+    expect(exits).toEqual([]);
+    await type('\u0015');
+    await type('\u0004');
+    await waitFor(() => exits.length > 0, 'the exit');
+    expect(exits).toEqual([0]);
+  });
+
+  it('asks the expert warning before an expert-level command', async () => {
+    const { app, type, screen, api } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    await type('datasource db2 fail\r');
+    await waitFor(() => (app.lastFrame() ?? '').includes('WARNING: This is an expert-level command:'), 'the warning');
+    expect(app.lastFrame()).toContain('Do you want to continue? (y/n)>');
+    expect(api.requests).toEqual([]);
+    await type('y\r');
+    await waitFor(() => api.requests.length === 1, 'the request');
+    expect(api.requests[0]).toEqual({ op: 'datasource', host: 'db2', action: 'fail' });
+    await waitFor(() => screen().includes('datasource db2 fail: done') && !(app.lastFrame() ?? '').includes('running:'), 'the end of the task');
+    await type('datasource db3 fail\r');
+    await waitFor(() => (app.lastFrame() ?? '').includes('(y/n)>'), 'the second warning');
+    await type('n\r');
+    await waitFor(() => screen().includes("'datasource db3 fail' is an expert-level command and was not confirmed"), `the refusal in ${screen()}`);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  it('suggests the command for a typo', async () => {
+    const { app, type, screen } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    await type('swich\r');
+    await waitFor(() => screen().includes("ERROR: unknown command 'swich'; did you mean switch?"), 'the suggestion');
+  });
+
+  it('the status line shows policy and coordinator, and warns when the manager stops answering', async () => {
+    const { app, api } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('policy AUTOMATIC | coordinator db1 | service alpha | manager http://fake'), 'the status');
+    expect(app.lastFrame()).not.toContain('WARNING');
+    api.options.unreachable = true;
+    await waitFor(() => (app.lastFrame() ?? '').includes('WARNING: manager not answering'), 'the stale warning');
+    expect(app.lastFrame()).toContain('data shown may be stale');
+  });
+
+  it('survives hostile input: escape sequences and control characters never reach the line', async () => {
+    const { app, type } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    await type('l\u0000s\u0007');
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha > ls'), 'the cleaned line');
+  });
+});
