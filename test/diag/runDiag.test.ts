@@ -1,0 +1,167 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SshTarget } from '../../src/config/sshConfig.js';
+import { parseTungstenIni } from '../../src/config/tungstenIni.js';
+import { archiveBaseName, runDiag, type DiagRunOptions } from '../../src/diag/run.js';
+import type { HostProgress } from '../../src/diag/types.js';
+import { keyPair, startFakeServer, type FakeReply, type FakeServer, type FakeServerOptions } from '../ssh/fakeSshServer.js';
+
+const user = keyPair();
+const INI = '[defaults]\nreplication-password=topsecret\n\n[alpha]\nmaster=db1\nmembers=db1,db2\nconnectors=db1\n';
+
+/** Answers the collector's commands from an in-memory host. */
+function fakeHost(files: Record<string, Buffer | string>, extra: (c: string) => FakeReply | undefined = () => undefined) {
+  return (command: string): FakeReply => {
+    const special = extra(command);
+    if (special) return special;
+    if (command.startsWith('uname')) return { stdout: 'Linux db 6.1.0 x86_64 GNU/Linux\n' };
+    if (/^(uptime|df|free|cat \/etc\/hosts)/.test(command)) return { stdout: `${command} output\n` };
+    if (command.startsWith('cd ')) {
+      const records = Object.entries(files).map(([p, d]) => `F\t${Buffer.byteLength(d)}\t${p}\0`);
+      return { stdout: records.join('') + 'D\t0\tservice_logs/xtrabackup.log\t/opt/continuent/tungsten/tungsten-replicator/log/xtrabackup.log\0' };
+    }
+    const tail = /^tail -c (\d+) -- '\/opt\/continuent\/(.*)'$/.exec(command);
+    if (tail) {
+      const d = Buffer.from(files[tail[2]!]!);
+      return { stdout: d.subarray(d.length - Number(tail[1])) };
+    }
+    const cat = /^cat -- '\/opt\/continuent\/(.*)'$/.exec(command);
+    if (cat) return files[cat[1]!] !== undefined ? { stdout: files[cat[1]!]! } : { code: 1, stderr: 'No such file' };
+    if (command.startsWith('c=')) return { code: 127, stderr: '/opt/continuent/tungsten/tungsten-manager/bin/cctrl is not installed on this host\n' };
+    return { code: 127, stderr: `unexpected ${command}` };
+  };
+}
+
+let dir: string;
+let servers: FakeServer[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tpm-run-'));
+  writeFileSync(join(dir, 'id'), user.private);
+});
+afterEach(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  servers = [];
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function host(options: Partial<FakeServerOptions>): Promise<FakeServer> {
+  const s = await startFakeServer({ authorizedKeys: [user.public], ...options });
+  servers.push(s);
+  return s;
+}
+
+function options(targets: Record<string, FakeServer>, extra: Partial<DiagRunOptions> = {}): DiagRunOptions {
+  const knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, Object.values(targets).map((s) => `[127.0.0.1]:${s.port} ${s.hostPublic}\n`).join(''));
+  const target = (name: string): SshTarget => ({
+    alias: name,
+    hostName: '127.0.0.1',
+    port: targets[name]!.port,
+    user: 'tungsten',
+    identityFiles: [join(dir, 'id')],
+    knownHostsFiles: [knownHosts],
+    strictHostKeyChecking: 'yes',
+    connectTimeoutMs: 1000,
+    proxyJump: [],
+  });
+  return {
+    config: parseTungstenIni(INI, '/etc/tungsten/tungsten.ini'),
+    hosts: Object.keys(targets),
+    mode: 'ssh',
+    outDir: join(dir, 'out'),
+    logSizeMiB: 1,
+    concurrency: 8,
+    hostTimeoutMs: 10_000,
+    commandTimeoutMs: 1000,
+    cctrlTimeoutS: 1,
+    commandLine: ['tpm', 'diag', '-a'],
+    version: '0.1.0',
+    sshTarget: target,
+    ...extra,
+  };
+}
+
+const LOG = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `line ${i}\n`).join(''));
+const FILES = { 'service_logs/trepsvc.log': LOG, 'conf/static-alpha.properties': 'a=1\nreplicator.global.db.password=hunter2\n', 'share/.my.alpha.cnf': 'password=x\n' };
+
+describe('runDiag over in-process SSH hosts', () => {
+  it('keeps the last --log-size of a log, redacts configuration and keeps credential files on the host', async () => {
+    const db1 = await host({ handler: fakeHost(FILES) });
+    const result = await runDiag(options({ db1 }, { logSizeMiB: 0.25 }));
+    expect(result.exitCode).toBe(0);
+    const h = result.manifest.hosts[0]!;
+    expect(h.status).toBe('ok');
+    expect(h.files.find((f) => f.path === 'service_logs/trepsvc.log')).toMatchObject({ bytes: 262144, sourceBytes: LOG.length });
+    expect(h.skipped).toContainEqual({ path: 'conf/opt/continuent/share/.my.alpha.cnf', reason: 'credential file: never leaves the host' });
+    expect(h.skipped).toContainEqual(expect.objectContaining({ path: 'cctrl_ls.txt', reason: expect.stringContaining('not installed') }));
+    expect(db1.commands.some((c) => c.includes('.my.alpha.cnf'))).toBe(false);
+    expect(db1.commands).toContain("tail -c 262144 -- '/opt/continuent/service_logs/trepsvc.log'");
+    const x = join(dir, 'x');
+    spawnSync('mkdir', ['-p', x]);
+    expect(spawnSync('tar', ['-xzf', result.archivePath, '-C', x]).status).toBe(0);
+    const top = join(x, readdirSync(x)[0]!);
+    expect(readFileSync(join(top, 'db1/service_logs/trepsvc.log')).equals(LOG.subarray(LOG.length - 262144))).toBe(true);
+    expect(readFileSync(join(top, 'db1/conf/opt/continuent/conf/static-alpha.properties'), 'utf8')).toBe('a=1\nreplicator.global.db.password=********\n');
+    expect(readFileSync(join(top, 'SUMMARY.txt'), 'utf8')).toMatch(/Suggested severity: Normal \(P3\), because the cluster state at collection time is unknown/);
+  });
+
+  it('a connection dropped mid-log makes that host partial; the other host and the archive are intact', async () => {
+    const db1 = await host({ handler: fakeHost(FILES) });
+    const db2 = await host({ handler: fakeHost({ 'service_logs/trepsvc.log': Buffer.alloc(3 << 20, 0x61) }), dropAfterBytes: 1 << 20 });
+    const progress: HostProgress[] = [];
+    const result = await runDiag(options({ db1, db2 }, { logSizeMiB: 0, onProgress: (p) => progress.push(p) }));
+    expect(result.exitCode).toBe(1);
+    const [h1, h2] = result.manifest.hosts;
+    expect(h1!.status).toBe('ok');
+    expect(h2!.status).toBe('partial');
+    expect(h2!.error).toMatch(/connection/);
+    expect(h2!.files.map((f) => f.path)).not.toContain('service_logs/trepsvc.log');
+    expect(spawnSync('tar', ['-tzf', result.archivePath]).status).toBe(0);
+    expect(progress.filter((p) => p.phase === 'done').map((p) => `${p.host}:${p.status}`).sort()).toEqual(['db1:ok', 'db2:partial']);
+  });
+
+  it('a host whose commands hang ends as timeout while the others finish', async () => {
+    const db1 = await host({ handler: fakeHost(FILES) });
+    const db2 = await host({ handler: () => ({ hang: true }) });
+    const started = Date.now();
+    const result = await runDiag(options({ db1, db2 }));
+    expect(result.manifest.hosts.map((h) => h.status)).toEqual(['ok', 'timeout']);
+    expect(result.manifest.hosts[1]!.error).toMatch(/gave no output for 1 s/);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('the per-host limit stops a host that keeps talking too long', async () => {
+    const slow = (c: string): FakeReply | undefined => (c.startsWith('cat -- ') ? { stdout: Buffer.alloc(64 << 20) } : undefined);
+    const db1 = await host({ handler: fakeHost(FILES, slow) });
+    const result = await runDiag(options({ db1 }, { hostTimeoutMs: 300, logSizeMiB: 0 }));
+    expect(result.manifest.hosts[0]!.status).toBe('timeout');
+    expect(result.manifest.hosts[0]!.error).toMatch(/per-host limit of 0.3 s/);
+    expect(result.exitCode).toBe(1);
+  });
+
+  it('nothing collected: exit 3, and the archive still says why', async () => {
+    const db1 = await host({ handshakeDelayMs: Infinity });
+    const result = await runDiag(options({ db1 }));
+    expect(result.exitCode).toBe(3);
+    expect(result.manifest.hosts[0]).toMatchObject({ host: 'db1', status: 'timeout', files: [], bytes: 0 });
+    expect(spawnSync('tar', ['-xzOf', result.archivePath, `${archiveBaseName(new Date(result.manifest.createdAt))}/db1/ERROR.txt`]).stdout.toString()).toMatch(/^timeout: .*no SSH handshake/);
+  });
+
+  it('an abort leaves nothing in the output directory', async () => {
+    const db1 = await host({ handler: () => ({ hang: true }) });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    await expect(runDiag(options({ db1 }, { commandTimeoutMs: 10_000, signal: controller.signal }))).rejects.toMatchObject({ kind: 'interrupted' });
+    expect(readdirSync(join(dir, 'out'))).toEqual([]);
+  });
+});
+
+describe('archiveBaseName', () => {
+  it('uses local time, zero padded', () => {
+    expect(archiveBaseName(new Date(2026, 0, 2, 3, 4, 5))).toBe('tungsten-diag-2026-01-02-03-04-05');
+  });
+});
