@@ -1,0 +1,88 @@
+/** Running the built cctrl bin against a manager started in the test process. */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createDemoManager } from '../../src/manager/index.js';
+import { startManagerServer, type ManagerServer } from '../../src/manager/server/server.js';
+
+export const CCTRL_BIN = resolve(import.meta.dirname, '../../dist/src/cli/cctrl.js');
+export const FORBID_UI = resolve(import.meta.dirname, 'cctrl-fixtures/forbid-ui.mjs');
+
+export function requireBuild(): void {
+  if (!existsSync(CCTRL_BIN)) throw new Error(`${CCTRL_BIN} is missing: run npm run build first`);
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: string;
+  env?: Record<string, string | undefined>;
+  nodeArgs?: string[];
+  /** Called with stdout so far on each chunk; may kill the child. */
+  onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void;
+  timeoutMs?: number;
+}
+
+export function runCctrl(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const home = mkdtempSync(join(tmpdir(), 'cctrl-home-'));
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CCTRL_BIN, ...args], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: home,
+      TZ: 'UTC',
+      ...options.env,
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    options.onStdout?.(stdout, child);
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin.end(options.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+  return new Promise((done) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      done({ code, signal, stdout, stderr });
+    }),
+  );
+}
+
+export interface TestManager {
+  url: string;
+  user: string;
+  password: string;
+  args: string[];
+  close(): Promise<void>;
+}
+
+/** The demo cluster behind its REST API on a free loopback port. */
+export async function startTestManager(overrides: string[] = []): Promise<TestManager> {
+  const manager = await createDemoManager({ overrides });
+  const credentials = { user: 'ops', password: 's3cret' };
+  let server: ManagerServer;
+  try {
+    server = await startManagerServer({ manager, credentials, host: '127.0.0.1', port: 0 });
+  } catch (e) {
+    await manager.close();
+    throw e;
+  }
+  return {
+    url: server.url,
+    ...credentials,
+    args: ['--manager', server.url, '--user', credentials.user, '--password', credentials.password],
+    async close() {
+      await server.close();
+      await manager.close();
+    },
+  };
+}
