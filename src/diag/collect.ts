@@ -138,6 +138,7 @@ export class HostCollector {
     await this.transport.exec(listingCommand(this.options.installDirectory), listing, { idleTimeoutMs: this.options.idleTimeoutMs });
     const { listed, notes } = parseListing(listing.text(), this.options.installDirectory);
     this.skipped.push(...notes);
+    this.failures.push(...notes.map((n) => n.reason));
 
     let hostIni: { path: string; text: string } | undefined;
     for (const item of listed) {
