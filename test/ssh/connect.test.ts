@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,19 +163,37 @@ describe('SshTransport faults', () => {
     t.close();
   });
 
-  it('reaches a host through a ProxyJump hop', async () => {
+  it('reaches a host through a ProxyJump hop, checking each hop against known_hosts', async () => {
     const { target } = await serve({ handler: (c) => ({ stdout: `ran ${c}` }) });
     const jump = await startFakeServer({ authorizedKeys: [user.public] });
     servers.push(jump);
-    expect(jump).toBeDefined();
-    // The fake server does not forward TCP; the hop must fail cleanly as unreachable, naming the target.
-    writeFileSync(join(dir, 'kh_jump'), `[127.0.0.1]:${jump.port} ${jump.hostPublic}\n`);
-    const e = await failure(
-      connectSsh({ ...target, proxyJump: [{ host: '127.0.0.1', port: jump.port }] }, {
-        resolveJump: (j) => ({ ...target, alias: 'bastion', port: j.port!, knownHostsFiles: [join(dir, 'kh_jump')], proxyJump: [] }),
-      }),
-    );
-    expect(e.status).toBe('unreachable');
-    expect(e.message).toContain(`jump host cannot reach 127.0.0.1:${target.port}`);
+    const jumpKnown = join(dir, 'kh_jump');
+    writeFileSync(jumpKnown, `[127.0.0.1]:${jump.port} ${jump.hostPublic}\n`);
+    const viaJump = { ...target, proxyJump: [{ host: 'bastion', port: jump.port }] };
+    const resolveJump = (j: { port?: number }) => ({ ...target, alias: 'bastion', port: j.port!, knownHostsFiles: [jumpKnown], proxyJump: [] });
+    const t = new SshTransport(await connectSsh(viaJump, { resolveJump }));
+    const chunks: Buffer[] = [];
+    await t.exec('hostname', new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }), { idleTimeoutMs: 2000 });
+    t.close();
+    expect(Buffer.concat(chunks).toString()).toBe('ran hostname');
+    writeFileSync(jumpKnown, '');
+    const e = await failure(connectSsh(viaJump, { resolveJump }));
+    expect(e.status).toBe('host_key_rejected');
+    expect(e.message).toContain('host key for bastion');
+  });
+
+  it('authenticates with ssh-agent when no identity file is given', async () => {
+    const { target } = await serve({ handler: () => ({ stdout: 'ok' }) });
+    const sock = join(dir, 'agent.sock');
+    const agent = spawnSync('ssh-agent', ['-a', sock, '-s'], { encoding: 'utf8' });
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1]);
+    try {
+      writeFileSync(join(dir, 'agent_key'), user.private, { mode: 0o600 });
+      expect(spawnSync('ssh-add', [join(dir, 'agent_key')], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status).toBe(0);
+      const client = await connectSsh({ ...target, identityFiles: [], agent: sock });
+      client.end();
+    } finally {
+      if (pid > 0) process.kill(pid);
+    }
   });
 });

@@ -2,7 +2,7 @@
  * An in-process ssh2 server for the fast tier: each exec is answered by a handler, and faults are
  * injected per server (slow handshake, connection drop mid-stream, stderr flood, hanging command).
  */
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import ssh2, { type ServerChannel } from 'ssh2';
 
@@ -104,6 +104,17 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
       ctx.accept();
     });
     client.on('ready', () => {
+      // direct-tcpip: lets this server act as a ProxyJump hop.
+      client.on('tcpip', (accept, reject, info) => {
+        const upstream = connect(info.destPort, info.destIP);
+        upstream.once('error', () => reject());
+        upstream.once('connect', () => {
+          const channel = accept();
+          channel.pipe(upstream).pipe(channel);
+          channel.on('close', () => upstream.destroy());
+          upstream.on('close', () => channel.close());
+        });
+      });
       client.on('session', (accept) => {
         const session = accept();
         session.on('exec', (acceptExec, _reject, info) => {
