@@ -9,7 +9,7 @@
  * - an application account (`app`) with only DML rights on the `app` schema, so `read_only` stops it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,8 @@ export interface MariaDbServer {
   socket: string;
   pidFile: string;
   errorLog: string;
+  /** Private temporary directory: servers bootstrapping at once must not share /tmp names. */
+  tmpdir: string;
   process: ChildProcess | null;
 }
 
@@ -104,20 +106,6 @@ function tailOf(file: string, lines = 15): string {
   }
 }
 
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await probe()) return;
-    } catch (e) {
-      lastError = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
-}
-
 export async function startMariaDbCluster(opts: StartClusterOptions): Promise<MariaDbCluster> {
   const missing = mariadbMissing();
   if (missing) throw new Error(`cannot start MariaDB for the system tests: ${missing}`);
@@ -126,6 +114,23 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
   }
   installExitHook();
   const root = mkdtempSync(path.join(tmpdir(), 'mariadb-test-'));
+  // If this test process dies without stop() (a worker killed on timeout), the servers and their
+  // files must not outlive it: a watchdog kills every server of this root and removes it.
+  const watchdog = spawn(
+    'sh',
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
+       for f in "$0"/*/mariadb.pid; do
+         p=$(cat "$f" 2>/dev/null) || continue
+         grep -qF "$0" "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p"
+       done
+       sleep 1; rm -rf "$0"`,
+      root,
+    ],
+    { detached: true, stdio: 'ignore' },
+  );
+  watchdog.unref();
   const names = opts.names ?? opts.ports.map((_, i) => `db${i + 1}`);
   const servers: MariaDbServer[] = opts.ports.map((port, i) => ({
     name: names[i]!,
@@ -135,6 +140,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
     socket: path.join(root, names[i]!, 'mariadb.sock'),
     pidFile: path.join(root, names[i]!, 'mariadb.pid'),
     errorLog: path.join(root, names[i]!, 'error.log'),
+    tmpdir: path.join(root, names[i]!, 'tmp'),
     process: null,
   }));
   const byName = (name: string) => {
@@ -158,7 +164,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
 
   async function start(name: string): Promise<void> {
     const s = byName(name);
-    if (s.process && s.process.exitCode === null) throw new Error(`${name} is already running`);
+    if (s.process && s.process.exitCode === null && s.process.signalCode === null) throw new Error(`${name} is already running`);
     const args = [
       '--no-defaults',
       `--datadir=${s.datadir}`,
@@ -167,6 +173,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
       `--socket=${s.socket}`,
       `--pid-file=${s.pidFile}`,
       `--log-error=${s.errorLog}`,
+      `--tmpdir=${s.tmpdir}`,
       `--server-id=${s.serverId}`,
       '--log-bin=mariadb-bin',
       '--log-slave-updates',
@@ -181,21 +188,38 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
       '--max-connections=200',
     ];
     if (process.getuid?.() === 0) args.push('--user=root');
+    // Test ports lie inside Linux's ephemeral range: a client socket may hold one for a moment.
+    for (let attempt = 1; ; attempt++) {
+      const logSize = existsSync(s.errorLog) ? statSync(s.errorLog).size : 0;
+      const outcome = await launch(s, args);
+      if (outcome === 'started') return;
+      const log = readFileSync(s.errorLog, 'utf8').slice(logSize);
+      if (!log.includes('Address already in use') || attempt === 10) {
+        throw new Error(`${name} (mariadbd on port ${s.port}) did not start: ${outcome}\n${name}'s error log ends with:\n${tailOf(s.errorLog)}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Starts mariadbd; resolves once it accepts connections, or with why it did not. */
+  async function launch(s: MariaDbServer, args: string[]): Promise<'started' | string> {
     const child = spawn(MARIADBD, args, { stdio: 'ignore' });
     s.process = child;
     running.add(child);
     child.once('exit', () => running.delete(child));
-    try {
-      await waitFor(`${name} (mariadbd on port ${s.port}) accepting connections`, 60_000, async () => {
-        if (child.exitCode !== null) throw new Error(`mariadbd exited with ${child.exitCode}`);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) return `mariadbd exited with ${child.exitCode ?? child.signalCode}`;
+      try {
         const conn = await rootConnection(s);
         await conn.end();
-        return true;
-      });
-    } catch (e) {
-      child.kill('SIGKILL');
-      throw new Error(`${(e as Error).message}\n${name}'s error log ends with:\n${tailOf(s.errorLog)}`);
+        return 'started';
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
+    child.kill('SIGKILL');
+    return 'no connection within 60 s';
   }
 
   async function kill9(name: string): Promise<void> {
@@ -221,6 +245,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
   async function stop(): Promise<void> {
     await Promise.all(servers.map((s) => shutdown(s.name).catch(() => kill9(s.name))));
     rmSync(root, { recursive: true, force: true });
+    watchdog.kill('SIGKILL');
   }
 
   const cluster: MariaDbCluster = {
@@ -239,15 +264,17 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
 
   try {
     await Promise.all(
-      servers.map((s) =>
-        execFileAsync('mariadb-install-db', [
+      servers.map((s) => {
+        mkdirSync(s.tmpdir, { recursive: true });
+        return execFileAsync('mariadb-install-db', [
           '--no-defaults',
           `--datadir=${s.datadir}`,
+          `--tmpdir=${s.tmpdir}`,
           '--auth-root-authentication-method=normal',
           '--skip-test-db',
           ...(process.getuid?.() === 0 ? ['--user=root'] : []),
-        ]),
-      ),
+        ]);
+      }),
     );
     await Promise.all(servers.map((s) => start(s.name)));
     const master = servers[0]!;
@@ -278,20 +305,28 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
   return cluster;
 }
 
-/** Wait until every running server other than `masterName` has applied the master's binlog. */
-export async function waitForReplicas(cluster: MariaDbCluster, masterName = cluster.servers[0]!.name, timeoutMs = 20_000): Promise<void> {
+/** Wait until the replicas (default: every other running server) have applied the master's binlog. */
+export async function waitForReplicas(
+  cluster: MariaDbCluster,
+  masterName = cluster.servers[0]!.name,
+  replicaNames?: string[],
+  timeoutMs = 20_000,
+): Promise<void> {
   const [row] = await cluster.rootQuery<Array<{ pos: string }>>(masterName, 'SELECT @@gtid_binlog_pos AS pos');
   const pos = row!.pos;
-  for (const s of cluster.servers) {
-    if (s.name === masterName || !s.process || s.process.exitCode !== null || s.process.signalCode !== null) continue;
-    const [waited] = await cluster.rootQuery<Array<{ r: number | null }>>(s.name, 'SELECT MASTER_GTID_WAIT(?, ?) AS r', [pos, timeoutMs / 1000]);
-    if (waited?.r !== 0) throw new Error(`${s.name} did not reach ${masterName}'s position ${pos} within ${timeoutMs} ms`);
+  const running = (s: MariaDbServer) => s.process !== null && s.process.exitCode === null && s.process.signalCode === null;
+  const replicas = replicaNames ?? cluster.servers.filter((s) => s.name !== masterName && running(s)).map((s) => s.name);
+  for (const name of replicas) {
+    const [waited] = await cluster.rootQuery<Array<{ r: number | null }>>(name, 'SELECT MASTER_GTID_WAIT(?, ?) AS r', [pos, timeoutMs / 1000]);
+    if (waited?.r !== 0) throw new Error(`${name} did not reach ${masterName}'s position ${pos} within ${timeoutMs} ms`);
   }
 }
 
 export interface WriterReport {
   /** Ids whose INSERT the server acknowledged (committed). */
   acknowledged: number[];
+  /** When each of them was acknowledged (ms since epoch), in the same order. */
+  acknowledgedAt: number[];
   /** Ids whose INSERT failed with the connection lost mid-statement: the outcome is unknown. */
   uncertain: number[];
   /** Ids refused outright (read-only, connection refused): certainly not written. */
@@ -309,7 +344,7 @@ export interface WriterReport {
  * refuse it) until one accepts. Every acknowledged id is recorded.
  */
 export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } = {}): { stop(): Promise<WriterReport> } {
-  const report: WriterReport = { acknowledged: [], uncertain: [], refused: 0, longestGapMs: 0, longestGapStart: 0, servers: [] };
+  const report: WriterReport = { acknowledged: [], acknowledgedAt: [], uncertain: [], refused: 0, longestGapMs: 0, longestGapStart: 0, servers: [] };
   let stopping = false;
   let nextId = 1_000_000;
   let lastAck = Date.now();
@@ -352,6 +387,7 @@ export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } 
         }
         lastAck = now;
         report.acknowledged.push(id);
+        report.acknowledgedAt.push(now);
         if (report.servers.at(-1)?.name !== target.name) report.servers.push({ name: target.name, fromId: id, at: now });
       } catch (e) {
         const code = (e as { code?: string }).code ?? '';
@@ -372,6 +408,17 @@ export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } 
       return report;
     },
   };
+}
+
+/**
+ * How long writes stopped when the application moved to `server`: from the last write
+ * acknowledged elsewhere to the first one `server` acknowledged. Null if it never wrote there.
+ */
+export function outageBefore(report: WriterReport, server: string): number | null {
+  const change = report.servers.find((s) => s.name === server);
+  if (!change) return null;
+  const index = report.acknowledged.indexOf(change.fromId);
+  return index > 0 ? report.acknowledgedAt[index]! - report.acknowledgedAt[index - 1]! : null;
 }
 
 /** The ids in app.writes on one server. */
