@@ -1,0 +1,137 @@
+/**
+ * cctrl at a real terminal: a pseudo-terminal (node-pty) running the built bin on the embedded
+ * demo manager. Types as a person would: ls, Tab, Up, Ctrl-C during a switch, Ctrl-D.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pty from 'node-pty';
+import { stripVTControlCharacters as stripAnsi } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CCTRL_BIN, requireBuild } from './cctrl-helpers.js';
+
+beforeAll(() => requireBuild());
+
+interface Term {
+  output(): string;
+  write(data: string): void;
+  waitFor(pattern: RegExp | string | (() => boolean), what: string, timeoutMs?: number): Promise<void>;
+  exited: Promise<number>;
+  kill(): void;
+}
+
+function startTerm(args: string[], home: string): Term {
+  const p = pty.spawn(process.execPath, [CCTRL_BIN, ...args], {
+    name: 'xterm-color',
+    cols: 100,
+    rows: 40,
+    env: { PATH: process.env.PATH ?? '', HOME: home, TZ: 'UTC', CI: 'false', TERM: 'xterm-color' },
+  });
+  let raw = '';
+  p.onData((d) => (raw += d));
+  const exited = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
+  const output = () => stripAnsi(raw);
+  return {
+    output,
+    write: (data) => p.write(data),
+    async waitFor(pattern, what, timeoutMs = 15_000) {
+      const until = Date.now() + timeoutMs;
+      const test = () =>
+        typeof pattern === 'string' ? output().includes(pattern) : typeof pattern === 'function' ? pattern() : pattern.test(output());
+      while (!test()) {
+        if (Date.now() > until) throw new Error(`timed out waiting for ${what}; screen so far:\n${output().slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    exited,
+    kill: () => p.kill(),
+  };
+}
+
+/** Counts occurrences, to wait for the next prompt rather than an earlier one. */
+function count(text: string, needle: string): number {
+  return text.split(needle).length - 1;
+}
+
+describe('cctrl in a pseudo-terminal', () => {
+  it('ls, Tab completion, history recall, Ctrl-C during a switch, Ctrl-D', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
+    const t = startTerm(['--demo', '--property', 'simulation.stepDelayMs=1500'], home);
+    try {
+      await t.waitFor('[LOGICAL] /alpha >', 'the prompt');
+      await t.waitFor('coordinator db1', 'the status line');
+
+      t.write('ls\r');
+      await t.waitFor('COORDINATOR[db1:AUTOMATIC:ONLINE]', 'the ls output');
+      await t.waitFor('|  CONNECTIONS(', 'the datasource boxes');
+
+      // Tab completes the datasource name (three candidates: completes to the common prefix and lists them).
+      t.write('datasource d');
+      await t.waitFor('datasource d', 'the typed text');
+      t.write('\t');
+      await t.waitFor('db1  db2  db3', 'the candidate list');
+      t.write('3');
+      t.write('\t');
+      t.write('sh');
+      t.write('\t');
+      await t.waitFor('datasource db3 shun', 'unique completions of the name and the action');
+      t.write('\u0015'); // Ctrl-U: clear the line
+
+      // Up recalls the previous command.
+      const prompts = count(t.output(), '[LOGICAL] /alpha > ls');
+      t.write('\u001b[A');
+      await new Promise((r) => setTimeout(r, 300));
+      t.write('\r');
+      await t.waitFor(() => count(t.output(), '[LOGICAL] /alpha > ls') > prompts, 'the recalled ls', 15_000);
+      await t.waitFor(() => count(t.output(), 'DATASOURCES:') === 2, 'its output');
+      await t.waitFor(() => t.output().split('DATASOURCES:').at(-1)!.includes('[LOGICAL] /alpha >'), 'the next prompt');
+
+      // A switch streams its steps; Ctrl-C stops waiting and says the task keeps running.
+      t.write('switch\r');
+      await t.waitFor('SET POLICY: AUTOMATIC => MAINTENANCE', 'the first switch step');
+      await t.waitFor('running: switch (Ctrl-C stops waiting)', 'the running indicator');
+      t.write('\u0003');
+      await t.waitFor(/stopped waiting for 'switch' \(task [\w-]+\); it keeps running/, 'the interruption');
+      await t.waitFor('press Ctrl-C again to exit', 'the hint');
+
+      // After the Ctrl-C window, Ctrl-D on the empty line exits 0.
+      await new Promise((r) => setTimeout(r, 3200));
+      t.write('\u0004');
+      expect(await t.exited).toBe(0);
+      expect(readFileSync(join(home, '.cctrl_history'), 'utf8')).toBe('ls\nswitch\n');
+    } finally {
+      t.kill();
+    }
+  }, 60_000);
+
+  it('a second Ctrl-C exits 130; -no-history writes no history', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
+    const t = startTerm(['--demo', '-no-history', '-expert'], home);
+    try {
+      await t.waitFor('[LOGICAL:EXPERT] /alpha >', 'the expert prompt');
+      t.write('members\r');
+      await t.waitFor('alpha/db1(ONLINE)', 'the members');
+      t.write('\u0003');
+      await t.waitFor('press Ctrl-C again to exit', 'the hint');
+      t.write('\u0003');
+      expect(await t.exited).toBe(130);
+      expect(() => readFileSync(join(home, '.cctrl_history'))).toThrow();
+    } finally {
+      t.kill();
+    }
+  }, 60_000);
+
+  it('-multi starts at the root prompt', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
+    const t = startTerm(['--demo', '-multi'], home);
+    try {
+      await t.waitFor('[LOGICAL] / >', 'the root prompt');
+      t.write('use alpha\r');
+      await t.waitFor('[LOGICAL] /alpha >', 'the service prompt');
+      t.write('quit\r');
+      expect(await t.exited).toBe(0);
+    } finally {
+      t.kill();
+    }
+  }, 60_000);
+});
