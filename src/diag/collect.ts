@@ -77,7 +77,7 @@ function listingCommand(install: string): string {
   return [
     `cd ${q} 2>/dev/null || { printf 'X\\t0\\tno installation directory %s\\0' ${q}; exit 0; }`,
     `[ -d service_logs ] || printf 'X\\t0\\tno service_logs directory in %s\\0' ${q}`,
-    `for d in service_logs conf; do [ -d "$d" ] && find -L "$d" -mindepth 1 \\( -type f -printf 'F\\t%s\\t%p\\0' \\) -o \\( -type l -printf 'D\\t0\\t%p\\t%l\\0' \\) 2>/dev/null; done`,
+    `for d in service_logs conf tungsten/tungsten-replicator/conf tungsten/tungsten-manager/conf tungsten/tungsten-connector/conf; do [ -d "$d" ] && find -L "$d" -mindepth 1 \\( -type f -printf 'F\\t%s\\t%p\\0' \\) -o \\( -type l -printf 'D\\t0\\t%p\\t%l\\0' \\) 2>/dev/null; done`,
     `for f in /etc/tungsten/tungsten*.ini /etc/tungsten.ini ${q}/tungsten/tungsten.ini; do [ -f "$f" ] && printf 'I\\t%s\\t%s\\0' "$(wc -c < "$f")" "$f"; done`,
     'exit 0',
   ].join('\n');

@@ -105,6 +105,9 @@ export function buildInstallTree(root: string, installPath: string, spec: Instal
   writeFileSync(join(root, 'share', '.my.alpha.cnf'), '[client]\nuser=tungsten\npassword=share-secret-pw\n');
   writeFileSync(join(root, 'conf', 'static-alpha.properties'), 'replicator.global.db.user=tungsten\nreplicator.global.db.password=conf-secret-pw\nreplicator.role=master\n');
   writeFileSync(join(root, 'conf', 'passwords.store'), 'tungsten=store-secret-pw\n');
+  mkdirSync(join(release, 'tungsten-replicator', 'conf'), { recursive: true });
+  writeFileSync(join(release, 'tungsten-replicator', 'conf', 'services.properties'), 'replicator.services=alpha\nreplicator.store.thl.password=conf-secret-pw\n');
+  writeFileSync(join(release, 'tungsten-replicator', 'conf', 'tungsten_keystore.jks'), 'binary keystore\n');
   if (spec.ini !== undefined) writeFileSync(join(release, 'tungsten.ini'), spec.ini);
   if (spec.cctrlLs !== undefined) {
     writeFileSync(join(release, 'tungsten-manager', 'ls.txt'), spec.cctrlLs);
