@@ -160,6 +160,20 @@ describe('runDiag over in-process SSH hosts', () => {
   });
 });
 
+describe('archive naming', () => {
+  it('waits for the next second when the name of this one is taken', async () => {
+    const out = join(dir, 'out');
+    const first = new Date(2026, 4, 6, 7, 8, 9);
+    spawnSync('mkdir', ['-p', out]);
+    writeFileSync(join(out, `${archiveBaseName(first)}.tgz`), 'earlier run');
+    let calls = 0;
+    const now = () => new Date(first.getTime() + (calls++ > 0 ? 1000 : 0));
+    const result = await runDiag({ ...options({}), hosts: ['db1'], mode: 'local', config: parseTungstenIni(`[defaults]\ninstall-directory=${dir}/none\n[a]\nmembers=db1\n`, 'x.ini'), now });
+    expect(result.archivePath).toBe(join(out, 'tungsten-diag-2026-05-06-07-08-10.tgz'));
+    expect(readFileSync(join(out, `${archiveBaseName(first)}.tgz`), 'utf8')).toBe('earlier run');
+  });
+});
+
 describe('archiveBaseName', () => {
   it('uses local time, zero padded', () => {
     expect(archiveBaseName(new Date(2026, 0, 2, 3, 4, 5))).toBe('tungsten-diag-2026-01-02-03-04-05');
