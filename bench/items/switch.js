@@ -1,0 +1,128 @@
+/**
+ * Item 6: switch duration, measured by the client from the POST to the task's end, against the
+ * cheapest task the same path runs (`cluster heartbeat`): on the simulated demo cluster (its
+ * driver sleeps 200 ms per step, as the demo does), on the simulated driver without delays (the
+ * manager's own cost) and, when MariaDB is installed, on real MariaDB replication through the mysql
+ * driver, there against the same role change typed by hand in SQL.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { api, onInterrupt, sleep, startManager } from '../lib/proc.js';
+import { importTestHelper } from '../lib/ts-helpers.js';
+import { interleaved, median, ratio } from '../lib/stats.js';
+
+const SERVICE = '/api/v2/manager/control/service/alpha';
+/** 33091-33093: the benchmark's share of the MariaDB test ports (33061-33099). */
+const MARIADB_PORTS = [33091, 33092, 33093];
+
+async function timedTask(mgr, path, body) {
+  const started = process.hrtime.bigint();
+  let task = await api(mgr, 'POST', `${SERVICE}${path}`, body);
+  while (task.state === 'in_progress') {
+    await sleep(5);
+    task = await api(mgr, 'GET', `/api/v2/manager/task/${encodeURIComponent(task.taskId)}`);
+  }
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (task.state !== 'complete') throw new Error(`${path} ended ${task.state}: ${JSON.stringify(task.taskResult)}`);
+  return ms;
+}
+
+async function simulated(label, args, runs) {
+  const mgr = await startManager(args);
+  try {
+    // Let the first sample settle so the switch has candidates.
+    await sleep(300);
+    const t = await interleaved(runs, {
+      switch: () => timedTask(mgr, '/switch'),
+      heartbeat: () => timedTask(mgr, '/heartbeat'),
+    });
+    return {
+      item: 6, name: `switch, ${label}`, unit: 'ms', value: median(t.switch), samples: t.switch,
+      baselineName: 'cluster heartbeat task', baseline: median(t.heartbeat), baselineSamples: t.heartbeat, ratio: ratio(median(t.switch), median(t.heartbeat)),
+    };
+  } finally {
+    await mgr.stop();
+  }
+}
+
+/** The role change by hand: fence the master, wait for the replica to catch up, promote it, repoint the rest. */
+async function manualSwitch(cluster, from, to, others) {
+  const started = process.hrtime.bigint();
+  await cluster.rootQuery(from, 'SET GLOBAL read_only = 1');
+  const [[{ pos }]] = [await cluster.rootQuery(from, 'SELECT @@gtid_binlog_pos AS pos')];
+  await cluster.rootQuery(to, 'SELECT MASTER_GTID_WAIT(?, 30) AS w', [pos]);
+  await cluster.rootQuery(to, 'STOP SLAVE');
+  await cluster.rootQuery(to, 'RESET SLAVE ALL');
+  await cluster.rootQuery(to, 'SET GLOBAL read_only = 0');
+  const port = cluster.server(to).port;
+  for (const name of [from, ...others]) {
+    await cluster.rootQuery(name, 'STOP SLAVE');
+    await cluster.rootQuery(name, `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${port}, MASTER_USER='tungsten', MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos`, [cluster.managerPassword]);
+    await cluster.rootQuery(name, 'START SLAVE');
+  }
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+async function mariadb(runs, log) {
+  const helpers = await importTestHelper('mariadb');
+  const missing = helpers.mariadbMissing();
+  if (missing) return { notMeasured: { item: 6, name: 'switch on MariaDB', why: missing } };
+  log(`  switch on MariaDB: starting ${MARIADB_PORTS.length} mariadbd`);
+  const cluster = await helpers.startMariaDbCluster({ ports: MARIADB_PORTS, names: ['db1', 'db2', 'db3'] });
+  cluster.managerPassword = helpers.MANAGER_PASSWORD;
+  const forget = onInterrupt(() => cluster.stop());
+  const dir = mkdtempSync(join(tmpdir(), 'bench-switch-'));
+  try {
+    await helpers.waitForReplicas(cluster);
+    // Baseline first, ending where it began (db1 the master), so the manager starts from the configured roles.
+    const manual = [];
+    for (let i = 0; i < runs; i++) {
+      manual.push(await manualSwitch(cluster, 'db1', 'db2', ['db3']));
+      manual.push(await manualSwitch(cluster, 'db2', 'db1', ['db3']));
+    }
+    await helpers.waitForReplicas(cluster, 'db1');
+    const config = join(dir, 'alpha.properties');
+    writeFileSync(config, [
+      'service.name=alpha', 'service.datasources=db1,db2,db3', 'manager.driver=mysql', 'mysql.user=tungsten', `mysql.password=${helpers.MANAGER_PASSWORD}`,
+      'policy.mode=manual',
+      ...MARIADB_PORTS.flatMap((port, i) => [`datasource.db${i + 1}.host=127.0.0.1`, `datasource.db${i + 1}.port=${port}`, `datasource.db${i + 1}.role=${i === 0 ? 'master' : 'slave'}`]),
+      '',
+    ].join('\n'));
+    const mgr = await startManager(['--config', config]);
+    try {
+      await sleep(1500);
+      const t = [];
+      for (let i = 0; i < runs * 2; i++) t.push(await timedTask(mgr, '/switch'));
+      return {
+        row: {
+          item: 6, name: 'switch, MariaDB (mysql driver)', unit: 'ms', value: median(t), samples: t,
+          baselineName: 'the same switch by hand in SQL', baseline: median(manual), baselineSamples: manual, ratio: ratio(median(t), median(manual)),
+        },
+      };
+    } finally {
+      await mgr.stop();
+    }
+  } finally {
+    forget();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchSwitch({ quick, log }) {
+  const runs = quick ? 3 : 7;
+  const rows = [];
+  const notMeasured = [];
+  log(`  switch vs heartbeat on the simulated cluster, ${runs} runs each`);
+  rows.push(await simulated('simulated demo (200 ms per driver step)', ['--demo'], runs));
+  rows.push(await simulated('simulated, no step delay', ['--demo', '--property=simulation.stepDelayMs=0'], runs));
+  try {
+    const m = await mariadb(quick ? 1 : 3, log);
+    if (m.row) rows.push(m.row);
+    else notMeasured.push(m.notMeasured);
+  } catch (e) {
+    notMeasured.push({ item: 6, name: 'switch on MariaDB', why: `failed: ${e.message.split('\n')[0]}` });
+  }
+  return { rows, notMeasured };
+}
