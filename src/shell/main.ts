@@ -42,6 +42,8 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       multi: options.multi,
     };
     if (interactive) {
+      // chalk (under Ink) reads FORCE_COLOR but not NO_COLOR, when it is first imported.
+      if (io.env['NO_COLOR']) process.env['FORCE_COLOR'] = '0';
       const { runInteractive } = await import('../ui/interactive.js');
       return await runInteractive({ api, state, info, options, env: io.env, version: version() });
     }

@@ -39,7 +39,7 @@ export async function runInteractive(o: InteractiveOptions): Promise<number> {
       shell={shell}
       history={history}
       banner={banner}
-      color={!('NO_COLOR' in o.env)}
+      color={!o.env['NO_COLOR']}
       onExit={(c) => {
         code = c;
       }}
