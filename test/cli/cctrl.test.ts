@@ -51,6 +51,17 @@ describe('cctrl scripted', () => {
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('policy mode is now AUTOMATIC');
   });
 
+  it('switch --dry-run prints every candidate with its verdict and changes nothing', async () => {
+    const r = await runCctrl([...manager.args, '-e', 'datasource db3 shun; switch --dry-run; ls; datasource db3 welcome']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('DRY RUN: switch (nothing is changed)\nCURRENT MASTER: db1\n');
+    expect(r.stdout).toMatch(/^CANDIDATE db2: ELIGIBLE \(applied=\d+, latency=\d+\.\d{3}, precedence=\d+\)$/m);
+    expect(r.stdout).toMatch(/^CANDIDATE db3: NOT ELIGIBLE: SHUNNED$/m);
+    expect(r.stdout).toMatch(/^WOULD SELECT: db2$/m);
+    expect(r.stdout).toMatch(/\|db1\(master:ONLINE/);
+  });
+
   it('-e runs the commands and honours the credentials from the environment', async () => {
     const r = await runCctrl(['--manager', manager.url, '-e', 'members; ping db2'], {
       env: { TUNGSTEN_API_USER: manager.user, TUNGSTEN_API_PASSWORD: manager.password },

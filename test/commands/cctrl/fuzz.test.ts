@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { commandNames } from '../../../src/shell/registry.js';
+import { Shell } from '../../../src/shell/session.js';
+import { FakeApi } from '../../shell/fake-api.js';
+
+describe('no input line crashes or hangs the shell', () => {
+  it('random lines built from command names, arguments and junk always end in outcomes', async () => {
+    const words = [...commandNames(), 'to', 'db1', 'db2', 'db9', '-l', '--dry-run', 'policy', 'maintenance', 'shun', 'fail', 'status', 'db1/mysql', '..', '/', '"', "'", ';', '\\', '\u0000', '\u001b[2J', '9999999999999999999', '-', ''];
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const api = new FakeApi();
+    const shell = new Shell({
+      api,
+      state: { service: 'alpha', expert: false, multi: true },
+      timeoutMs: 1000,
+      confirm: async () => rand(2) === 0,
+      refusalHint: 'x',
+    });
+    for (let i = 0; i < 300; i++) {
+      const n = 1 + rand(5);
+      const line = Array.from({ length: n }, () => words[rand(words.length)]).join(rand(3) === 0 ? '' : ' ');
+      const outcomes = await shell.runLine(line, {}, () => undefined);
+      for (const o of outcomes) {
+        expect([0, 1, 2, 3, 4, 130]).toContain(o.exitCode);
+        expect(o.ok).toBe(o.exitCode === 0);
+      }
+      if (shell.state.service === null && rand(2) === 0) shell.state.service = 'alpha';
+    }
+  }, 60_000);
+});
