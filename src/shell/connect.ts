@@ -32,6 +32,9 @@ export async function greet(api: ShellApi): Promise<ManagerInfo> {
   try {
     return await api.info();
   } catch (e) {
+    if (isToolkitError(e) && e.kind === 'unreachable' && /certificate/i.test(e.message)) {
+      throw new ToolkitError('unreachable', e.message, 'give the CA that signed it with --cacert FILE, or skip verification with --insecure');
+    }
     if (isToolkitError(e) && (e.kind === 'unreachable' || e.kind === 'timeout')) {
       throw new ToolkitError(
         'unreachable',

@@ -66,12 +66,15 @@ export interface TestManager {
 }
 
 /** The demo cluster behind its REST API on a free loopback port. */
-export async function startTestManager(overrides: string[] = []): Promise<TestManager> {
+export async function startTestManager(
+  overrides: string[] = [],
+  tls?: { cert: string; key: string },
+): Promise<TestManager> {
   const manager = await createDemoManager({ overrides });
   const credentials = { user: 'ops', password: 's3cret' };
   let server: ManagerServer;
   try {
-    server = await startManagerServer({ manager, credentials, host: '127.0.0.1', port: 0 });
+    server = await startManagerServer({ manager, credentials, host: '127.0.0.1', port: 0, ...(tls ? { tls } : {}) });
   } catch (e) {
     await manager.close();
     throw e;
