@@ -86,7 +86,7 @@ describe.skipIf(skip !== undefined)('tpm diag -a against real sshd hosts', () =>
     fleet.addSshConfigHost('db6', '127.0.0.106', 2222);
     ini = join(work, 'tungsten.ini');
     writeFileSync(ini, fleetIni(['db1', 'db2', 'db3', 'db4', 'db5', 'db6'], { connectors: ['db1', 'db2'] }));
-    common = ['--ini', ini, '--ssh-config', fleet.sshConfigFile, '--connect-timeout', '2', '--command-timeout', '3', '--host-timeout', '60'];
+    common = ['--ini', ini, '--ssh-config', fleet.sshConfigFile, '--connect-timeout', '2', '--command-timeout', '5', '--host-timeout', '60'];
   }, 120_000);
 
   afterAll(async () => {
@@ -104,11 +104,11 @@ describe.skipIf(skip !== undefined)('tpm diag -a against real sshd hosts', () =>
     expect(r.code, r.stderr).toBe(1);
     const manifest = JSON.parse(r.stdout);
     const status = Object.fromEntries(manifest.hosts.map((h: { host: string; status: string }) => [h.host, h.status]));
-    expect(status).toEqual({ db1: 'ok', db2: 'ok', db3: 'timeout', db4: 'host_key_rejected', db5: 'timeout', db6: 'unreachable' });
+    expect(status, r.stderr).toEqual({ db1: 'ok', db2: 'ok', db3: 'timeout', db4: 'host_key_rejected', db5: 'timeout', db6: 'unreachable' });
     const db4 = manifest.hosts.find((h: { host: string }) => h.host === 'db4');
     expect(db4.error).toMatch(/SHA256:[A-Za-z0-9+/]{43}/);
     expect(db4.error).toMatch(/ssh-keyscan -p 2222 127\.0\.0\.104/);
-    expect(elapsed).toBeLessThan(40_000);
+    expect(elapsed).toBeLessThan(60_000);
 
     const [name] = tgzIn(out);
     expect(name).toMatch(/^tungsten-diag-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\.tgz$/);
