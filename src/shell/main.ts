@@ -33,7 +33,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       return ExitCode.ok;
     }
     options = parsed.options;
-    const interactive = options.execute === null && io.stdin.isTTY === true && io.stdout.isTTY === true;
+    const interactive = options.execute === null && !options.json && io.stdin.isTTY === true && io.stdout.isTTY === true;
     api = await openApi(options, io.env);
     const info = await greet(api);
     const state = {

@@ -44,11 +44,23 @@ export async function runScripted(shell: Shell, lines: AsyncIterable<string> | I
     if (o.exitCode === ExitCode.unreachable || o.exitCode === ExitCode.interrupted || o.result?.kind === 'quit') stop = true;
   };
   const progress = options.json ? undefined : (line: string) => write(options.stdout, `${line}\n`);
-  for await (const line of lines) {
-    if (options.signal.aborted) return ExitCode.interrupted;
-    await shell.runLine(line, { signal: options.signal, progress }, onOutcome);
-    if (stop) break;
+  // Ctrl-C while waiting for the next line of stdin ends the script too.
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (options.signal.aborted) resolve('aborted');
+    options.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
+  const iterator = Symbol.asyncIterator in lines ? lines[Symbol.asyncIterator]() : toAsync(lines[Symbol.iterator]());
+  for (;;) {
+    const next = await Promise.race([iterator.next(), aborted]);
+    if (next === 'aborted' || next.done) break;
+    await shell.runLine(next.value, { signal: options.signal, progress }, onOutcome);
+    if (stop || options.signal.aborted) break;
   }
+  await iterator.return?.();
   if (options.signal.aborted) return ExitCode.interrupted;
   return exitCode;
+}
+
+function toAsync<T>(it: Iterator<T>): AsyncIterator<T> {
+  return { next: async () => it.next() };
 }

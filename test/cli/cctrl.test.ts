@@ -157,6 +157,22 @@ describe('cctrl scripted', () => {
     expect(r.stdout).not.toContain('COORDINATOR');
   });
 
+  it('exit 130: SIGINT while waiting for the next line of stdin', async () => {
+    let sent = false;
+    const r = await runCctrl(manager.args, {
+      input: 'members\n',
+      keepStdinOpen: true,
+      onStdout: (out, child) => {
+        if (!sent && out.includes('COORDINATOR')) {
+          sent = true;
+          setTimeout(() => child.kill('SIGINT'), 100);
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+  });
+
   it('--demo: a failover happens by the rules after service db1/mysql stop', async () => {
     const r = await runCctrl(['--demo', '--property', 'simulation.stepDelayMs=0', '-e', 'service db1/mysql stop; ls db1'], { timeoutMs: 30_000 });
     expect(r.code).toBe(0);

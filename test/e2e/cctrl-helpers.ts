@@ -27,6 +27,8 @@ export interface RunOptions {
   /** Called with stdout so far on each chunk; may kill the child. */
   onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void;
   timeoutMs?: number;
+  /** Leave stdin open after writing input (a script still typing). */
+  keepStdinOpen?: boolean;
 }
 
 export function runCctrl(args: string[], options: RunOptions = {}): Promise<RunResult> {
@@ -47,7 +49,8 @@ export function runCctrl(args: string[], options: RunOptions = {}): Promise<RunR
     options.onStdout?.(stdout, child);
   });
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdin.end(options.input ?? '');
+  if (options.keepStdinOpen) child.stdin.write(options.input ?? '');
+  else child.stdin.end(options.input ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
   return new Promise((done) =>
     child.on('close', (code, signal) => {
