@@ -86,7 +86,7 @@ describe.skipIf(skip !== undefined)('tpm diag -a against real sshd hosts', () =>
     fleet.addSshConfigHost('db6', '127.0.0.106', 2222);
     ini = join(work, 'tungsten.ini');
     writeFileSync(ini, fleetIni(['db1', 'db2', 'db3', 'db4', 'db5', 'db6'], { connectors: ['db1', 'db2'] }));
-    common = ['--ini', ini, '--ssh-config', fleet.sshConfigFile, '--connect-timeout', '2', '--command-timeout', '5', '--host-timeout', '60'];
+    common = ['--ini', ini, '--ssh-config', fleet.sshConfigFile, '--connect-timeout', '4', '--command-timeout', '5', '--host-timeout', '60'];
   }, 120_000);
 
   afterAll(async () => {
