@@ -3,7 +3,7 @@
  * CLI), and the time from start to the first interactive prompt under a pseudo-terminal vs a Node
  * program that prints a prompt at once.
  */
-import { BIN, runOk, startManager } from '../lib/proc.js';
+import { BIN, ROOT, runOk, startManager } from '../lib/proc.js';
 import { interleaved, median, ratio } from '../lib/stats.js';
 
 const PROMPT = /\[LOGICAL(:EXPERT)?\] \/\S* >/;
@@ -80,6 +80,16 @@ export async function benchCli({ quick, log }) {
       const p = await interleaved(ptyRuns, {
         cctrl: () => timeToOutput(pty, [BIN.cctrl, ...connect], PROMPT, env),
         node: () => timeToOutput(pty, ['-e', floorScript], PROMPT, env),
+      });
+      // What loading the UI libraries alone costs: the floor of any Ink program's first frame.
+      const inkFloor = [];
+      for (let i = 0; i < ptyRuns; i++) {
+        inkFloor.push((await runOk(process.execPath, ['--input-type=module', '-e', "await import('ink'); await import('react')"], { cwd: ROOT })).ms);
+      }
+      rows.push({
+        item: 1, name: 'import ink + react, nothing else', unit: 'ms', value: median(inkFloor), samples: inkFloor,
+        baselineName: 'node -e 0', baseline: median(t.node), baselineSamples: t.node, ratio: ratio(median(inkFloor), median(t.node)),
+        note: 'the floor of any Ink UI under the prompt target',
       });
       rows.push({
         item: 1, name: 'cctrl start to first prompt (pty)', unit: 'ms', value: median(p.cctrl), samples: p.cctrl,
