@@ -44,7 +44,17 @@ export interface DiagManifest {
   mode: 'local' | 'allhosts';
   logSizeMiB: number;
   configuration: string;
-  hosts: Array<Omit<HostReport, 'clusterStatus'>>;
+  hosts: ManifestHost[];
+}
+
+/** A host in manifest.json: `files` counts what was collected, `collected` lists it. */
+export interface ManifestHost extends Omit<HostReport, 'clusterStatus' | 'files'> {
+  files: number;
+  collected: HostReport['files'];
+}
+
+function manifestHost({ clusterStatus: _omit, files, ...rest }: HostReport): ManifestHost {
+  return { ...rest, files: files.length, collected: files };
 }
 
 export interface DiagRunResult {
@@ -140,7 +150,7 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
       mode: options.mode === 'ssh' ? 'allhosts' : 'local',
       logSizeMiB: options.logSizeMiB,
       configuration: options.config.file,
-      hosts: reports.map(({ clusterStatus: _omit, ...rest }) => rest),
+      hosts: reports.map(manifestHost),
     };
     await writer.addBuffer('manifest.json', Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
     const summary = renderSummary({ archiveName: `${name}.tgz`, createdAt, commandLine: options.commandLine, version: options.version, config: options.config, reports, logSizeMiB: options.logSizeMiB });

@@ -95,7 +95,7 @@ describe('runDiag over in-process SSH hosts', () => {
     expect(result.exitCode).toBe(0);
     const h = result.manifest.hosts[0]!;
     expect(h.status).toBe('ok');
-    expect(h.files.find((f) => f.path === 'service_logs/trepsvc.log')).toMatchObject({ bytes: 262144, sourceBytes: LOG.length });
+    expect(h.collected.find((f) => f.path === 'service_logs/trepsvc.log')).toMatchObject({ bytes: 262144, sourceBytes: LOG.length });
     expect(h.skipped).toContainEqual({ path: 'conf/opt/continuent/share/.my.alpha.cnf', reason: 'credential file: never leaves the host' });
     expect(h.skipped).toContainEqual(expect.objectContaining({ path: 'cctrl_ls.txt', reason: expect.stringContaining('not installed') }));
     expect(db1.commands.some((c) => c.includes('.my.alpha.cnf'))).toBe(false);
@@ -119,7 +119,7 @@ describe('runDiag over in-process SSH hosts', () => {
     expect(h1!.status).toBe('ok');
     expect(h2!.status).toBe('partial');
     expect(h2!.error).toMatch(/connection/);
-    expect(h2!.files.map((f) => f.path)).not.toContain('service_logs/trepsvc.log');
+    expect(h2!.collected.map((f) => f.path)).not.toContain('service_logs/trepsvc.log');
     expect(spawnSync('tar', ['-tzf', result.archivePath]).status).toBe(0);
     expect(progress.filter((p) => p.phase === 'done').map((p) => `${p.host}:${p.status}`).sort()).toEqual(['db1:ok', 'db2:partial']);
   });
@@ -147,7 +147,7 @@ describe('runDiag over in-process SSH hosts', () => {
     const db1 = await host({ handshakeDelayMs: Infinity });
     const result = await runDiag(options({ db1 }));
     expect(result.exitCode).toBe(3);
-    expect(result.manifest.hosts[0]).toMatchObject({ host: 'db1', status: 'timeout', files: [], bytes: 0 });
+    expect(result.manifest.hosts[0]).toMatchObject({ host: 'db1', status: 'timeout', files: 0, collected: [], bytes: 0 });
     expect(spawnSync('tar', ['-xzOf', result.archivePath, `${archiveBaseName(new Date(result.manifest.createdAt))}/db1/ERROR.txt`]).stdout.toString()).toMatch(/^timeout: .*no SSH handshake/);
   });
 

@@ -126,7 +126,7 @@ describe.skipIf(skip !== undefined)('tpm diag -a against real sshd hosts', () =>
     expect(sha256File(copy)).toBe(sha256OfTail(bigSource, 5 * 1048576));
     expect(statSync(join(root, 'db1', 'service_logs', 'tmsvc.log')).size).toBe(300_000);
     const db1 = manifest.hosts.find((h: { host: string }) => h.host === 'db1');
-    expect(db1.files.find((f: { path: string }) => f.path === 'service_logs/trepsvc.log')).toMatchObject({ bytes: 5 * 1048576, sourceBytes: BIG });
+    expect(db1.collected.find((f: { path: string }) => f.path === 'service_logs/trepsvc.log')).toMatchObject({ bytes: 5 * 1048576, sourceBytes: BIG });
     expect(db1.skipped).toContainEqual(expect.objectContaining({ path: 'service_logs/connector.log', reason: expect.stringMatching(/dangling/) }));
 
     // Status, OS facts, configuration; credentials stay on the host.
