@@ -11,6 +11,7 @@ import type { History } from '../shell/history.js';
 import type { Outcome } from '../shell/result.js';
 import { EXPERT_WARNING, type Shell } from '../shell/session.js';
 import { statusText, type StatusSnapshot } from './status.js';
+import { AutomaticTaskWatcher } from './watch.js';
 
 export interface ShellAppProps {
   shell: Shell;
@@ -51,12 +52,14 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   const abortRef = useRef<AbortController | null>(null);
   const lastCtrlC = useRef(0);
   const exited = useRef(false);
-  const status = useManagerStatus(shell, statusIntervalMs);
+
 
   const append = useCallback((text: string, tone?: Item['tone']) => {
     const lines = text.replace(/\n$/, '').split('\n');
     setItems((prev) => [...prev, ...lines.map((t) => ({ id: nextId.current++, text: t, tone }))]);
   }, []);
+
+  const status = useManagerStatus(shell, statusIntervalMs, (lines) => append(lines.join('\n'), 'step'));
 
   const leave = useCallback(
     (code: number) => {
@@ -255,7 +258,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
 }
 
 /** Polls the service status for the status line; flags failures and old data. */
-function useManagerStatus(shell: Shell, intervalMs: number): StatusSnapshot {
+function useManagerStatus(shell: Shell, intervalMs: number, onAutomatic: (lines: string[]) => void): StatusSnapshot {
   const [snapshot, setSnapshot] = useState<StatusSnapshot>({
     address: shell.api.address,
     service: shell.state.service,
@@ -265,8 +268,11 @@ function useManagerStatus(shell: Shell, intervalMs: number): StatusSnapshot {
     error: null,
   });
   const [, setTick] = useState(0);
+  const onAutomaticRef = useRef(onAutomatic);
+  onAutomaticRef.current = onAutomatic;
   useEffect(() => {
     let stopped = false;
+    const watchers = new Map<string, AutomaticTaskWatcher>();
     const poll = async () => {
       const service = shell.state.service;
       try {
@@ -275,6 +281,10 @@ function useManagerStatus(shell: Shell, intervalMs: number): StatusSnapshot {
           if (!stopped) {
             setSnapshot({ address: shell.api.address, service, policy: s.policy, coordinator: s.coordinator.host, answeredAt: Date.now(), error: null });
           }
+          let watcher = watchers.get(service);
+          if (!watcher) watchers.set(service, (watcher = new AutomaticTaskWatcher()));
+          const lines = watcher.update(await shell.api.history(service, 5));
+          if (!stopped && lines.length > 0) onAutomaticRef.current(lines);
         } else {
           const info = await shell.api.info();
           if (!stopped) {

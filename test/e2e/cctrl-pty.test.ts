@@ -121,6 +121,25 @@ describe('cctrl in a pseudo-terminal', () => {
     }
   }, 60_000);
 
+  it('service db1/mysql stop: the automatic failover streams into the scrollback', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
+    const t = startTerm(['--demo', '--property', 'policy.liveness.samplePeriod=1'], home);
+    try {
+      await t.waitFor('[LOGICAL] /alpha >', 'the prompt');
+      await t.waitFor('coordinator db1', 'the status line');
+      t.write('service db1/mysql stop\r');
+      await t.waitFor("MANAGER: automatic 'failover'", 'the automatic failover', 30_000);
+      await t.waitFor(/FAILOVER TO '(db2|db3)@alpha' WAS SUCCESSFUL/, 'its success', 30_000);
+      await t.waitFor("MANAGER: automatic 'failover' completed", 'its end', 30_000);
+      t.write('ls db1\r');
+      await t.waitFor(/\|db1\(master:SHUNNED\(FAILED-OVER-TO-db[23]\b/, 'the shunned old master');
+      t.write('quit\r');
+      expect(await t.exited).toBe(0);
+    } finally {
+      t.kill();
+    }
+  }, 60_000);
+
   it('-multi starts at the root prompt', async () => {
     const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
     const t = startTerm(['--demo', '-multi'], home);
