@@ -51,6 +51,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   const [prompt, setPrompt] = useState(shell.prompt());
   const abortRef = useRef<AbortController | null>(null);
   const lastCtrlC = useRef(0);
+  const pasted = useRef<string[]>([]);
   const exited = useRef(false);
 
 
@@ -114,6 +115,8 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     setPrompt(shell.prompt());
     if (quit) return leave(0);
     shell.refreshNames().catch(() => undefined);
+    const next = pasted.current.shift();
+    if (next !== undefined) void submit(next);
   };
 
   // Expert-level confirmation: the shell asks, the next line typed answers.
@@ -141,6 +144,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
         confirmingRef.current = null;
         setConfirming(null);
       } else if (abortRef.current) {
+        pasted.current = [];
         abortRef.current.abort();
       } else {
         edit('');
@@ -211,6 +215,10 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
         setConfirming(null);
           edit('');
         } else {
+          // Pasted lines after this one run in order once it ends.
+          const rest = input.slice(input.indexOf(piece) + piece.length).split(/\r\n|\r|\n/);
+          if (rest.at(-1) === '') rest.pop();
+          pasted.current.push(...rest.map(clean));
           void submit(text);
         }
         return;

@@ -105,6 +105,17 @@ describe('ls golden outputs (TZ Europe/London)', () => {
     for (const line of text.split('\n')) if (/^[|+]/.test(line)) expect(line).toHaveLength(83);
   });
 
+  it('a master shunned by failover after a data server error says both, widening the listing', () => {
+    const s = afterFailover();
+    s.datasources[0] = { ...s.datasources[0]!, lastError: "DATASERVER 'host1@alpha' STOPPED", dataServer: { state: 'STOPPED' } };
+    const text = formatLs(s, { timeZone: TZ });
+    expectGolden('shunned-after-error', text);
+    const header = "host1(master:SHUNNED(FAILED-OVER-TO-host2 AFTER DATASERVER 'host1@alpha' STOPPED))";
+    expect(header).toHaveLength(81);
+    expect(text).toContain(`|${header.padEnd(85)} |\n`);
+    for (const line of text.split('\n')) if (/^[|+]/.test(line)) expect(line).toHaveLength(88);
+  });
+
   it('DIMINISHED: a stopped replicator drops the progress and adds REASON', () => {
     const s = classicService();
     s.datasources[0] = datasource('host1', {

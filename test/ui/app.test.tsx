@@ -116,6 +116,16 @@ describe('ShellApp (Ink)', () => {
     expect(api.requests).toHaveLength(1);
   });
 
+  it('pasted lines run one after the other', async () => {
+    const { app, type, screen } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    await type('members\nset policy manual\nhelp set\n');
+    await waitFor(() => screen().includes('usage: set policy automatic|manual|maintenance'), 'the third command');
+    const text = screen();
+    expect(text.indexOf('alpha/db1(ONLINE)')).toBeLessThan(text.indexOf('policy mode is now MANUAL'));
+    expect(text.indexOf('policy mode is now MANUAL')).toBeLessThan(text.indexOf('usage: set policy'));
+  });
+
   it('suggests the command for a typo', async () => {
     const { app, type, screen } = mount();
     await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
