@@ -111,7 +111,7 @@ describe('ls golden outputs (TZ Europe/London)', () => {
     const text = formatLs(s, { timeZone: TZ });
     expectGolden('shunned-after-error', text);
     const header = "host1(master:SHUNNED(FAILED-OVER-TO-host2 AFTER DATASERVER 'host1@alpha' STOPPED))";
-    expect(header).toHaveLength(81);
+    expect(header).toHaveLength(82);
     expect(text).toContain(`|${header.padEnd(85)} |\n`);
     for (const line of text.split('\n')) if (/^[|+]/.test(line)) expect(line).toHaveLength(88);
   });
