@@ -4,8 +4,8 @@
  * a failover loses at most what the dead master never shipped, and picks the replica that loses
  * least), recover of the old master (refused with the reason when it diverged), a server going down
  * and coming back, routing changes, and a wrong password. The rules' timing is unchanged; only the
- * sample period is short (0.5 s), so a dead database server fails over (1 + 1) x 0.5 s after it
- * is first seen down.
+ * sample period is short (0.5 s, or MARIADB_SAMPLE_PERIOD seconds to measure another), so a dead
+ * database server fails over (1 + 1) x 0.5 s after it is first seen down.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -30,6 +30,9 @@ const PORTS = [33064, 33065, 33066];
 /** db3 is preferred by precedence, so choosing another replica proves the GTID position decided. */
 const PRECEDENCE = [2, 2, 1];
 const SERVICE = 'alpha';
+const SAMPLE_PERIOD_S = Number(process.env.MARIADB_SAMPLE_PERIOD ?? '0.5');
+/** Waits that span monitoring samples grow with the sample period. */
+const samples = (ms: number) => ms + 4 * SAMPLE_PERIOD_S * 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,7 +66,7 @@ async function startManager(password: string): Promise<RunningManager> {
       ]),
       'mysql.user=tungsten',
       `mysql.password=${password}`,
-      'policy.liveness.samplePeriod=0.5',
+      `policy.liveness.samplePeriod=${SAMPLE_PERIOD_S}`,
       'policy.liveness.dbping.timeout=2',
       'policy.liveness.hostPing.timeout=1',
       'manager.operation.step.timeout=20',
@@ -126,7 +129,7 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     const wrong = 'Wrong-Pa55word-xyz';
     const bad = await startManager(wrong);
     try {
-      await sleep(2500);
+      await sleep(samples(500));
       for (const name of ['db1', 'db2', 'db3']) {
         expect(status(bad.core, name).dataServer.state).toBe('UNKNOWN');
       }
@@ -145,12 +148,12 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
       await bad.core.close();
       await bad.driver.close();
     }
-  });
+  }, samples(60_000));
 
   it('monitors the real servers: master, slaves replicating from it, positions, read_only', async () => {
     manager = await startManager(MANAGER_PASSWORD);
     const { core } = manager;
-    await waitUntil('the slaves to show the master position', 10_000, () => {
+    await waitUntil('the slaves to show the master position', samples(10_000), () => {
       const master = status(core, 'db1');
       return ['db2', 'db3'].every((n) => status(core, n).replicator?.appliedSeqno === master.replicator?.appliedSeqno) && master.replicator;
     });
@@ -161,7 +164,7 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     const beat = await runTask(core, { op: 'heartbeat' });
     expect(beat.state).toBe('complete');
     expect(JSON.stringify([core.serviceStatus(SERVICE), core.history(SERVICE, 50), manager.logs])).not.toContain(MANAGER_PASSWORD);
-  });
+  }, samples(60_000));
 
   it('switches to db2 while a client writes continuously: every acknowledged row is on the new master and every slave', async () => {
     const { core } = manager;
@@ -180,25 +183,26 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     await waitForReplicas(cluster, 'db2');
     await expectNothingLost(cluster, report, ['db2', 'db1', 'db3']);
 
-    await waitUntil('the old master to replicate from db2', 10_000, () => status(core, 'db1').replicator?.masterHost === 'db2');
+    await waitUntil('the old master to replicate from db2', samples(10_000), () => status(core, 'db1').replicator?.masterHost === 'db2');
     expect(status(core, 'db2')).toMatchObject({ role: 'master', state: 'ONLINE' });
     expect(status(core, 'db1')).toMatchObject({ role: 'slave', state: 'ONLINE', replicator: { state: 'ONLINE' } });
     expect(status(core, 'db3')).toMatchObject({ role: 'slave', state: 'ONLINE', replicator: { masterHost: 'db2' } });
     expect(manager.driver.routerNotice).toEqual({ master: 'db2', readable: ['db1', 'db2', 'db3'] });
-    measured('switch', { writeUnavailableMs: outageBefore(report, 'db2'), taskMs, acknowledged: report.acknowledged.length, uncertain: report.uncertain.length });
-  }, 60_000);
+    measured('switch', { samplePeriodSeconds: SAMPLE_PERIOD_S, writeUnavailableMs: outageBefore(report, 'db2'), taskMs, acknowledged: report.acknowledged.length, uncertain: report.uncertain.length });
+  }, samples(60_000));
 
   it('fails over after kill -9 of the master to the replica that has applied most, not the one with the better precedence', async () => {
     const { core } = manager;
-    // db3 (precedence 1) falls behind: a delayed replica applies each transaction 30 s late.
-    await cluster.rootQuery('db3', 'STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 30; START SLAVE');
+    // db3 (precedence 1) falls behind: a delayed replica, whose delay outlasts the failover.
+    const delaySeconds = Math.ceil(30 + 8 * SAMPLE_PERIOD_S);
+    await cluster.rootQuery('db3', `STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = ${delaySeconds}; START SLAVE`);
     const writer = startWriter(cluster);
     try {
-      await waitUntil('db3 to lag behind db1', 15_000, () => (status(core, 'db1').seqno ?? 0) > (status(core, 'db3').seqno ?? 0) + 20);
+      await waitUntil('db3 to lag behind db1', samples(15_000), () => (status(core, 'db1').seqno ?? 0) > (status(core, 'db3').seqno ?? 0) + 20);
       expect(status(core, 'db3')).toMatchObject({ state: 'ONLINE', replicator: { state: 'ONLINE' } });
       const killedAt = Date.now();
       await cluster.kill9('db2');
-      const task = await waitUntil('the automatic failover', 30_000, () => core.history(SERVICE, 10).find((t) => t.operation.startsWith('failover') && t.state !== 'in_progress'));
+      const task = await waitUntil('the automatic failover', samples(30_000), () => core.history(SERVICE, 10).find((t) => t.operation.startsWith('failover') && t.state !== 'in_progress'));
       expect(task.state, JSON.stringify(task.steps)).toBe('complete');
       expect(task.taskResult, JSON.stringify(task.steps.map((s) => s.line))).toEqual({ newPrimary: 'db1', oldPrimary: 'db2' });
       await sleep(1000);
@@ -218,19 +222,19 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
       const onDb3 = await writtenIds(cluster, 'db3');
       expect([...onDb1].filter((id) => !onDb3.has(id))).toEqual([]);
       expect(status(core, 'db2')).toMatchObject({ state: 'SHUNNED', lastShunReason: 'FAILED-OVER-TO-db1' });
-      await waitUntil('db3 to replicate from db1', 10_000, () => status(core, 'db3').replicator?.masterHost === 'db1');
+      await waitUntil('db3 to replicate from db1', samples(10_000), () => status(core, 'db3').replicator?.masterHost === 'db1');
       measured('failover', {
         killToFirstWriteMs: firstOnDb1!.at - killedAt,
         writeUnavailableMs: outageBefore(report, 'db1'),
         failoverTaskMs: Date.parse(task.endTime!) - Date.parse(task.startTime),
         acknowledged: report.acknowledged.length,
         lostAcknowledged: lost.length,
-        samplePeriodSeconds: 0.5,
+        samplePeriodSeconds: SAMPLE_PERIOD_S,
       });
     } finally {
       await writer.stop();
     }
-  }, 60_000);
+  }, samples(60_000));
 
   it('refuses to recover the old master while it has transactions the new master lacks, and says why', async () => {
     const { core } = manager;
@@ -249,12 +253,12 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     await waitForReplicas(cluster, 'db1', ['db3']);
     const killedAt = Date.now();
     await cluster.kill9('db1');
-    const task = await waitUntil('the automatic failover to db3', 30_000, () =>
+    const task = await waitUntil('the automatic failover to db3', samples(30_000), () =>
       core.history(SERVICE, 10).find((t) => t.operation.startsWith('failover') && t.state !== 'in_progress' && Date.parse(t.startTime) >= killedAt - 1000),
     );
     expect(task.state, JSON.stringify(task.steps)).toBe('complete');
     expect(task.taskResult).toEqual({ newPrimary: 'db3', oldPrimary: 'db1' });
-    measured('failover-idle', { killToNewMasterMs: Date.parse(task.endTime!) - killedAt, failoverTaskMs: Date.parse(task.endTime!) - Date.parse(task.startTime) });
+    measured('failover-idle', { samplePeriodSeconds: SAMPLE_PERIOD_S, killToNewMasterMs: Date.parse(task.endTime!) - killedAt, failoverTaskMs: Date.parse(task.endTime!) - Date.parse(task.startTime) });
 
     await cluster.start('db1');
     const recover = await runTask(core, { op: 'datasource', host: 'db1', action: 'recover' });
@@ -264,9 +268,9 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     await app.end();
     await waitForReplicas(cluster, 'db3', ['db1']);
     expect((await writtenIds(cluster, 'db1')).has(777)).toBe(true);
-    await waitUntil('db1 shown as a slave of db3', 10_000, () => status(core, 'db1').replicator?.masterHost === 'db3');
+    await waitUntil('db1 shown as a slave of db3', samples(10_000), () => status(core, 'db1').replicator?.masterHost === 'db3');
     expect(status(core, 'db1')).toMatchObject({ role: 'slave', state: 'ONLINE' });
-  }, 60_000);
+  }, samples(60_000));
 
   it('shun and welcome change what the connectors are told; welcome needs the server to answer', async () => {
     const { core, driver } = manager;
@@ -279,17 +283,17 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     await cluster.start('db1');
     expect((await runTask(core, { op: 'datasource', host: 'db1', action: 'welcome' })).state).toBe('complete');
     expect(driver.routerNotice).toEqual({ master: 'db3', readable: ['db1', 'db3'] });
-  }, 60_000);
+  }, samples(60_000));
 
   it('fails a slave whose server goes down, and brings it back ONLINE when the server returns', async () => {
     const { core } = manager;
     await cluster.shutdown('db1');
-    await waitUntil('db1 FAILED', 10_000, () => status(core, 'db1').state === 'FAILED');
+    await waitUntil('db1 FAILED', samples(10_000), () => status(core, 'db1').state === 'FAILED');
     expect(status(core, 'db1').lastError).toBe("DATASERVER 'db1@alpha' STOPPED");
     expect(status(core, 'db3')).toMatchObject({ role: 'master', state: 'ONLINE' });
     await cluster.start('db1');
-    await waitUntil('db1 ONLINE again', 15_000, () => status(core, 'db1').state === 'ONLINE');
-    await waitUntil('db1 replicating again', 10_000, () => status(core, 'db1').replicator?.state === 'ONLINE');
+    await waitUntil('db1 ONLINE again', samples(15_000), () => status(core, 'db1').state === 'ONLINE');
+    await waitUntil('db1 replicating again', samples(10_000), () => status(core, 'db1').replicator?.state === 'ONLINE');
     expect(status(core, 'db1').replicator).toMatchObject({ state: 'ONLINE', masterHost: 'db3' });
-  }, 60_000);
+  }, samples(60_000));
 });

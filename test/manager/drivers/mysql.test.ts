@@ -175,12 +175,43 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
     expect((await driver.position(db1, call)).exact).toMatch(/^0-2-\d+$/);
   });
 
+  it('switches back to db1 with an account that holds only the privileges the README lists', async () => {
+    await cluster.rootQuery('db2', `
+      CREATE USER 'tungsten_min'@'127.0.0.1' IDENTIFIED BY 'min-pw-1';
+      GRANT READ_ONLY ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ADMIN, REPLICA MONITOR, RELOAD, PROCESS, REPLICATION SLAVE ON *.* TO 'tungsten_min'@'127.0.0.1';
+      GRANT CREATE, SELECT, INSERT, UPDATE ON tungsten.* TO 'tungsten_min'@'127.0.0.1';
+    `);
+    await waitForReplicas(cluster, 'db2');
+    const min = new MysqlDriver(options({ user: 'tungsten_min', password: 'min-pw-1', replicationUser: 'tungsten_min', replicationPassword: 'min-pw-1' }), [db1, db2, db3]);
+    const session = await cluster.appConnection('db2');
+    try {
+      expect((await min.observe(db1, call)).replicator).toMatchObject({ role: 'slave', masterHost: 'db2' });
+      expect(await min.fenceWrites(db2, call)).toBeGreaterThanOrEqual(1);
+      await min.waitApplied(db1, await min.position(db2, call), call);
+      await min.promote(db1, call);
+      await min.replicateFrom(db3, db1, call);
+      await min.replicateFrom(db2, db1, call);
+      const beat = await min.heartbeat(db1, call);
+      await min.waitApplied(db2, beat, call);
+      await min.waitApplied(db3, beat, call);
+      expect((await min.observe(db2, call)).replicator).toMatchObject({ state: 'ONLINE', role: 'slave', masterHost: 'db1' });
+      expect(await min.checkRejoin(db2, db1, call)).toEqual({ ok: true });
+    } finally {
+      session.destroy();
+      await min.close();
+    }
+    const id = await appInsert('db1');
+    await waitForReplicas(cluster, 'db1');
+    expect(await ids('db2')).toContain(id);
+    expect(await ids('db3')).toContain(id);
+  });
+
   it('refuses a rejoin when the server has transactions the master lacks, with the reason', async () => {
-    await driver.setReplicator(db1, false, call);
-    // A write that reached only db1 (root bypasses read_only), as an old master's last writes would.
-    await cluster.rootQuery('db1', 'INSERT INTO app.writes (id) VALUES (999999)');
-    const verdict = await driver.checkRejoin(db1, db2, call);
+    await driver.setReplicator(db2, false, call);
+    // A write that reached only db2 (root bypasses read_only), as an old master's last writes would.
+    await cluster.rootQuery('db2', 'INSERT INTO app.writes (id) VALUES (999999)');
+    const verdict = await driver.checkRejoin(db2, db1, call);
     expect(verdict.ok).toBe(false);
-    expect(!verdict.ok && verdict.reason).toMatch(/^db1 has transactions that db2 lacks \(0-1-\d+ beyond db2's 0-1-\d+\); rejoining would lose or diverge them: reconcile them, or rebuild db1 from db2$/);
+    expect(!verdict.ok && verdict.reason).toMatch(/^db2 has transactions that db1 lacks \(0-2-\d+ beyond db1's 0-2-\d+\); rejoining would lose or diverge them: reconcile them, or rebuild db2 from db1$/);
   });
 });
