@@ -2,6 +2,7 @@
  * The one place where command results become text (cctrl's wording) or --json documents
  * (docs/cctrl.md). The Ink UI shows the same text.
  */
+import type { ManagerInfo } from '../manager/api.js';
 import type { TaskStatus } from '../manager/model.js';
 import type { CommandResult, Outcome } from '../shell/result.js';
 import { formatLs, formatServiceList } from './ls.js';
@@ -126,6 +127,16 @@ function stepLines(task: TaskStatus): string[] {
 
 function lines(list: string[]): string {
   return list.length === 0 ? '' : `${list.join('\n')}\n`;
+}
+
+/** What the interactive shell says first. */
+export function bannerLines(info: ManagerInfo, address: string, version: string): string[] {
+  return [
+    `cctrl ${version}: the operator shell`,
+    `connect to '${info.dataServiceName}@${info.hostName}' at ${address}`,
+    `${info.dataServiceName}: session established (${info.driver} driver, policy ${info.policyMode})`,
+    'Type help for the commands; Tab completes, Up/Down recall history, Ctrl-D exits.',
+  ];
 }
 
 /** One --json document per command; every key present, null when unknown. */

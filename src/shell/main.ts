@@ -6,11 +6,10 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ExitCode, ToolkitError, isToolkitError } from '../errors.js';
-import { errorLine, jsonDocument } from '../format/render.js';
+import { bannerLines, errorLine, jsonDocument } from '../format/render.js';
 import { greet, openApi } from './connect.js';
 import { parseArgs, type CctrlOptions } from './options.js';
-import { toOutcomeError } from './session.js';
-import { Shell } from './session.js';
+import { Shell, promptFor, toOutcomeError } from './session.js';
 import { runScripted } from './scripted.js';
 import type { ShellApi } from './services.js';
 
@@ -44,8 +43,21 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     if (interactive) {
       // chalk (under Ink) reads FORCE_COLOR but not NO_COLOR, when it is first imported.
       if (io.env['NO_COLOR']) process.env['FORCE_COLOR'] = '0';
-      const { runInteractive } = await import('../ui/interactive.js');
-      return await runInteractive({ api, state, info, options, env: io.env, version: version() });
+      // Loading Ink and React takes longer than everything else: the banner and the prompt are
+      // shown at once, keystrokes wait unechoed in raw mode, and the UI takes over where they are.
+      const banner = bannerLines(info, api.address, version());
+      const early = [...banner, promptFor(state)];
+      io.stdout.write(early.join('\n'));
+      const columns = (io.stdout as { columns?: number }).columns ?? 80;
+      const earlyRows = early.reduce((rows, line) => rows + Math.max(1, Math.ceil(line.length / columns)), 0);
+      const stdin = io.stdin as { setRawMode?: (raw: boolean) => void };
+      stdin.setRawMode?.(true);
+      try {
+        const { runInteractive } = await import('../ui/interactive.js');
+        return await runInteractive({ api, state, info, options, env: io.env, version: version(), banner, earlyRows });
+      } finally {
+        stdin.setRawMode?.(false);
+      }
     }
     const yes = options.yes;
     const shell = new Shell({

@@ -55,8 +55,7 @@ export class Shell {
 
   /** `[LOGICAL] /alpha > `, `[LOGICAL:EXPERT] /alpha > `, `[LOGICAL] / > `. */
   prompt(): string {
-    const mode = this.state.expert ? 'LOGICAL:EXPERT' : 'LOGICAL';
-    return `[${mode}] /${this.state.service ?? ''} > `;
+    return promptFor(this.state);
   }
 
   completionContext(): CompletionContext {
@@ -167,6 +166,11 @@ export class Shell {
       error,
     };
   }
+}
+
+/** `[LOGICAL] /alpha > `, `[LOGICAL:EXPERT] /alpha > `, `[LOGICAL] / > `. */
+export function promptFor(state: SessionState): string {
+  return `[${state.expert ? 'LOGICAL:EXPERT' : 'LOGICAL'}] /${state.service ?? ''} > `;
 }
 
 export function toOutcomeError(e: unknown): OutcomeError {

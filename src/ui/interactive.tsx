@@ -15,6 +15,9 @@ export interface InteractiveOptions {
   options: CctrlOptions;
   env: NodeJS.ProcessEnv;
   version: string;
+  banner: string[];
+  /** Terminal rows of the banner and prompt printed before Ink loaded, to erase now. */
+  earlyRows: number;
 }
 
 export async function runInteractive(o: InteractiveOptions): Promise<number> {
@@ -26,19 +29,15 @@ export async function runInteractive(o: InteractiveOptions): Promise<number> {
     refusalHint: 'answer y to run it, or enter expert mode with: expert',
   });
   const history = new History(o.options.history ? defaultHistoryPath(o.env['HOME'] || undefined) : null);
-  const banner = [
-    `cctrl ${o.version}: the operator shell`,
-    `connect to '${o.info.dataServiceName}@${o.info.hostName}' at ${o.api.address}`,
-    `${o.info.dataServiceName}: session established (${o.info.driver} driver, policy ${o.info.policyMode})`,
-    'Type help for the commands; Tab completes, Up/Down recall history, Ctrl-D exits.',
-  ];
   let code = 0;
   process.stdin.resume();
+  // Ink redraws the banner and the prompt exactly where the early ones were.
+  if (o.earlyRows > 0) process.stdout.write(`\r\u001b[2K${'\u001b[1A\u001b[2K'.repeat(o.earlyRows - 1)}`);
   const app = render(
     <ShellApp
       shell={shell}
       history={history}
-      banner={banner}
+      banner={o.banner}
       color={!o.env['NO_COLOR']}
       onExit={(c) => {
         code = c;
