@@ -1,5 +1,4 @@
 import { ToolkitError } from '../../src/errors.js';
-import { evaluateCandidates } from '../../src/shell/candidates.js';
 import { defineCommand } from '../../src/shell/command.js';
 import type { Candidate } from '../../src/shell/result.js';
 import { runTask, waitForTask } from '../../src/shell/tasks.js';
@@ -29,11 +28,10 @@ export default defineCommand({
       const started = await ctx.api.control(service, { op: 'switch', dryRun: true, ...(target ? { target } : {}) });
       const task = await waitForTask({ ...ctx, progress: () => undefined }, started);
       const operation = target ? `switch to ${target}` : 'switch';
-      const fromManager = candidatesFromTask(task.taskResult);
-      const local = evaluateCandidates(status, target);
-      return fromManager
-        ? { kind: 'dry-run', operation, master: local.master, ...fromManager }
-        : { kind: 'dry-run', operation, ...local };
+      const evaluation = candidatesFromTask(task.taskResult);
+      if (!evaluation) throw new ToolkitError('refused', `the manager did not return a dry-run evaluation (task ${task.taskId})`);
+      const master = status.datasources.find((d) => d.role === 'master' && d.state !== 'SHUNNED')?.name ?? null;
+      return { kind: 'dry-run', operation, master, ...evaluation };
     }
     const task = await runTask(ctx, { op: 'switch', ...(target ? { target } : {}) });
     return { kind: 'task', operation: task.operation, task };

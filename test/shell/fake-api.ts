@@ -130,10 +130,26 @@ export class FakeApi implements ShellApi {
       const failed = this.options.fail?.includes(op);
       entry.task.state = failed ? 'failed' : 'complete';
       entry.task.endTime = '2026-01-01T00:00:01.000Z';
-      entry.task.taskResult = failed ? { error: `${entry.task.operation} was refused: no eligible slave` } : {};
+      entry.task.taskResult = failed ? { error: `${entry.task.operation} was refused: no eligible slave` } : this.resultFor(op, entry.task);
     }
     return structuredClone(entry.task);
   }
+  /** A dry-run switch answers like the manager: every slave with its verdict. */
+  private resultFor(op: ControlRequest['op'], task: TaskStatus): Record<string, unknown> {
+    if (op !== 'switch' || !task.operation.includes('dry run')) return {};
+    const candidates = this.status.datasources
+      .filter((d) => d.role !== 'master')
+      .map((d) => ({
+        name: d.name,
+        eligible: d.state === 'ONLINE',
+        reason: d.state === 'ONLINE' ? null : d.state,
+        appliedSeqno: d.replicator?.appliedSeqno ?? null,
+        latency: d.replicator?.appliedLatency ?? null,
+        precedence: d.precedence,
+      }));
+    return { dryRun: true, wouldSelect: candidates.find((c) => c.eligible)?.name ?? null, candidates };
+  }
+
   async history() {
     this.check();
     return [...this.tasks.values()].map((t) => structuredClone(t.task)).reverse();
@@ -143,7 +159,7 @@ export class FakeApi implements ShellApi {
 function describe(r: ControlRequest): string {
   switch (r.op) {
     case 'switch':
-      return r.target ? `switch to ${r.target}` : 'switch';
+      return `${r.target ? `switch to ${r.target}` : 'switch'}${r.dryRun ? ' (dry run)' : ''}`;
     case 'failover':
       return r.target ? `failover to ${r.target}` : 'failover';
     case 'datasource':

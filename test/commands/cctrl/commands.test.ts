@@ -66,7 +66,7 @@ describe('cctrl commands against a manager double', () => {
         'DRY RUN: switch (nothing is changed)',
         'CURRENT MASTER: db1',
         'CANDIDATE db2: ELIGIBLE (applied=3, latency=0.561, precedence=1)',
-        'CANDIDATE db3: NOT ELIGIBLE: datasource is SHUNNED (MANUALLY-SHUNNED)',
+        'CANDIDATE db3: NOT ELIGIBLE: SHUNNED',
         'WOULD SELECT: db2',
         '',
       ].join('\n'),
