@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { ExitCode, ToolkitError, isToolkitError } from '../errors.js';
+import { ExitCode, isToolkitError } from '../errors.js';
 import { bannerLines, errorLine, jsonDocument } from '../format/render.js';
 import { greet, openApi } from './connect.js';
 import { parseArgs, type CctrlOptions } from './options.js';
@@ -104,4 +104,3 @@ export function version(): string {
   return '0.0.0';
 }
 
-export { ToolkitError };

@@ -1,8 +1,6 @@
 /** Builders of cluster-model views for cctrl's tests: a classic 3-node service and its variants. */
 import type { DataSourceStatus, RouterStatus, ServiceStatus } from '../../src/manager/model.js';
 
-type Patch<T> = { [K in keyof T]?: T[K] extends object | null ? Partial<NonNullable<T[K]>> | null : T[K] };
-
 export function datasource(name: string, patch: Partial<DataSourceStatus> = {}): DataSourceStatus {
   const role = patch.role ?? 'slave';
   const base: DataSourceStatus = {
@@ -83,4 +81,3 @@ export function replicator(patch: Partial<NonNullable<DataSourceStatus['replicat
   };
 }
 
-export type { Patch };
