@@ -46,7 +46,8 @@ const DEFAULT_HEARTBEAT_MS = 15_000;
 
 export async function startManagerServer(options: ManagerServerOptions): Promise<ManagerServer> {
   const host = options.host ?? DEFAULT_API_HOST;
-  const streams = new Set<ServerResponse>();
+  /** Open event streams and how to detach each from the manager. */
+  const streams = new Map<ServerResponse, () => void>();
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
     res.on('finish', () => options.log?.(`${req.method} ${pathOf(req)} ${res.statusCode} ${Date.now() - started}ms`));
@@ -97,7 +98,10 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
     port,
     close() {
       closing ??= new Promise<void>((resolve) => {
-        for (const res of streams) res.end();
+        for (const [res, detach] of streams) {
+          detach();
+          res.end();
+        }
         server.close(() => resolve());
         server.closeIdleConnections();
         // Requests still in flight get a moment to finish; then their sockets go too.
@@ -115,7 +119,7 @@ async function serve(
   req: IncomingMessage,
   res: ServerResponse,
   options: ManagerServerOptions,
-  streams: Set<ServerResponse>,
+  streams: Map<ServerResponse, () => void>,
 ): Promise<void> {
   try {
     const url = new URL(req.url ?? '/', 'http://manager');
@@ -177,7 +181,7 @@ function openEventStream(
   res: ServerResponse,
   options: ManagerServerOptions,
   query: URLSearchParams,
-  streams: Set<ServerResponse>,
+  streams: Map<ServerResponse, () => void>,
 ): void {
   const { manager } = options;
   const service = query.get('service');
@@ -193,6 +197,7 @@ function openEventStream(
   res.write(': connected\n\n');
   const send = (event: ManagerEvent) => {
     if (service !== null && event.service !== service) return;
+    if (res.writableEnded) return;
     res.write(formatSse(event.type, event));
   };
   // Subscribe before reading the current state, so no change falls in between.
@@ -205,12 +210,12 @@ function openEventStream(
     options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
   );
   heartbeat.unref();
-  streams.add(res);
   const cleanup = () => {
     clearInterval(heartbeat);
     unsubscribe();
     streams.delete(res);
   };
+  streams.set(res, cleanup);
   // Not req 'close': a request emits that as soon as its (empty) body is read.
   res.on('close', cleanup);
 }
