@@ -39,8 +39,8 @@ async function load(url, credentials, durationMs, warmupMs) {
 
 export async function benchApi({ quick, log, sizes = [3, 30, 300] }) {
   const runs = quick ? 2 : 3;
-  const durationMs = quick ? 2000 : 5000;
-  const warmupMs = quick ? 500 : 1000;
+  const durationMs = quick ? 1500 : 5000;
+  const warmupMs = quick ? 300 : 1000;
   const dir = mkdtempSync(join(tmpdir(), 'bench-api-'));
   const rows = [];
   try {

@@ -125,7 +125,7 @@ export async function benchDiag({ quick, log }) {
     return { rows: [], notMeasured: [{ item: 3, name: 'tpm diag -a', why: `${taken.join(', ')} already in use (a benchmark fleet left running? stop its sshd)` }] };
   }
   const runs = quick ? 1 : 3;
-  const sizes = quick ? { small: 4 * MiB, large: 32 * MiB } : { small: 16 * MiB, large: 128 * MiB };
+  const sizes = quick ? { small: 2 * MiB, large: 16 * MiB } : { small: 16 * MiB, large: 128 * MiB };
   const work = mkdtempSync(join(tmpdir(), 'bench-diag-'));
   log(`  starting ${HOSTS.length} sshd hosts`);
   const fleet = await fleetHelpers.startFleet(HOSTS.map((h) => ({ ...h, install: { logs: logSizes(sizes.small) } })));
