@@ -9,6 +9,7 @@
  * Prints one JSON line: requests, errors, non2xx, seconds, histogram (latency in whole µs -> count).
  */
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
 
 function parseArgs(argv) {
   const opts = { url: null, connections: 64, durationMs: 5000, warmupMs: 1000, auth: null };
@@ -26,6 +27,13 @@ function parseArgs(argv) {
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
+
+/** Latency bucket in µs, 1 % wide at most, so the histogram stays small whatever the run length. */
+export function bucketOf(us) {
+  if (us < 1000) return Math.max(1, Math.round(us));
+  const step = 10 ** (Math.floor(Math.log10(us)) - 2);
+  return Math.round(us / step) * step;
+}
 
 function runConnection(url, request, state) {
   return new Promise((resolve) => {
@@ -55,7 +63,7 @@ function runConnection(url, request, state) {
         const status = Number(head.slice(9, 12));
         buffered = buffered.subarray(total);
         if (state.measuring) {
-          const us = Math.max(1, Math.round(Number(process.hrtime.bigint() - sentAt) / 1000));
+          const us = bucketOf(Number(process.hrtime.bigint() - sentAt) / 1000);
           state.histogram.set(us, (state.histogram.get(us) ?? 0) + 1);
           state.requests++;
           if (status < 200 || status > 299) state.non2xx++;
@@ -86,13 +94,14 @@ async function main() {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   state.stopped = true;
   await Promise.race([Promise.all(connections), new Promise((r) => setTimeout(r, 2000))]);
+  // Exit only once the line is written: a pipe takes it asynchronously.
   process.stdout.write(
     `${JSON.stringify({ requests: state.requests, errors: state.errors, non2xx: state.non2xx, seconds, histogram: Object.fromEntries(state.histogram) })}\n`,
+    () => process.exit(0),
   );
-  process.exit(0);
 }
 
-main().catch((e) => {
+if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) main().catch((e) => {
   process.stderr.write(`loadgen: ${e.message}\n`);
   process.exit(2);
 });

@@ -1,13 +1,17 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { histogramPercentile, interleaved, median, percentile, ratio, summarize } from '../../bench/lib/stats.js';
 import { FIGURES_END, FIGURES_START, textTable, withFigures, type BenchResults } from '../../bench/lib/report.js';
+import { bucketOf } from '../../bench/loadgen.js';
 import { parseArgs } from '../../bench/run.js';
 
 const RUNNER = resolve(import.meta.dirname, '../../bench/run.js');
+const LOADGEN = resolve(import.meta.dirname, '../../bench/loadgen.js');
 
 describe('bench statistics', () => {
   it('median of odd and even counts, unsorted input left untouched', () => {
@@ -61,6 +65,43 @@ const sample: BenchResults = {
   notMeasured: [{ item: 3, name: 'tpm diag -a', why: 'needs root' }],
   durationSeconds: 61,
 };
+
+describe('bench load generator', () => {
+  it('keeps latency buckets within 1 % of the latency', () => {
+    for (const us of [1, 17, 999, 1000, 1234.5, 25_049, 987_654, 3_210_987]) {
+      expect(Math.abs(bucketOf(us) - us) / us).toBeLessThanOrEqual(0.01);
+    }
+  });
+
+  it('counts answers of a real server over keep-alive connections and prints one whole JSON line', async () => {
+    let seenAuth: string | undefined;
+    const body = Buffer.alloc(4096, 'x');
+    const server = createServer((req, res) => {
+      seenAuth = req.headers.authorization;
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const child = spawn(process.execPath, [LOADGEN, `http://127.0.0.1:${port}/x`, '--connections', '4', '--duration-ms', '400', '--warmup-ms', '100', '--auth', 'u:p']);
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      const code = await new Promise((r) => child.on('exit', r));
+      expect(code).toBe(0);
+      const res = JSON.parse(out) as { requests: number; errors: number; non2xx: number; seconds: number; histogram: Record<string, number> };
+      expect(res.errors).toBe(0);
+      expect(res.non2xx).toBe(0);
+      expect(res.requests).toBeGreaterThan(10);
+      expect(Object.values(res.histogram).reduce((a, b) => a + b, 0)).toBe(res.requests);
+      expect(res.seconds).toBeGreaterThanOrEqual(0.39);
+      expect(seenAuth).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
 
 describe('bench report', () => {
   it('prints value, baseline, ratio and verdict, and says what was not measured and why', () => {
