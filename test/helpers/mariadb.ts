@@ -9,7 +9,7 @@
  * - an application account (`app`) with only DML rights on the `app` schema, so `read_only` stops it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -98,6 +98,43 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * The test ports lie inside Linux's ephemeral port range, so any client socket on the machine may
+ * be given one while its server is down, and mariadbd then cannot bind it. While no server runs on
+ * a port the harness holds it with a socket that is bound but not listening: the kernel gives it to
+ * no client, and connecting to it is still refused, exactly as with a stopped server.
+ */
+interface PortHold {
+  release(): Promise<void>;
+}
+
+async function holdPort(port: number): Promise<PortHold | null> {
+  const perl = spawn(
+    'perl',
+    ['-MSocket', '-e', 'socket(S, PF_INET, SOCK_STREAM, 0) or die; bind(S, pack_sockaddr_in($ARGV[0], inet_aton("127.0.0.1"))) or die; $| = 1; print "held\n"; <STDIN>;', String(port)],
+    { stdio: ['pipe', 'pipe', 'ignore'] },
+  );
+  perl.on('error', () => {});
+  const held = await new Promise<boolean>((resolve) => {
+    perl.stdout!.once('data', () => resolve(true));
+    perl.once('exit', () => resolve(false));
+    perl.once('error', () => resolve(false));
+  });
+  if (!held) return null;
+  running.add(perl);
+  return {
+    release: () =>
+      new Promise<void>((resolve) => {
+        if (perl.exitCode !== null || perl.signalCode !== null) return resolve();
+        perl.once('exit', () => {
+          running.delete(perl);
+          resolve();
+        });
+        perl.kill('SIGKILL');
+      }),
+  };
+}
+
 function tailOf(file: string, lines = 15): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -143,6 +180,8 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
     tmpdir: path.join(root, names[i]!, 'tmp'),
     process: null,
   }));
+  const reserved = new Map<string, PortHold | null>();
+  await Promise.all(servers.map(async (s) => reserved.set(s.name, await holdPort(s.port))));
   const byName = (name: string) => {
     const found = servers.find((s) => s.name === name);
     if (!found) throw new Error(`no MariaDB test server named ${name}`);
@@ -188,16 +227,19 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
       '--max-connections=200',
     ];
     if (process.getuid?.() === 0) args.push('--user=root');
-    // Test ports lie inside Linux's ephemeral range: a client socket may hold one for a moment.
+    // Test ports lie inside Linux's ephemeral range: a client socket may hold one for a moment, and
+    // mariadbd then exits at once. Such a start is retried; anything else is reported.
     for (let attempt = 1; ; attempt++) {
-      const logSize = existsSync(s.errorLog) ? statSync(s.errorLog).size : 0;
+      await reserved.get(name)?.release();
+      reserved.delete(name);
       const outcome = await launch(s, args);
       if (outcome === 'started') return;
-      const log = readFileSync(s.errorLog, 'utf8').slice(logSize);
-      if (!log.includes('Address already in use') || attempt === 10) {
-        throw new Error(`${name} (mariadbd on port ${s.port}) did not start: ${outcome}\n${name}'s error log ends with:\n${tailOf(s.errorLog)}`);
-      }
       await new Promise((r) => setTimeout(r, 500));
+      const tail = tailOf(s.errorLog, 25);
+      const portBusy = tail.includes('Address already in use') || !tail.includes('[ERROR]');
+      if (!portBusy || outcome.startsWith('no connection') || attempt === 20) {
+        throw new Error(`${name} (mariadbd on port ${s.port}) did not start: ${outcome}\n${name}'s error log ends with:\n${tail}`);
+      }
     }
   }
 
@@ -229,6 +271,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
+    reserved.set(name, await holdPort(s.port));
   }
 
   async function shutdown(name: string): Promise<void> {
@@ -240,10 +283,13 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
     await exited;
     clearTimeout(timer);
+    reserved.set(name, await holdPort(s.port));
   }
 
   async function stop(): Promise<void> {
     await Promise.all(servers.map((s) => shutdown(s.name).catch(() => kill9(s.name))));
+    await Promise.all([...reserved.values()].map((hold) => hold?.release()));
+    reserved.clear();
     rmSync(root, { recursive: true, force: true });
     watchdog.kill('SIGKILL');
   }
@@ -338,6 +384,9 @@ export interface WriterReport {
   servers: Array<{ name: string; fromId: number; at: number }>;
 }
 
+/** Each writer of a test process writes its own id range, so a later one never collides. */
+let nextWriterBase = 1_000_000;
+
 /**
  * An application that writes continuously as the `app` user, as through a connector: it writes to
  * the server that accepts writes, and when that fails it tries the servers in turn (read-only ones
@@ -346,7 +395,8 @@ export interface WriterReport {
 export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } = {}): { stop(): Promise<WriterReport> } {
   const report: WriterReport = { acknowledged: [], acknowledgedAt: [], uncertain: [], refused: 0, longestGapMs: 0, longestGapStart: 0, servers: [] };
   let stopping = false;
-  let nextId = 1_000_000;
+  let nextId = nextWriterBase;
+  nextWriterBase += 100_000_000;
   let lastAck = Date.now();
   let current: { name: string; conn: mysql.Connection } | null = null;
 
@@ -372,7 +422,8 @@ export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } 
       if (!current) {
         await connectWritable();
         if (!current) {
-          await new Promise((r) => setTimeout(r, 5));
+          // Few connection attempts while no server takes writes: each one uses an ephemeral port.
+          await new Promise((r) => setTimeout(r, 20));
           continue;
         }
       }

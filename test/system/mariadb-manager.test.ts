@@ -31,6 +31,8 @@ const PORTS = [33064, 33065, 33066];
 const PRECEDENCE = [2, 2, 1];
 const SERVICE = 'alpha';
 const SAMPLE_PERIOD_S = Number(process.env.MARIADB_SAMPLE_PERIOD ?? '0.5');
+/** How long one step of an operation may take; the revert test outlasts it on purpose. */
+const STEP_TIMEOUT_S = 6;
 /** Waits that span monitoring samples grow with the sample period. */
 const samples = (ms: number) => ms + 4 * SAMPLE_PERIOD_S * 1000;
 
@@ -69,7 +71,7 @@ async function startManager(password: string): Promise<RunningManager> {
       `policy.liveness.samplePeriod=${SAMPLE_PERIOD_S}`,
       'policy.liveness.dbping.timeout=2',
       'policy.liveness.hostPing.timeout=1',
-      'manager.operation.step.timeout=20',
+      `manager.operation.step.timeout=${STEP_TIMEOUT_S}`,
     ],
   });
   const driver = mysqlDriverFromProperties(props);
@@ -191,6 +193,32 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     measured('switch', { samplePeriodSeconds: SAMPLE_PERIOD_S, writeUnavailableMs: outageBefore(report, 'db2'), taskMs, acknowledged: report.acknowledged.length, uncertain: report.uncertain.length });
   }, samples(60_000));
 
+  it('puts the old master back when a switch cannot complete: the candidate never catches up in time', async () => {
+    const { core } = manager;
+    // db3 applies everything 60 s late, longer than a step may take.
+    await cluster.rootQuery('db3', 'STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 60; START SLAVE');
+    const writer = startWriter(cluster);
+    try {
+      await sleep(1000);
+      const task = await runTask(core, { op: 'switch', target: 'db3' });
+      expect(task.state, JSON.stringify(task.steps.map((s) => s.line))).toBe('failed');
+      expect(String(task.taskResult?.error)).toMatch(/^switch to 'db3@alpha' failed and was reverted: db3 has applied 0-2-\d+, not yet 0-2-\d+ \(waited \d+ ms\)$/);
+      expect(task.steps.map((s) => s.line)).toContain("PUT THE PRIOR MASTER 'db2@alpha' BACK ONLINE");
+      await sleep(1000);
+      const report = await writer.stop();
+      // The application wrote to db2 before, and again after: nobody else ever took writes.
+      expect(new Set(report.servers.map((s) => s.name))).toEqual(new Set(['db2']));
+      expect(report.acknowledged.at(-1)).toBeGreaterThan(report.acknowledged[0]!);
+      expect(status(core, 'db2')).toMatchObject({ role: 'master', state: 'ONLINE' });
+      expect((await cluster.rootQuery<Array<{ ro: number }>>('db2', 'SELECT @@read_only AS ro'))[0]!.ro).toBe(0);
+      await cluster.rootQuery('db3', 'STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE');
+      await waitForReplicas(cluster, 'db2');
+      await expectNothingLost(cluster, report, ['db2', 'db1', 'db3']);
+    } finally {
+      await writer.stop();
+    }
+  }, samples(60_000));
+
   it('fails over after kill -9 of the master to the replica that has applied most, not the one with the better precedence', async () => {
     const { core } = manager;
     // db3 (precedence 1) falls behind: a delayed replica, whose delay outlasts the failover.
@@ -198,7 +226,11 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     await cluster.rootQuery('db3', `STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = ${delaySeconds}; START SLAVE`);
     const writer = startWriter(cluster);
     try {
-      await waitUntil('db3 to lag behind db1', samples(15_000), () => (status(core, 'db1').seqno ?? 0) > (status(core, 'db3').seqno ?? 0) + 20);
+      const appliedBy = async (name: string) => {
+        const [row] = await cluster.rootQuery<Array<{ pos: string }>>(name, 'SELECT @@gtid_slave_pos AS pos');
+        return Number(row!.pos.split('-')[2] ?? 0);
+      };
+      await waitUntil('db3 to lag behind db1', samples(15_000), async () => (await appliedBy('db1')) > (await appliedBy('db3')) + 20);
       expect(status(core, 'db3')).toMatchObject({ state: 'ONLINE', replicator: { state: 'ONLINE' } });
       const killedAt = Date.now();
       await cluster.kill9('db2');

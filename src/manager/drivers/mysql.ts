@@ -35,6 +35,11 @@ const NON_CLIENT_USERS = new Set(['system user', 'event_scheduler']);
 
 const HEARTBEAT_SCHEMA = 'tungsten';
 
+/** A server answered but is not where the operation needs it; the message is the whole reason. */
+class ServerStateError extends Error {
+  override name = 'ServerStateError';
+}
+
 export class MysqlDriver implements ClusterDriver {
   readonly kind = 'mysql' as const;
   private readonly ownThreads = new Set<number>();
@@ -113,7 +118,7 @@ export class MysqlDriver implements ClusterDriver {
         const [rows] = await conn.query<Row[]>('SELECT MASTER_GTID_WAIT(?, ?) AS waited', [position.exact, seconds]);
         if (rows[0]?.waited === 0) return;
         const now = positionOf(await this.gtidState(conn));
-        throw new Error(`${ds.name} has applied ${now.exact || 'nothing'}, not yet ${position.exact} (waited ${Math.round(seconds * 1000)} ms)`);
+        throw new ServerStateError(`${ds.name} has applied ${now.exact || 'nothing'}, not yet ${position.exact} (waited ${Math.round(seconds * 1000)} ms)`);
       }
       for (;;) {
         const now = positionOf(await this.gtidState(conn));
@@ -135,7 +140,7 @@ export class MysqlDriver implements ClusterDriver {
         if (received && status.sqlRunning === 'Yes') {
           const seconds = Math.max(0, opts.timeoutMs - (Date.now() - started) - 500) / 1000;
           const [rows] = await conn.query<Row[]>('SELECT MASTER_GTID_WAIT(?, ?) AS waited', [received, seconds]);
-          if (rows[0]?.waited !== 0) throw new Error(`${ds.name} did not apply its relay log up to ${received} in time`);
+          if (rows[0]?.waited !== 0) throw new ServerStateError(`${ds.name} did not apply its relay log up to ${received} in time`);
         }
         await conn.query('STOP SLAVE');
         await conn.query('RESET SLAVE ALL');
@@ -190,7 +195,7 @@ export class MysqlDriver implements ClusterDriver {
 
   async setReplicator(ds: DataSourceConfig, online: boolean, opts: DriverCallOptions): Promise<void> {
     await this.call(ds, online ? 'start replication' : 'stop replication', opts, async (conn) => {
-      if (online && !(await slaveStatus(conn))) throw new Error(`${ds.name} has no master configured: it is a master or was never made a slave`);
+      if (online && !(await slaveStatus(conn))) throw new ServerStateError(`${ds.name} has no master configured: it is a master or was never made a slave`);
       await conn.query(online ? 'START SLAVE' : 'STOP SLAVE');
     });
   }
@@ -304,7 +309,7 @@ export class MysqlDriver implements ClusterDriver {
 
   private describe(e: unknown, what: string, where: string): Error {
     const err = e as { code?: string; errno?: number; message?: string; name?: string };
-    if (err.name === 'DriverTimeoutError') return this.mask(err as Error);
+    if (err.name === 'DriverTimeoutError' || e instanceof ServerStateError) return this.mask(e as Error);
     let reason: string;
     switch (err.code) {
       case 'ER_ACCESS_DENIED_ERROR':

@@ -104,7 +104,7 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
     await appInsert('db1');
     const target = await driver.position(db1, call);
     const started = Date.now();
-    await expect(driver.waitApplied(db3, target, { timeoutMs: 1500 })).rejects.toThrow(/db3 has applied 0-1-\d+, not yet 0-1-\d+/);
+    await expect(driver.waitApplied(db3, target, { timeoutMs: 1500 })).rejects.toThrow(/^db3 has applied 0-1-\d+, not yet 0-1-\d+ \(waited \d+ ms\)$/);
     expect(Date.now() - started).toBeLessThan(2500);
     await driver.setReplicator(db3, true, call);
     await driver.waitApplied(db3, target, call);
