@@ -44,6 +44,8 @@ export class MysqlDriver implements ClusterDriver {
   readonly kind = 'mysql' as const;
   private readonly ownThreads = new Set<number>();
   private readonly heartbeatReady = new Set<string>();
+  /** host:port of servers already found to be MariaDB. */
+  private readonly mariadbConfirmed = new Set<string>();
   /** host:port of every datasource seen, so that a slave's master is reported by datasource name. */
   private readonly names = new Map<string, string>();
   private lastRouterNotice: { master: string | null; readable: string[] } | null = null;
@@ -292,6 +294,7 @@ export class MysqlDriver implements ClusterDriver {
           });
           if (signal.aborted) throw new Error('aborted');
           this.ownThreads.add(conn.threadId);
+          await this.requireMariaDb(conn, ds);
           return await work(conn);
         } finally {
           signal.removeEventListener('abort', onAbort);
@@ -305,6 +308,20 @@ export class MysqlDriver implements ClusterDriver {
     } catch (e) {
       throw this.describe(e, what, where);
     }
+  }
+
+  /** The SQL this driver speaks (gtid_binlog_pos, MASTER_GTID_WAIT, MASTER_USE_GTID) is MariaDB's. */
+  private async requireMariaDb(conn: mysql.Connection, ds: DataSourceConfig): Promise<void> {
+    const key = `${ds.host}:${ds.port}`;
+    if (this.mariadbConfirmed.has(key)) return;
+    const [rows] = await conn.query<Row[]>('SELECT @@version AS version');
+    const version = String(rows[0]?.version ?? '');
+    if (!/mariadb/i.test(version)) {
+      throw new ServerStateError(
+        `${ds.name} (${key}) runs MySQL ${version}: the mysql driver drives MariaDB GTID replication (MariaDB 10.5 or newer); MySQL's own GTIDs are not supported yet`,
+      );
+    }
+    this.mariadbConfirmed.add(key);
   }
 
   private describe(e: unknown, what: string, where: string): Error {
@@ -402,10 +419,6 @@ function dataServerStateOf(e: unknown): ResourceState {
       // it is not stopped, and it is not known to be healthy.
       return 'UNKNOWN';
   }
-}
-
-export function createMysqlDriver(options: MysqlDriverOptions, datasources: DataSourceConfig[] = []): MysqlDriver {
-  return new MysqlDriver(options, datasources);
 }
 
 /** The driver for `manager.driver=mysql`: credentials and liveness timeouts from the properties. */
