@@ -304,7 +304,7 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     expect(status(core, 'db1')).toMatchObject({ role: 'slave', state: 'ONLINE' });
   }, samples(60_000));
 
-  it('shun and welcome change what the connectors are told; welcome needs the server to answer', async () => {
+  it('shun, welcome, offline and online change what the connectors are told; welcome needs the server to answer', async () => {
     const { core, driver } = manager;
     expect((await runTask(core, { op: 'datasource', host: 'db1', action: 'shun' })).state).toBe('complete');
     expect(driver.routerNotice?.readable).not.toContain('db1');
@@ -314,6 +314,10 @@ describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real
     expect(String(refused.taskResult?.error)).toMatch(/its data server is STOPPED/);
     await cluster.start('db1');
     expect((await runTask(core, { op: 'datasource', host: 'db1', action: 'welcome' })).state).toBe('complete');
+    expect(driver.routerNotice).toEqual({ master: 'db3', readable: ['db1', 'db3'] });
+    expect((await runTask(core, { op: 'datasource', host: 'db1', action: 'offline' })).state).toBe('complete');
+    expect(driver.routerNotice).toEqual({ master: 'db3', readable: ['db3'] });
+    expect((await runTask(core, { op: 'datasource', host: 'db1', action: 'online' })).state).toBe('complete');
     expect(driver.routerNotice).toEqual({ master: 'db3', readable: ['db1', 'db3'] });
   }, samples(60_000));
 
