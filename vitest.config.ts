@@ -8,5 +8,6 @@ export default defineConfig({
     // System tests start real sshd and mariadbd processes; two cores cannot run many at once.
     maxWorkers: 2,
     pool: 'forks',
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
