@@ -4,6 +4,7 @@
  * publishes events. Construct it through createManager (src/manager/index.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { ToolkitError, isToolkitError } from '../errors.js';
 import type { ManagerInfo, Manager } from './api.js';
 import type { AuditLog } from './audit.js';
@@ -53,7 +54,7 @@ interface LiveState {
   faults: Fault[];
   /** First detection time of each fault still present. */
   faultSince: Map<FaultKind, number>;
-  alert: { status: AlertStatus; message: string | null; time: number };
+  alert: { status: AlertStatus; message: string | null; time: number; timeIso: string };
   lastSeqno: number | null;
   seqnoChangedAt: number;
 }
@@ -62,6 +63,15 @@ const TASK_HISTORY_LIMIT = 200;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/** Freezes a view all the way down, so the one copy handed to every reader cannot be changed by any. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 function messageOf(e: unknown): string {
@@ -128,7 +138,15 @@ export class ManagerCore implements Manager, OperationContext {
   private tasks: TaskStatus[] = [];
   private readonly live = new Map<string, LiveState>();
   private routerObservations: RouterObservation[] = [];
-  private sampledAt = 0;
+  /** ISO-8601 of the last completed sample. */
+  private sampledAtIso = iso(0);
+  /**
+   * The service status as of the last change, built on first read and shared (frozen) by every
+   * reader until the next change; null when a change has happened since.
+   */
+  private statusView: ServiceStatus | null = null;
+  /** When the view was last invalidated: the time its relative latencies are measured at. */
+  private statusAsOf = 0;
   private readonly listeners = new Set<(event: ManagerEvent) => void>();
   private running: { task: TaskStatus; abort: AbortController; done: Promise<void> } | null = null;
   private readonly background = new Set<Promise<void>>();
@@ -152,6 +170,8 @@ export class ManagerCore implements Manager, OperationContext {
     this.audit = opts.audit;
     this.logger = opts.logger;
     this.startTime = opts.clock.now();
+    // One abort listener per datasource observed at once: more than the default warning limit of 10.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   /** Loads the durable state, takes a first sample, reconciles with what it sees, starts monitoring. */
@@ -161,6 +181,7 @@ export class ManagerCore implements Manager, OperationContext {
     await core.sample();
     await core.reconcile();
     core.refreshAlerts();
+    core.invalidateStatus();
     core.persist();
     core.scheduleTick();
     return core;
@@ -192,8 +213,17 @@ export class ManagerCore implements Manager, OperationContext {
     return [this.service];
   }
 
+  /**
+   * The same frozen object for every call until the state changes (see invalidateStatus), so
+   * readers may cache what they derive from it by identity.
+   */
   serviceStatus(service: string): ServiceStatus {
     this.requireService(service);
+    this.statusView ??= deepFreeze(this.buildServiceStatus(this.statusAsOf));
+    return this.statusView;
+  }
+
+  private buildServiceStatus(asOf: number): ServiceStatus {
     const coordinator = this.coordinatorName();
     return {
       name: this.service,
@@ -203,7 +233,7 @@ export class ManagerCore implements Manager, OperationContext {
       policy: this.serviceRecord.policy,
       coordinator: { host: coordinator, state: 'ONLINE' },
       coordinators: [coordinator],
-      datasources: this.serviceRecord.datasources.map((r) => this.datasourceView(r)),
+      datasources: this.serviceRecord.datasources.map((r) => this.datasourceView(r, asOf)),
       routers: this.routerObservations.map((r) => ({
         name: `connector@${r.host}`,
         host: r.host,
@@ -211,13 +241,20 @@ export class ManagerCore implements Manager, OperationContext {
         state: r.state,
         connections: { ...r.connections },
       })),
-      sampledAt: iso(this.sampledAt),
+      sampledAt: this.sampledAtIso,
     };
+  }
+
+  /** Drops the status view: the next read builds it from the state as it is now. */
+  private invalidateStatus(): void {
+    this.statusView = null;
+    this.statusAsOf = this.clock.now();
   }
 
   datasourceStatus(service: string, datasource: string): DataSourceStatus {
     this.requireService(service);
-    return this.datasourceView(this.record(datasource));
+    const name = this.record(datasource).name;
+    return this.serviceStatus(service).datasources.find((d) => d.name === name)!;
   }
 
   async pingDatasource(service: string, datasource: string): Promise<{ host: string; address: string; alive: boolean }> {
@@ -364,6 +401,7 @@ export class ManagerCore implements Manager, OperationContext {
       // Fault timing (faultSince) belongs to the monitor's samples; only the view is refreshed here.
       live.faults = faultsOf(obs, this.qualified(name));
     }
+    this.invalidateStatus();
     return new Map(entries);
   }
 
@@ -375,6 +413,7 @@ export class ManagerCore implements Manager, OperationContext {
 
   changed(): void {
     this.refreshAlerts();
+    this.invalidateStatus();
     this.persist();
     this.emit({ type: 'state', service: this.service, status: this.serviceStatus(this.service) });
   }
@@ -543,7 +582,8 @@ export class ManagerCore implements Manager, OperationContext {
           live.seqnoChangedAt = at;
         }
       }
-      this.sampledAt = at;
+      this.sampledAtIso = iso(at);
+      this.invalidateStatus();
     } finally {
       this.sampling = false;
     }
@@ -556,7 +596,7 @@ export class ManagerCore implements Manager, OperationContext {
         obs: null,
         faults: [],
         faultSince: new Map(),
-        alert: { status: 'UNKNOWN', message: null, time: this.clock.now() },
+        alert: { status: 'UNKNOWN', message: null, time: this.clock.now(), timeIso: iso(this.clock.now()) },
         lastSeqno: null,
         seqnoChangedAt: this.clock.now(),
       };
@@ -667,17 +707,21 @@ export class ManagerCore implements Manager, OperationContext {
       const live = this.liveOf(r.name);
       const alert = alertOf(r.state, live.faults, r.lastError);
       if (alert.status !== live.alert.status || alert.message !== live.alert.message) {
-        live.alert = { ...alert, time: alert.status !== live.alert.status ? now : live.alert.time };
+        live.alert =
+          alert.status !== live.alert.status
+            ? { ...alert, time: now, timeIso: iso(now) }
+            : { ...alert, time: live.alert.time, timeIso: live.alert.timeIso };
       }
     }
   }
 
-  private datasourceView(r: DataSourceRecord): DataSourceStatus {
+  /** `asOf`: the time relative latency is measured at (when the view was invalidated). */
+  private datasourceView(r: DataSourceRecord, asOf: number): DataSourceStatus {
     const cfg = this.configOf(r.name);
     const live = this.liveOf(r.name);
     const obs = live.obs;
     const rep = obs?.replicator ?? null;
-    const relativeLatency = rep ? Math.round((this.clock.now() - live.seqnoChangedAt) / 10) / 100 : null;
+    const relativeLatency = rep ? Math.round((asOf - live.seqnoChangedAt) / 10) / 100 : null;
     return {
       name: r.name,
       service: this.service,
@@ -686,7 +730,7 @@ export class ManagerCore implements Manager, OperationContext {
       state: r.state,
       alertStatus: live.alert.status,
       alertMessage: live.alert.message,
-      alertTime: iso(live.alert.time),
+      alertTime: live.alert.timeIso,
       lastShunReason: r.lastShunReason,
       lastError: r.lastError,
       precedence: cfg.precedence,
