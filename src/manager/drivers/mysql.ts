@@ -27,6 +27,8 @@ interface SlaveStatus {
   ioPos: string;
   lastIoError: string;
   lastSqlError: string;
+  /** What the applier is doing: `Slave has read all relay log; waiting for more updates`, ... */
+  sqlState: string;
 }
 
 /** Server-side threads that are not client sessions: fencing must leave replication running. */
@@ -122,10 +124,19 @@ export class MysqlDriver implements ClusterDriver {
         const now = positionOf(await this.gtidState(conn));
         throw new ServerStateError(`${ds.name} has applied ${now.exact || 'nothing'}, not yet ${position.exact} (waited ${Math.round(seconds * 1000)} ms)`);
       }
+      // A seqno alone comes from a stored (received) position, which can count a transaction whose
+      // end never arrived before the master died: once the link is down and the relay log is
+      // applied, the replica has applied everything it will ever get.
       for (;;) {
         const now = positionOf(await this.gtidState(conn));
         if (now.seqno >= position.seqno) return;
-        await new Promise((r) => setTimeout(r, 50));
+        const status = await slaveStatus(conn);
+        if (!status) throw new ServerStateError(`${ds.name} is not replicating and has applied ${now.exact || 'nothing'} (seqno ${now.seqno}), not seqno ${position.seqno}`);
+        if (status.ioRunning !== 'Yes') {
+          await relayLogApplied(conn, ds, Infinity);
+          return;
+        }
+        await sleep(50);
       }
     });
   }
@@ -138,12 +149,7 @@ export class MysqlDriver implements ClusterDriver {
         // Apply what the slave already received before cutting it loose: those transactions exist
         // nowhere else once the old master is gone.
         await conn.query('STOP SLAVE IO_THREAD');
-        const received = (await slaveStatus(conn))?.ioPos ?? status.ioPos;
-        if (received && status.sqlRunning === 'Yes') {
-          const seconds = Math.max(0, opts.timeoutMs - (Date.now() - started) - 500) / 1000;
-          const [rows] = await conn.query<Row[]>('SELECT MASTER_GTID_WAIT(?, ?) AS waited', [received, seconds]);
-          if (rows[0]?.waited !== 0) throw new ServerStateError(`${ds.name} did not apply its relay log up to ${received} in time`);
-        }
+        await relayLogApplied(conn, ds, started + opts.timeoutMs - 500);
         await conn.query('STOP SLAVE');
         await conn.query('RESET SLAVE ALL');
       }
@@ -375,6 +381,28 @@ function positionOf(state: ServerGtids): Position {
   return { seqno: gtidSeqno(list), exact: formatGtidList(list) };
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the applier has executed everything in the relay log. Throws when the deadline passes
+ * first, or when its applier was stopped by an error (nothing more will be applied).
+ */
+async function relayLogApplied(conn: mysql.Connection, ds: DataSourceConfig, deadline: number): Promise<void> {
+  for (;;) {
+    const s = await slaveStatus(conn);
+    if (!s) return;
+    if (s.sqlRunning !== 'Yes') {
+      if (s.lastSqlError) throw new ServerStateError(`${ds.name}'s applier stopped with an error: ${s.lastSqlError}`);
+      return;
+    }
+    if (/has read all relay log/i.test(s.sqlState)) return;
+    if (Date.now() >= deadline) {
+      throw new ServerStateError(`${ds.name} did not finish applying its relay log in time (${s.sqlState || 'no applier state'})`);
+    }
+    await sleep(50);
+  }
+}
+
 async function slaveStatus(conn: mysql.Connection): Promise<SlaveStatus | null> {
   const [rows] = await conn.query<Row[]>('SHOW SLAVE STATUS');
   const row = rows[0];
@@ -389,6 +417,7 @@ async function slaveStatus(conn: mysql.Connection): Promise<SlaveStatus | null> 
     ioPos: String(row.Gtid_IO_Pos ?? ''),
     lastIoError: String(row.Last_IO_Error ?? ''),
     lastSqlError: String(row.Last_SQL_Error ?? ''),
+    sqlState: String(row.Slave_SQL_Running_State ?? ''),
   };
 }
 

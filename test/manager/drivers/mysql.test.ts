@@ -111,6 +111,20 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
     expect((await driver.observe(db3, call)).replicator!.state).toBe('ONLINE');
   });
 
+  it('waitApplied by seqno alone (a received position) ends once a replica cut off from its master has applied all it has', async () => {
+    await cluster.rootQuery('db3', 'STOP SLAVE IO_THREAD');
+    try {
+      const applied = await driver.position(db3, call);
+      // More than it will ever receive while its link is down: a transaction cut off mid-way.
+      await driver.waitApplied(db3, { seqno: applied.seqno + 100 }, call);
+      expect((await driver.position(db3, call)).seqno).toBe(applied.seqno);
+      await expect(driver.waitApplied(db1, { seqno: 1_000_000 }, { timeoutMs: 1000 })).rejects.toThrow(/^db1 is not replicating and has applied 0-1-\d+ \(seqno \d+\), not seqno 1000000$/);
+    } finally {
+      await cluster.rootQuery('db3', 'START SLAVE IO_THREAD');
+    }
+    await waitForReplicas(cluster);
+  });
+
   it('fences writes: read-only, client sessions ended and counted, replication untouched; allowWrites undoes it', async () => {
     const sessions = await Promise.all([cluster.appConnection('db1'), cluster.appConnection('db1')]);
     const ended = await driver.fenceWrites(db1, call);
