@@ -32,6 +32,11 @@ export interface ManagerInfo {
 export interface Manager {
   info(): ManagerInfo;
   serviceNames(): string[];
+  /**
+   * A status view. An implementation may hand out the same object again, but only while the status
+   * it shows is unchanged (the core does, frozen, until its next change), so callers may cache what
+   * they derive from it by identity, and must not modify it. The same holds for datasourceStatus.
+   */
   serviceStatus(service: string): ServiceStatus;
   datasourceStatus(service: string, datasource: string): DataSourceStatus;
   /** Database ping of one datasource, now. */

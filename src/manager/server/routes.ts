@@ -26,7 +26,17 @@ export interface RouteContext {
 }
 
 export type RouteResult = {
-  [K in PayloadType]: { payloadType: K; payload: PayloadTypes[K]; status?: number };
+  [K in PayloadType]: {
+    payloadType: K;
+    payload: PayloadTypes[K];
+    status?: number;
+    /**
+     * The payload is a function of `source` (a view the manager hands out unchanged until its
+     * state changes) and `variant` alone, so the server may send the bytes it made for the same
+     * pair before.
+     */
+    cacheKey?: { source: object; variant: string };
+  };
 }[PayloadType];
 
 export interface Route {
@@ -97,9 +107,9 @@ export const routes: Route[] = [
       const status = manager.serviceStatus(knownService(manager, params.svc!));
       if (isNo(query.get('includeRouters'))) {
         const { routers: _omitted, ...rest } = status;
-        return { payloadType: 'ServiceStatusPayload', payload: rest };
+        return { payloadType: 'ServiceStatusPayload', payload: rest, cacheKey: { source: status, variant: 'without routers' } };
       }
-      return { payloadType: 'ServiceStatusPayload', payload: status };
+      return { payloadType: 'ServiceStatusPayload', payload: status, cacheKey: { source: status, variant: '' } };
     },
   },
   {
@@ -107,7 +117,8 @@ export const routes: Route[] = [
     pattern: '/api/v2/manager/status/service/:svc/datasource/:ds',
     handle: ({ manager, params }) => {
       const svc = knownService(manager, params.svc!);
-      return { payloadType: 'DatasourceStatusPayload', payload: manager.datasourceStatus(svc, knownDatasource(manager, svc, params.ds!)) };
+      const status = manager.datasourceStatus(svc, knownDatasource(manager, svc, params.ds!));
+      return { payloadType: 'DatasourceStatusPayload', payload: status, cacheKey: { source: status, variant: '' } };
     },
   },
   {
@@ -248,33 +259,46 @@ function stripUndefined<T extends object>(request: T): T {
   return Object.fromEntries(Object.entries(request).filter(([, v]) => v !== undefined)) as T;
 }
 
+/** A route's pattern split once: its literal segments by position, and where its parameters are. */
+interface CompiledRoute {
+  route: Route;
+  literals: Array<[index: number, text: string]>;
+  params: Array<[index: number, name: string]>;
+}
+
+/** The compiled routes by their number of segments. */
+const routesByLength = new Map<number, CompiledRoute[]>();
+for (const route of routes) {
+  const parts = route.pattern.split('/');
+  const compiled: CompiledRoute = { route, literals: [], params: [] };
+  parts.forEach((part, i) => (part.startsWith(':') ? compiled.params.push([i, part.slice(1)]) : compiled.literals.push([i, part])));
+  routesByLength.set(parts.length, [...(routesByLength.get(parts.length) ?? []), compiled]);
+}
+
 /** Matches a path against the route patterns: the routes for that path, with their parameters. */
 export function matchPath(pathname: string): Array<{ route: Route; params: Record<string, string> }> {
   const segments = pathname.split('/');
   const found: Array<{ route: Route; params: Record<string, string> }> = [];
-  for (const route of routes) {
-    const parts = route.pattern.split('/');
-    if (parts.length !== segments.length) continue;
+  for (const { route, literals, params: names } of routesByLength.get(segments.length) ?? []) {
+    if (!literals.every(([i, text]) => segments[i] === text)) continue;
     const params: Record<string, string> = {};
     let ok = true;
-    for (let i = 0; i < parts.length && ok; i++) {
-      const part = parts[i]!;
-      const segment = segments[i]!;
-      if (part.startsWith(':')) {
-        let value: string;
-        try {
-          value = decodeURIComponent(segment);
-        } catch {
-          value = '';
-        }
-        if (value === '') ok = false;
-        else params[part.slice(1)] = value;
-      } else if (part !== segment) {
-        ok = false;
+    for (const [i, name] of names) {
+      let value: string;
+      try {
+        value = decodeURIComponent(segments[i]!);
+      } catch {
+        value = '';
       }
+      if (value === '') {
+        ok = false;
+        break;
+      }
+      params[name] = value;
     }
     if (ok) found.push({ route, params });
   }
   // A literal segment beats a parameter (`.../datasource/db1/fault/x` is not action 'fault').
+  if (found.length < 2) return found;
   return found.sort((a, b) => Object.keys(a.params).length - Object.keys(b.params).length);
 }

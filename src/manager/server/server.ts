@@ -10,7 +10,7 @@ import type { Manager } from '../api.js';
 import type { ManagerEvent } from '../model.js';
 import { envelope, type ErrorPayload } from '../../api/payloads.js';
 import { formatSse } from '../../api/sse.js';
-import { authenticate, type ApiCredentials } from './auth.js';
+import { basicAuthenticator, type ApiCredentials, type BasicAuthenticator } from './auth.js';
 import { matchPath, type RouteResult } from './routes.js';
 
 export const DEFAULT_API_HOST = '127.0.0.1';
@@ -44,14 +44,35 @@ export interface ManagerServer {
 const DEFAULT_BODY_LIMIT = 64 * 1024;
 const DEFAULT_HEARTBEAT_MS = 15_000;
 
+/** What every request of one server shares. */
+interface ServerContext {
+  options: ManagerServerOptions;
+  authenticate: BasicAuthenticator;
+  /** Open event streams and how to detach each from the manager. */
+  streams: Map<ServerResponse, () => void>;
+  /**
+   * Response bodies by the manager's view they were made from (see RouteResult.cacheKey): a view
+   * the manager replaces is a new key, and the bytes made from the old one go with it.
+   */
+  bodies: WeakMap<object, Map<string, Buffer>>;
+}
+
 export async function startManagerServer(options: ManagerServerOptions): Promise<ManagerServer> {
   const host = options.host ?? DEFAULT_API_HOST;
-  /** Open event streams and how to detach each from the manager. */
-  const streams = new Map<ServerResponse, () => void>();
+  const context: ServerContext = {
+    options,
+    authenticate: basicAuthenticator(options.credentials),
+    streams: new Map(),
+    bodies: new WeakMap(),
+  };
+  const { streams } = context;
+  const log = options.log;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const started = Date.now();
-    res.on('finish', () => options.log?.(`${req.method} ${pathOf(req)} ${res.statusCode} ${Date.now() - started}ms`));
-    void serve(req, res, options, streams);
+    if (log) {
+      const started = Date.now();
+      res.on('finish', () => log(`${req.method} ${pathOf(req)} ${res.statusCode} ${Date.now() - started}ms`));
+    }
+    void serve(req, res, context);
   };
   let server: http.Server | https.Server;
   try {
@@ -115,19 +136,15 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
   };
 }
 
-async function serve(
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: ManagerServerOptions,
-  streams: Map<ServerResponse, () => void>,
-): Promise<void> {
+async function serve(req: IncomingMessage, res: ServerResponse, context: ServerContext): Promise<void> {
+  const { options, streams } = context;
   try {
-    const url = new URL(req.url ?? '/', 'http://manager');
+    const url = requestTarget(req.url ?? '/');
     const matches = matchPath(url.pathname);
     const isPing = matches.some((m) => m.route.open);
     let user = '';
     if (!isPing) {
-      const authenticated = authenticate(req, options.credentials);
+      const authenticated = context.authenticate(req.headers.authorization);
       if (authenticated === null) {
         req.resume();
         res.setHeader('www-authenticate', 'Basic realm="tungsten-manager", charset="UTF-8"');
@@ -165,7 +182,12 @@ async function serve(
     if (result.payloadType === 'TaskPayload' && result.status === 201) {
       res.setHeader('location', `/api/v2/manager/task/${encodeURIComponent(result.payload.taskId)}`);
     }
-    sendJson(res, result.status ?? 200, envelope(result.payloadType, result.payload as never));
+    const status = result.status ?? 200;
+    if (result.cacheKey) {
+      sendBody(res, status, cachedBody(context.bodies, result));
+    } else {
+      sendJson(res, status, envelope(result.payloadType, result.payload as never));
+    }
   } catch (e) {
     if (isToolkitError(e)) {
       sendError(res, e instanceof BodyTooLarge ? 413 : e.httpStatus, e);
@@ -269,18 +291,54 @@ function sendError(res: ServerResponse, status: number, error: ToolkitError): vo
   sendJson(res, status, envelope('ErrorPayload', payload));
 }
 
+/** The serialized envelope of a result whose payload depends on its cacheKey only, made once per key. */
+function cachedBody(bodies: ServerContext['bodies'], result: RouteResult): Buffer {
+  const { source, variant } = result.cacheKey!;
+  let variants = bodies.get(source);
+  if (!variants) {
+    variants = new Map();
+    bodies.set(source, variants);
+  }
+  let body = variants.get(variant);
+  if (!body) {
+    body = Buffer.from(JSON.stringify(envelope(result.payloadType, result.payload as never)), 'utf8');
+    variants.set(variant, body);
+  }
+  return body;
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  sendBody(res, status, Buffer.from(JSON.stringify(body), 'utf8'));
+}
+
+function sendBody(res: ServerResponse, status: number, body: Buffer): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
+    'content-length': body.length,
     'cache-control': 'no-store',
   });
-  res.end(text);
+  res.end(body);
+}
+
+/**
+ * A path made of these characters, with no `.` (a dot segment, also as `%2e`, is resolved by the
+ * URL parser) and not starting with `//` (parsed as a host), is its own pathname: no need to parse.
+ */
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9\-_~!$&'()*+,;=:@%/]*$/;
+const ENCODED_DOT = /%2e/i;
+
+/** Pathname and query of a request target, as `new URL(target, base)` has them. */
+export function requestTarget(target: string): { pathname: string; searchParams: URLSearchParams } {
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  if (PLAIN_PATH.test(path) && !ENCODED_DOT.test(path) && !target.includes('#')) {
+    return { pathname: path, searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+  }
+  return new URL(target, 'http://manager');
 }
 
 function pathOf(req: IncomingMessage): string {
