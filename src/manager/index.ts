@@ -11,6 +11,7 @@
  *
  * The returned ManagerCore implements Manager (./api.ts); close() stops it and flushes its state.
  */
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { ToolkitError } from '../errors.js';
 import { fileAudit, noAudit } from './audit.js';
@@ -71,7 +72,8 @@ export async function createManager(opts: CreateManagerOptions): Promise<Manager
       seed: props.simulation.seed,
     });
   }
-  const audit = props.auditLog ? fileAudit(props.auditLog, (m) => logger.error(m)) : noAudit;
+  const auditPath = props.auditLog ?? (props.stateDir !== null ? join(props.stateDir, 'audit.log') : null);
+  const audit = auditPath !== null ? fileAudit(auditPath, (m) => logger.error(m)) : noAudit;
   return ManagerCore.start({
     props,
     driver,

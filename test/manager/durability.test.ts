@@ -152,4 +152,15 @@ describe('audit log', () => {
     expect(records[1].time).toBe(new Date(Date.UTC(2026, 0, 1, 12, 0, 0)).toISOString());
     expect(readFileSync(file, 'utf8')).not.toContain('password');
   });
+
+  it('is kept beside the state when only a state directory is configured', async () => {
+    const dir = tempDir();
+    const clock = new VirtualClock();
+    const m = await createManager({ properties: demoProperties(['simulation.stepDelayMs=0', `manager.state.dir=${dir}`]), clock });
+    m.control('alpha', { op: 'policy', mode: 'MANUAL' }, 'dave');
+    await clock.advance(1_000);
+    const records = readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(records).toEqual([expect.objectContaining({ user: 'dave', operation: 'set policy manual', outcome: 'complete' })]);
+    await m.close();
+  });
 });
