@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, posix } from 'node:path';
+import { createHash, type Hash } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { PassThrough } from 'node:stream';
+import { posix } from 'node:path';
 import { parseTungstenIni, type TungstenConfig } from '../config/tungstenIni.js';
 import { CommandTimeoutError, ConnectionLostError, type HostTransport } from '../ssh/transport.js';
-import { RedactStream } from './redact.js';
+import type { EntryWriter, HostPart } from './archive.js';
+import { LocalWriteError } from './errors.js';
+import { redactText } from './redact.js';
+import { FrameReader, LISTING_SECTION, OS_FACTS, parseListing, parseProbe, probeScript, shellQuote, streamScript, type FrameHeader, type FrameTrailer } from './remote.js';
 import { renderReverse } from './reverse.js';
 import type { CollectedFile, SkippedFile } from './types.js';
 
@@ -29,20 +29,7 @@ export interface CollectOutcome {
   clusterStatus?: string;
 }
 
-/** A local write failed (disk full, permissions): the whole run must stop, not just this host. */
-export class LocalWriteError extends Error {
-  constructor(
-    readonly path: string,
-    readonly errno: NodeJS.ErrnoException,
-  ) {
-    super(errno.code === 'ENOSPC' ? `disk full writing ${path}` : `cannot write ${path}: ${errno.code ?? errno.message}`);
-    this.name = 'LocalWriteError';
-  }
-}
-
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
+export { LocalWriteError, shellQuote };
 
 /** Files that hold credentials: they never leave the host. */
 export function isCredentialFile(path: string): boolean {
@@ -57,46 +44,8 @@ export function isCredentialFile(path: string): boolean {
   );
 }
 
-interface ListedFile {
-  kind: 'log' | 'conf' | 'ini' | 'dangling';
-  path: string;
-  size: number;
-  target?: string;
-}
-
-const OS_COMMANDS: Array<[string, string]> = [
-  ['os_info/uname.txt', 'uname -a'],
-  ['os_info/uptime.txt', 'uptime'],
-  ['os_info/df.txt', 'df -h'],
-  ['os_info/free.txt', 'free -m'],
-  ['os_info/etc_hosts.txt', 'cat /etc/hosts'],
-];
-
-function listingCommand(install: string): string {
-  const q = shellQuote(install);
-  return [
-    `cd ${q} 2>/dev/null || { printf 'X\\t0\\tno installation directory %s\\0' ${q}; exit 0; }`,
-    `[ -d service_logs ] || printf 'X\\t0\\tno service_logs directory in %s\\0' ${q}`,
-    `for d in service_logs conf tungsten/tungsten-replicator/conf tungsten/tungsten-manager/conf tungsten/tungsten-connector/conf; do [ -d "$d" ] && find -L "$d" -mindepth 1 \\( -type f -printf 'F\\t%s\\t%p\\0' \\) -o \\( -type l -printf 'D\\t0\\t%p\\t%l\\0' \\) 2>/dev/null; done`,
-    `for f in /etc/tungsten/tungsten*.ini /etc/tungsten.ini ${q}/tungsten/tungsten.ini; do [ -f "$f" ] && printf 'I\\t%s\\t%s\\0' "$(wc -c < "$f")" "$f"; done`,
-    'exit 0',
-  ].join('\n');
-}
-
-function parseListing(text: string, install: string): { listed: ListedFile[]; notes: SkippedFile[] } {
-  const listed: ListedFile[] = [];
-  const notes: SkippedFile[] = [];
-  for (const record of text.split('\0')) {
-    if (!record) continue;
-    const [kind, size, path, target] = record.split('\t');
-    if (!kind || !path) continue;
-    if (kind === 'X') notes.push({ path: path.startsWith('no service_logs') ? 'service_logs/' : install, reason: path });
-    else if (kind === 'D') listed.push({ kind: 'dangling', path, size: 0, ...(target ? { target } : {}) });
-    else if (kind === 'I') listed.push({ kind: 'ini', path, size: Number(size) });
-    else if (kind === 'F') listed.push({ kind: path.startsWith('service_logs/') ? 'log' : 'conf', path, size: Number(size) });
-  }
-  return { listed, notes };
-}
+/** Configuration files are redacted in memory, whole; anything larger is not configuration. */
+export const MAX_CONF_BYTES = 16 << 20;
 
 class MemorySink extends Writable {
   chunks: Buffer[] = [];
@@ -109,15 +58,39 @@ class MemorySink extends Writable {
     this.length += chunk.length;
     cb();
   }
+  buffer(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
   text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
+    return this.buffer().toString('utf8');
   }
 }
 
+/** A file of the host to stream, and where it goes in the host's folder. */
+interface PlannedFile {
+  archived: string;
+  source: string;
+  tailBytes: number;
+  redact: boolean;
+  keepText: boolean;
+}
+
+/** The frame being received. */
+interface OpenFrame {
+  plan: PlannedFile;
+  bytes: number;
+  sourceBytes: number;
+  hash: Hash;
+  /** Logs go straight into the archive; configuration is held to be redacted whole. */
+  writer?: EntryWriter;
+  chunks: Buffer[];
+}
+
 /**
- * Collects one host into `spoolDir` (the host's folder as it will appear in the archive), through
- * whatever transport reaches it. Transport failures (timeouts, lost connection) propagate so the
- * caller can set the host's status; what was spooled so far stays listed in `progress`.
+ * Collects one host into its part of the archive, through whatever transport reaches it, with
+ * three commands on one connection: the probe (OS facts and listing), the file stream, and cctrl
+ * (alongside the other two). Transport failures (timeouts, lost connection) propagate so the caller
+ * can set the host's status; what was collected so far stays listed in `files`.
  */
 export class HostCollector {
   readonly files: CollectedFile[] = [];
@@ -127,48 +100,127 @@ export class HostCollector {
 
   constructor(
     private readonly transport: HostTransport,
-    private readonly spoolDir: string,
+    private readonly part: HostPart,
     private readonly options: CollectOptions,
   ) {}
 
   async run(): Promise<CollectOutcome> {
-    for (const [path, command] of OS_COMMANDS) await this.capture(path, command, { mustExist: false });
+    const cctrl = this.askClusterStatus();
+    cctrl.catch(() => undefined);
 
-    const listing = new MemorySink(64 << 20);
-    await this.transport.exec(listingCommand(this.options.installDirectory), listing, { idleTimeoutMs: this.options.idleTimeoutMs });
-    const { listed, notes } = parseListing(listing.text(), this.options.installDirectory);
+    const probe = probeScript(this.options.installDirectory);
+    const probeOut = new MemorySink(64 << 20);
+    await this.transport.exec(probe.script, probeOut, { idleTimeoutMs: this.options.idleTimeoutMs, label: 'the OS facts and file listing' });
+    const sections = new Map(parseProbe(probeOut.buffer(), probe.boundary).map((s) => [s.name, s]));
+    for (const [path, command] of OS_FACTS) {
+      const section = sections.get(path);
+      if (section?.code === 0) await this.addBuffer(path, section.data, {});
+      else this.skipped.push({ path, reason: `${command.split(' ')[0]} ${section ? `exited with ${section.code}${section.error ? `: ${section.error}` : ''}` : 'gave no answer'}` });
+    }
+    const listingSection = sections.get(LISTING_SECTION);
+    if (!listingSection) throw new ConnectionLostError('the host did not list its files (the listing script was cut short)');
+    const { listed, notes } = parseListing(listingSection.data.toString('utf8'), this.options.installDirectory);
     this.skipped.push(...notes);
     this.failures.push(...notes.map((n) => n.reason));
 
-    let hostIni: { path: string; text: string } | undefined;
+    const plans: PlannedFile[] = [];
+    let iniPlanned = false;
     for (const item of listed) {
       const source = item.path.startsWith('/') ? item.path : `${this.options.installDirectory}/${item.path}`;
       const archived = item.kind === 'log' ? item.path : `conf${source}`;
       if (item.kind === 'dangling') {
         this.skipped.push({ path: item.path, reason: `dangling symlink${item.target ? ` to ${item.target}` : ''} (that component is not installed on this host)` });
-        continue;
-      }
-      if (isCredentialFile(item.path)) {
+      } else if (isCredentialFile(item.path)) {
         this.skipped.push({ path: archived, reason: 'credential file: never leaves the host' });
-        continue;
-      }
-      if (item.kind === 'log') {
-        const limit = this.options.logSizeBytes;
-        const tail = limit > 0 && item.size > limit;
-        const command = tail ? `tail -c ${limit} -- ${shellQuote(source)}` : `cat -- ${shellQuote(source)}`;
-        await this.capture(archived, command, { source, mustExist: true, ...(tail ? { sourceBytes: item.size } : {}) });
+      } else if (item.kind === 'log') {
+        plans.push({ archived, source, tailBytes: this.options.logSizeBytes, redact: false, keepText: false });
+      } else if (item.size > MAX_CONF_BYTES) {
+        this.skipped.push({ path: archived, reason: `${item.size} bytes: larger than a configuration file can be (${MAX_CONF_BYTES >> 20} MiB), not read` });
       } else {
-        const file = await this.capture(archived, `cat -- ${shellQuote(source)}`, { source, mustExist: true, redact: true, keepText: item.kind === 'ini' && !hostIni });
-        if (file?.text !== undefined) hostIni = { path: source, text: file.text };
+        plans.push({ archived, source, tailBytes: 0, redact: true, keepText: item.kind === 'ini' && !iniPlanned });
+        if (item.kind === 'ini') iniPlanned = true;
       }
     }
+    const hostIni = plans.length > 0 ? await this.streamFiles(plans) : undefined;
 
-    this.writeReverse(hostIni);
-    await this.captureClusterStatus();
+    await this.writeReverse(hostIni);
+    await this.writeClusterStatus(await cctrl);
     return { files: this.files, skipped: this.skipped, failures: this.failures, ...(this.clusterStatus ? { clusterStatus: this.clusterStatus } : {}) };
   }
 
-  private writeReverse(hostIni: { path: string; text: string } | undefined): void {
+  /** Streams every planned file through one command; returns the host's own tungsten.ini. */
+  private async streamFiles(plans: PlannedFile[]): Promise<{ path: string; text: string } | undefined> {
+    let hostIni: { path: string; text: string } | undefined;
+    let current: OpenFrame | undefined;
+    const fail = (plan: PlannedFile, reason: string) => {
+      this.skipped.push({ path: plan.archived, reason });
+      this.failures.push(`${plan.archived}: ${reason}`);
+    };
+    const reader = new FrameReader({
+      open: (index: number, header: FrameHeader) => {
+        const plan = plans[index];
+        if (!plan) throw new Error(`the host sent more files than were asked for (${plans.length})`);
+        if (!header.ok) return fail(plan, `cannot read: ${header.error}`);
+        current = {
+          plan,
+          bytes: header.bytes,
+          sourceBytes: header.sourceBytes,
+          hash: createHash('sha256'),
+          chunks: [],
+          ...(plan.redact ? {} : { writer: this.part.openEntry(plan.archived, header.bytes) }),
+        };
+      },
+      data: async (_index: number, chunk: Buffer) => {
+        const frame = current!;
+        if (!frame.writer) return void frame.chunks.push(chunk);
+        frame.hash.update(chunk);
+        await frame.writer.write(chunk);
+      },
+      close: async (_index: number, trailer: FrameTrailer) => {
+        const frame = current!;
+        current = undefined;
+        if (trailer.code !== 0 || trailer.copied < frame.bytes) {
+          await frame.writer?.abort();
+          return fail(
+            frame.plan,
+            trailer.code !== 0 ? `dd exited with ${trailer.code}${trailer.error ? `: ${trailer.error}` : ''}` : `the file shrank to ${trailer.copied} bytes while it was read (rotated?)`,
+          );
+        }
+        const { plan } = frame;
+        if (frame.writer) {
+          await frame.writer.finish();
+          const tail = frame.sourceBytes > frame.bytes;
+          this.record({ path: plan.archived, bytes: frame.bytes, sha256: frame.hash.digest('hex'), source: plan.source, ...(tail ? { sourceBytes: frame.sourceBytes } : {}) });
+          return;
+        }
+        const original = Buffer.concat(frame.chunks).toString('utf8');
+        if (plan.keepText) hostIni = { path: plan.source, text: original };
+        await this.addBuffer(plan.archived, Buffer.from(redactText(original)), { source: plan.source, redacted: true });
+      },
+    });
+    try {
+      await this.transport.exec(streamScript(plans.map((p) => ({ source: p.source, tailBytes: p.tailBytes }))), reader, {
+        idleTimeoutMs: this.options.idleTimeoutMs,
+        label: `the stream of ${plans.length} file${plans.length === 1 ? '' : 's'}`,
+      });
+      reader.end();
+      await new Promise<void>((resolve, reject) => {
+        reader.once('finish', resolve);
+        reader.once('error', reject);
+      });
+    } catch (e) {
+      await reader.stop();
+      await current?.writer?.abort();
+      throw e;
+    }
+    if (current || reader.completed < plans.length) {
+      await current?.writer?.abort();
+      for (const plan of plans.slice(reader.completed)) fail(plan, 'the file stream ended before this file');
+    }
+    return hostIni;
+  }
+
+  private async writeReverse(hostIni: { path: string; text: string } | undefined): Promise<void> {
     let text: string;
     if (hostIni) {
       try {
@@ -180,107 +232,48 @@ export class HostCollector {
     } else {
       text = `# This host has no tungsten.ini of its own; this is the configuration tpm diag ran with.\n${renderReverse(this.options.stagingConfig, { public: true })}`;
     }
-    this.writeBuffer('tpm_reverse.txt', Buffer.from(text));
+    await this.addBuffer('tpm_reverse.txt', Buffer.from(text), { redacted: true });
   }
 
-  private async captureClusterStatus(): Promise<void> {
+  /** Runs `cctrl ls` on its own channel; resolves with its text or why there is none. */
+  private async askClusterStatus(): Promise<{ text: string } | { why: string }> {
     const cctrl = `${this.options.installDirectory}/tungsten/tungsten-manager/bin/cctrl`;
     const t = this.options.cctrlTimeoutS;
     const command = `c=${shellQuote(cctrl)}; [ -x "$c" ] || { echo "$c is not installed on this host" >&2; exit 127; }; echo ls | timeout ${t} "$c"`;
     const sink = new MemorySink(4 << 20);
     try {
-      const result = await this.transport.exec(command, sink, { idleTimeoutMs: Math.max(this.options.idleTimeoutMs, (t + 5) * 1000) });
+      const result = await this.transport.exec(command, sink, { idleTimeoutMs: Math.max(this.options.idleTimeoutMs, (t + 5) * 1000), label: 'cctrl ls' });
       const text = sink.text();
-      if (result.code === 0 && text.trim()) {
-        this.clusterStatus = text;
-        this.writeBuffer('cctrl_ls.txt', Buffer.from(text));
-        return;
-      }
-      const why =
-        result.code === 127 ? result.stderr.trim() || 'cctrl not found'
-        : result.code === 124 ? `the manager did not answer within ${t} s`
-        : `cctrl exited with ${result.code ?? result.signal}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''}`;
-      this.skipped.push({ path: 'cctrl_ls.txt', reason: why });
+      if (result.code === 0 && text.trim()) return { text };
+      return {
+        why:
+          result.code === 127 ? result.stderr.trim() || 'cctrl not found'
+          : result.code === 124 ? `the manager did not answer within ${t} s`
+          : `cctrl exited with ${result.code ?? result.signal}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''}`,
+      };
     } catch (e) {
-      if (e instanceof CommandTimeoutError) {
-        this.skipped.push({ path: 'cctrl_ls.txt', reason: `the manager did not answer within ${t} s` });
-        return;
-      }
+      if (e instanceof CommandTimeoutError) return { why: `the manager did not answer within ${t} s` };
       throw e;
     }
   }
 
-  private writeBuffer(path: string, data: Buffer): void {
-    const target = join(this.spoolDir, path);
-    try {
-      mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, data);
-    } catch (e) {
-      throw new LocalWriteError(target, e as NodeJS.ErrnoException);
+  private async writeClusterStatus(answer: { text: string } | { why: string }): Promise<void> {
+    if ('why' in answer) {
+      this.skipped.push({ path: 'cctrl_ls.txt', reason: answer.why });
+      return;
     }
-    const file: CollectedFile = { path, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex'), redacted: true };
+    this.clusterStatus = answer.text;
+    await this.addBuffer('cctrl_ls.txt', Buffer.from(answer.text), { redacted: true });
+  }
+
+  private async addBuffer(path: string, data: Buffer, meta: { source?: string; redacted?: boolean }): Promise<void> {
+    await this.part.addBuffer(path, data);
+    this.record({ path, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex'), ...meta });
+  }
+
+  private record(file: CollectedFile): void {
     this.files.push(file);
     this.options.onFile?.(file);
-  }
-
-  /** Runs one command and spools its stdout as one file of the host folder. */
-  private async capture(
-    path: string,
-    command: string,
-    opts: { source?: string; sourceBytes?: number; mustExist: boolean; redact?: boolean; keepText?: boolean },
-  ): Promise<(CollectedFile & { text?: string }) | undefined> {
-    const target = join(this.spoolDir, path);
-    mkdirSync(dirname(target), { recursive: true });
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const kept = opts.keepText ? new MemorySink(1 << 20) : undefined;
-    const counter = new PassThrough();
-    counter.on('data', (c: Buffer) => {
-      hash.update(c);
-      bytes += c.length;
-    });
-    const file = createWriteStream(target);
-    let writeError: NodeJS.ErrnoException | undefined;
-    file.on('error', (e) => (writeError = e));
-    const head = new PassThrough();
-    if (kept) head.on('data', (c: Buffer) => kept.write(c));
-    const chain = opts.redact ? pipeline(head, new RedactStream(), counter, file) : pipeline(head, counter, file);
-    chain.catch(() => undefined);
-    let result;
-    try {
-      result = await this.transport.exec(command, head, { idleTimeoutMs: this.options.idleTimeoutMs });
-    } catch (e) {
-      head.destroy();
-      await chain.catch(() => undefined);
-      rmSync(target, { force: true });
-      if (writeError || (e as NodeJS.ErrnoException).code === 'ENOSPC') throw new LocalWriteError(target, (writeError ?? e) as NodeJS.ErrnoException);
-      throw e;
-    }
-    head.end();
-    try {
-      await chain;
-    } catch (e) {
-      rmSync(target, { force: true });
-      throw new LocalWriteError(target, (writeError ?? e) as NodeJS.ErrnoException);
-    }
-    if (result.code !== 0) {
-      rmSync(target, { force: true });
-      const reason = `${command.split(' ')[0]} exited with ${result.code ?? result.signal}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''}`;
-      this.skipped.push({ path, reason });
-      if (opts.mustExist) this.failures.push(`${path}: ${reason}`);
-      return undefined;
-    }
-    const collected: CollectedFile = {
-      path,
-      bytes,
-      sha256: hash.digest('hex'),
-      ...(opts.source ? { source: opts.source } : {}),
-      ...(opts.sourceBytes !== undefined ? { sourceBytes: opts.sourceBytes } : {}),
-      ...(opts.redact ? { redacted: true } : {}),
-    };
-    this.files.push(collected);
-    this.options.onFile?.(collected);
-    return kept ? { ...collected, text: kept.text() } : collected;
   }
 }
 

@@ -7,8 +7,9 @@ import type { TungstenConfig } from '../config/tungstenIni.js';
 import { ToolkitError } from '../errors.js';
 import { connectSsh, HostConnectError } from '../ssh/connect.js';
 import { CommandTimeoutError, ConnectionLostError, LocalTransport, SshTransport, type HostTransport } from '../ssh/transport.js';
-import { DiagArchive } from './archive.js';
-import { HostCollector, LocalWriteError } from './collect.js';
+import { DiagArchive, HostPart } from './archive.js';
+import { HostCollector } from './collect.js';
+import { LocalWriteError } from './errors.js';
 import { renderSummary } from './summary.js';
 import type { HostProgress, HostReport, HostStatus, ProgressListener } from './types.js';
 
@@ -103,10 +104,10 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
   try {
     try {
       mkdirSync(spoolRoot, { recursive: true });
-      archive = new DiagArchive(finalPath, name);
     } catch (e) {
       throw new LocalWriteError(options.outDir, e as NodeJS.ErrnoException);
     }
+    archive = await DiagArchive.create(finalPath, name);
     const writer = archive;
     const limit = pLimit(Math.max(1, options.concurrency));
     const reports: HostReport[] = [];
@@ -123,10 +124,11 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
         limit(async () => {
           if (fatal || options.signal?.aborted) return;
           try {
-            const report = await collectHost(host, options, join(spoolRoot, host), transports);
-            if (options.signal?.aborted) return;
+            const part = await HostPart.create(join(spoolRoot, `${host}.tgz-part`), `${name}/${host}`, writer.modified);
+            const report = await collectHost(host, options, part, transports);
+            if (options.signal?.aborted) return void (await part.close());
             reports.push(report);
-            const done = appendHost(writer, report, join(spoolRoot, host));
+            const done = appendHost(writer, report, part);
             archived.push(done);
             await done;
           } catch (e) {
@@ -159,7 +161,7 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
     return { archivePath: finished.path, sha256: finished.sha256, manifest, exitCode: exitCodeFor(reports) };
   } catch (e) {
     abortAll();
-    archive?.abort();
+    await archive?.abort();
     throw toToolkit(e);
   } finally {
     options.signal?.removeEventListener('abort', abortAll);
@@ -174,14 +176,12 @@ function toToolkit(e: unknown): unknown {
   return e;
 }
 
-async function appendHost(archive: DiagArchive, report: HostReport, spool: string): Promise<void> {
-  await archive.addDirectory(report.host);
-  for (const f of report.files) await archive.addFile(`${report.host}/${f.path}`, join(spool, f.path));
-  if (report.error) await archive.addBuffer(`${report.host}/ERROR.txt`, Buffer.from(`${report.status}: ${report.error}\n`));
-  rmSync(spool, { recursive: true, force: true });
+async function appendHost(archive: DiagArchive, report: HostReport, part: HostPart): Promise<void> {
+  if (report.error) await part.addBuffer('ERROR.txt', Buffer.from(`${report.status}: ${report.error}\n`));
+  await archive.addPart(part);
 }
 
-async function collectHost(host: string, options: DiagRunOptions, spool: string, transports: Set<HostTransport>): Promise<HostReport> {
+async function collectHost(host: string, options: DiagRunOptions, part: HostPart, transports: Set<HostTransport>): Promise<HostReport> {
   const startedAt = Date.now();
   const roles = options.config.hosts.find((h) => h.name === host)?.roles ?? [];
   const progress: HostProgress = { host, phase: 'connecting', files: 0, bytes: 0, startedAt };
@@ -222,7 +222,7 @@ async function collectHost(host: string, options: DiagRunOptions, spool: string,
   transports.add(transport);
   progress.phase = 'collecting';
   emit();
-  const collector = new HostCollector(transport, spool, {
+  const collector = new HostCollector(transport, part, {
     installDirectory: options.config.installDirectory,
     logSizeBytes: options.logSizeMiB * 1048576,
     idleTimeoutMs: options.commandTimeoutMs,
@@ -241,7 +241,8 @@ async function collectHost(host: string, options: DiagRunOptions, spool: string,
     const outcome = await Promise.race([running, overtime]);
     if (outcome === 'overtime') {
       transport.close();
-      await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+      // The collector cuts off the entry it was writing; the host's part must be whole before it is archived.
+      await running.catch(() => undefined);
       return report('timeout', `collection did not finish within the per-host limit of ${options.hostTimeoutMs / 1000} s`, collector);
     }
     return report(outcome.failures.length > 0 ? 'partial' : 'ok', outcome.failures.length > 0 ? `could not read: ${outcome.failures.join('; ')}` : null, collector);
@@ -249,7 +250,7 @@ async function collectHost(host: string, options: DiagRunOptions, spool: string,
     if (e instanceof LocalWriteError) throw e;
     if (options.signal?.aborted) return report('partial', 'interrupted', collector);
     if (e instanceof CommandTimeoutError) {
-      return report('timeout', `\`${e.command.split('\n')[0]!.slice(0, 80)}\` gave no output for ${e.idleMs / 1000} s; the host stopped answering`, collector);
+      return report('timeout', `${e.command.split('\n')[0]!.slice(0, 80)} gave no output for ${e.idleMs / 1000} s; the host stopped answering`, collector);
     }
     if (e instanceof ConnectionLostError) return report(collector.files.length > 0 ? 'partial' : 'unreachable', e.message, collector);
     return report('partial', (e as Error).message, collector);

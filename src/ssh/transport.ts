@@ -29,6 +29,8 @@ export class ConnectionLostError extends Error {
 export interface ExecOptions {
   /** Give up when neither stdout nor stderr moves for this long. */
   idleTimeoutMs: number;
+  /** How errors name the command (a multi-line script is not readable); default: the command. */
+  label?: string;
 }
 
 /** Where collectors run commands: this host (`tpm diag`) or one reached over SSH (`-a`). */
@@ -50,7 +52,7 @@ function pump(command: string, out: Readable, err: Readable, sink: Writable, opt
     let timer: NodeJS.Timeout;
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(new CommandTimeoutError(command, options.idleTimeoutMs)), options.idleTimeoutMs);
+      timer = setTimeout(() => finish(new CommandTimeoutError(options.label ?? command, options.idleTimeoutMs)), options.idleTimeoutMs);
     };
     const finish = (e?: Error, result?: ExecResult) => {
       if (done) return;
@@ -106,7 +108,7 @@ export class SshTransport implements HostTransport {
   exec(command: string, stdout: Writable, options: ExecOptions): Promise<ExecResult> {
     if (this.lost) return Promise.reject(this.lost);
     return new Promise<ClientChannel>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new CommandTimeoutError(command, options.idleTimeoutMs)), options.idleTimeoutMs);
+      const timer = setTimeout(() => reject(new CommandTimeoutError(options.label ?? command, options.idleTimeoutMs)), options.idleTimeoutMs);
       const onGone = () => reject(this.lost ?? new ConnectionLostError('connection closed by the host'));
       this.client.once('close', onGone);
       this.client.exec(command, (err, channel) => {

@@ -12,24 +12,38 @@ import { keyPair, startFakeServer, type FakeReply, type FakeServer, type FakeSer
 const user = keyPair();
 const INI = '[defaults]\nreplication-password=topsecret\n\n[alpha]\nmaster=db1\nmembers=db1,db2\nconnectors=db1\n';
 
-/** Answers the collector's commands from an in-memory host. */
+const INSTALL = '/opt/continuent/';
+const OS = [['os_info/uname.txt', 'Linux db 6.1.0 x86_64 GNU/Linux\n'], ...['uptime', 'df', 'free', 'etc_hosts'].map((f) => [`os_info/${f}.txt`, `${f} output\n`])];
+
+/** The file stream's frames for the files it asks for, as the script would send them. */
+function frames(command: string, files: Record<string, Buffer | string>): Buffer {
+  const out: Buffer[] = [];
+  for (const [, tail, quoted] of command.matchAll(/^f (\d+) '(.*)'$/gm)) {
+    const data = files[quoted!.replace(/'\\''/g, "'").slice(INSTALL.length)];
+    if (data === undefined) {
+      out.push(Buffer.from(`E sh: 1: cannot open ${quoted}: No such file\n`));
+      continue;
+    }
+    const d = Buffer.from(data);
+    const keep = Number(tail) > 0 ? Math.min(Number(tail), d.length) : d.length;
+    out.push(Buffer.from(`F ${d.length} ${keep}\n`), d.subarray(d.length - keep), Buffer.from(`0 ${keep} \n`));
+  }
+  return Buffer.concat(out);
+}
+
+/** Answers the collector's commands (probe, file stream, cctrl) from an in-memory host. */
 function fakeHost(files: Record<string, Buffer | string>, extra: (c: string) => FakeReply | undefined = () => undefined) {
   return (command: string): FakeReply => {
     const special = extra(command);
     if (special) return special;
-    if (command.startsWith('uname')) return { stdout: 'Linux db 6.1.0 x86_64 GNU/Linux\n' };
-    if (/^(uptime|df|free|cat \/etc\/hosts)/.test(command)) return { stdout: `${command} output\n` };
-    if (command.startsWith('cd ')) {
+    const boundary = /^B=(\S+)$/m.exec(command)?.[1];
+    if (boundary) {
       const records = Object.entries(files).map(([p, d]) => `F\t${Buffer.byteLength(d)}\t${p}\0`);
-      return { stdout: records.join('') + 'D\t0\tservice_logs/xtrabackup.log\t/opt/continuent/tungsten/tungsten-replicator/log/xtrabackup.log\0' };
+      const listing = records.join('') + 'D\t0\tservice_logs/xtrabackup.log\t/opt/continuent/tungsten/tungsten-replicator/log/xtrabackup.log\0';
+      const section = (name: string, text: string) => `--${boundary} ${name}\n${text}\n--${boundary}. 0 \n`;
+      return { stdout: OS.map(([name, text]) => section(name!, text!)).join('') + section('listing', listing) };
     }
-    const tail = /^tail -c (\d+) -- '\/opt\/continuent\/(.*)'$/.exec(command);
-    if (tail) {
-      const d = Buffer.from(files[tail[2]!]!);
-      return { stdout: d.subarray(d.length - Number(tail[1])) };
-    }
-    const cat = /^cat -- '\/opt\/continuent\/(.*)'$/.exec(command);
-    if (cat) return files[cat[1]!] !== undefined ? { stdout: files[cat[1]!]! } : { code: 1, stderr: 'No such file' };
+    if (/^f \d+ '/m.test(command)) return { stdout: frames(command, files) };
     if (command.startsWith('c=')) return { code: 127, stderr: '/opt/continuent/tungsten/tungsten-manager/bin/cctrl is not installed on this host\n' };
     return { code: 127, stderr: `unexpected ${command}` };
   };
@@ -99,7 +113,9 @@ describe('runDiag over in-process SSH hosts', () => {
     expect(h.skipped).toContainEqual({ path: 'conf/opt/continuent/share/.my.alpha.cnf', reason: 'credential file: never leaves the host' });
     expect(h.skipped).toContainEqual(expect.objectContaining({ path: 'cctrl_ls.txt', reason: expect.stringContaining('not installed') }));
     expect(db1.commands.some((c) => c.includes('.my.alpha.cnf'))).toBe(false);
-    expect(db1.commands).toContain("tail -c 262144 -- '/opt/continuent/service_logs/trepsvc.log'");
+    // One command for the OS facts and listing, one for the files (only the last --log-size of the log), one for cctrl.
+    expect(db1.commands).toHaveLength(3);
+    expect(db1.commands.find((c) => c.includes("f 262144 '/opt/continuent/service_logs/trepsvc.log'"))).toBeDefined();
     const x = join(dir, 'x');
     spawnSync('mkdir', ['-p', x]);
     expect(spawnSync('tar', ['-xzf', result.archivePath, '-C', x]).status).toBe(0);
@@ -120,8 +136,31 @@ describe('runDiag over in-process SSH hosts', () => {
     expect(h2!.status).toBe('partial');
     expect(h2!.error).toMatch(/connection/);
     expect(h2!.collected.map((f) => f.path)).not.toContain('service_logs/trepsvc.log');
-    expect(spawnSync('tar', ['-tzf', result.archivePath]).status).toBe(0);
+    // The log's half-written entry was cut off: the archive has no trace of it and reads whole.
+    const list = spawnSync('tar', ['-tzf', result.archivePath], { encoding: 'utf8' });
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stdout).toContain('/db2/os_info/uname.txt');
+    expect(list.stdout).not.toContain('/db2/service_logs/trepsvc.log');
+    expect(spawnSync('gzip', ['-t', result.archivePath]).status).toBe(0);
     expect(progress.filter((p) => p.phase === 'done').map((p) => `${p.host}:${p.status}`).sort()).toEqual(['db1:ok', 'db2:partial']);
+  });
+
+  it('a file that shrinks or vanishes while it is read makes the host partial and stays out of the archive', async () => {
+    const shrinking = (c: string): FakeReply | undefined =>
+      /^f \d+ '/m.test(c)
+        ? { stdout: Buffer.concat([Buffer.from('F 1000 1000\n'), Buffer.alloc(1000), Buffer.from('0 600 \nE sh: 1: cannot open conf: Permission denied\n')]) }
+        : undefined;
+    const db1 = await host({ handler: fakeHost({ 'service_logs/trepsvc.log': 'x'.repeat(1000), 'conf/static-alpha.properties': 'a=1\n' }, shrinking) });
+    const result = await runDiag(options({ db1 }, { logSizeMiB: 0 }));
+    const h = result.manifest.hosts[0]!;
+    expect(h.status).toBe('partial');
+    expect(h.skipped).toContainEqual({ path: 'service_logs/trepsvc.log', reason: 'the file shrank to 600 bytes while it was read (rotated?)' });
+    expect(h.skipped).toContainEqual({ path: 'conf/opt/continuent/conf/static-alpha.properties', reason: 'cannot read: sh: 1: cannot open conf: Permission denied' });
+    expect(h.error).toMatch(/^could not read: service_logs\/trepsvc\.log: the file shrank/);
+    const list = spawnSync('tar', ['-tzf', result.archivePath], { encoding: 'utf8' });
+    expect(list.status).toBe(0);
+    expect(list.stdout).not.toMatch(/trepsvc\.log|static-alpha/);
+    expect(list.stdout).toContain('/db1/tpm_reverse.txt');
   });
 
   it('a host whose commands hang ends as timeout while the others finish', async () => {
@@ -135,7 +174,8 @@ describe('runDiag over in-process SSH hosts', () => {
   });
 
   it('the per-host limit stops a host that keeps talking too long', async () => {
-    const slow = (c: string): FakeReply | undefined => (c.startsWith('cat -- ') ? { stdout: Buffer.alloc(64 << 20) } : undefined);
+    const big = 256 << 20;
+    const slow = (c: string): FakeReply | undefined => (/^f \d+ '/m.test(c) ? { stdout: Buffer.concat([Buffer.from(`F ${big} ${big}\n`), Buffer.alloc(big)]) } : undefined);
     const db1 = await host({ handler: fakeHost(FILES, slow) });
     const result = await runDiag(options({ db1 }, { hostTimeoutMs: 300, logSizeMiB: 0 }));
     expect(result.manifest.hosts[0]!.status).toBe('timeout');

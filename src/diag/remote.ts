@@ -1,0 +1,263 @@
+/**
+ * What diag runs on a host, in as few commands as possible: one POSIX sh script for the OS facts
+ * and the file listing (sections between random boundary lines), then one script that streams
+ * every chosen file as a frame whose size is stated before its data.
+ */
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export const OS_FACTS: Array<[path: string, command: string]> = [
+  ['os_info/uname.txt', 'uname -a'],
+  ['os_info/uptime.txt', 'uptime'],
+  ['os_info/df.txt', 'df -h'],
+  ['os_info/free.txt', 'free -m'],
+  ['os_info/etc_hosts.txt', 'cat /etc/hosts'],
+];
+
+export const LISTING_SECTION = 'listing';
+
+export interface ProbeScript {
+  script: string;
+  boundary: string;
+}
+
+/** The directories (relative to the installation) whose files are listed. */
+const LISTED_DIRECTORIES = ['service_logs', 'conf', 'tungsten/tungsten-replicator/conf', 'tungsten/tungsten-manager/conf', 'tungsten/tungsten-connector/conf'];
+
+/**
+ * One script for the OS facts and the listing. Each section is `--B name\n` + the command's stdout
+ * + `\n--B. rc last-line-of-stderr\n`; stdout goes straight through (fd 3) while stderr is caught.
+ */
+export function probeScript(install: string): ProbeScript {
+  const boundary = `tpm-diag-${randomBytes(16).toString('hex')}`;
+  const q = shellQuote(install);
+  const listing = [
+    `listing() {`,
+    `  cd ${q} 2>/dev/null || { printf 'X\\t0\\tno installation directory %s\\0' ${q}; return 0; }`,
+    `  [ -d service_logs ] || printf 'X\\t0\\tno service_logs directory in %s\\0' ${q}`,
+    `  for d in ${LISTED_DIRECTORIES.join(' ')}; do [ -d "$d" ] && find -L "$d" -mindepth 1 \\( -type f -printf 'F\\t%s\\t%p\\0' \\) -o \\( -type l -printf 'D\\t0\\t%p\\t%l\\0' \\) 2>/dev/null; done`,
+    `  for f in /etc/tungsten/tungsten*.ini /etc/tungsten.ini ${q}/tungsten/tungsten.ini; do [ -f "$f" ] && printf 'I\\t%s\\t%s\\0' "$(wc -c < "$f")" "$f"; done`,
+    `  return 0`,
+    `}`,
+  ];
+  const script = [
+    'exec 3>&1',
+    `B=${boundary}`,
+    'section() {',
+    `  n=$1; shift`,
+    `  printf -- '--%s %s\\n' "$B" "$n"`,
+    `  e=$( { "$@"; } 2>&1 >&3 3>&- ); rc=$?`,
+    `  printf -- '\\n--%s. %s %s\\n' "$B" "$rc" "$(printf '%s' "$e" | tail -n 1)"`,
+    '}',
+    ...listing,
+    ...OS_FACTS.map(([path, command]) => `section ${path} ${command}`),
+    `section ${LISTING_SECTION} listing`,
+    'exit 0',
+  ].join('\n');
+  return { script, boundary };
+}
+
+export interface ProbeSection {
+  name: string;
+  data: Buffer;
+  code: number;
+  /** The last line of the command's stderr. */
+  error: string;
+}
+
+/** Splits the probe's output into its sections; a section cut short (connection lost) is absent. */
+export function parseProbe(output: Buffer, boundary: string): ProbeSection[] {
+  const sections: ProbeSection[] = [];
+  const open = Buffer.from(`--${boundary} `);
+  const close = Buffer.from(`\n--${boundary}. `);
+  let at = output.indexOf(open);
+  while (at >= 0) {
+    const nameEnd = output.indexOf(0x0a, at);
+    if (nameEnd < 0) break;
+    const name = output.subarray(at + open.length, nameEnd).toString('utf8');
+    const end = output.indexOf(close, nameEnd + 1);
+    if (end < 0) break;
+    const lineEnd = output.indexOf(0x0a, end + close.length);
+    const status = output.subarray(end + close.length, lineEnd < 0 ? output.length : lineEnd).toString('utf8');
+    const space = status.indexOf(' ');
+    sections.push({
+      name,
+      data: output.subarray(nameEnd + 1, Math.max(nameEnd + 1, end)),
+      code: Number(space < 0 ? status : status.slice(0, space)),
+      error: space < 0 ? '' : status.slice(space + 1).trim(),
+    });
+    if (lineEnd < 0) break;
+    at = output.indexOf(open, lineEnd + 1);
+  }
+  return sections;
+}
+
+export interface ListedFile {
+  kind: 'log' | 'conf' | 'ini' | 'dangling';
+  path: string;
+  size: number;
+  target?: string;
+}
+
+export interface ListingNote {
+  path: string;
+  reason: string;
+}
+
+export function parseListing(text: string, install: string): { listed: ListedFile[]; notes: ListingNote[] } {
+  const listed: ListedFile[] = [];
+  const notes: ListingNote[] = [];
+  for (const record of text.split('\0')) {
+    if (!record) continue;
+    const [kind, size, path, target] = record.split('\t');
+    if (!kind || !path) continue;
+    if (kind === 'X') notes.push({ path: path.startsWith('no service_logs') ? 'service_logs/' : install, reason: path });
+    else if (kind === 'D') listed.push({ kind: 'dangling', path, size: 0, ...(target ? { target } : {}) });
+    else if (kind === 'I') listed.push({ kind: 'ini', path, size: Number(size) });
+    else if (kind === 'F') listed.push({ kind: path.startsWith('service_logs/') ? 'log' : 'conf', path, size: Number(size) });
+  }
+  return { listed, notes };
+}
+
+export interface FrameRequest {
+  /** Absolute path on the host. */
+  source: string;
+  /** Keep only the last this many bytes; 0 = the whole file. */
+  tailBytes: number;
+}
+
+/**
+ * Streams the files one after the other. Per file: a header line `F <size now> <bytes sent>` (or
+ * `E <why>` when it cannot be opened), exactly that many bytes (padded with NULs should the file
+ * shrink under dd), then a trailer line `<dd exit code> <bytes dd copied> <dd's error>`. The size
+ * is taken when the file's turn comes, so a growing log cannot break the framing; only the last
+ * `tailBytes` cross the network.
+ */
+export function streamScript(frames: FrameRequest[]): string {
+  return [
+    'exec 3>&1',
+    'f() {',
+    `  s=$(wc -c 2>&1 < "$2") || { printf 'E %s\\n' "$(printf '%s' "$s" | tail -n 1)"; return 0; }`,
+    '  s=$((s)); c=$s',
+    '  [ "$1" -gt 0 ] && [ "$s" -gt "$1" ] && c=$1',
+    `  printf 'F %s %s\\n' "$s" "$c"`,
+    '  r=$(LC_ALL=C dd if="$2" bs=1048576 skip=$((s - c)) count="$c" iflag=skip_bytes,count_bytes 2>&1 >&3 3>&-); rc=$?',
+    '  n=${r%% bytes*}; n=${n##*[!0-9]}; [ -n "$n" ] || n=0',
+    '  [ "$n" -lt "$c" ] && head -c $((c - n)) /dev/zero',
+    '  [ "$rc" -eq 0 ] && r=',
+    `  printf '%s %s %s\\n' "$rc" "$n" "$(printf '%s' "$r" | head -n 1)"`,
+    '}',
+    ...frames.map((f) => `f ${f.tailBytes} ${shellQuote(f.source)}`),
+    'exit 0',
+  ].join('\n');
+}
+
+export type FrameHeader = { ok: true; sourceBytes: number; bytes: number } | { ok: false; error: string };
+
+export interface FrameTrailer {
+  code: number;
+  /** What dd really copied: fewer than announced means the file shrank while it was read. */
+  copied: number;
+  error: string;
+}
+
+export interface FrameHandler {
+  open(index: number, header: FrameHeader): void | Promise<void>;
+  data(index: number, chunk: Buffer): void | Promise<void>;
+  close(index: number, trailer: FrameTrailer): void | Promise<void>;
+}
+
+const MAX_LINE = 64 * 1024;
+
+export class FrameFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FrameFormatError';
+  }
+}
+
+/** Reads the stream script's output and hands each frame to `handler`, with backpressure. */
+export class FrameReader extends Writable {
+  private index = 0;
+  private state: 'header' | 'body' | 'trailer' = 'header';
+  private remaining = 0;
+  private line: Buffer[] = [];
+  private lineLength = 0;
+
+  constructor(private readonly handler: FrameHandler) {
+    super({ highWaterMark: 256 * 1024 });
+  }
+
+  /** Frames fully read so far. */
+  get completed(): number {
+    return this.index;
+  }
+
+  private busy: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.stopped) return cb();
+    const work = this.consume(chunk);
+    this.busy = work.catch(() => undefined);
+    work.then(() => cb(), cb);
+  }
+
+  /** Stops handing out data; resolves once the handler is no longer called. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    return this.busy;
+  }
+
+  private async consume(chunk: Buffer): Promise<void> {
+    let at = 0;
+    while (at < chunk.length && !this.stopped) {
+      if (this.state === 'body') {
+        const take = Math.min(this.remaining, chunk.length - at);
+        const part = chunk.subarray(at, at + take);
+        at += take;
+        this.remaining -= take;
+        if (take > 0) await this.handler.data(this.index, part);
+        if (this.remaining === 0) this.state = 'trailer';
+        continue;
+      }
+      const nl = chunk.indexOf(0x0a, at);
+      const piece = chunk.subarray(at, nl < 0 ? chunk.length : nl);
+      this.line.push(piece);
+      this.lineLength += piece.length;
+      if (this.lineLength > MAX_LINE) throw new FrameFormatError('the file stream from the host is garbled (a status line of over 64 KiB)');
+      if (nl < 0) return;
+      at = nl + 1;
+      const text = Buffer.concat(this.line).toString('utf8');
+      this.line = [];
+      this.lineLength = 0;
+      if (this.state === 'header') await this.header(text);
+      else await this.trailer(text);
+    }
+  }
+
+  private async header(text: string): Promise<void> {
+    if (text.startsWith('E ')) {
+      await this.handler.open(this.index, { ok: false, error: text.slice(2) });
+      this.index++;
+      return;
+    }
+    const m = /^F (\d+) (\d+)$/.exec(text);
+    if (!m) throw new FrameFormatError(`the file stream from the host is garbled: "${text.slice(0, 80)}"`);
+    this.remaining = Number(m[2]);
+    await this.handler.open(this.index, { ok: true, sourceBytes: Number(m[1]), bytes: this.remaining });
+    this.state = this.remaining > 0 ? 'body' : 'trailer';
+  }
+
+  private async trailer(text: string): Promise<void> {
+    const m = /^(\d+) (\d+) ?(.*)$/.exec(text);
+    if (!m) throw new FrameFormatError(`the file stream from the host is garbled: "${text.slice(0, 80)}"`);
+    await this.handler.close(this.index, { code: Number(m[1]), copied: Number(m[2]), error: m[3]!.trim() });
+    this.index++;
+    this.state = 'header';
+  }
+}
