@@ -28,7 +28,10 @@ export function faultsOf(obs: Observation, qualifiedName: string): Fault[] {
   const faults: Fault[] = [];
   if (obs.dataServer.state !== 'ONLINE') {
     const state = obs.dataServer.state;
-    faults.push({ kind: 'dataserver', error: `DATASERVER '${qualifiedName}' ${state}`, alert: `DATASERVER ${state}` });
+    // STOPPED, UNREACHABLE and TIMEOUT say what happened; UNKNOWN (wrong password, a server that is
+    // not MariaDB, ...) means nothing to an operator without the driver's reason.
+    const why = state === 'UNKNOWN' && obs.dataServer.reason ? `: ${obs.dataServer.reason}` : '';
+    faults.push({ kind: 'dataserver', error: `DATASERVER '${qualifiedName}' ${state}${why}`, alert: `DATASERVER ${state}${why}` });
   }
   if (!obs.replicator || (obs.replicator.state !== 'ONLINE' && obs.replicator.state !== 'SYNCHRONIZING')) {
     const state = obs.replicator ? obs.replicator.state : 'STOPPED';
