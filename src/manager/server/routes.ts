@@ -17,7 +17,7 @@ import type { PayloadType, PayloadTypes } from '../../api/payloads.js';
 
 export interface RouteContext {
   manager: Manager;
-  params: Record<string, string>;
+  params: Readonly<Record<string, string>>;
   query: URLSearchParams;
   /** Parsed JSON body of a POST (an object; `{}` when there was none). */
   body: Record<string, unknown>;
@@ -275,8 +275,24 @@ for (const route of routes) {
   routesByLength.set(parts.length, [...(routesByLength.get(parts.length) ?? []), compiled]);
 }
 
+export type PathMatch = { route: Route; params: Readonly<Record<string, string>> };
+
+/** Recent matches by path: clients poll the same few paths. Cleared when full. */
+const matchCache = new Map<string, readonly PathMatch[]>();
+const MATCH_CACHE_SIZE = 512;
+
 /** Matches a path against the route patterns: the routes for that path, with their parameters. */
-export function matchPath(pathname: string): Array<{ route: Route; params: Record<string, string> }> {
+export function matchPath(pathname: string): readonly PathMatch[] {
+  let found = matchCache.get(pathname);
+  if (!found) {
+    found = Object.freeze(matchUncached(pathname).map((m) => Object.freeze({ route: m.route, params: Object.freeze(m.params) })));
+    if (matchCache.size >= MATCH_CACHE_SIZE) matchCache.clear();
+    matchCache.set(pathname, found);
+  }
+  return found;
+}
+
+function matchUncached(pathname: string): Array<{ route: Route; params: Record<string, string> }> {
   const segments = pathname.split('/');
   const found: Array<{ route: Route; params: Record<string, string> }> = [];
   for (const { route, literals, params: names } of routesByLength.get(segments.length) ?? []) {
