@@ -14,7 +14,7 @@ import { padding, TAR_END, tarHeader, type TarEntry } from './tarFormat.js';
  */
 export const GZIP_LEVEL = 1;
 const gzip = promisify(gzipCallback);
-const SLAB_BYTES = 1 << 20;
+const SLAB_BYTES = 256 * 1024;
 
 export interface FinishedArchive {
   path: string;
@@ -159,8 +159,8 @@ export class HostPart {
     done.catch(() => undefined);
     compressor.write(tarHeader({ name: this.name(path), type: 'file', size, mtime: this.mtime }));
     // The SSH channel hands over 32 KiB at a time, and each write to zlib is a round trip to the
-    // thread pool that costs about as much as compressing it: data goes in by the MiB instead, through
-    // two slabs that are reused (one filling while zlib reads the other), so nothing is allocated per chunk.
+    // thread pool that costs about as much as compressing it: data goes in 256 KiB at a time instead,
+    // through two slabs that are reused (one filling while zlib reads the other), nothing allocated per chunk.
     const slabs = [Buffer.allocUnsafe(SLAB_BYTES), Buffer.allocUnsafe(SLAB_BYTES)];
     let slab = 0;
     let filled = 0;

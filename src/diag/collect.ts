@@ -19,6 +19,8 @@ export interface CollectOptions {
   /** Used for tpm_reverse.txt when the host has no tungsten.ini of its own. */
   stagingConfig: TungstenConfig;
   onFile?: (file: CollectedFile) => void;
+  /** Runs the file stream when a slot is free (bounds how many hosts stream at once). */
+  streamSlot?: <T>(stream: () => Promise<T>) => Promise<T>;
 }
 
 export interface CollectOutcome {
@@ -198,11 +200,12 @@ export class HostCollector {
         await this.addBuffer(plan.archived, Buffer.from(redactText(original)), { source: plan.source, redacted: true });
       },
     });
+    const slot = this.options.streamSlot ?? ((stream) => stream());
     try {
-      await this.transport.exec(streamScript(plans.map((p) => ({ source: p.source, tailBytes: p.tailBytes }))), reader, {
+      await slot(() => this.transport.exec(streamScript(plans.map((p) => ({ source: p.source, tailBytes: p.tailBytes }))), reader, {
         idleTimeoutMs: this.options.idleTimeoutMs,
         label: `the stream of ${plans.length} file${plans.length === 1 ? '' : 's'}`,
-      });
+      }));
       reader.end();
       await new Promise<void>((resolve, reject) => {
         reader.once('finish', resolve);

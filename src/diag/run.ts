@@ -32,7 +32,15 @@ export interface DiagRunOptions {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   now?: () => Date;
+  /** Hosts whose files stream at the same time (default STREAM_CONCURRENCY). */
+  streamConcurrency?: number;
 }
+
+/**
+ * Four file streams keep both cores busy (decryption and hashing here, compression on the thread
+ * pool); more only add their SSH windows and compression buffers to memory.
+ */
+export const STREAM_CONCURRENCY = 4;
 
 export interface DiagManifest {
   schema: 'tungsten-diag-manifest';
@@ -110,6 +118,7 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
     archive = await DiagArchive.create(finalPath, name);
     const writer = archive;
     const limit = pLimit(Math.max(1, options.concurrency));
+    const streamSlot = pLimit(Math.max(1, Math.min(options.concurrency, options.streamConcurrency ?? STREAM_CONCURRENCY)));
     const reports: HostReport[] = [];
     const archived: Promise<void>[] = [];
     let fatal: Error | undefined;
@@ -125,7 +134,7 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
           if (fatal || options.signal?.aborted) return;
           try {
             const part = await HostPart.create(join(spoolRoot, `${host}.tgz-part`), `${name}/${host}`, writer.modified);
-            const report = await collectHost(host, options, part, transports);
+            const report = await collectHost(host, { ...options, streamSlot }, part, transports);
             if (options.signal?.aborted) return void (await part.close());
             reports.push(report);
             const done = appendHost(writer, report, part);
@@ -181,7 +190,7 @@ async function appendHost(archive: DiagArchive, report: HostReport, part: HostPa
   await archive.addPart(part);
 }
 
-async function collectHost(host: string, options: DiagRunOptions, part: HostPart, transports: Set<HostTransport>): Promise<HostReport> {
+async function collectHost(host: string, options: DiagRunOptions & { streamSlot?: <T>(stream: () => Promise<T>) => Promise<T> }, part: HostPart, transports: Set<HostTransport>): Promise<HostReport> {
   const startedAt = Date.now();
   const roles = options.config.hosts.find((h) => h.name === host)?.roles ?? [];
   const progress: HostProgress = { host, phase: 'connecting', files: 0, bytes: 0, startedAt };
@@ -228,6 +237,7 @@ async function collectHost(host: string, options: DiagRunOptions, part: HostPart
     idleTimeoutMs: options.commandTimeoutMs,
     cctrlTimeoutS: options.cctrlTimeoutS,
     stagingConfig: options.config,
+    ...(options.streamSlot ? { streamSlot: options.streamSlot } : {}),
     onFile: (f) => {
       progress.files++;
       progress.bytes += f.bytes;
