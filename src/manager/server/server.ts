@@ -173,7 +173,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
     }
     const body = req.method === 'POST' ? await readJsonBody(req, options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT) : {};
     const handled = match.route.handle!({ manager: options.manager, params: match.params, query: url.searchParams, body, user });
-    // A read answers in the same turn; only handlers that wait (ping, control) are awaited.
+    // Most handlers answer at once; only those that return a promise (a datasource ping) are awaited.
     const result: RouteResult = handled instanceof Promise ? await handled : handled;
     if (result.payloadType === 'TaskPayload' && result.status === 201) {
       res.setHeader('location', `/api/v2/manager/task/${encodeURIComponent(result.payload.taskId)}`);
