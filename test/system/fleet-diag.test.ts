@@ -114,6 +114,8 @@ describe.skipIf(skip !== undefined)('tpm diag -a against real sshd hosts', () =>
     expect(name).toMatch(/^tungsten-diag-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\.tgz$/);
     expect(readdirSync(out).sort()).toEqual([name, `${name}.sha256`]);
     expect(spawnSync('sha256sum', ['-c', `${name}.sha256`], { cwd: out }).status).toBe(0);
+    // One gzip member per tar entry: still one valid gzip file.
+    expect(spawnSync('gzip', ['-t', join(out, name!)]).status).toBe(0);
     const top = name!.replace(/\.tgz$/, '');
     const entries = extract(join(out, name!), join(work, 'x'));
     expect(entries.every((e) => e.startsWith(`${top}/`))).toBe(true);
