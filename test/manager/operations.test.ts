@@ -177,6 +177,22 @@ describe('recover', () => {
     expect(h.driver.node('db1')).toMatchObject({ isMaster: false, masterName: newMaster });
   });
 
+  it('rejoins the failed-over master restarted a while before the recover: applications no longer write to it', async () => {
+    h = await startHarness();
+    await h.fault('db1', 'dataserver-stop');
+    await h.clock.advance(30_000);
+    const newMaster = h.masterName()!;
+    expect(newMaster).not.toBe('db1');
+    const seqno = h.driver.node('db1').appliedSeqno;
+    await h.fault('db1', 'dataserver-start');
+    await h.clock.advance(60_000); // the operator reads ls, then types the recover
+    expect(h.driver.node('db1').appliedSeqno).toBe(seqno);
+    const task = await h.run({ op: 'datasource', host: 'db1', action: 'recover' });
+    expect(task.state).toBe('complete');
+    expect(h.ds('db1')).toMatchObject({ role: 'slave', lastShunReason: null });
+    expect(h.driver.node('db1')).toMatchObject({ isMaster: false, masterName: newMaster });
+  });
+
   it('refuses to rejoin a master that has transactions the new master lacks', async () => {
     h = await startHarness(['simulation.writesPerSecond=10']);
     await h.clock.advance(1_050); // just after a write the slaves have not received yet

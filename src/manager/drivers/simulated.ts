@@ -1,8 +1,9 @@
 /**
  * An in-process cluster for the demo and the fast test tier: hosts, database servers, replicators
- * whose seqno advances (the master takes writes on a clock timer, slaves apply them after a small
- * lag), connectors whose connection counts react to notifyRouters, and fault injection. Everything
- * runs on the injected Clock and a seeded generator, so a VirtualClock run is exactly repeatable.
+ * whose seqno advances (the master the connectors route to takes writes on a clock timer, slaves
+ * apply them after a small lag), connectors whose connection counts react to notifyRouters, and
+ * fault injection. Everything runs on the injected Clock and a seeded generator, so a VirtualClock
+ * run is exactly repeatable.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import type { FaultAction, Role } from '../model.js';
@@ -120,6 +121,11 @@ export class SimulatedDriver implements ClusterDriver {
   private readonly writeIntervalMs: number;
   private writeTimer: TimerHandle | null = null;
   private epochCounter = 1;
+  /**
+   * The master the connectors route to, as the manager last told them: applications write only
+   * there, so a failed-over master that comes back takes no writes (as behind real connectors).
+   */
+  private routedMaster: string | null;
   private readonly failures: Array<{ op: SimulatedOperation; ds: string | null; message: string }> = [];
   private closed = false;
 
@@ -130,6 +136,7 @@ export class SimulatedDriver implements ClusterDriver {
     const wps = opts.writesPerSecond ?? 2;
     this.writeIntervalMs = wps > 0 ? 1000 / wps : 0;
     const masterName = opts.master ?? opts.datasources.find((d) => d.role === 'master')?.name ?? opts.datasources[0]?.name;
+    this.routedMaster = masterName ?? null;
     const start = opts.startSeqno ?? 0;
     const now = this.clock.now();
     for (const cfg of opts.datasources) {
@@ -230,6 +237,7 @@ export class SimulatedDriver implements ClusterDriver {
 
   async notifyRouters(masterName: string | null, _readable?: string[], _opts?: DriverCallOptions): Promise<void> {
     for (const n of this.nodes.values()) n.activeSessions = 0;
+    this.routedMaster = masterName;
     const master = masterName ? this.nodes.get(masterName) : undefined;
     for (const c of this.connectors) {
       if (this.nodes.get(c.host)?.hostUp === false) continue;
@@ -412,9 +420,8 @@ export class SimulatedDriver implements ClusterDriver {
     if (this.writeIntervalMs <= 0 || this.closed) return;
     this.writeTimer = this.clock.setTimeout(() => {
       this.catchUp();
-      for (const n of this.nodes.values()) {
-        if (n.isMaster && !n.readOnly && n.hostUp && n.dataServerUp) this.write(n);
-      }
+      const n = this.routedMaster ? this.nodes.get(this.routedMaster) : undefined;
+      if (n && n.isMaster && !n.readOnly && n.hostUp && n.dataServerUp) this.write(n);
       this.scheduleWrite();
     }, this.writeIntervalMs);
   }
