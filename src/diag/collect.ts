@@ -21,6 +21,8 @@ export interface CollectOptions {
   onFile?: (file: CollectedFile) => void;
   /** Runs the file stream when a slot is free (bounds how many hosts stream at once). */
   streamSlot?: <T>(stream: () => Promise<T>) => Promise<T>;
+  /** Stops the collection (per-host limit): a host still waiting for its stream slot gives it up. */
+  signal?: AbortSignal;
 }
 
 export interface CollectOutcome {
@@ -201,11 +203,24 @@ export class HostCollector {
       },
     });
     const slot = this.options.streamSlot ?? ((stream) => stream());
+    const signal = this.options.signal;
+    const stopped = new Promise<never>((_, reject) => {
+      const stop = () => reject(new ConnectionLostError('collection stopped'));
+      if (signal?.aborted) stop();
+      else signal?.addEventListener('abort', stop, { once: true });
+    });
+    stopped.catch(() => undefined);
     try {
-      await slot(() => this.transport.exec(streamScript(plans.map((p) => ({ source: p.source, tailBytes: p.tailBytes }))), reader, {
-        idleTimeoutMs: this.options.idleTimeoutMs,
-        label: `the stream of ${plans.length} file${plans.length === 1 ? '' : 's'}`,
-      }));
+      const streamed = slot(() =>
+        signal?.aborted
+          ? Promise.resolve(undefined)
+          : this.transport.exec(streamScript(plans.map((p) => ({ source: p.source, tailBytes: p.tailBytes }))), reader, {
+              idleTimeoutMs: this.options.idleTimeoutMs,
+              label: `the stream of ${plans.length} file${plans.length === 1 ? '' : 's'}`,
+            }),
+      );
+      streamed.catch(() => undefined);
+      await Promise.race([streamed, stopped]);
       reader.end();
       await new Promise<void>((resolve, reject) => {
         reader.once('finish', resolve);

@@ -231,7 +231,9 @@ async function collectHost(host: string, options: DiagRunOptions & { streamSlot?
   transports.add(transport);
   progress.phase = 'collecting';
   emit();
+  const stop = new AbortController();
   const collector = new HostCollector(transport, part, {
+    signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal,
     installDirectory: options.config.installDirectory,
     logSizeBytes: options.logSizeMiB * 1048576,
     idleTimeoutMs: options.commandTimeoutMs,
@@ -250,6 +252,7 @@ async function collectHost(host: string, options: DiagRunOptions & { streamSlot?
     const overtime = new Promise<'overtime'>((resolve) => (timer = setTimeout(() => resolve('overtime'), Math.max(0, options.hostTimeoutMs - (Date.now() - startedAt)))));
     const outcome = await Promise.race([running, overtime]);
     if (outcome === 'overtime') {
+      stop.abort();
       transport.close();
       // The collector cuts off the entry it was writing; the host's part must be whole before it is archived.
       await running.catch(() => undefined);

@@ -106,4 +106,21 @@ describe('HostCollector with the real scripts (sh on this host)', () => {
     expect(results.every((r) => r.outcome.files.some((f) => f.path === 'service_logs/trepsvc.log'))).toBe(true);
     expect(most).toBe(1);
   });
+
+  it('a host still waiting for its stream slot gives it up when stopped (per-host limit)', async () => {
+    const held = pLimit(1);
+    void held(() => new Promise(() => undefined));
+    const part = await HostPart.create(join(dir, 'db1.part'), 'top/db1', new Date());
+    const stop = new AbortController();
+    const collector = new HostCollector(new LocalTransport(), part, options({ streamSlot: held, signal: stop.signal }));
+    setTimeout(() => stop.abort(), 200);
+    const started = Date.now();
+    await expect(collector.run()).rejects.toThrow(/collection stopped/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(collector.files.map((f) => f.path)).toContain('os_info/uname.txt');
+    await part.close();
+    const tgz = join(dir, 'db1.tgz');
+    writeFileSync(tgz, Buffer.concat([readFileSync(join(dir, 'db1.part')), gzipSync(TAR_END)]));
+    expect(spawnSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).stdout).toContain('top/db1/os_info/uname.txt');
+  });
 });
