@@ -91,6 +91,21 @@ describe('switch', () => {
     expect(h.manager.serviceStatus('alpha').policy).toBe('AUTOMATIC');
   });
 
+  it('switch to the failed-over old master is refused with its state, not as "the service has no slave"', async () => {
+    h = await startHarness();
+    await h.fault('db1', 'dataserver-stop');
+    await h.clock.advance(30_000);
+    expect(h.masterName()).toBe('db2');
+    await h.fault('db1', 'dataserver-start');
+    const dryRun = await h.run({ op: 'switch', target: 'db1', dryRun: true });
+    expect(lines(dryRun)).toEqual(["SLAVE 'db1@alpha' IS NOT ELIGIBLE: SHUNNED", 'DRY RUN: NO ELIGIBLE SLAVE: DB1 SHUNNED; NOTHING WAS CHANGED']);
+    expect(dryRun.taskResult).toMatchObject({ candidates: [expect.objectContaining({ name: 'db1', eligible: false, reason: 'SHUNNED' })] });
+    const task = await h.run({ op: 'switch', target: 'db1' });
+    expect(task).toMatchObject({ state: 'failed', taskResult: { error: 'no eligible slave: db1 SHUNNED' } });
+    const other = await h.run({ op: 'switch' });
+    expect(other.taskResult).toMatchObject({ newPrimary: 'db3' });
+  });
+
   it('puts the old master back when promotion fails', async () => {
     h = await startHarness();
     h.driver.failNext('promote', 'db3', 'promotion refused by the server');

@@ -7,7 +7,10 @@ function latencyText(l: number | null): string {
   return l === null ? '-' : l.toFixed(3);
 }
 
-/** Evaluates the slaves of the service (only `target` when given) and logs one line per candidate. */
+/**
+ * Evaluates the slaves of the service and logs one line per candidate. A named `target` is
+ * evaluated whatever its role, so a shunned old master is refused for its state.
+ */
 export function evaluateAndLog(
   ctx: OperationContext,
   task: TaskContext,
@@ -17,7 +20,7 @@ export function evaluateAndLog(
 ): CandidateEvaluation[] {
   const inputs = ctx
     .records()
-    .filter((r) => r.name !== exclude && r.role !== 'master' && (target === undefined || r.name === target))
+    .filter((r) => r.name !== exclude && (target === undefined ? r.role !== 'master' : r.name === target))
     .map((r) => ({ name: r.name, role: r.role, state: r.state, precedence: ctx.configOf(r.name).precedence, observation: observations.get(r.name) ?? null }));
   const evaluated = evaluateCandidates(inputs, ctx.props.policy.slaveMaxLatencySeconds);
   for (const c of evaluated) {
