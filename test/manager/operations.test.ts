@@ -74,7 +74,10 @@ describe('switch', () => {
     expect(task.taskResult).toMatchObject({
       dryRun: true,
       wouldSelect: 'db3',
-      candidates: [expect.objectContaining({ name: 'db3', eligible: true }), expect.objectContaining({ name: 'db2', eligible: false, reason: 'SHUNNED' })],
+      candidates: [
+        expect.objectContaining({ name: 'db3', eligible: true, appliedSeqno: expect.any(Number), storedSeqno: expect.any(Number) }),
+        expect.objectContaining({ name: 'db2', eligible: false, reason: 'SHUNNED' }),
+      ],
     });
     expect(h.masterName()).toBe('db1');
     expect(h.driver.node('db1').readOnly).toBe(false);

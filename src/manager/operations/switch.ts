@@ -35,7 +35,7 @@ async function dryRunSwitch(ctx: OperationContext, task: TaskContext, masterName
     dryRun: true,
     wouldSelect: 'name' in choice ? choice.name : null,
     refusal: 'refusal' in choice ? choice.refusal : null,
-    candidates: evaluated.map((c) => ({ name: c.name, eligible: c.eligible, reason: c.reason, appliedSeqno: c.appliedSeqno, latency: c.latency, precedence: c.precedence })),
+    candidates: evaluated.map((c) => ({ name: c.name, eligible: c.eligible, reason: c.reason, appliedSeqno: c.appliedSeqno, storedSeqno: c.storedSeqno, latency: c.latency, precedence: c.precedence })),
   };
 }
 
