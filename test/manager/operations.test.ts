@@ -123,6 +123,19 @@ describe('switch', () => {
     expect(h.manager.serviceStatus('alpha').policy).toBe('AUTOMATIC');
   });
 
+  it('does not claim a revert that failed: the old master left read-only is named', async () => {
+    h = await startHarness();
+    h.driver.failNext('promote', 'db3', 'promotion refused by the server');
+    h.driver.failNext('allowWrites', 'db1', 'lost connection to the server');
+    const task = await h.run({ op: 'switch', target: 'db3' });
+    expect(task.state).toBe('failed');
+    expect(task.taskResult).toEqual({
+      error:
+        "switch to 'db3@alpha' failed: promotion refused by the server; the revert did not complete (allowing writes on db1: lost connection to the server): check the service with ls",
+    });
+    expect(lines(task)).toContain("COULD NOT PUT THE PRIOR MASTER 'db1@alpha' BACK ONLINE: lost connection to the server");
+  });
+
   it('repoints the promoted slave when making the old master a slave fails', async () => {
     h = await startHarness();
     h.driver.failNext('replicateFrom', 'db1', 'cannot configure replication');

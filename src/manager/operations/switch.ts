@@ -67,8 +67,12 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       task.step(`SWITCH TO '${q(chosen)}' FAILED: ${reason}`);
-      await revert(ctx, task, masterName, chosen, { fenced, promoted });
-      throw new ToolkitError('refused', `switch to '${q(chosen)}' failed and was reverted: ${reason}`);
+      const revertFailures = await revert(ctx, task, masterName, chosen, { fenced, promoted });
+      if (revertFailures.length === 0) throw new ToolkitError('refused', `switch to '${q(chosen)}' failed and was reverted: ${reason}`);
+      throw new ToolkitError(
+        'refused',
+        `switch to '${q(chosen)}' failed: ${reason}; the revert did not complete (${revertFailures.join('; ')}): check the service with ls`,
+      );
     }
     const oldRecord = ctx.record(masterName);
     const newRecord = ctx.record(chosen);
@@ -87,15 +91,27 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
   });
 }
 
-/** Puts the old master back as it was: writable, the promoted slave replicating from it again. */
-async function revert(ctx: OperationContext, task: TaskContext, masterName: string, chosen: string, done: { fenced: boolean; promoted: boolean }) {
+/**
+ * Puts the old master back as it was: writable, the promoted slave replicating from it again.
+ * Returns what could not be undone (`allowing writes on db1: <reason>`), empty when all was.
+ */
+async function revert(
+  ctx: OperationContext,
+  task: TaskContext,
+  masterName: string,
+  chosen: string,
+  done: { fenced: boolean; promoted: boolean },
+): Promise<string[]> {
   const q = ctx.qualified.bind(ctx);
+  const failures: string[] = [];
   const attempt = async (line: string, what: string, work: Parameters<OperationContext['call']>[2]) => {
     task.step(line);
     try {
       await ctx.call({ ...task, signal: new AbortController().signal }, what, work);
     } catch (e) {
-      task.step(`COULD NOT ${line}: ${e instanceof Error ? e.message : String(e)}`);
+      const reason = e instanceof Error ? e.message : String(e);
+      task.step(`COULD NOT ${line}: ${reason}`);
+      failures.push(`${what}: ${reason}`);
     }
   };
   if (done.promoted) {
@@ -111,6 +127,7 @@ async function revert(ctx: OperationContext, task: TaskContext, masterName: stri
   } catch (e) {
     task.step(`COULD NOT NOTIFY THE CONNECTORS: ${e instanceof Error ? e.message : String(e)}`);
   }
+  return failures;
 }
 
 /** Every other reachable slave replicates from the new master; failures are logged, not fatal. */
