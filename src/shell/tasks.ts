@@ -9,7 +9,7 @@ import type { CommandContext } from './command.js';
 /** A wait that ended without knowing the outcome; the task id says what to check. */
 export class TaskWaitError extends ToolkitError {
   constructor(
-    kind: 'timeout' | 'interrupted',
+    kind: 'timeout' | 'interrupted' | 'unreachable',
     message: string,
     hint: string,
     readonly taskId: string,
@@ -38,6 +38,14 @@ export async function waitForTask(ctx: CommandContext, started: TaskStatus): Pro
   } catch (e) {
     if (isToolkitError(e) && (e.kind === 'timeout' || e.kind === 'interrupted') && !(e instanceof TaskWaitError)) {
       throw waitError(e.kind, started, ctx.timeoutMs);
+    }
+    if (isToolkitError(e) && e.kind === 'unreachable') {
+      throw new TaskWaitError(
+        'unreachable',
+        `lost the manager while waiting for '${started.operation}' (task ${started.taskId}); its outcome is unknown: ${e.message}`,
+        'when the manager answers again, check the task with: history',
+        started.taskId,
+      );
     }
     throw e;
   }

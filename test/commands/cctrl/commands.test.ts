@@ -88,6 +88,18 @@ describe('cctrl commands against a manager double', () => {
     expect(r.err).toMatch(/'switch' did not finish within 2 s; its outcome is unknown \(task task-1 is still running on the manager\)/);
   });
 
+  it('a manager lost during a switch exits 3 and says the outcome is unknown, naming the task', async () => {
+    const { shell: s, api } = shell({ hang: ['switch'] });
+    setTimeout(() => (api.options.unreachable = true), 300);
+    const r = await run(s, 'switch; ls');
+    expect(r.outcomes).toHaveLength(1);
+    expect(r.outcomes[0]).toMatchObject({ exitCode: 3, error: { kind: 'unreachable', taskId: 'task-1' } });
+    expect(r.err).toBe(
+      "ERROR: lost the manager while waiting for 'switch' (task task-1); its outcome is unknown: the manager at http://fake is unreachable: connection refused;" +
+        ' when the manager answers again, check the task with: history\n',
+    );
+  });
+
   it('Ctrl-C stops waiting (130) and says the task keeps running', async () => {
     const { shell: s } = shell({ hang: ['switch'] });
     const abort = new AbortController();
