@@ -87,8 +87,11 @@ async function entryMember(entry: TarEntry, data?: Buffer): Promise<Buffer> {
 
 /** A tar entry being written as it arrives: its size is declared first, its data follows. */
 export interface EntryWriter {
-  /** Resolves when the data may be followed by more (backpressure from the compressor and the disk). */
-  write(chunk: Buffer): Promise<void>;
+  /**
+   * Takes the chunk; returns a promise when more data must wait for it (backpressure from the
+   * compressor and the disk), nothing when it may follow at once.
+   */
+  write(chunk: Buffer): Promise<void> | undefined;
   /** Ends the entry; it must have received exactly the declared size. */
   finish(): Promise<void>;
   /** Removes whatever of the entry was written, as if it had never started. */
@@ -181,14 +184,18 @@ export class HostPart {
       this.busy = false;
     };
     return {
-      write: async (chunk) => {
+      write: (chunk) => {
         written += chunk.length;
-        for (let at = 0; at < chunk.length; ) {
-          const n = chunk.copy(slabs[slab]!, filled, at);
-          filled += n;
-          at += n;
-          if (filled === SLAB_BYTES) await Promise.race([flush(), done]);
-        }
+        const fill = (from: number): Promise<void> | undefined => {
+          for (let at = from; at < chunk.length; ) {
+            const n = chunk.copy(slabs[slab]!, filled, at);
+            filled += n;
+            at += n;
+            if (filled === SLAB_BYTES) return Promise.race([flush(), done]).then(() => fill(at));
+          }
+          return undefined;
+        };
+        return fill(0);
       },
       finish: async () => {
         if (written !== size) throw new Error(`entry ${path}: ${written} bytes written, ${size} declared`);

@@ -174,11 +174,11 @@ export class HostCollector {
           ...(plan.redact ? {} : { writer: this.part.openEntry(plan.archived, header.bytes) }),
         };
       },
-      data: async (_index: number, chunk: Buffer) => {
+      data: (_index: number, chunk: Buffer) => {
         const frame = current!;
         if (!frame.writer) return void frame.chunks.push(chunk);
         frame.hash.update(chunk);
-        await frame.writer.write(chunk);
+        return frame.writer.write(chunk);
       },
       close: async (_index: number, trailer: FrameTrailer) => {
         const frame = current!;

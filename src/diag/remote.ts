@@ -165,6 +165,7 @@ export interface FrameTrailer {
   error: string;
 }
 
+/** Each call may return a promise: the reader then waits for it before going on (backpressure). */
 export interface FrameHandler {
   open(index: number, header: FrameHeader): void | Promise<void>;
   data(index: number, chunk: Buffer): void | Promise<void>;
@@ -202,9 +203,15 @@ export class FrameReader extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     if (this.stopped) return cb();
-    const work = this.consume(chunk);
-    this.busy = work.catch(() => undefined);
-    work.then(() => cb(), cb);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.consume(chunk, 0);
+    } catch (e) {
+      return cb(e as Error);
+    }
+    if (!pending) return cb();
+    this.busy = pending.catch(() => undefined);
+    pending.then(() => cb(), cb);
   }
 
   /** Stops handing out data; resolves once the handler is no longer called. */
@@ -213,51 +220,59 @@ export class FrameReader extends Writable {
     return this.busy;
   }
 
-  private async consume(chunk: Buffer): Promise<void> {
-    let at = 0;
+  /**
+   * Synchronous while the handler is (a log's data is copied into a slab most of the time), so a
+   * chunk costs no promise; continues asynchronously from where a handler asked to wait.
+   */
+  private consume(chunk: Buffer, from: number): Promise<void> | undefined {
+    let at = from;
     while (at < chunk.length && !this.stopped) {
+      let pending: void | Promise<void> = undefined;
       if (this.state === 'body') {
         const take = Math.min(this.remaining, chunk.length - at);
         const part = chunk.subarray(at, at + take);
         at += take;
         this.remaining -= take;
-        if (take > 0) await this.handler.data(this.index, part);
         if (this.remaining === 0) this.state = 'trailer';
-        continue;
+        if (take > 0) pending = this.handler.data(this.index, part);
+      } else {
+        const nl = chunk.indexOf(0x0a, at);
+        const piece = chunk.subarray(at, nl < 0 ? chunk.length : nl);
+        this.line.push(piece);
+        this.lineLength += piece.length;
+        if (this.lineLength > MAX_LINE) throw new FrameFormatError('the file stream from the host is garbled (a status line of over 64 KiB)');
+        if (nl < 0) return undefined;
+        at = nl + 1;
+        const text = Buffer.concat(this.line).toString('utf8');
+        this.line = [];
+        this.lineLength = 0;
+        pending = this.state === 'header' ? this.header(text) : this.trailer(text);
       }
-      const nl = chunk.indexOf(0x0a, at);
-      const piece = chunk.subarray(at, nl < 0 ? chunk.length : nl);
-      this.line.push(piece);
-      this.lineLength += piece.length;
-      if (this.lineLength > MAX_LINE) throw new FrameFormatError('the file stream from the host is garbled (a status line of over 64 KiB)');
-      if (nl < 0) return;
-      at = nl + 1;
-      const text = Buffer.concat(this.line).toString('utf8');
-      this.line = [];
-      this.lineLength = 0;
-      if (this.state === 'header') await this.header(text);
-      else await this.trailer(text);
+      if (pending) {
+        const resume = at;
+        return pending.then(() => this.consume(chunk, resume));
+      }
     }
+    return undefined;
   }
 
-  private async header(text: string): Promise<void> {
+  private header(text: string): void | Promise<void> {
     if (text.startsWith('E ')) {
-      await this.handler.open(this.index, { ok: false, error: text.slice(2) });
-      this.index++;
-      return;
+      const index = this.index++;
+      return this.handler.open(index, { ok: false, error: text.slice(2) });
     }
     const m = /^F (\d+) (\d+)$/.exec(text);
     if (!m) throw new FrameFormatError(`the file stream from the host is garbled: "${text.slice(0, 80)}"`);
     this.remaining = Number(m[2]);
-    await this.handler.open(this.index, { ok: true, sourceBytes: Number(m[1]), bytes: this.remaining });
     this.state = this.remaining > 0 ? 'body' : 'trailer';
+    return this.handler.open(this.index, { ok: true, sourceBytes: Number(m[1]), bytes: this.remaining });
   }
 
-  private async trailer(text: string): Promise<void> {
+  private trailer(text: string): void | Promise<void> {
     const m = /^(\d+) (\d+) ?(.*)$/.exec(text);
     if (!m) throw new FrameFormatError(`the file stream from the host is garbled: "${text.slice(0, 80)}"`);
-    await this.handler.close(this.index, { code: Number(m[1]), copied: Number(m[2]), error: m[3]!.trim() });
-    this.index++;
+    const index = this.index++;
     this.state = 'header';
+    return this.handler.close(index, { code: Number(m[1]), copied: Number(m[2]), error: m[3]!.trim() });
   }
 }

@@ -49,11 +49,9 @@ function pump(command: string, out: Readable, err: Readable, sink: Writable, opt
   return new Promise((resolve, reject) => {
     let stderr = '';
     let done = false;
-    let timer: NodeJS.Timeout;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => finish(new CommandTimeoutError(options.label ?? command, options.idleTimeoutMs)), options.idleTimeoutMs);
-    };
+    // Re-armed on every chunk: refresh() reuses the one timer instead of making one per chunk.
+    const timer = setTimeout(() => finish(new CommandTimeoutError(options.label ?? command, options.idleTimeoutMs)), options.idleTimeoutMs);
+    const arm = () => void timer.refresh();
     const finish = (e?: Error, result?: ExecResult) => {
       if (done) return;
       done = true;
