@@ -238,6 +238,29 @@ describe('recover', () => {
   });
 });
 
+describe('a master taken OFFLINE', () => {
+  it('switch, failover, recover and heartbeat all point to the command that brings it back, not to each other', async () => {
+    h = await startHarness();
+    expect(lines(await h.run({ op: 'datasource', host: 'db1', action: 'offline' }))).toEqual(["DataSource 'db1' is now OFFLINE"]);
+    const hint = "It is OFFLINE: bring it back with 'datasource db1 online'.";
+    expect(thrown(() => h!.manager.control('alpha', { op: 'switch' }, 't'))).toMatchObject({ message: "cannot switch: the master 'db1@alpha' is OFFLINE", hint });
+    expect(thrown(() => h!.manager.control('alpha', { op: 'failover' }, 't'))).toMatchObject({ hint });
+    expect(thrown(() => h!.manager.control('alpha', { op: 'recover' }, 't'))).toMatchObject({ hint });
+    expect(thrown(() => h!.manager.control('alpha', { op: 'heartbeat' }, 't'))).toMatchObject({ hint });
+    await h.run({ op: 'datasource', host: 'db1', action: 'online' });
+    expect(h.ds('db1')).toMatchObject({ role: 'master', state: 'ONLINE' });
+  });
+
+  it('a FAILED master still points to failover', async () => {
+    h = await startHarness(['policy.mode=manual']);
+    await h.fault('db1', 'dataserver-stop');
+    await h.clock.advance(30_000);
+    expect(h.ds('db1').state).toBe('FAILED');
+    expect(thrown(() => h!.manager.control('alpha', { op: 'switch' }, 't')).hint).toBe("Use 'failover'.");
+    expect(thrown(() => h!.manager.control('alpha', { op: 'recover' }, 't')).hint).toBe("Use 'failover'.");
+  });
+});
+
 describe('datasource transitions', () => {
   it('allows the legal ones with cctrl lines', async () => {
     h = await startHarness();

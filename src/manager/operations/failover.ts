@@ -7,6 +7,7 @@ import { ToolkitError } from '../../errors.js';
 import { selectCandidate } from '../candidates.js';
 import type { OperationContext, OperationResult, TaskContext } from './context.js';
 import { evaluateAndLog } from './candidates-step.js';
+import { masterNotOnlineHint } from './master-hint.js';
 import { holdMaintenance } from './policy-hold.js';
 import { repointSlaves } from './switch.js';
 
@@ -14,7 +15,8 @@ export function planFailover(ctx: OperationContext, target: string | undefined, 
   const master = ctx.master();
   if (!master) throw new ToolkitError('refused', `cannot fail over: service '${ctx.service}' has no master`, "Use 'recover'.");
   if (master.state !== 'FAILED') {
-    throw new ToolkitError('refused', `cannot fail over: the master '${ctx.qualified(master.name)}' is ${master.state}, not FAILED`, "Use 'switch' for a planned change of master.");
+    const hint = master.state === 'ONLINE' ? "Use 'switch' for a planned change of master." : masterNotOnlineHint(master);
+    throw new ToolkitError('refused', `cannot fail over: the master '${ctx.qualified(master.name)}' is ${master.state}, not FAILED`, hint);
   }
   if (target !== undefined) {
     ctx.record(target);

@@ -4,6 +4,7 @@ import { DATASOURCE_ACTIONS, FAULT_ACTIONS, POLICY_MODES, type ControlRequest } 
 import type { OperationContext, OperationResult, TaskContext } from './context.js';
 import { planDatasource } from './datasource.js';
 import { planFailover } from './failover.js';
+import { masterNotOnlineHint } from './master-hint.js';
 import { planServiceRecover } from './recover.js';
 import { planSwitch } from './switch.js';
 
@@ -99,7 +100,9 @@ export function planOperation(ctx: OperationContext, request: ControlRequest, op
 
 function planHeartbeat(ctx: OperationContext): PlannedOperation {
   const master = ctx.master();
-  if (!master || master.state !== 'ONLINE') throw new ToolkitError('refused', `cannot send a heartbeat: service '${ctx.service}' has no ONLINE master`);
+  if (!master || master.state !== 'ONLINE') {
+    throw new ToolkitError('refused', `cannot send a heartbeat: service '${ctx.service}' has no ONLINE master`, master ? masterNotOnlineHint(master) : undefined);
+  }
   return {
     exclusive: true,
     run: async (task) => {

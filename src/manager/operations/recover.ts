@@ -6,12 +6,13 @@
 import { ToolkitError } from '../../errors.js';
 import type { DataSourceRecord } from '../store.js';
 import type { OperationContext, OperationResult, TaskContext } from './context.js';
+import { masterNotOnlineHint } from './master-hint.js';
 import { holdMaintenance } from './policy-hold.js';
 
 function onlineMaster(ctx: OperationContext): DataSourceRecord {
   const master = ctx.master();
   if (!master || master.state !== 'ONLINE') {
-    throw new ToolkitError('refused', `cannot recover: service '${ctx.service}' has no ONLINE master`, "Run 'failover' first.");
+    throw new ToolkitError('refused', `cannot recover: service '${ctx.service}' has no ONLINE master`, master ? masterNotOnlineHint(master) : "Run 'failover' first.");
   }
   return master;
 }

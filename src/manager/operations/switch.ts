@@ -7,13 +7,14 @@ import { ToolkitError } from '../../errors.js';
 import { selectCandidate } from '../candidates.js';
 import type { OperationContext, OperationResult, TaskContext } from './context.js';
 import { evaluateAndLog } from './candidates-step.js';
+import { masterNotOnlineHint } from './master-hint.js';
 import { holdMaintenance } from './policy-hold.js';
 
 export function planSwitch(ctx: OperationContext, target: string | undefined, dryRun: boolean) {
   const master = ctx.master();
   if (!master || master.state !== 'ONLINE') {
     const state = master ? master.state : 'missing';
-    throw new ToolkitError('refused', `cannot switch: the master${master ? ` '${ctx.qualified(master.name)}'` : ''} is ${state}`, master?.state === 'FAILED' ? "Use 'failover'." : "Use 'recover' or 'failover'.");
+    throw new ToolkitError('refused', `cannot switch: the master${master ? ` '${ctx.qualified(master.name)}'` : ''} is ${state}`, master ? masterNotOnlineHint(master) : "Use 'recover' or 'failover'.");
   }
   if (target !== undefined) {
     ctx.record(target);
