@@ -151,7 +151,8 @@ export function streamScript(frames: FrameRequest[]): string {
     '  [ "$rc" -eq 0 ] && r=',
     `  printf '%s %s %s\\n' "$rc" "$n" "$(printf '%s' "$r" | head -n 1)"`,
     '}',
-    ...frames.map((f) => `f ${f.tailBytes} ${shellQuote(f.source)}`),
+    // Whole bytes: a fraction would fail the script's integer test and send the whole file.
+    ...frames.map((f) => `f ${Math.max(0, Math.floor(f.tailBytes))} ${shellQuote(f.source)}`),
     'exit 0',
   ].join('\n');
 }

@@ -108,6 +108,13 @@ describe('the file stream script (sh)', () => {
     expect(frames[1]!.data.equals(Buffer.alloc(4096, 0x62))).toBe(true);
   });
 
+  it('a fractional --log-size keeps whole bytes from the end, never the whole file', async () => {
+    const log = join(dir, 'trepsvc.log');
+    writeFileSync(log, Buffer.alloc(10_000, 0x61));
+    const frames = await readFrames(execFileSync('sh', ['-c', streamScript([{ source: log, tailBytes: 0.3 * 1024 }])]));
+    expect(frames[0]!.header).toEqual({ ok: true, sourceBytes: 10_000, bytes: 307 });
+  });
+
   it('rejects a garbled stream with a clear error', async () => {
     await expect(readFrames(Buffer.from('hello\n'))).rejects.toThrow(/garbled: "hello"/);
   });
