@@ -51,7 +51,10 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   const [prompt, setPrompt] = useState(shell.prompt());
   const abortRef = useRef<AbortController | null>(null);
   const lastCtrlC = useRef(0);
+  /** Lines typed or pasted ahead, run in order once the current command ends. */
   const pasted = useRef<string[]>([]);
+  /** The unfinished line typed ahead (no Enter yet): it comes back to the prompt. */
+  const typedAhead = useRef('');
   const exited = useRef(false);
 
 
@@ -96,7 +99,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     setCandidates([]);
     setNotice(null);
     history.add(text);
-    if (!text.trim()) return;
+    if (!text.trim()) return runTypedAhead();
     const abort = new AbortController();
     abortRef.current = abort;
     runningRef.current = text.trim();
@@ -115,8 +118,25 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     setPrompt(shell.prompt());
     if (quit) return leave(0);
     shell.refreshNames().catch(() => undefined);
+    runTypedAhead();
+  };
+
+  /** The next line typed ahead runs; when none is left, the unfinished one is back on the prompt. */
+  const runTypedAhead = () => {
     const next = pasted.current.shift();
-    if (next !== undefined) void submit(next);
+    if (next !== undefined) return void submit(next);
+    if (typedAhead.current) edit(typedAhead.current);
+    typedAhead.current = '';
+  };
+
+  /** Splits typed or pasted text at line ends: whole lines wait their turn, the tail stays unfinished. */
+  const typeAhead = (text: string) => {
+    const pieces = text.split(/\r\n|\r|\n/);
+    typedAhead.current += clean(pieces.shift()!);
+    for (const piece of pieces) {
+      pasted.current.push(typedAhead.current);
+      typedAhead.current = clean(piece);
+    }
   };
 
   // Expert-level confirmation: the shell asks, the next line typed answers.
@@ -139,12 +159,13 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
       const now = Date.now();
       if (now - lastCtrlC.current < CTRL_C_WINDOW_MS) return leave(130);
       lastCtrlC.current = now;
+      pasted.current = [];
+      typedAhead.current = '';
       if (confirming) {
         confirming.resolve(false);
         confirmingRef.current = null;
         setConfirming(null);
       } else if (abortRef.current) {
-        pasted.current = [];
         abortRef.current.abort();
       } else {
         edit('');
@@ -156,7 +177,13 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
       if (line === '' && !running) leave(0);
       return;
     }
-    if (running && !confirming) return;
+    if (running && !confirming) {
+      // Kept, not dropped: a paste arrives in chunks, and an operator types the next command ahead.
+      if (key.return) typeAhead('\n');
+      else if (key.backspace || key.delete) typedAhead.current = typedAhead.current.slice(0, -1);
+      else if (!key.ctrl && !key.meta && !key.escape && !key.tab) typeAhead(input);
+      return;
+    }
     if (key.return) {
       if (confirming) {
         append(`${EXPERT_WARNING}${line}`);
@@ -216,9 +243,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
           edit('');
         } else {
           // Pasted lines after this one run in order once it ends.
-          const rest = input.slice(input.indexOf(piece) + piece.length).split(/\r\n|\r|\n/);
-          if (rest.at(-1) === '') rest.pop();
-          pasted.current.push(...rest.map(clean));
+          typeAhead(input.slice(input.indexOf(piece) + piece.length));
           void submit(text);
         }
         return;

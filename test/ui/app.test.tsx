@@ -126,6 +126,24 @@ describe('ShellApp (Ink)', () => {
     expect(text.indexOf('policy mode is now MANUAL')).toBeLessThan(text.indexOf('usage: set policy'));
   });
 
+  it('keeps what is typed or pasted while a command runs: every line runs after it, in order, and a line split across chunks stays whole', async () => {
+    const { app, type, screen } = mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    await type('switch\r');
+    await waitFor(() => (app.lastFrame() ?? '').includes('running: switch'), 'the switch running');
+    await type('members\n\nping d');
+    await type('b2\nhelp se');
+    await type('t\n');
+    await type('ls db');
+    await waitFor(() => screen().includes('usage: set policy automatic|manual|maintenance'), `the typed-ahead commands in ${screen()}`);
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha > ls db'), 'the unfinished line back on the prompt');
+    const text = screen();
+    expect(text.indexOf("SWITCH TO 'db2@alpha' WAS SUCCESSFUL")).toBeLessThan(text.indexOf('alpha/db1(ONLINE)'));
+    expect(text.indexOf('alpha/db1(ONLINE)')).toBeLessThan(text.indexOf('HOST db2/'));
+    expect(text.indexOf('HOST db2/')).toBeLessThan(text.indexOf('usage: set policy'));
+    expect(text).not.toContain('ERROR');
+  });
+
   it('suggests the command for a typo', async () => {
     const { app, type, screen } = mount();
     await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
