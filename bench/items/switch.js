@@ -13,8 +13,8 @@ import { importTestHelper } from '../lib/ts-helpers.js';
 import { interleaved, median, ratio } from '../lib/stats.js';
 
 const SERVICE = '/api/v2/manager/control/service/alpha';
-/** 33091-33093: the benchmark's share of the MariaDB test ports (33061-33099). */
-const MARIADB_PORTS = [33091, 33092, 33093];
+/** 24091-24093: the benchmark's share of the MariaDB test ports (24061-24099). */
+const MARIADB_PORTS = [24091, 24092, 24093];
 
 async function timedTask(mgr, path, body) {
   const started = process.hrtime.bigint();

@@ -81,7 +81,7 @@ export interface MariaDbCluster {
 }
 
 export interface StartClusterOptions {
-  /** Loopback ports, one per server; the first is the master. Use ports 33061-33099. */
+  /** Loopback ports, one per server; the first is the master. Use ports 24061-24099. */
   ports: number[];
   names?: string[];
   /** Set up replication from the first server to the others (default true). */
@@ -99,10 +99,10 @@ function installExitHook(): void {
 }
 
 /**
- * The test ports lie inside Linux's ephemeral port range, so any client socket on the machine may
- * be given one while its server is down, and mariadbd then cannot bind it. While no server runs on
- * a port the harness holds it with a socket that is bound but not listening: the kernel gives it to
- * no client, and connecting to it is still refused, exactly as with a stopped server.
+ * The test ports lie below Linux's ephemeral range (32768-60999), so no client socket is given one
+ * as its local port. While no server runs on a port the harness still holds it with a socket that is
+ * bound but not listening, so that nothing else on the machine takes it between a stop and a start;
+ * connecting to it is refused, exactly as with a stopped server.
  */
 interface PortHold {
   release(): Promise<void>;
@@ -147,7 +147,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
   const missing = mariadbMissing();
   if (missing) throw new Error(`cannot start MariaDB for the system tests: ${missing}`);
   for (const port of opts.ports) {
-    if (port < 33061 || port > 33099) throw new Error(`MariaDB test ports must be within 33061-33099, not ${port}`);
+    if (port < 24061 || port > 24099) throw new Error(`MariaDB test ports must be within 24061-24099, not ${port}`);
   }
   installExitHook();
   const root = mkdtempSync(path.join(tmpdir(), 'mariadb-test-'));
@@ -227,8 +227,8 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
       '--max-connections=200',
     ];
     if (process.getuid?.() === 0) args.push('--user=root');
-    // Test ports lie inside Linux's ephemeral range: a client socket may hold one for a moment, and
-    // mariadbd then exits at once. Such a start is retried; anything else is reported.
+    // A port another program holds for a moment makes mariadbd exit at once: such a start is
+    // retried; anything else is reported.
     for (let attempt = 1; ; attempt++) {
       await reserved.get(name)?.release();
       reserved.delete(name);

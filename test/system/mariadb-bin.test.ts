@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANAGER_PASSWORD, skipWithoutMariaDb, startMariaDbCluster, type MariaDbCluster } from '../helpers/mariadb.js';
 
-const PORTS = [33067, 33068, 33069];
+const PORTS = [24067, 24068, 24069];
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MANAGER_BIN = path.join(ROOT, 'dist/src/cli/manager.js');
 const CCTRL_BIN = path.join(ROOT, 'dist/src/cli/cctrl.js');

@@ -26,7 +26,7 @@ import {
   type WriterReport,
 } from '../helpers/mariadb.js';
 
-const PORTS = [33064, 33065, 33066];
+const PORTS = [24064, 24065, 24066];
 /** db3 is preferred by precedence, so choosing another replica proves the GTID position decided. */
 const PRECEDENCE = [2, 2, 1];
 const SERVICE = 'alpha';

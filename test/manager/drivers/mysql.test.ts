@@ -4,7 +4,7 @@ import { MysqlDriver } from '../../../src/manager/drivers/mysql.js';
 import type { MysqlDriverOptions } from '../../../src/manager/drivers/mysql-config.js';
 import { MANAGER_PASSWORD, MANAGER_USER, skipWithoutMariaDb, startMariaDbCluster, waitForReplicas, type MariaDbCluster } from '../../helpers/mariadb.js';
 
-const PORTS = [33061, 33062, 33063];
+const PORTS = [24061, 24062, 24063];
 const call = { timeoutMs: 5000 };
 
 function options(overrides: Partial<MysqlDriverOptions> = {}): MysqlDriverOptions {
@@ -144,7 +144,7 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
     const seen = await driver.observe(db3, call);
     expect(seen.host).toBe('alive');
     expect(seen.dataServer.state).toBe('STOPPED');
-    expect(seen.dataServer.reason).toMatch(/db3 \(127\.0\.0\.1:33063\): connection refused/);
+    expect(seen.dataServer.reason).toMatch(/db3 \(127\.0\.0\.1:24063\): connection refused/);
     expect(seen.replicator).toBeNull();
     expect(seen.readOnly).toBeNull();
     await expect(driver.position(db3, call)).rejects.toThrow(/connection refused/);
@@ -158,7 +158,7 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
     const badDriver = new MysqlDriver(options({ password: wrong }));
     const seen = await badDriver.observe(db1, call);
     expect(seen.dataServer.state).toBe('UNKNOWN');
-    expect(seen.dataServer.reason).toBe("cannot ping on db1 (127.0.0.1:33061): access denied for user 'tungsten': check mysql.user and mysql.password (or mysql.passwordFile)");
+    expect(seen.dataServer.reason).toBe("cannot ping on db1 (127.0.0.1:24061): access denied for user 'tungsten': check mysql.user and mysql.password (or mysql.passwordFile)");
     const error = await badDriver.fenceWrites(db1, call).then(() => null, (e: Error) => e);
     expect(error?.message).toMatch(/access denied/);
     const everything = JSON.stringify([seen, error?.message, error?.stack, Object.entries(error ?? {})]);
