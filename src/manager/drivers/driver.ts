@@ -3,7 +3,7 @@
  * Error whose message is the reason), and must settle within `timeoutMs` (reject with
  * DriverTimeoutError past it). A driver never throws for an unhealthy host: that is an observation.
  */
-import type { FaultAction, ResourceState, Role } from '../model.js';
+import type { FaultAction, ReplicatorStatus, ResourceState, Role } from '../model.js';
 
 export class DriverTimeoutError extends Error {
   constructor(what: string, timeoutMs: number) {
@@ -35,14 +35,7 @@ export interface Observation {
   /** Is the manager process on that host up (simulated: its host is up). */
   managerUp: boolean;
   /** null: the replicator's status is not available. */
-  replicator: {
-    state: ResourceState;
-    role: Role;
-    masterHost: string | null;
-    appliedSeqno: number;
-    storedSeqno: number;
-    appliedLatency: number;
-  } | null;
+  replicator: Omit<ReplicatorStatus, 'relativeLatency'> | null;
   /** Whether the server refuses writes (MariaDB `read_only`); null when unknown. */
   readOnly: boolean | null;
   connections: { active: number; created: number };
