@@ -92,6 +92,14 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
     throw new ToolkitError('usage', `--timeout must be a positive number of seconds, not '${o['timeout']}'`);
   }
+  // Either would be ignored without a word, and the operator would believe they acted on the other.
+  const given = (k: string) => program.getOptionValueSource(k) === 'cli';
+  if (o['demo'] === true && (given('manager') || given('host') || given('port'))) {
+    throw new ToolkitError('usage', '--demo runs its own simulated cluster: give --demo or --manager, not both');
+  }
+  if (o['demo'] !== true && given('property')) {
+    throw new ToolkitError('usage', '--property sets a property of the --demo manager; it needs --demo', 'configure a running manager with tungsten-manager --property');
+  }
   const str = (k: string): string | null => (typeof o[k] === 'string' ? (o[k] as string) : null);
   return {
     kind: 'run',

@@ -46,6 +46,13 @@ describe('parseArgs', () => {
     expect(() => run(['stray'])).toThrow(/too many arguments|unknown command|excess/i);
   });
 
+  it('refuses --demo with a manager address, and --property without --demo, instead of ignoring one of them', () => {
+    expect(() => run(['--demo', '--manager', 'http://prod:8090'])).toThrow("--demo runs its own simulated cluster: give --demo or --manager, not both");
+    expect(() => run(['--demo', '-host', 'prod'])).toThrow(/give --demo or --manager, not both/);
+    expect(() => run(['--manager', 'http://prod:8090', '--property', 'policy.mode=manual'])).toThrow('--property sets a property of the --demo manager; it needs --demo');
+    expect(run(['--demo', '--property', 'a=1'])).toMatchObject({ demo: true, properties: ['a=1'] });
+  });
+
   it('prints help and version instead of running', () => {
     const help = parseArgs(['--help'], '1.2.3');
     expect(help.kind).toBe('print');
