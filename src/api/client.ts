@@ -462,7 +462,14 @@ export class ManagerClient {
           if (closedByUs) return;
           settleDone?.reject(new ToolkitError('unreachable', `the manager at ${this.url} closed the event stream`));
         });
-        res.on('error', () => undefined); // reported through req 'error'
+        // A connection the manager's end closes mid-stream (the process killed: FIN, no reset) is
+        // reported only here, as 'aborted', never on req.
+        res.on('error', (e) => {
+          clearTimeout(idleTimer);
+          signal?.removeEventListener('abort', onAbort);
+          if (closedByUs) return;
+          settleDone?.reject(this.transportError(e, 'GET', url));
+        });
         resolve({ done, close });
       });
       req.end();

@@ -193,6 +193,41 @@ describe('waitForTask', () => {
     expect(lines).toEqual(['SELECTED SLAVE: db2@alpha', 'PURGE REMAINING ACTIVE SESSIONS', 'SWITCH TO db2 COMPLETE']);
   });
 
+  it('a manager that dies mid-task (its stream ended mid-response, then nothing listening) is unreachable at once, not a timeout', async () => {
+    const slow = new FakeManager(2000);
+    const slowServer = await startManagerServer({ manager: slow, credentials: auth, port: 0 });
+    cleanups.push(() => slowServer.close());
+    // A front that dies like a killed process: the kernel ends the event stream's connection with a
+    // FIN in the middle of its chunked response, and nothing listens on the port any more.
+    let endStream: (() => void) | undefined;
+    const front = http.createServer((req, res) => {
+      if (req.url?.startsWith('/api/v2/manager/events')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(': open\n\n');
+        endStream = () => res.socket?.end();
+        return;
+      }
+      const upstream = http.request(slowServer.url + req.url, { method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const frontClient = new ManagerClient({ url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`, ...auth });
+    cleanups.push(() => frontClient.close());
+    const task = await frontClient.switch('alpha');
+    const started = Date.now();
+    const waiting = frontClient.waitForTask(task.taskId, { timeoutMs: 8000, pollIntervalMs: 50 });
+    await vi_waitUntil(() => endStream !== undefined);
+    front.close();
+    front.closeIdleConnections();
+    endStream!();
+    const e = await failure(waiting);
+    expect(e.kind).toBe('unreachable');
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
   it('gives up with timeout, saying the outcome is unknown', async () => {
     const slow = new FakeManager(2000);
     const slowServer = await startManagerServer({ manager: slow, credentials: auth, port: 0 });

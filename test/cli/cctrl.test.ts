@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CCTRL_BIN, FORBID_UI, requireBuild, runCctrl, startTestManager, type TestManager } from '../e2e/cctrl-helpers.js';
+import { spawnManager } from '../helpers/manager-process.js';
 
 let manager: TestManager;
 
@@ -155,6 +156,29 @@ describe('cctrl scripted', () => {
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/stopped waiting for 'switch' \(task [\w-]+\); it keeps running on the manager/);
     expect(r.stdout).not.toContain('COORDINATOR');
+  });
+
+  it('exit 3 at once: the manager killed during a switch; the message says the outcome is unknown and names the task', async () => {
+    const killed = spawnManager(['--demo', '--port', '0', '--property=simulation.stepDelayMs=1500']);
+    try {
+      const url = await killed.ready;
+      let sentAt = 0;
+      const r = await runCctrl(['--manager', url, '--user', 'tungsten', '--password', 'secret', '-e', 'switch to db2; ls'], {
+        onStdout: (out) => {
+          if (!sentAt && out.includes('PURGE REMAINING ACTIVE SESSIONS')) {
+            sentAt = Date.now();
+            killed.child.kill('SIGKILL');
+          }
+        },
+      });
+      expect(sentAt).toBeGreaterThan(0);
+      expect(r.code).toBe(3);
+      expect(Date.now() - sentAt).toBeLessThan(15_000);
+      expect(r.stderr).toMatch(/^ERROR: lost the manager while waiting for 'switch to db2' \(task [\w-]+\); its outcome is unknown: /);
+      expect(r.stdout).not.toContain('COORDINATOR');
+    } finally {
+      killed.kill();
+    }
   });
 
   it('exit 130: SIGINT while waiting for the next line of stdin', async () => {
