@@ -45,3 +45,11 @@ export async function greet(api: ShellApi): Promise<ManagerInfo> {
     throw e;
   }
 }
+
+/** A --service the manager does not have is refused at start, not by every command after. */
+export async function checkService(api: ShellApi, service: string): Promise<void> {
+  const services = await api.serviceNames();
+  if (!services.includes(service)) {
+    throw new ToolkitError('not_found', `no service '${service}' at the manager at ${api.address}`, `known services: ${services.join(', ')}`);
+  }
+}

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ExitCode, isToolkitError } from '../errors.js';
 import { bannerLines, errorLine, jsonDocument } from '../format/render.js';
-import { greet, openApi } from './connect.js';
+import { checkService, greet, openApi } from './connect.js';
 import { parseArgs, type CctrlOptions } from './options.js';
 import { Shell, promptFor, toOutcomeError } from './session.js';
 import { runScripted } from './scripted.js';
@@ -35,6 +35,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     const interactive = options.execute === null && !options.json && io.stdin.isTTY === true && io.stdout.isTTY === true;
     api = await openApi(options, io.env);
     const info = await greet(api);
+    if (options.service !== null && !options.multi) await checkService(api, options.service);
     const state = {
       service: options.multi ? null : (options.service ?? info.dataServiceName),
       expert: options.expert,

@@ -93,6 +93,13 @@ describe('cctrl scripted', () => {
     expect(r.stdout).toContain('alpha/db1(ONLINE)');
   });
 
+  it('exit 1 at start: -service names a service the manager does not have; nothing runs', async () => {
+    const r = await runCctrl([...manager.args, '-service', 'beta', '-e', 'ls']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`cctrl: no service 'beta' at the manager at ${manager.url}; known services: alpha\n`);
+  });
+
   it('exit 2: usage errors, bad options', async () => {
     const typo = await runCctrl([...manager.args, '-e', 'swtich to db2']);
     expect(typo.code).toBe(2);
