@@ -42,6 +42,9 @@ export interface CommandSpec {
   run(ctx: CommandContext, args: string[]): Promise<CommandResult>;
 }
 
+/** What expert-level means, for help texts. */
+export const EXPERT_LEVEL_MEANS = 'asks for confirmation outside expert mode (scripts: -expert or --yes)';
+
 export function defineCommand(spec: CommandSpec): CommandSpec {
   return spec;
 }

@@ -15,7 +15,7 @@ import service from '../../commands/cctrl/service.js';
 import set from '../../commands/cctrl/set.js';
 import switchCommand from '../../commands/cctrl/switch.js';
 import use from '../../commands/cctrl/use.js';
-import type { CommandSpec } from './command.js';
+import { EXPERT_LEVEL_MEANS, type CommandSpec } from './command.js';
 
 const COMMANDS: CommandSpec[] = [
   ls,
@@ -71,7 +71,8 @@ export function helpOverview(): string {
 export function helpFor(spec: CommandSpec): string {
   const lines = [`usage: ${spec.usage}`, spec.summary];
   if (spec.aliases?.length) lines.push(`also: ${spec.aliases.join(', ')}`);
-  if (spec.expertLevel) lines.push('expert-level: asks for confirmation outside expert mode (scripts: -expert or --yes)');
+  // Commands expert-level only for some arguments (datasource HOST fail) say so in their own help.
+  if (spec.expertLevel?.([])) lines.push(`expert-level: ${EXPERT_LEVEL_MEANS}`);
   if (spec.help) lines.push(spec.help);
   return lines.join('\n');
 }

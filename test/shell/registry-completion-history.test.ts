@@ -30,7 +30,10 @@ describe('registry', () => {
     expect(overview).toContain('switch [to HOST] [--dry-run]');
     expect(overview).toContain('set policy automatic|manual|maintenance');
     expect(helpFor(findCommand('datasource')!)).toMatch(/^usage: datasource HOST online\|offline\|shun\|welcome\|recover\|fail/);
-    expect(helpFor(findCommand('failover')!)).toContain('expert-level');
+    expect(helpFor(findCommand('failover')!)).toContain('expert-level: asks for confirmation outside expert mode');
+    // Only `datasource HOST fail` asks; help must not say that shun or online do.
+    expect(helpFor(findCommand('datasource')!)).not.toContain('\nexpert-level: asks');
+    expect(helpFor(findCommand('datasource')!)).toContain('fail: mark it FAILED (expert-level: asks for confirmation outside expert mode (scripts: -expert or --yes)).');
   });
 });
 
