@@ -111,10 +111,16 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       stopping = true;
       process.stderr.write(`tungsten-manager: ${signal}, stopping\n`);
-      running.close().then(
-        () => resolve(ExitCode.ok),
-        (e: unknown) => resolve(reportFailure(e)),
-      );
+      // The manager's timers do not hold the process (they are unref'd for in-process use): without
+      // this, it would exit in the middle of a task's revert, before the state is flushed.
+      const keepAlive = setInterval(() => undefined, 60_000);
+      running
+        .close()
+        .then(
+          () => resolve(ExitCode.ok),
+          (e: unknown) => resolve(reportFailure(e)),
+        )
+        .finally(() => clearInterval(keepAlive));
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

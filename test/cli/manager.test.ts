@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,29 @@ describe('tungsten-manager', () => {
     p.child.kill('SIGTERM');
     expect(await p.exited).toEqual({ code: 0, signal: null });
     expect(p.stderr()).toContain('SIGTERM, stopping');
+  });
+
+  it('SIGTERM during a switch lets the revert finish before exiting: old master back, task failed, policy restored, state flushed', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'mgr-stop-'));
+    const p = run(['--demo', '--port', '0', '--state-dir', stateDir, '--property=simulation.stepDelayMs=400']);
+    const url = await p.ready;
+    const client = new ManagerClient({ url, user: 'tungsten', password: 'secret' });
+    const task = await client.switch('alpha', { target: 'db2' });
+    while (!(await client.task(task.taskId)).steps.some((s) => s.line.startsWith('FLUSH TRANSACTIONS'))) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    client.close();
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(p.stderr()).toContain("PUT THE PRIOR MASTER 'db1@alpha' BACK ONLINE");
+    expect(p.stderr()).toContain('REVERT POLICY: MAINTENANCE => AUTOMATIC');
+    const saved = JSON.parse(readFileSync(join(stateDir, 'manager-state.json'), 'utf8')) as {
+      service: { policy: string; datasources: Array<{ name: string; role: string }> };
+      tasks: Array<{ taskId: string; state: string }>;
+    };
+    expect(saved.service.policy).toBe('AUTOMATIC');
+    expect(saved.service.datasources.find((d) => d.role === 'master')?.name).toBe('db1');
+    expect(saved.tasks.find((t) => t.taskId === task.taskId)?.state).toBe('failed');
   });
 
   it('takes credentials from the environment and never prints that password', async () => {
