@@ -31,15 +31,18 @@ export async function waitForTask(ctx: CommandContext, started: TaskStatus): Pro
     for (const step of started.steps) ctx.progress(step.line);
     return started;
   }
+  const waitStarted = Date.now();
   try {
     return ctx.api.waitForTask
       ? await ctx.api.waitForTask(started.taskId, { onStep: ctx.progress, timeoutMs: ctx.timeoutMs, signal: ctx.signal })
       : await pollTask(ctx, started);
   } catch (e) {
-    if (isToolkitError(e) && (e.kind === 'timeout' || e.kind === 'interrupted') && !(e instanceof TaskWaitError)) {
+    // A request the manager left unanswered, before the wait's own --timeout: the manager is lost.
+    const managerSilent = isToolkitError(e) && e.kind === 'timeout' && Date.now() - waitStarted < ctx.timeoutMs;
+    if (isToolkitError(e) && (e.kind === 'timeout' || e.kind === 'interrupted') && !managerSilent && !(e instanceof TaskWaitError)) {
       throw waitError(e.kind, started, ctx.timeoutMs);
     }
-    if (isToolkitError(e) && e.kind === 'unreachable') {
+    if (isToolkitError(e) && (e.kind === 'unreachable' || managerSilent)) {
       throw new TaskWaitError(
         'unreachable',
         `lost the manager while waiting for '${started.operation}' (task ${started.taskId}); its outcome is unknown: ${e.message}`,

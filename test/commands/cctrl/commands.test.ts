@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ToolkitError } from '../../../src/errors.js';
 import { jsonDocument, renderOutcomeText } from '../../../src/format/render.js';
 import { Shell } from '../../../src/shell/session.js';
 import type { Outcome } from '../../../src/shell/result.js';
@@ -98,6 +99,17 @@ describe('cctrl commands against a manager double', () => {
       "ERROR: lost the manager while waiting for 'switch' (task task-1); its outcome is unknown: the manager at http://fake is unreachable: connection refused;" +
         ' when the manager answers again, check the task with: history\n',
     );
+  });
+
+  it('a manager that stops answering during a switch is lost (3), not a switch that outlived --timeout (4)', async () => {
+    const { shell: s, api } = shell({ hang: ['switch'] });
+    api.task = async () => {
+      throw new ToolkitError('timeout', 'GET /api/v2/manager/task/task-1: the manager at http://fake did not answer within 10000 ms');
+    };
+    const r = await run(s, 'switch');
+    expect(r.outcomes[0]).toMatchObject({ exitCode: 3, error: { kind: 'unreachable', taskId: 'task-1' } });
+    expect(r.err).toContain("lost the manager while waiting for 'switch' (task task-1); its outcome is unknown: GET /api/v2/manager/task/task-1:");
+    expect(r.err).not.toContain('did not finish within 2 s');
   });
 
   it('Ctrl-C stops waiting (130) and says the task keeps running', async () => {
