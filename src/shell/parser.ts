@@ -1,6 +1,7 @@
 /**
  * The shell's line grammar: statements separated by `;`, words separated by blanks, '…' and "…"
- * quote, a backslash escapes the next character outside single quotes. Everything a user can type
+ * quote, a backslash escapes the next character outside single quotes, and `#` at the start of a
+ * word comments out the rest of the line (as in sh, so scripts fed to stdin can carry comments). Everything a user can type
  * either parses or yields a usage error; nothing throws anything else (fuzz-tested).
  */
 import { ToolkitError } from '../errors.js';
@@ -24,6 +25,7 @@ export function parseLine(line: string): Statement[] {
   let inWord = false;
   let quote: '"' | "'" | null = null;
   let start = 0;
+  let end = line.length;
 
   const endWord = (): void => {
     if (inWord) words.push(word);
@@ -52,6 +54,9 @@ export function parseLine(line: string): Statement[] {
     } else if (c === '\\') {
       if (i + 1 < line.length) word += line[++i];
       inWord = true;
+    } else if (c === '#' && !inWord) {
+      end = i;
+      break;
     } else if (c === ';') {
       endStatement(i);
     } else if (/\s/.test(c)) {
@@ -62,7 +67,7 @@ export function parseLine(line: string): Statement[] {
     }
   }
   if (quote) throw new ToolkitError('usage', `unterminated ${quote === '"' ? 'double' : 'single'} quote`, 'close the quote and try again');
-  endStatement(line.length);
+  endStatement(end);
   return statements;
 }
 

@@ -21,6 +21,16 @@ describe('parseLine', () => {
     expect(parseLine('')).toEqual([]);
   });
 
+  it('treats # at the start of a word as a comment to the end of the line', () => {
+    expect(parseLine('# switch back after the maintenance window')).toEqual([]);
+    expect(parseLine('ls db1   # the old master')).toEqual([{ text: 'ls db1', words: ['ls', 'db1'] }]);
+    expect(parseLine('use alpha; set policy manual # for the upgrade; switch')).toEqual([
+      { text: 'use alpha', words: ['use', 'alpha'] },
+      { text: 'set policy manual', words: ['set', 'policy', 'manual'] },
+    ]);
+    expect(parseLine("datasource db#2 shun '#kept'")[0]!.words).toEqual(['datasource', 'db#2', 'shun', '#kept']);
+  });
+
   it('refuses an unterminated quote with a usage error', () => {
     expect(() => parseLine('ls "db1')).toThrow(/unterminated double quote/);
     try {

@@ -74,6 +74,18 @@ describe('cctrl commands against a manager double', () => {
     );
   });
 
+  it('switch --dry-run that finds no eligible slave still lists the candidates, and exits 1 so scripts can test it', async () => {
+    const { shell: s, api } = shell();
+    for (const ds of api.status.datasources.slice(1)) {
+      ds.state = 'SHUNNED';
+      ds.lastShunReason = 'MANUALLY-SHUNNED';
+    }
+    const r = await run(s, 'switch --dry-run');
+    expect(r.outcomes[0]).toMatchObject({ ok: false, exitCode: 1 });
+    expect(r.out).toContain('CANDIDATE db3: NOT ELIGIBLE: SHUNNED\nNO ELIGIBLE SLAVE: switch would be refused\n');
+    expect(r.err).toBe('ERROR: no eligible slave: switch would be refused\n');
+  });
+
   it('a failed task exits 1 with the reason on stderr', async () => {
     const r = await run(shell({ fail: ['switch'] }).shell, 'switch');
     expect(r.outcomes[0]).toMatchObject({ ok: false, exitCode: 1 });
