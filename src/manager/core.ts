@@ -638,6 +638,10 @@ export class ManagerCore implements Manager, OperationContext {
       this.logger.warn(`${this.qualified(r.name)} is now ${r.state}: ${fault.error}`);
       return;
     }
+    if (r.fencedByMonitor && r.state === 'FAILED' && live.faults.length > 0) {
+      // Keep the reason current: a server first seen closing connections is next seen STOPPED.
+      r.lastError = (fault ?? live.faults[0]!).error;
+    }
     if (!r.fencedByMonitor || r.role === 'master' || live.faults.length > 0) return;
     const slaveReplicatorFenceCleared = r.state === 'OFFLINE';
     if ((r.state === 'FAILED' && policy === 'AUTOMATIC') || slaveReplicatorFenceCleared) this.autoRecover(r);
