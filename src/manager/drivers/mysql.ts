@@ -349,6 +349,9 @@ export class MysqlDriver implements ClusterDriver {
       case 'ENETUNREACH':
         reason = 'host unreachable';
         break;
+      case 'ER_SERVER_SHUTDOWN':
+        reason = 'the database server is shutting down';
+        break;
       case 'PROTOCOL_CONNECTION_LOST':
       case 'ECONNRESET':
         reason = 'the server closed the connection';
@@ -437,6 +440,7 @@ function dataServerStateOf(e: unknown): ResourceState {
   if (err.name === 'DriverTimeoutError') return 'TIMEOUT';
   switch (err.code) {
     case 'ECONNREFUSED':
+    case 'ER_SERVER_SHUTDOWN':
       return 'STOPPED';
     case 'ETIMEDOUT':
       return 'TIMEOUT';
