@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/manager/clock.js';
-import type { DataSourceConfig, DriverCallOptions, Observation } from '../../src/manager/drivers/driver.js';
+import type { DataSourceConfig, Observation } from '../../src/manager/drivers/driver.js';
 import { SimulatedDriver } from '../../src/manager/drivers/simulated.js';
 import { demoProperties } from '../../src/manager/properties.js';
 import { startHarness, type Harness } from './harness.js';
@@ -9,8 +9,8 @@ import { startHarness, type Harness } from './harness.js';
 class OverridableDriver extends SimulatedDriver {
   readonly dataServer = new Map<string, Observation['dataServer']>();
 
-  override async observe(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Observation> {
-    const obs = await super.observe(ds, opts);
+  override async observe(ds: DataSourceConfig): Promise<Observation> {
+    const obs = await super.observe(ds);
     const forced = this.dataServer.get(ds.name);
     return forced ? { ...obs, dataServer: forced } : obs;
   }
