@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ToolkitError } from '../../src/errors.js';
 import { lines, startHarness, type Harness } from './harness.js';
+import { toolkitErrorOf } from '../helpers/toolkit-error.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -8,15 +8,6 @@ afterEach(async () => {
   h = undefined;
 });
 
-function thrown(fn: () => unknown): ToolkitError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ToolkitError) return e;
-    throw e;
-  }
-  throw new Error('expected a ToolkitError');
-}
 
 describe('switch', () => {
   it('logs the cctrl step lines and swaps the roles', async () => {
@@ -150,8 +141,8 @@ describe('switch', () => {
   it('refuses to switch to the master itself or an unknown datasource', () => {
     return (async () => {
       h = await startHarness();
-      expect(thrown(() => h!.manager.control('alpha', { op: 'switch', target: 'db1' }, 't')).message).toBe("'db1@alpha' is already the master");
-      expect(thrown(() => h!.manager.control('alpha', { op: 'switch', target: 'db9' }, 't')).kind).toBe('not_found');
+      expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'switch', target: 'db1' }, 't')).message).toBe("'db1@alpha' is already the master");
+      expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'switch', target: 'db9' }, 't')).kind).toBe('not_found');
     })();
   });
 });
@@ -159,7 +150,7 @@ describe('switch', () => {
 describe('failover', () => {
   it('is refused while the master is not FAILED', async () => {
     h = await startHarness();
-    const e = thrown(() => h!.manager.control('alpha', { op: 'failover' }, 'tester'));
+    const e = toolkitErrorOf(() => h!.manager.control('alpha', { op: 'failover' }, 'tester'));
     expect(e.kind).toBe('refused');
     expect(e.message).toBe("cannot fail over: the master 'db1@alpha' is ONLINE, not FAILED");
     expect(e.hint).toMatch(/switch/);
@@ -243,10 +234,10 @@ describe('a master taken OFFLINE', () => {
     h = await startHarness();
     expect(lines(await h.run({ op: 'datasource', host: 'db1', action: 'offline' }))).toEqual(["DataSource 'db1' is now OFFLINE"]);
     const hint = "It is OFFLINE: bring it back with 'datasource db1 online'.";
-    expect(thrown(() => h!.manager.control('alpha', { op: 'switch' }, 't'))).toMatchObject({ message: "cannot switch: the master 'db1@alpha' is OFFLINE", hint });
-    expect(thrown(() => h!.manager.control('alpha', { op: 'failover' }, 't'))).toMatchObject({ hint });
-    expect(thrown(() => h!.manager.control('alpha', { op: 'recover' }, 't'))).toMatchObject({ hint });
-    expect(thrown(() => h!.manager.control('alpha', { op: 'heartbeat' }, 't'))).toMatchObject({ hint });
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'switch' }, 't'))).toMatchObject({ message: "cannot switch: the master 'db1@alpha' is OFFLINE", hint });
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'failover' }, 't'))).toMatchObject({ hint });
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'recover' }, 't'))).toMatchObject({ hint });
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'heartbeat' }, 't'))).toMatchObject({ hint });
     await h.run({ op: 'datasource', host: 'db1', action: 'online' });
     expect(h.ds('db1')).toMatchObject({ role: 'master', state: 'ONLINE' });
   });
@@ -256,8 +247,8 @@ describe('a master taken OFFLINE', () => {
     await h.fault('db1', 'dataserver-stop');
     await h.clock.advance(30_000);
     expect(h.ds('db1').state).toBe('FAILED');
-    expect(thrown(() => h!.manager.control('alpha', { op: 'switch' }, 't')).hint).toBe("Use 'failover'.");
-    expect(thrown(() => h!.manager.control('alpha', { op: 'recover' }, 't')).hint).toBe("Use 'failover'.");
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'switch' }, 't')).hint).toBe("Use 'failover'.");
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'recover' }, 't')).hint).toBe("Use 'failover'.");
   });
 });
 
@@ -283,17 +274,17 @@ describe('datasource transitions', () => {
   it('refuses illegal ones as a conflict naming the current state', async () => {
     h = await startHarness();
     await h.run({ op: 'datasource', host: 'db2', action: 'shun' });
-    const e = thrown(() => h!.manager.control('alpha', { op: 'datasource', host: 'db2', action: 'online' }, 't'));
+    const e = toolkitErrorOf(() => h!.manager.control('alpha', { op: 'datasource', host: 'db2', action: 'online' }, 't'));
     expect(e.kind).toBe('conflict');
     expect(e.message).toBe("cannot online datasource 'db2@alpha': it is SHUNNED");
     expect(e.hint).toMatch(/welcome/);
-    expect(thrown(() => h!.manager.control('alpha', { op: 'datasource', host: 'db3', action: 'welcome' }, 't')).message).toBe(
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'datasource', host: 'db3', action: 'welcome' }, 't')).message).toBe(
       "cannot welcome datasource 'db3@alpha': it is ONLINE",
     );
-    expect(thrown(() => h!.manager.control('alpha', { op: 'datasource', host: 'db1', action: 'shun' }, 't')).message).toBe(
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'datasource', host: 'db1', action: 'shun' }, 't')).message).toBe(
       "cannot shun datasource 'db1@alpha': it is the ONLINE master",
     );
-    expect(thrown(() => h!.manager.control('alpha', { op: 'datasource', host: 'db9', action: 'shun' }, 't')).kind).toBe('not_found');
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'datasource', host: 'db9', action: 'shun' }, 't')).kind).toBe('not_found');
   });
 });
 
@@ -304,7 +295,7 @@ describe('other operations', () => {
     expect(task.state).toBe('complete');
     expect(lines(task)).toEqual(['policy mode is now MAINTENANCE']);
     expect(h.manager.serviceStatus('alpha').policy).toBe('MAINTENANCE');
-    expect(thrown(() => h!.manager.control('alpha', { op: 'policy', mode: 'SOMETIMES' as never }, 't')).kind).toBe('usage');
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'policy', mode: 'SOMETIMES' as never }, 't')).kind).toBe('usage');
   });
 
   it('cluster heartbeat writes through the master; replicator offline/online reach the driver', async () => {
@@ -321,10 +312,10 @@ describe('other operations', () => {
   it('one control operation per service at a time: a second one is a conflict naming the first', async () => {
     h = await startHarness(['simulation.stepDelayMs=200']);
     const first = h.manager.control('alpha', { op: 'switch' }, 'alice');
-    const e = thrown(() => h!.manager.control('alpha', { op: 'recover' }, 'bob'));
+    const e = toolkitErrorOf(() => h!.manager.control('alpha', { op: 'recover' }, 'bob'));
     expect(e.kind).toBe('conflict');
     expect(e.message).toBe(`another operation is running on service 'alpha': task ${first.taskId} (switch, requested by alice)`);
-    expect(thrown(() => h!.manager.control('alpha', { op: 'policy', mode: 'MANUAL' }, 'bob')).kind).toBe('conflict');
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'policy', mode: 'MANUAL' }, 'bob')).kind).toBe('conflict');
     // Fault injection is not an operation on the service: it may happen during one.
     expect(h.manager.control('alpha', { op: 'fault', host: 'db2', fault: 'replicator-stop' }, 'bob').state).not.toBe('failed');
     await h.clock.advance(10_000);

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ToolkitError } from '../../src/errors.js';
 import { demoProperties, loadProperties, redactedProperties } from '../../src/manager/properties.js';
+import { toolkitErrorOf } from '../helpers/toolkit-error.js';
 
 function propertiesFile(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'props-')), 'manager.properties');
@@ -11,15 +11,6 @@ function propertiesFile(text: string): string {
   return file;
 }
 
-function errorOf(fn: () => unknown): ToolkitError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ToolkitError) return e;
-    throw e;
-  }
-  throw new Error('expected a ToolkitError');
-}
 
 const minimal = ['service.datasources=a,b', 'datasource.a.host=10.0.0.1', 'datasource.a.role=master', 'datasource.b.host=10.0.0.2'].join('\n');
 
@@ -72,37 +63,37 @@ describe('manager properties', () => {
 
   it('refuses an unknown key naming the file, the line and the key', () => {
     const file = propertiesFile(`${minimal}\n\npolicy.mode.typo=manual\n`);
-    const e = errorOf(() => loadProperties({ file }));
+    const e = toolkitErrorOf(() => loadProperties({ file }));
     expect(e.kind).toBe('usage');
     expect(e.message).toBe(`${file}:6: unknown property 'policy.mode.typo'`);
   });
 
   it('refuses a bad value naming the file, the line, the key and what is expected', () => {
     const file = propertiesFile(`${minimal}\npolicy.liveness.dbping.fail.threshold=often\n`);
-    const e = errorOf(() => loadProperties({ file }));
+    const e = toolkitErrorOf(() => loadProperties({ file }));
     expect(e.kind).toBe('usage');
     expect(e.message).toBe(`${file}:5: bad value 'often' for 'policy.liveness.dbping.fail.threshold': expected an integer >= 0`);
   });
 
   it('refuses a bad --property naming it', () => {
-    expect(errorOf(() => demoProperties(['policy.mode=sometimes'])).message).toBe(
+    expect(toolkitErrorOf(() => demoProperties(['policy.mode=sometimes'])).message).toBe(
       "--property=policy.mode=sometimes: bad value 'sometimes' for 'policy.mode': expected automatic, manual or maintenance",
     );
-    expect(errorOf(() => demoProperties(['nonsense'])).message).toBe('--property=nonsense: expected KEY=VALUE');
-    expect(errorOf(() => demoProperties(['datasource.db9.host=x'])).message).toBe(
+    expect(toolkitErrorOf(() => demoProperties(['nonsense'])).message).toBe('--property=nonsense: expected KEY=VALUE');
+    expect(toolkitErrorOf(() => demoProperties(['datasource.db9.host=x'])).message).toBe(
       "--property=datasource.db9.host=x: 'datasource.db9.host' names datasource 'db9' which is not in service.datasources",
     );
   });
 
   it('refuses a line that is not an assignment, and a service without exactly one master', () => {
     const file = propertiesFile('service.datasources=a\nthis line is wrong\n');
-    expect(errorOf(() => loadProperties({ file })).message).toBe(`${file}:2: expected KEY=VALUE, got 'this line is wrong'`);
+    expect(toolkitErrorOf(() => loadProperties({ file })).message).toBe(`${file}:2: expected KEY=VALUE, got 'this line is wrong'`);
     const noMaster = propertiesFile('service.datasources=a\ndatasource.a.host=h\n');
-    expect(errorOf(() => loadProperties({ file: noMaster })).message).toMatch(/exactly one datasource must have role master, found 0/);
+    expect(toolkitErrorOf(() => loadProperties({ file: noMaster })).message).toMatch(/exactly one datasource must have role master, found 0/);
   });
 
   it('names a missing file', () => {
-    const e = errorOf(() => loadProperties({ file: '/nonexistent/manager.properties' }));
+    const e = toolkitErrorOf(() => loadProperties({ file: '/nonexistent/manager.properties' }));
     expect(e.kind).toBe('usage');
     expect(e.message).toBe('cannot read properties file /nonexistent/manager.properties: ENOENT');
   });
