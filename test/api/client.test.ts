@@ -168,18 +168,7 @@ describe('waitForTask', () => {
 
   it('falls back to polling when the event stream is not there', async () => {
     // A proxy in front of the server that has no event stream.
-    const proxy = http.createServer((req, res) => {
-      if (req.url?.startsWith('/api/v2/manager/events')) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{}');
-        return;
-      }
-      const upstream = http.request(server.url + req.url, { method: req.method, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
-      req.pipe(upstream);
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxy = await startFront(server.url, (res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{}'));
     cleanups.push(() => {
       proxy.closeAllConnections();
       return new Promise((r) => proxy.close(r));
@@ -200,20 +189,11 @@ describe('waitForTask', () => {
     // A front that dies like a killed process: the kernel ends the event stream's connection with a
     // FIN in the middle of its chunked response, and nothing listens on the port any more.
     let endStream: (() => void) | undefined;
-    const front = http.createServer((req, res) => {
-      if (req.url?.startsWith('/api/v2/manager/events')) {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write(': open\n\n');
-        endStream = () => res.socket?.end();
-        return;
-      }
-      const upstream = http.request(slowServer.url + req.url, { method: req.method, headers: req.headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
-      req.pipe(upstream);
+    const front = await startFront(slowServer.url, (res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': open\n\n');
+      endStream = () => res.socket?.end();
     });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
     const frontClient = new ManagerClient({ url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`, ...auth });
     cleanups.push(() => frontClient.close());
     const task = await frontClient.switch('alpha');
@@ -312,4 +292,18 @@ async function vi_waitUntil(condition: () => boolean, timeoutMs = 3000): Promise
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A server in front of the manager at `upstream`: it answers the event stream itself and passes every other request through. */
+async function startFront(upstream: string, onEvents: (res: http.ServerResponse) => void): Promise<http.Server> {
+  const front = http.createServer((req, res) => {
+    if (req.url?.startsWith('/api/v2/manager/events')) return onEvents(res);
+    const forwarded = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    req.pipe(forwarded);
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  return front;
 }
