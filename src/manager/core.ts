@@ -550,6 +550,8 @@ export class ManagerCore implements Manager, OperationContext {
         replicator: null,
         readOnly: null,
         connections: previous?.connections ?? { active: 0, created: 0 },
+        gtidState: null,
+        inconclusive: null,
       };
     }
   }

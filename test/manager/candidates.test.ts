@@ -10,6 +10,8 @@ function obs(applied: number, patch: Partial<Observation> = {}, latency = 0.5): 
     replicator: { state: 'ONLINE', role: 'slave', masterHost: 'db1', appliedSeqno: applied, storedSeqno: applied, appliedLatency: latency },
     readOnly: true,
     connections: { active: 0, created: 0 },
+    gtidState: null,
+    inconclusive: null,
     ...patch,
   };
 }

@@ -9,6 +9,8 @@ const healthy: Observation = {
   replicator: { state: 'ONLINE', role: 'slave', masterHost: 'db1', appliedSeqno: 5, storedSeqno: 5, appliedLatency: 0.1 },
   readOnly: true,
   connections: { active: 0, created: 0 },
+  gtidState: null,
+  inconclusive: null,
 };
 
 describe('faults an observation shows', () => {

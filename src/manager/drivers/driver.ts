@@ -39,6 +39,18 @@ export interface Observation {
   /** Whether the server refuses writes (MariaDB `read_only`); null when unknown. */
   readOnly: boolean | null;
   connections: { active: number; created: number };
+  /**
+   * Every transaction the server holds (written, received or applied), as MariaDB's
+   * `gtid_binlog_state` lists it: the last GTID of each (domain, server) pair, `0-1-42,0-3-7`.
+   * Compared with the master's to find errant transactions; null when unknown.
+   */
+  gtidState: string | null;
+  /**
+   * Set (the reason) when the probe failed for a cause that says nothing about the server's health:
+   * the manager itself out of descriptors or memory, a server refusing more connections (which
+   * proves it is alive). The monitor then keeps its previous verdict instead of counting a fault.
+   */
+  inconclusive: string | null;
 }
 
 /** A replication position every driver can compare: monotonically increasing per cluster history. */

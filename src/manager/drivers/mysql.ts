@@ -74,6 +74,8 @@ export class MysqlDriver implements ClusterDriver {
       replicator: db.replicator,
       readOnly: db.readOnly,
       connections: db.connections,
+      gtidState: null,
+      inconclusive: null,
     };
   }
 

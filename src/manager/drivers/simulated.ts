@@ -207,6 +207,8 @@ export class SimulatedDriver implements ClusterDriver {
         replicator: null,
         readOnly: null,
         connections: { active: 0, created: n.createdSessions },
+        gtidState: null,
+        inconclusive: null,
       };
     }
     const role: Role = n.isMaster ? 'master' : 'slave';
@@ -226,6 +228,8 @@ export class SimulatedDriver implements ClusterDriver {
       },
       readOnly: n.dataServerUp ? n.readOnly : null,
       connections: { active: n.activeSessions, created: n.createdSessions },
+      gtidState: null,
+      inconclusive: null,
     };
   }
 
