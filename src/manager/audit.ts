@@ -9,7 +9,8 @@ export interface AuditRecord {
   user: string;
   service: string;
   operation: string;
-  request: ControlRequest;
+  /** What was asked; null for what the manager did on its own (the write guard's fences). */
+  request: ControlRequest | null;
   /** complete, failed, or the kind of the error that refused the call (conflict, refused, ...). */
   outcome: string;
   error: string | null;

@@ -1,9 +1,13 @@
 /**
- * Switch and failover candidate selection: only ONLINE slaves whose manager is up, whose database
- * server answers and whose replicator is ONLINE, never archive or standby, within the maximum
- * latency. The highest applied seqno wins; ties go to the lower precedence, then the name.
+ * Switch and failover candidate selection. A slave is eligible only when the manager has it ONLINE,
+ * its manager is up and its database server answers, it replicates from the master being replaced
+ * (not from anything else), its replication runs (for a switch both threads; for a failover the
+ * applier, while the receiver reconnects to the dead master), its lag is known and within the
+ * maximum, and it holds no transaction the master lacks. Never archive or standby.
+ * The most received transactions win; ties go to the most applied, the lower precedence, the name.
  */
 import type { Observation } from './drivers/driver.js';
+import { errantTransactions } from './errant.js';
 import type { ResourceState, Role } from './model.js';
 
 export interface CandidateInput {
@@ -12,6 +16,21 @@ export interface CandidateInput {
   state: ResourceState;
   precedence: number;
   observation: Observation | null;
+  /**
+   * The last lag (seconds) seen while replication ran, for a failover: once the master is gone a
+   * slave's current lag is unknown (MariaDB's NULL Seconds_Behind_Master). Default: none known.
+   */
+  lastKnownLatency?: number | null;
+}
+
+export interface EligibilityRules {
+  /** The master the candidate must replicate from (for a failover, the failed one). */
+  masterName: string;
+  /** 'switch': the master is alive. 'failover': it is gone, receivers may be reconnecting. */
+  mode: 'switch' | 'failover';
+  maxLatencySeconds: number;
+  /** The master's GTID state as last seen, to find errant transactions; null when never seen. */
+  masterGtidState: string | null;
 }
 
 export interface CandidateEvaluation {
@@ -25,7 +44,14 @@ export interface CandidateEvaluation {
   precedence: number;
 }
 
-function ineligibility(c: CandidateInput, maxLatencySeconds: number): string | null {
+/** The lag the rules judge: the current one for a switch, the last one seen before the master died for a failover. */
+function judgedLatency(c: CandidateInput, rules: EligibilityRules): number | null {
+  const current = c.observation?.replicator?.appliedLatency ?? null;
+  if (current !== null && current >= 0) return current;
+  return rules.mode === 'failover' ? (c.lastKnownLatency ?? null) : null;
+}
+
+function ineligibility(c: CandidateInput, rules: EligibilityRules): string | null {
   if (c.role === 'archive' || c.precedence === -1) return 'archive';
   if (c.role === 'standby') return 'standby';
   if (c.state !== 'ONLINE') return c.state;
@@ -33,18 +59,24 @@ function ineligibility(c: CandidateInput, maxLatencySeconds: number): string | n
   if (!obs) return 'not observed yet';
   if (!obs.managerUp) return 'manager STOPPED';
   if (obs.dataServer.state !== 'ONLINE') return `dataserver ${obs.dataServer.state}`;
-  if (!obs.replicator) return 'replicator status not available';
-  if (obs.replicator.state !== 'ONLINE' && obs.replicator.state !== 'SYNCHRONIZING') return `replicator ${obs.replicator.state}`;
-  if (obs.replicator.appliedLatency > maxLatencySeconds) {
-    return `latency ${Math.round(obs.replicator.appliedLatency)} s > ${maxLatencySeconds} s`;
-  }
+  const rep = obs.replicator;
+  if (!rep) return 'replicator status not available';
+  if (rep.role !== 'slave' || rep.masterHost === null) return 'not replicating from any master';
+  if (rep.masterHost !== rules.masterName) return `replicates from ${rep.masterHost}, not from the master ${rules.masterName}`;
+  const running = rules.mode === 'switch' ? rep.state === 'ONLINE' : rep.state === 'ONLINE' || rep.state === 'SYNCHRONIZING';
+  if (!running) return `replicator ${rep.state}`;
+  const latency = judgedLatency(c, rules);
+  if (latency === null) return 'replication lag unknown';
+  if (latency > rules.maxLatencySeconds) return `latency ${Math.round(latency)} s > ${rules.maxLatencySeconds} s`;
+  const errant = errantTransactions(obs.gtidState, rules.masterGtidState);
+  if (errant.length > 0) return `errant transactions ${errant.join(',')} not on ${rules.masterName}`;
   return null;
 }
 
 /** Every candidate, best first: eligible ones ranked, then the ineligible ones by name. */
-export function evaluateCandidates(candidates: readonly CandidateInput[], maxLatencySeconds: number): CandidateEvaluation[] {
+export function evaluateCandidates(candidates: readonly CandidateInput[], rules: EligibilityRules): CandidateEvaluation[] {
   const evaluated = candidates.map((c): CandidateEvaluation => {
-    const reason = ineligibility(c, maxLatencySeconds);
+    const reason = ineligibility(c, rules);
     const r = c.observation?.replicator ?? null;
     return {
       name: c.name,
@@ -52,13 +84,15 @@ export function evaluateCandidates(candidates: readonly CandidateInput[], maxLat
       reason,
       appliedSeqno: r?.appliedSeqno ?? null,
       storedSeqno: r?.storedSeqno ?? null,
-      latency: r?.appliedLatency ?? null,
+      latency: judgedLatency(c, rules),
       precedence: c.precedence,
     };
   });
   return evaluated.sort((a, b) => {
     if (a.eligible !== b.eligible) return a.eligible ? -1 : 1;
     if (a.eligible) {
+      const byStored = (b.storedSeqno ?? 0) - (a.storedSeqno ?? 0);
+      if (byStored !== 0) return byStored;
       const byApplied = (b.appliedSeqno ?? 0) - (a.appliedSeqno ?? 0);
       if (byApplied !== 0) return byApplied;
       if (a.precedence !== b.precedence) return a.precedence - b.precedence;

@@ -8,10 +8,11 @@ import { setMaxListeners } from 'node:events';
 import { ToolkitError, isToolkitError } from '../errors.js';
 import type { ManagerInfo, Manager } from './api.js';
 import type { AuditLog } from './audit.js';
-import { evaluateCandidates, selectCandidate, type CandidateInput } from './candidates.js';
+import { evaluateCandidates, selectCandidate, type CandidateInput, type EligibilityRules } from './candidates.js';
 import type { Clock } from './clock.js';
 import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Observation, RouterObservation } from './drivers/driver.js';
 import { DriverTimeoutError } from './drivers/driver.js';
+import { localResourceShortage } from './hostcheck.js';
 import type {
   AlertStatus,
   ControlRequest,
@@ -24,7 +25,7 @@ import type {
 import { planOperation, describeRequest, type PlannedOperation } from './operations/index.js';
 import type { OperationContext, TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
-import { actionDelayMs, alertOf, faultsOf, type Fault, type FaultKind } from './rules.js';
+import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';
 import type { DataSourceRecord, PersistedState, ServiceRecord, StateStore } from './store.js';
 
 export interface ManagerLogger {
@@ -57,6 +58,20 @@ interface LiveState {
   alert: { status: AlertStatus; message: string | null; time: number; timeIso: string };
   lastSeqno: number | null;
   seqnoChangedAt: number;
+  /** What is wrong with its replication though it looks healthy (wrong master, errant transactions). */
+  warnings: string[];
+  /** The last lag seen while its replication ran: a failover judges slaves by it once the master is gone. */
+  lastKnownLatency: number | null;
+  /** Its position when its server last answered (for a master: what a failover may lose). */
+  lastSeen: SeenPosition | null;
+}
+
+/** Where a datasource was when its server last answered. */
+export interface SeenPosition {
+  seqno: number;
+  gtidState: string | null;
+  /** Clock time (ms). */
+  at: number;
 }
 
 const TASK_HISTORY_LIMIT = 200;
@@ -159,6 +174,13 @@ export class ManagerCore implements Manager, OperationContext {
   private autoFailoverReported = false;
   private readonly autoRecovering = new Set<string>();
   private readonly shutdown = new AbortController();
+  /** Datasources that must refuse writes and are not yet seen read-only: fenced as soon as they answer. */
+  private readonly fencePending = new Set<string>();
+  /** Fence calls in flight, one per datasource. */
+  private readonly fencing = new Set<string>();
+  /** Datasources an operation needs read-only whatever their record says (the master being failed over), by task id. */
+  private readonly fenceRequired = new Map<string, string>();
+  private fenceTimer: ReturnType<Clock['setTimeout']> | null = null;
 
   private constructor(opts: ManagerCoreOptions) {
     this.opts = opts;
@@ -257,10 +279,19 @@ export class ManagerCore implements Manager, OperationContext {
     return this.serviceStatus(service).datasources.find((d) => d.name === name)!;
   }
 
+  /** Pings in flight by datasource: concurrent pings of one datasource share one observation. */
+  private readonly pingsInFlight = new Map<string, Promise<Observation>>();
+
   async pingDatasource(service: string, datasource: string): Promise<{ host: string; address: string; alive: boolean }> {
     this.requireService(service);
     const cfg = this.configOf(datasource);
-    const obs = await this.observeOne(cfg, this.shutdown.signal);
+    // However many clients ask at once, the server sees one probe (one connection).
+    let pending = this.pingsInFlight.get(cfg.name);
+    if (!pending) {
+      pending = this.observeOne(cfg, this.shutdown.signal).finally(() => this.pingsInFlight.delete(cfg.name));
+      this.pingsInFlight.set(cfg.name, pending);
+    }
+    const obs = await pending;
     return { host: cfg.name, address: cfg.host, alive: obs.dataServer.state === 'ONLINE' };
   }
 
@@ -399,10 +430,58 @@ export class ManagerCore implements Manager, OperationContext {
       const live = this.liveOf(name);
       live.obs = obs;
       // Fault timing (faultSince) belongs to the monitor's samples; only the view is refreshed here.
-      live.faults = faultsOf(obs, this.qualified(name));
+      if (!obs.inconclusive) live.faults = faultsOf(obs, this.qualified(name));
     }
+    this.recordEvidence();
     this.invalidateStatus();
     return new Map(entries);
+  }
+
+  /** The same rules for every caller: who a candidate must follow, and how its lag is judged. */
+  candidateInputs(exclude: string, target?: string): CandidateInput[] {
+    return this.serviceRecord.datasources
+      .filter((r) => r.name !== exclude && (target === undefined ? r.role !== 'master' : r.name === target))
+      .map((r) => ({
+        name: r.name,
+        role: r.role,
+        state: r.state,
+        precedence: this.configOf(r.name).precedence,
+        observation: this.liveOf(r.name).obs,
+        lastKnownLatency: this.liveOf(r.name).lastKnownLatency,
+      }));
+  }
+
+  eligibilityRules(masterName: string, mode: EligibilityRules['mode']): EligibilityRules {
+    return {
+      masterName,
+      mode,
+      maxLatencySeconds: this.props.policy.slaveMaxLatencySeconds,
+      masterGtidState: this.liveOf(masterName).lastSeen?.gtidState ?? null,
+    };
+  }
+
+  lastSeen(name: string): SeenPosition | null {
+    return this.liveOf(name).lastSeen;
+  }
+
+  requireFence(task: TaskContext, name: string): void {
+    this.fenceRequired.set(name, task.id);
+  }
+
+  async fenceNow(task: TaskContext, name: string): Promise<boolean> {
+    this.requireFence(task, name);
+    const cfg = this.configOf(name);
+    try {
+      const ended = await this.call(task, `fencing writes on ${name}`, (o) => this.driver.fenceWrites(cfg, o), this.fenceTimeoutMs());
+      task.step(`FENCED '${this.qualified(name)}': READ-ONLY, ${ended} CLIENT SESSIONS ENDED`);
+      this.fencePending.delete(name);
+      return true;
+    } catch (e) {
+      task.step(`COULD NOT FENCE '${this.qualified(name)}' NOW (${messageOf(e)}): IT WILL BE MADE READ-ONLY THE MOMENT IT ANSWERS`);
+      this.fencePending.add(name);
+      this.scheduleFenceRetry();
+      return false;
+    }
   }
 
   call<T>(task: TaskContext, what: string, work: (opts: DriverCallOptions) => Promise<T>, timeoutMs?: number): Promise<T> {
@@ -464,6 +543,7 @@ export class ManagerCore implements Manager, OperationContext {
       task.endTime = iso(this.clock.now());
       task.taskResult = result;
       if (this.running?.task === task) this.running = null;
+      for (const [name, taskId] of this.fenceRequired) if (taskId === task.taskId) this.fenceRequired.delete(name);
       this.audit.record({
         time: iso(calledAt),
         user: requestedBy,
@@ -524,7 +604,9 @@ export class ManagerCore implements Manager, OperationContext {
     try {
       await this.sample();
       if (this.closed) return;
+      this.recordEvidence();
       this.applyRules();
+      this.guardWrites();
     } catch (e) {
       this.logger.error(`monitor: ${messageOf(e)}`);
     }
@@ -535,25 +617,46 @@ export class ManagerCore implements Manager, OperationContext {
     return (p.dbPingTimeoutSeconds + p.hostPingTimeoutSeconds) * 1000;
   }
 
+  /**
+   * One observation, never rejecting. It is `inconclusive` (no evidence either way) when the
+   * driver says so, when the call failed for the manager's own want of descriptors or memory, and
+   * when a timeout or an unreachable verdict came after more than twice the deadline: the
+   * manager's own event loop was stalled, so the deadline says nothing about the server.
+   */
   private async observeOne(cfg: DataSourceConfig, signal: AbortSignal): Promise<Observation> {
     const timeoutMs = this.observationTimeoutMs();
+    const started = this.clock.now();
+    const stalled = (): string | null => {
+      const took = this.clock.now() - started;
+      return took > 2 * timeoutMs ? `the manager was stalled: a ${timeoutMs} ms deadline fired after ${took} ms` : null;
+    };
+    const previous = () => this.live.get(cfg.name)?.obs;
+    let obs: Observation;
     try {
-      return await withClockTimeout(this.clock, `observing ${cfg.name}`, timeoutMs, signal, (opts) => this.driver.observe(cfg, opts));
+      obs = await withClockTimeout(this.clock, `observing ${cfg.name}`, timeoutMs, signal, (opts) => this.driver.observe(cfg, opts));
+      if (obs.inconclusive === null && (obs.host === 'unreachable' || obs.dataServer.state === 'TIMEOUT' || obs.dataServer.state === 'UNREACHABLE')) {
+        const cause = stalled();
+        if (cause) obs = { ...obs, inconclusive: cause };
+      }
     } catch (e) {
-      const reason = e instanceof DriverTimeoutError ? `no answer within ${timeoutMs} ms` : messageOf(e);
-      this.logger.warn(`observing ${this.qualified(cfg.name)}: ${reason}`);
-      const previous = this.live.get(cfg.name)?.obs;
-      return {
+      const timedOut = e instanceof DriverTimeoutError;
+      const reason = timedOut ? `no answer within ${timeoutMs} ms` : messageOf(e);
+      const inconclusive = localResourceShortage(e) ?? (timedOut ? stalled() : null);
+      this.logger.warn(`observing ${this.qualified(cfg.name)}: ${reason}${inconclusive ? ` (inconclusive: ${inconclusive})` : ''}`);
+      obs = {
         host: 'alive',
-        dataServer: { state: 'TIMEOUT', reason },
-        managerUp: previous?.managerUp ?? true,
+        dataServer: { state: inconclusive ? 'UNKNOWN' : 'TIMEOUT', reason },
+        managerUp: previous()?.managerUp ?? true,
         replicator: null,
         readOnly: null,
-        connections: previous?.connections ?? { active: 0, created: 0 },
+        connections: previous()?.connections ?? { active: 0, created: 0 },
         gtidState: null,
-        inconclusive: null,
+        inconclusive,
       };
     }
+    // What was last seen of the manager and sessions there stands until something conclusive replaces it.
+    const before = previous();
+    return obs.inconclusive && before ? { ...obs, managerUp: before.managerUp, connections: before.connections } : obs;
   }
 
   /** One monitoring sample: every datasource and the connectors, each bounded by its timeout. */
@@ -571,9 +674,20 @@ export class ManagerCore implements Manager, OperationContext {
       ]);
       if (this.dead) return;
       this.routerObservations = routers;
+      const previousAt = Date.parse(this.sampledAtIso);
       for (const [name, obs] of observed) {
         const live = this.liveOf(name);
+        const wasInconclusive = live.obs?.inconclusive ?? null;
         live.obs = obs;
+        if (obs.inconclusive) {
+          // No evidence either way: the faults the rules act on stay those of the last conclusive
+          // sample, and their timers neither start nor clear. They pause: the time without
+          // evidence does not count towards a failover.
+          if (previousAt > 0) for (const [kind, since] of live.faultSince) live.faultSince.set(kind, since + (at - previousAt));
+          if (!wasInconclusive) this.logger.warn(`${this.qualified(name)}: no conclusive observation (${obs.inconclusive}); keeping the last verdict`);
+          continue;
+        }
+        if (wasInconclusive) this.logger.info(`${this.qualified(name)}: conclusive observations again`);
         live.faults = faultsOf(obs, this.qualified(name));
         const present = new Set(live.faults.map((f) => f.kind));
         for (const kind of [...live.faultSince.keys()]) if (!present.has(kind)) live.faultSince.delete(kind);
@@ -601,6 +715,9 @@ export class ManagerCore implements Manager, OperationContext {
         alert: { status: 'UNKNOWN', message: null, time: this.clock.now(), timeIso: iso(this.clock.now()) },
         lastSeqno: null,
         seqnoChangedAt: this.clock.now(),
+        warnings: [],
+        lastKnownLatency: null,
+        lastSeen: null,
       };
       this.live.set(name, live);
     }
@@ -644,7 +761,14 @@ export class ManagerCore implements Manager, OperationContext {
       // Keep the reason current: a server first seen closing connections is next seen STOPPED.
       r.lastError = (fault ?? live.faults[0]!).error;
     }
-    if (!r.fencedByMonitor || r.role === 'master' || live.faults.length > 0) return;
+    if (!r.fencedByMonitor || live.faults.length > 0 || !this.answersConclusively(r.name)) return;
+    if (r === this.master()) {
+      // MANUAL leaves every verdict to the operator, as it does for slaves.
+      if (r.state === 'FAILED' && policy === 'AUTOMATIC') this.autoRecoverMaster(r);
+      return;
+    }
+    // A shunned old master comes back with 'recover' only: it may hold what the new master lacks.
+    if (r.role === 'master') return;
     const slaveReplicatorFenceCleared = r.state === 'OFFLINE';
     if ((r.state === 'FAILED' && policy === 'AUTOMATIC') || slaveReplicatorFenceCleared) this.autoRecover(r);
   }
@@ -677,6 +801,175 @@ export class ManagerCore implements Manager, OperationContext {
     this.track(done);
   }
 
+  /** Its last observation is a real answer of a healthy server, not a guess. */
+  private answersConclusively(name: string): boolean {
+    const obs = this.liveOf(name).obs;
+    return obs !== null && !obs.inconclusive && obs.host === 'alive' && obs.dataServer.state === 'ONLINE';
+  }
+
+  /**
+   * A master the rules failed but nobody replaced answers again: the verdict was wrong or the fault
+   * passed. It takes writes again (if it was left read-only and no other server takes them).
+   */
+  private autoRecoverMaster(r: DataSourceRecord): void {
+    if (this.running || this.autoRecovering.has(r.name)) return;
+    const bringOnline = (how: string) => {
+      r.state = 'ONLINE';
+      r.lastError = null;
+      r.fencedByMonitor = false;
+      this.logger.warn(`master ${this.qualified(r.name)} is healthy again: ONLINE (${how})`);
+      this.auditManagerAction(`datasource ${r.name} online`, 'complete', null);
+    };
+    const obs = this.liveOf(r.name).obs!;
+    if (obs.readOnly === false) {
+      bringOnline('it still accepts writes');
+      return;
+    }
+    const otherWriter = this.serviceRecord.datasources.find((d) => d !== r && this.liveOf(d.name).obs?.readOnly === false);
+    if (otherWriter) {
+      this.logger.error(`master ${this.qualified(r.name)} answers again read-only while ${this.qualified(otherWriter.name)} accepts writes: left FAILED for the operator`);
+      return;
+    }
+    this.autoRecovering.add(r.name);
+    const done = withClockTimeout(this.clock, `allowing writes on ${r.name}`, this.props.operationStepTimeoutSeconds * 1000, this.shutdown.signal, (opts) =>
+      this.driver.allowWrites(this.configOf(r.name), opts),
+    )
+      .then(() => {
+        if (r.state === 'FAILED' && r.fencedByMonitor && r === this.master() && !this.running) bringOnline('writes allowed again');
+        this.changed();
+      })
+      .catch((e: unknown) => this.logger.warn(`could not allow writes on ${this.qualified(r.name)}: ${messageOf(e)}`))
+      .finally(() => this.autoRecovering.delete(r.name));
+    this.track(done);
+  }
+
+  /**
+   * What each datasource's answers tell beyond faults: the last lag seen while replication ran, the
+   * position it was last seen at, and the replication warnings (wrong master, errant transactions).
+   */
+  private recordEvidence(): void {
+    const now = this.clock.now();
+    for (const r of this.serviceRecord.datasources) {
+      const live = this.liveOf(r.name);
+      const obs = live.obs;
+      const rep = obs?.replicator;
+      if (!obs || obs.inconclusive || obs.dataServer.state !== 'ONLINE' || !rep) continue;
+      if (rep.state === 'ONLINE' && rep.appliedLatency >= 0) live.lastKnownLatency = rep.appliedLatency;
+      live.lastSeen = { seqno: Math.max(rep.appliedSeqno, rep.storedSeqno), gtidState: obs.gtidState, at: now };
+    }
+    const master = this.master();
+    for (const r of this.serviceRecord.datasources) {
+      const live = this.liveOf(r.name);
+      const expected = master && r !== master && r.role !== 'master' ? { masterName: master.name, masterGtidState: this.liveOf(master.name).lastSeen?.gtidState ?? null } : null;
+      const obs = live.obs;
+      if (obs?.inconclusive) continue;
+      live.warnings = replicationWarnings(obs, expected);
+    }
+  }
+
+  // ---- the write guard -------------------------------------------------------------------------
+
+  /**
+   * Whether `r` must refuse writes now: every datasource but the master, and a master an operator
+   * failed. While an operation runs, only what it cannot be promoting is held to it (shunned and
+   * failed datasources, and what the operation itself asked to fence).
+   */
+  private mustRefuseWrites(r: DataSourceRecord): boolean {
+    if (this.fenceRequired.has(r.name)) return true;
+    const master = this.master();
+    if (r === master) return r.state === 'FAILED' && !r.fencedByMonitor;
+    if (this.running && r.state !== 'SHUNNED' && r.state !== 'FAILED') return false;
+    return true;
+  }
+
+  /**
+   * The split-brain guard, after every sample whatever the policy: a server that must refuse writes
+   * and is seen writable is fenced at once; one that does not answer is fenced the moment it does.
+   */
+  private guardWrites(): void {
+    for (const r of this.serviceRecord.datasources) {
+      const obs = this.liveOf(r.name).obs;
+      if (!this.mustRefuseWrites(r) || (obs?.readOnly === true && !obs.inconclusive)) {
+        this.fencePending.delete(r.name);
+        continue;
+      }
+      if (obs?.readOnly === false && !this.fencePending.has(r.name)) {
+        const master = this.master();
+        this.logger.error(
+          `SPLIT-BRAIN GUARD: ${this.qualified(r.name)} (${r.role}, ${r.state}) accepts writes${master ? ` while ${this.qualified(master.name)} is the master` : ''}: making it read-only`,
+        );
+      }
+      this.fencePending.add(r.name);
+    }
+    this.runFences();
+  }
+
+  private fenceTimeoutMs(): number {
+    return this.props.policy.dbPingTimeoutSeconds * 1000;
+  }
+
+  /** Fences every pending datasource not already being fenced; retried every second until each answers. */
+  private runFences(): void {
+    if (this.dead || this.closed) return;
+    for (const name of this.fencePending) {
+      if (this.fencing.has(name)) continue;
+      const r = this.record(name);
+      if (!this.mustRefuseWrites(r)) {
+        this.fencePending.delete(name);
+        continue;
+      }
+      const seenWritable = this.liveOf(name).obs?.readOnly === false;
+      this.fencing.add(name);
+      const done = withClockTimeout(this.clock, `fencing writes on ${name}`, this.fenceTimeoutMs(), this.shutdown.signal, (opts) =>
+        this.driver.fenceWrites(this.configOf(name), opts),
+      )
+        .then((ended) => {
+          if (this.dead) return;
+          this.fencePending.delete(name);
+          const live = this.liveOf(name);
+          if (live.obs && !live.obs.inconclusive) live.obs = { ...live.obs, readOnly: true };
+          const line = `made ${this.qualified(name)} read-only (${r.role}, ${r.state}): ended ${ended} client sessions`;
+          if (seenWritable || this.fenceRequired.has(name) || r.state === 'SHUNNED' || r.state === 'FAILED') {
+            this.logger.error(`SPLIT-BRAIN GUARD: ${line}`);
+            this.auditManagerAction(`fence datasource ${name}`, 'complete', null);
+          } else {
+            this.logger.info(line);
+          }
+          this.changed();
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          this.fencing.delete(name);
+          this.scheduleFenceRetry();
+        });
+      this.track(done);
+    }
+    this.scheduleFenceRetry();
+  }
+
+  private scheduleFenceRetry(): void {
+    if (this.fenceTimer || this.closed || this.dead || this.fencePending.size === 0) return;
+    const period = Math.min(1000, this.props.policy.samplePeriodSeconds * 1000);
+    this.fenceTimer = this.clock.setTimeout(() => {
+      this.fenceTimer = null;
+      this.runFences();
+    }, period);
+  }
+
+  private auditManagerAction(operation: string, outcome: 'complete' | 'failed', error: string | null): void {
+    this.audit.record({
+      time: iso(this.clock.now()),
+      user: 'manager',
+      service: this.service,
+      operation,
+      request: null,
+      outcome,
+      error,
+      taskId: null,
+      durationMs: 0,
+    });
+  }
+
   /** AUTOMATIC: a FAILED master is replaced by the best eligible slave. */
   private maybeFailOver(): void {
     const master = this.master();
@@ -685,10 +978,9 @@ export class ManagerCore implements Manager, OperationContext {
       return;
     }
     if (this.running) return;
-    const inputs: CandidateInput[] = this.serviceRecord.datasources
-      .filter((d) => d.name !== master.name && d.role !== 'master')
-      .map((d) => ({ name: d.name, role: d.role, state: d.state, precedence: this.configOf(d.name).precedence, observation: this.liveOf(d.name).obs }));
-    const choice = selectCandidate(evaluateCandidates(inputs, this.props.policy.slaveMaxLatencySeconds));
+    // A verdict this process has not confirmed itself (one restored from the state file) never acts.
+    if (master.fencedByMonitor && !this.confirmedFault(master, this.clock.now())) return;
+    const choice = selectCandidate(evaluateCandidates(this.candidateInputs(master.name), this.eligibilityRules(master.name, 'failover')));
     if ('refusal' in choice && this.autoFailoverReported) return;
     this.autoFailoverReported = true;
     const request: ControlRequest = { op: 'failover' };
@@ -711,7 +1003,7 @@ export class ManagerCore implements Manager, OperationContext {
     const now = this.clock.now();
     for (const r of this.serviceRecord.datasources) {
       const live = this.liveOf(r.name);
-      const alert = alertOf(r.state, live.faults, r.lastError);
+      const alert = alertOf(r.state, live.faults, r.lastError, live.warnings);
       if (alert.status !== live.alert.status || alert.message !== live.alert.message) {
         live.alert =
           alert.status !== live.alert.status
@@ -786,15 +1078,39 @@ export class ManagerCore implements Manager, OperationContext {
     return { version: 1, service: this.serviceRecord, tasks: this.tasks };
   }
 
+  /**
+   * Set while the state on disk is behind the one in memory (the last save failed): the manager runs
+   * on, and retries on the next change and on this timer. The old file stays whole meanwhile.
+   */
+  private unsaved: { retry: ReturnType<Clock['setTimeout']> | null } | null = null;
+  private readonly saveRetryMs = 5_000;
+
   private persist(): void {
     if (this.dead) return;
     const text = JSON.stringify(this.snapshot());
-    if (text === this.lastSaved) return;
     try {
-      this.store.save(this.snapshot());
+      if (text !== this.lastSaved) this.store.save(this.snapshot());
       this.lastSaved = text;
+      if (this.unsaved) {
+        if (this.unsaved.retry) this.clock.clearTimeout(this.unsaved.retry);
+        this.unsaved = null;
+        this.logger.info(`manager state saved to ${this.store.location} again: what is on disk is current`);
+      }
     } catch (e) {
-      this.logger.error(`cannot save manager state to ${this.store.location}: ${messageOf(e)}`);
+      if (!this.unsaved) {
+        this.unsaved = { retry: null };
+        this.logger.error(
+          `cannot save manager state to ${this.store.location}: ${messageOf(e)}; running on the state in memory ` +
+            `(the file keeps the last saved state: a restart now would lose the changes since), retrying every ${this.saveRetryMs / 1000} s`,
+        );
+      }
+      if (!this.unsaved.retry && !this.closed) {
+        const unsaved = this.unsaved;
+        unsaved.retry = this.clock.setTimeout(() => {
+          unsaved.retry = null;
+          if (!this.closed) this.persist();
+        }, this.saveRetryMs);
+      }
     }
   }
 

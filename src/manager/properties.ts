@@ -33,11 +33,18 @@ export interface ManagerProperties {
     fenceSlaveReplicator: boolean;
     fenceSlaveReplicatorThreshold: number;
     slaveMaxLatencySeconds: number;
+    /**
+     * A failover that would lose more transactions than this (seen on the failed master, not
+     * received by the best candidate) is refused; -1: no limit.
+     */
+    failoverMaxLostTransactions: number;
   };
   /** Seconds a failover waits for the candidate to apply its log; 0 waits forever. */
   failoverApplyWaitTimeoutSeconds: number;
   /** Seconds any other driver call of an operation may take. */
   operationStepTimeoutSeconds: number;
+  /** What the REST API may hold at once (src/manager/server/limits.ts). */
+  api: { maxConnections: number; idleTimeoutSeconds: number; headersTimeoutSeconds: number; requestTimeoutSeconds: number };
   simulation: { stepDelayMs: number; writesPerSecond: number; seed: number };
 }
 
@@ -84,8 +91,13 @@ const SERVICE_KEYS: Record<string, KeySpec> = {
   'policy.fence.slaveReplicator': { schema: bool, expect: 'true or false' },
   'policy.fence.slaveReplicator.threshold': { schema: count, expect: 'an integer >= 0' },
   'policy.slave.maxLatency': { schema: seconds, expect: 'seconds >= 0' },
+  'policy.failover.maxLostTransactions': { schema: z.coerce.number().int().min(-1), expect: 'an integer >= 0, or -1 for no limit' },
   'manager.failover.thl.apply.wait.timeout': { schema: seconds, expect: 'seconds >= 0 (0 waits forever)' },
   'manager.operation.step.timeout': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'manager.api.maxConnections': { schema: z.coerce.number().int().min(1), expect: 'an integer >= 1 (never more than half of ulimit -n is used)' },
+  'manager.api.idleTimeout': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'manager.api.headersTimeout': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'manager.api.requestTimeout': { schema: positiveSeconds, expect: 'seconds > 0' },
   'simulation.stepDelayMs': { schema: count, expect: 'milliseconds >= 0' },
   'simulation.writesPerSecond': { schema: seconds, expect: 'a number >= 0' },
   'simulation.seed': { schema: count, expect: 'an integer >= 0' },
@@ -237,9 +249,16 @@ export function buildProperties(entries: readonly PropertyEntry[]): ManagerPrope
       fenceSlaveReplicator: get('policy.fence.slaveReplicator', false),
       fenceSlaveReplicatorThreshold: get('policy.fence.slaveReplicator.threshold', 6),
       slaveMaxLatencySeconds: get('policy.slave.maxLatency', 900),
+      failoverMaxLostTransactions: get('policy.failover.maxLostTransactions', -1),
     },
     failoverApplyWaitTimeoutSeconds: get('manager.failover.thl.apply.wait.timeout', 0),
     operationStepTimeoutSeconds: get('manager.operation.step.timeout', 60),
+    api: {
+      maxConnections: get('manager.api.maxConnections', 256),
+      idleTimeoutSeconds: get('manager.api.idleTimeout', 5),
+      headersTimeoutSeconds: get('manager.api.headersTimeout', 10),
+      requestTimeoutSeconds: get('manager.api.requestTimeout', 30),
+    },
     simulation: {
       stepDelayMs: get('simulation.stepDelayMs', 0),
       writesPerSecond: get('simulation.writesPerSecond', 2),

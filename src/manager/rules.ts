@@ -4,6 +4,7 @@
  * status a datasource shows.
  */
 import type { Observation } from './drivers/driver.js';
+import { errantTransactions } from './errant.js';
 import type { AlertStatus, ResourceState, Role } from './model.js';
 import type { ManagerProperties } from './properties.js';
 
@@ -40,6 +41,29 @@ export function faultsOf(obs: Observation, qualifiedName: string): Fault[] {
   return faults;
 }
 
+/** What a slave's replication should be: following `masterName`, whose history is `masterGtidState`. */
+export interface ReplicationExpectation {
+  masterName: string;
+  masterGtidState: string | null;
+}
+
+/**
+ * What is wrong with a healthy-looking slave's replication: it follows another server than the
+ * master, its lag is unknown, or it holds transactions the master lacks. The rules never act on
+ * these (no failover, no fencing); they make the slave DIMINISHED with the reason, and ineligible.
+ */
+export function replicationWarnings(obs: Observation | null, expected: ReplicationExpectation | null): string[] {
+  const rep = obs?.replicator;
+  if (!expected || !obs || obs.inconclusive || obs.dataServer.state !== 'ONLINE' || !rep) return [];
+  const warnings: string[] = [];
+  if (rep.role !== 'slave' || rep.masterHost === null) warnings.push(`NOT REPLICATING FROM THE MASTER '${expected.masterName}'`);
+  else if (rep.masterHost !== expected.masterName) warnings.push(`REPLICATES FROM '${rep.masterHost}', NOT FROM THE MASTER '${expected.masterName}'`);
+  else if (rep.appliedLatency < 0 && rep.state === 'ONLINE') warnings.push('REPLICATION LAG UNKNOWN');
+  const errant = errantTransactions(obs.gtidState, expected.masterGtidState);
+  if (errant.length > 0) warnings.push(`ERRANT TRANSACTIONS ${errant.join(',')} NOT ON THE MASTER '${expected.masterName}'`);
+  return warnings;
+}
+
 /**
  * How long a fault must persist, from first detection, before the manager acts on it; null when
  * the policy never acts on it (a replicator fault without fencing configured).
@@ -63,10 +87,12 @@ export function alertOf(
   state: ResourceState,
   faults: readonly Fault[],
   lastError: string | null,
+  warnings: readonly string[] = [],
 ): { status: AlertStatus; message: string | null } {
   switch (state) {
     case 'ONLINE':
-      return faults.length > 0 ? { status: 'DIMINISHED', message: faults[0]!.alert } : { status: 'OK', message: null };
+      if (faults.length > 0) return { status: 'DIMINISHED', message: faults[0]!.alert };
+      return warnings.length > 0 ? { status: 'DIMINISHED', message: warnings.join('; ') } : { status: 'OK', message: null };
     case 'OFFLINE':
       return { status: 'WARN', message: lastError };
     case 'FAILED':

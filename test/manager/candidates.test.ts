@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateCandidates, selectCandidate, type CandidateInput } from '../../src/manager/candidates.js';
+import { evaluateCandidates, selectCandidate, type CandidateInput, type EligibilityRules } from '../../src/manager/candidates.js';
 import type { Observation } from '../../src/manager/drivers/driver.js';
+
+const rules = (maxLatencySeconds = 900): EligibilityRules => ({ masterName: 'db1', mode: 'switch', maxLatencySeconds, masterGtidState: null });
 
 function obs(applied: number, patch: Partial<Observation> = {}, latency = 0.5): Observation {
   return {
@@ -22,12 +24,12 @@ function slave(name: string, applied: number, patch: Partial<CandidateInput> = {
 
 describe('candidate selection', () => {
   it('picks the highest applied seqno', () => {
-    expect(selectCandidate(evaluateCandidates([slave('db2', 10), slave('db3', 14)], 900))).toEqual({ name: 'db3' });
+    expect(selectCandidate(evaluateCandidates([slave('db2', 10), slave('db3', 14)], rules()))).toEqual({ name: 'db3' });
   });
 
   it('breaks a seqno tie by lower precedence, then by name', () => {
-    expect(selectCandidate(evaluateCandidates([slave('db2', 14), slave('db3', 14, { precedence: 1 })], 900))).toEqual({ name: 'db3' });
-    expect(selectCandidate(evaluateCandidates([slave('db3', 14), slave('db2', 14)], 900))).toEqual({ name: 'db2' });
+    expect(selectCandidate(evaluateCandidates([slave('db2', 14), slave('db3', 14, { precedence: 1 })], rules()))).toEqual({ name: 'db3' });
+    expect(selectCandidate(evaluateCandidates([slave('db3', 14), slave('db2', 14)], rules()))).toEqual({ name: 'db2' });
   });
 
   it('excludes shunned, failed, archive, standby, stopped manager or replicator, and latent slaves, with reasons', () => {
@@ -42,7 +44,7 @@ describe('candidate selection', () => {
         slave('db8', 99, {}, { replicator: { ...obs(99).replicator!, state: 'STOPPED' } }),
         slave('db9', 99, {}, { dataServer: { state: 'STOPPED', reason: 'refused' } }),
       ],
-      900,
+      rules(),
     );
     expect(evaluated.map((c) => [c.name, c.eligible, c.reason])).toEqual([
       ['db2', false, 'SHUNNED'],
@@ -54,12 +56,12 @@ describe('candidate selection', () => {
       ['db8', false, 'replicator STOPPED'],
       ['db9', false, 'dataserver STOPPED'],
     ]);
-    expect(selectCandidate(evaluateCandidates([slave('db2', 1, { state: 'SHUNNED' }), slave('db3', 1, {}, {}, 950)], 900))).toEqual({
+    expect(selectCandidate(evaluateCandidates([slave('db2', 1, { state: 'SHUNNED' }), slave('db3', 1, {}, {}, 950)], rules()))).toEqual({
       refusal: 'no eligible slave: db2 SHUNNED; db3 latency 950 s > 900 s',
     });
   });
 
   it('prefers an eligible slave over a further-ahead ineligible one', () => {
-    expect(selectCandidate(evaluateCandidates([slave('db2', 100, { state: 'SHUNNED' }), slave('db3', 5)], 900))).toEqual({ name: 'db3' });
+    expect(selectCandidate(evaluateCandidates([slave('db2', 100, { state: 'SHUNNED' }), slave('db3', 5)], rules()))).toEqual({ name: 'db3' });
   });
 });

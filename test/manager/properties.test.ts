@@ -44,6 +44,7 @@ describe('manager properties', () => {
       fenceSlaveReplicator: false,
       fenceSlaveReplicatorThreshold: 6,
       slaveMaxLatencySeconds: 900,
+      failoverMaxLostTransactions: -1,
     });
     expect(p.failoverApplyWaitTimeoutSeconds).toBe(0);
     expect(p.stateDir).toBeNull();

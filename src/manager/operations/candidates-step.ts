@@ -1,5 +1,5 @@
 /** The candidate evaluation step shared by switch and failover, with cctrl's EVALUATING lines. */
-import { evaluateCandidates, type CandidateEvaluation } from '../candidates.js';
+import { evaluateCandidates, type CandidateEvaluation, type EligibilityRules } from '../candidates.js';
 import type { Observation } from '../drivers/driver.js';
 import type { OperationContext, TaskContext } from './context.js';
 
@@ -15,14 +15,12 @@ export function evaluateAndLog(
   ctx: OperationContext,
   task: TaskContext,
   observations: Map<string, Observation>,
-  exclude: string,
+  masterName: string,
+  mode: EligibilityRules['mode'],
   target?: string,
 ): CandidateEvaluation[] {
-  const inputs = ctx
-    .records()
-    .filter((r) => r.name !== exclude && (target === undefined ? r.role !== 'master' : r.name === target))
-    .map((r) => ({ name: r.name, role: r.role, state: r.state, precedence: ctx.configOf(r.name).precedence, observation: observations.get(r.name) ?? null }));
-  const evaluated = evaluateCandidates(inputs, ctx.props.policy.slaveMaxLatencySeconds);
+  const inputs = ctx.candidateInputs(masterName, target).map((c) => ({ ...c, observation: observations.get(c.name) ?? null }));
+  const evaluated = evaluateCandidates(inputs, ctx.eligibilityRules(masterName, mode));
   for (const c of evaluated) {
     if (c.eligible) {
       task.step(`EVALUATING SLAVE: ${c.name}(stored=${c.storedSeqno}, applied=${c.appliedSeqno}, latency=${latencyText(c.latency)}, datasource-group-id=0)`);

@@ -1,4 +1,6 @@
 /** What an operation sees of the manager: the service's records, the driver, and its task's step log. */
+import type { CandidateInput, EligibilityRules } from '../candidates.js';
+import type { SeenPosition } from '../core.js';
 import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Observation } from '../drivers/driver.js';
 import type { PolicyMode } from '../model.js';
 import type { ManagerProperties } from '../properties.js';
@@ -35,6 +37,19 @@ export interface OperationContext {
   notifyRouters(task: TaskContext): Promise<void>;
   /** `db1@alpha`. */
   qualified(name: string): string;
+  /** The slaves a switch or failover would choose from (or only `target`), as last observed. */
+  candidateInputs(exclude: string, target?: string): CandidateInput[];
+  /** What a candidate must satisfy to replace `masterName`. */
+  eligibilityRules(masterName: string, mode: EligibilityRules['mode']): EligibilityRules;
+  /** Where a datasource was when its server last answered; null when never. */
+  lastSeen(name: string): SeenPosition | null;
+  /** Holds `name` to read-only for the rest of the task, whatever its record says (the write guard fences it). */
+  requireFence(task: TaskContext, name: string): void;
+  /**
+   * Fences `name` now (read-only, client sessions ended), logging the outcome; when it does not
+   * answer, the write guard fences it the moment it does. Resolves to whether it was fenced now.
+   */
+  fenceNow(task: TaskContext, name: string): Promise<boolean>;
 }
 
 export type OperationResult = Record<string, unknown>;

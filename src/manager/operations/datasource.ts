@@ -3,6 +3,7 @@
  * one is a conflict that names the current state and what to do instead.
  */
 import { ToolkitError } from '../../errors.js';
+import type { Observation } from '../drivers/driver.js';
 import type { DataSourceAction, ResourceState } from '../model.js';
 import type { DataSourceRecord } from '../store.js';
 import type { OperationContext, OperationResult, TaskContext } from './context.js';
@@ -41,6 +42,32 @@ export function planDatasource(ctx: OperationContext, name: string, action: Data
   return { exclusive: true, run: (task: TaskContext) => transition(ctx, task, r, action) };
 }
 
+/**
+ * A slave coming back must replicate from the current master: one that follows another server (a
+ * dead old master, say) is repointed, once the driver confirms it can without diverging; otherwise
+ * the call is refused with what to do.
+ */
+async function followTheMaster(ctx: OperationContext, task: TaskContext, r: DataSourceRecord, obs: Observation): Promise<void> {
+  const master = ctx.master();
+  if (!master || master === r || r.role === 'master') return;
+  const rep = obs.replicator;
+  if (rep && rep.role === 'slave' && rep.masterHost === master.name) return;
+  const q = ctx.qualified.bind(ctx);
+  const now = rep && rep.role === 'slave' && rep.masterHost ? `replicates from '${rep.masterHost}'` : 'does not replicate';
+  if (master.state !== 'ONLINE') {
+    throw new ToolkitError('refused', `cannot put '${q(r.name)}' online: it ${now} and the master '${q(master.name)}' is ${master.state}`, "Bring the master back first ('recover' or 'failover').");
+  }
+  task.step(`'${q(r.name)}' ${now.toUpperCase()}, NOT FROM THE MASTER '${q(master.name)}': REPOINTING IT`);
+  const cfg = ctx.configOf(r.name);
+  const masterCfg = ctx.configOf(master.name);
+  const check = await ctx.call(task, `checking that ${r.name} can follow ${master.name}`, (o) => ctx.driver.checkRejoin(cfg, masterCfg, o));
+  if (!check.ok) {
+    throw new ToolkitError('refused', `cannot put '${q(r.name)}' online: it cannot follow '${q(master.name)}': ${check.reason}`, `Rebuild '${r.name}' from '${master.name}' (or reconcile its transactions), then 'datasource ${r.name} recover'.`);
+  }
+  await ctx.call(task, `making ${r.name} a slave of ${master.name}`, (o) => ctx.driver.replicateFrom(cfg, masterCfg, o));
+  task.step(`SLAVE '${q(r.name)}' NOW REPLICATES FROM '${q(master.name)}'`);
+}
+
 async function transition(ctx: OperationContext, task: TaskContext, r: DataSourceRecord, action: DataSourceAction): Promise<OperationResult> {
   const previous = r.state;
   switch (action) {
@@ -50,6 +77,7 @@ async function transition(ctx: OperationContext, task: TaskContext, r: DataSourc
       if (!obs || obs.dataServer.state !== 'ONLINE') {
         throw new ToolkitError('refused', `cannot put '${ctx.qualified(r.name)}' online: its data server is ${obs?.dataServer.state ?? 'UNKNOWN'}`);
       }
+      await followTheMaster(ctx, task, r, obs);
       r.state = 'ONLINE';
       r.heldOffline = false;
       r.fencedByMonitor = false;
@@ -70,6 +98,8 @@ async function transition(ctx: OperationContext, task: TaskContext, r: DataSourc
       r.state = 'FAILED';
       r.lastError = `DATASOURCE '${ctx.qualified(r.name)}' MANUALLY FAILED`;
       r.fencedByMonitor = false;
+      // A master an operator fails stops taking writes now: whatever it takes from here on, a failover loses.
+      if (r === ctx.master()) await ctx.fenceNow(task, r.name);
       break;
     case 'recover':
       throw new Error('recover is planned separately');

@@ -1,20 +1,30 @@
 /**
- * failover [to HOST]: only when the master is FAILED. The chosen slave applies everything it has
- * received, is promoted, the other slaves follow it, and the failed master is SHUNNED with the
- * reason FAILED-OVER-TO-<new>. The old master comes back with `recover`.
+ * failover [to HOST]: only when the master is FAILED (or an operator shunned it). The chosen slave
+ * is the one that received the most; the task says how many transactions seen on the failed master
+ * it lacks (refused past policy.failover.maxLostTransactions). The failed master is fenced first,
+ * or the moment it answers again; then the chosen slave applies everything it received, is
+ * promoted, the other slaves follow it, and the failed master is SHUNNED with the reason
+ * FAILED-OVER-TO-<new>. The old master comes back with `recover`.
  */
 import { ToolkitError } from '../../errors.js';
 import { selectCandidate } from '../candidates.js';
+import type { DataSourceRecord } from '../store.js';
 import type { OperationContext, OperationResult, TaskContext } from './context.js';
 import { evaluateAndLog } from './candidates-step.js';
 import { masterNotOnlineHint } from './master-hint.js';
 import { holdMaintenance } from './policy-hold.js';
-import { repointSlaves } from './switch.js';
+import { followUp, repointSlaves } from './repoint.js';
+
+/** A master an operator shunned without replacing it: failover is its way out. */
+export function shunnedMaster(ctx: OperationContext): DataSourceRecord | null {
+  if (ctx.master()) return null;
+  return ctx.records().find((r) => r.role === 'master' && r.state === 'SHUNNED' && !r.lastShunReason?.startsWith('FAILED-OVER-TO-')) ?? null;
+}
 
 export function planFailover(ctx: OperationContext, target: string | undefined, automatic: boolean) {
-  const master = ctx.master();
+  const master = ctx.master() ?? shunnedMaster(ctx);
   if (!master) throw new ToolkitError('refused', `cannot fail over: service '${ctx.service}' has no master`, "Use 'recover'.");
-  if (master.state !== 'FAILED') {
+  if (master.state !== 'FAILED' && master.state !== 'SHUNNED') {
     const hint = master.state === 'ONLINE' ? "Use 'switch' for a planned change of master." : masterNotOnlineHint(master);
     throw new ToolkitError('refused', `cannot fail over: the master '${ctx.qualified(master.name)}' is ${master.state}, not FAILED`, hint);
   }
@@ -29,18 +39,52 @@ export function planFailover(ctx: OperationContext, target: string | undefined, 
   };
 }
 
+/** How much a failover to a candidate that received `receivedSeqno` loses of what the failed master was last seen holding. */
+export function lossEstimate(lastSeenSeqno: number | null, receivedSeqno: number | null): number | null {
+  if (lastSeenSeqno === null || receivedSeqno === null) return null;
+  return Math.max(0, lastSeenSeqno - receivedSeqno);
+}
+
 async function runFailover(ctx: OperationContext, task: TaskContext, failedName: string, target?: string): Promise<OperationResult> {
   const q = ctx.qualified.bind(ctx);
   const failed = ctx.record(failedName);
   if (failed.lastError) task.step(`MASTER '${q(failedName)}' FAILED: ${failed.lastError}`);
+  else if (failed.state === 'SHUNNED') task.step(`MASTER '${q(failedName)}' IS SHUNNED`);
   const observations = await ctx.observeAll(task.signal);
-  const evaluated = evaluateAndLog(ctx, task, observations, failedName, target);
+  const evaluated = evaluateAndLog(ctx, task, observations, failedName, 'failover', target);
   const choice = selectCandidate(evaluated);
   if ('refusal' in choice) throw new ToolkitError('refused', choice.refusal);
   const chosen = choice.name;
-  const newCfg = ctx.configOf(chosen);
+  const chosenEval = evaluated.find((c) => c.name === chosen)!;
+  const seen = ctx.lastSeen(failedName);
+  const mayLose = lossEstimate(seen?.seqno ?? null, chosenEval.storedSeqno);
+  const seenAt = seen ? new Date(seen.at).toISOString() : null;
+  const loss = {
+    mayLoseTransactions: mayLose,
+    masterLastSeen: seen ? { seqno: seen.seqno, gtid: seen.gtidState, time: seenAt } : null,
+    candidateReceivedSeqno: chosenEval.storedSeqno,
+  };
+  if (seen && mayLose !== null) {
+    task.step(
+      `MASTER '${q(failedName)}' WAS LAST SEEN AT SEQNO ${seen.seqno} (${seenAt}); '${q(chosen)}' RECEIVED SEQNO ${chosenEval.storedSeqno}: ` +
+        `${mayLose} TRANSACTION(S) SEEN ON THE MASTER MAY BE LOST, AND ANY IT COMMITTED AFTER ${seenAt}`,
+    );
+  } else {
+    task.step(`THE POSITION OF MASTER '${q(failedName)}' WAS NEVER SEEN: HOW MUCH MAY BE LOST IS UNKNOWN`);
+  }
+  const limit = ctx.props.policy.failoverMaxLostTransactions;
+  if (limit >= 0 && (mayLose === null || mayLose > limit)) {
+    throw new ToolkitError(
+      'refused',
+      `cannot fail over to '${q(chosen)}': it would lose ${mayLose === null ? 'an unknown number of' : mayLose} transaction(s) seen on '${q(failedName)}', more than policy.failover.maxLostTransactions=${limit}`,
+      `Bring '${failedName}' back ('datasource ${failedName} recover' once its server answers), or raise the limit to accept the loss.`,
+    );
+  }
   task.step(`SELECTED SLAVE: ${q(chosen)}`);
-  const stored = evaluated.find((c) => c.name === chosen)?.storedSeqno ?? 0;
+  task.step(`FENCING THE FAILED MASTER '${q(failedName)}'`);
+  await ctx.fenceNow(task, failedName);
+  const newCfg = ctx.configOf(chosen);
+  const stored = chosenEval.storedSeqno ?? 0;
   task.step(`WAIT FOR '${q(chosen)}' TO APPLY ALL RECEIVED TRANSACTIONS (seqno ${stored})`);
   const waitMs = ctx.props.failoverApplyWaitTimeoutSeconds * 1000;
   await ctx.call(task, `waiting for ${chosen} to apply seqno ${stored}`, (o) => ctx.driver.waitApplied(newCfg, { seqno: stored }, o), waitMs);
@@ -49,13 +93,15 @@ async function runFailover(ctx: OperationContext, task: TaskContext, failedName:
   const newRecord = ctx.record(chosen);
   newRecord.role = 'master';
   newRecord.state = 'ONLINE';
+  newRecord.lastError = null;
+  newRecord.fencedByMonitor = false;
   failed.state = 'SHUNNED';
   failed.lastShunReason = `FAILED-OVER-TO-${chosen}`;
   failed.fencedByMonitor = false;
   ctx.changed();
   task.step(`SHUNNED THE FAILED MASTER '${q(failedName)}' (FAILED-OVER-TO-${chosen})`);
-  await repointSlaves(ctx, task, chosen, [failedName]);
+  const notFollowing = await repointSlaves(ctx, task, chosen, [failedName]);
   await ctx.notifyRouters(task);
-  task.step(`FAILOVER TO '${q(chosen)}' WAS SUCCESSFUL`);
-  return { newPrimary: chosen, oldPrimary: failedName };
+  task.step(`FAILOVER TO '${q(chosen)}' WAS SUCCESSFUL${followUp(notFollowing)}`);
+  return { newPrimary: chosen, oldPrimary: failedName, ...loss, ...(notFollowing.length > 0 ? { slavesNotFollowing: notFollowing } : {}) };
 }

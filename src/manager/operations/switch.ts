@@ -9,6 +9,7 @@ import type { OperationContext, OperationResult, TaskContext } from './context.j
 import { evaluateAndLog } from './candidates-step.js';
 import { masterNotOnlineHint } from './master-hint.js';
 import { holdMaintenance } from './policy-hold.js';
+import { followUp, repointSlaves } from './repoint.js';
 
 export function planSwitch(ctx: OperationContext, target: string | undefined, dryRun: boolean) {
   const master = ctx.master();
@@ -28,7 +29,7 @@ export function planSwitch(ctx: OperationContext, target: string | undefined, dr
 
 async function dryRunSwitch(ctx: OperationContext, task: TaskContext, masterName: string, target?: string): Promise<OperationResult> {
   const observations = await ctx.observeAll(task.signal);
-  const evaluated = evaluateAndLog(ctx, task, observations, masterName, target);
+  const evaluated = evaluateAndLog(ctx, task, observations, masterName, 'switch', target);
   const choice = selectCandidate(evaluated);
   if ('name' in choice) task.step(`DRY RUN: WOULD SWITCH TO '${ctx.qualified(choice.name)}'; NOTHING WAS CHANGED`);
   else task.step(`DRY RUN: ${choice.refusal.toUpperCase()}; NOTHING WAS CHANGED`);
@@ -43,7 +44,7 @@ async function dryRunSwitch(ctx: OperationContext, task: TaskContext, masterName
 async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: string, target?: string): Promise<OperationResult> {
   return holdMaintenance(ctx, task, async () => {
     const observations = await ctx.observeAll(task.signal);
-    const choice = selectCandidate(evaluateAndLog(ctx, task, observations, masterName, target));
+    const choice = selectCandidate(evaluateAndLog(ctx, task, observations, masterName, 'switch', target));
     if ('refusal' in choice) throw new ToolkitError('refused', choice.refusal);
     const chosen = choice.name;
     const oldCfg = ctx.configOf(masterName);
@@ -85,10 +86,10 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
       r.fencedByMonitor = false;
     }
     ctx.changed();
-    await repointSlaves(ctx, task, chosen, [masterName]);
+    const notFollowing = await repointSlaves(ctx, task, chosen, [masterName]);
     await ctx.notifyRouters(task);
-    task.step(`SWITCH TO '${q(chosen)}' WAS SUCCESSFUL`);
-    return { newPrimary: chosen, oldPrimary: masterName };
+    task.step(`SWITCH TO '${q(chosen)}' WAS SUCCESSFUL${followUp(notFollowing)}`);
+    return { newPrimary: chosen, oldPrimary: masterName, ...(notFollowing.length > 0 ? { slavesNotFollowing: notFollowing } : {}) };
   });
 }
 
@@ -129,17 +130,4 @@ async function revert(
     task.step(`COULD NOT NOTIFY THE CONNECTORS: ${e instanceof Error ? e.message : String(e)}`);
   }
   return failures;
-}
-
-/** Every other reachable slave replicates from the new master; failures are logged, not fatal. */
-export async function repointSlaves(ctx: OperationContext, task: TaskContext, newMaster: string, skip: string[]): Promise<void> {
-  for (const r of ctx.records()) {
-    if (r.name === newMaster || skip.includes(r.name) || r.role === 'master' || r.state === 'SHUNNED' || r.state === 'FAILED') continue;
-    try {
-      await ctx.call(task, `repointing ${r.name}`, (o) => ctx.driver.replicateFrom(ctx.configOf(r.name), ctx.configOf(newMaster), o));
-      task.step(`SLAVE '${ctx.qualified(r.name)}' NOW REPLICATES FROM '${ctx.qualified(newMaster)}'`);
-    } catch (e) {
-      task.step(`COULD NOT REPOINT SLAVE '${ctx.qualified(r.name)}': ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
 }
