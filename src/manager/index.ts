@@ -20,7 +20,7 @@ import { ManagerCore, silentLogger, type ManagerLogger } from './core.js';
 import type { ClusterDriver } from './drivers/driver.js';
 import { SimulatedDriver } from './drivers/simulated.js';
 import { demoProperties, type ManagerProperties } from './properties.js';
-import { fileStore, memoryStore, type PersistedState, type StateStore } from './store.js';
+import { fileStore, lockStateDir, memoryStore, type PersistedState, type StateDirLock, type StateStore } from './store.js';
 
 export { ManagerCore, silentLogger, type ManagerLogger } from './core.js';
 export { SimulatedDriver } from './drivers/simulated.js';
@@ -55,7 +55,30 @@ export async function createManager(opts: CreateManagerOptions): Promise<Manager
   const props = opts.properties;
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? silentLogger;
-  const store = opts.store ?? (props.stateDir ? fileStore(props.stateDir) : memoryStore());
+  // A state directory belongs to one manager: take it before reading anything from it.
+  let lock: StateDirLock | null = null;
+  let store = opts.store;
+  if (!store) {
+    if (props.stateDir) {
+      lock = lockStateDir(props.stateDir, { warn: (m) => logger.warn(m) });
+      store = fileStore(props.stateDir, { datasources: props.datasources.map((d) => d.name), warn: (m) => logger.warn(m) });
+    } else {
+      store = memoryStore();
+    }
+  }
+  let core: ManagerCore;
+  try {
+    core = await startCore(opts, store, clock, logger);
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
+  if (lock) holdUntilStopped(core, lock);
+  return core;
+}
+
+async function startCore(opts: CreateManagerOptions, store: StateStore, clock: Clock, logger: ManagerLogger): Promise<ManagerCore> {
+  const props = opts.properties;
   let driver = opts.driver;
   const ownsDriver = driver === undefined;
   if (!driver) {
@@ -84,6 +107,29 @@ export async function createManager(opts: CreateManagerOptions): Promise<Manager
     ownsDriver,
     hostName: opts.hostName ?? hostname(),
     version: TOOLKIT_VERSION,
+  });
+}
+
+/**
+ * The state directory's lock lasts as long as the manager: close() releases it once the state is
+ * flushed; halt() (kill -9 rehearsed in-process) abandons it, leaving the file as a killed process
+ * would, so a successor takes it over as stale. The process's exit removes it too (store.ts).
+ */
+function holdUntilStopped(core: ManagerCore, lock: StateDirLock): void {
+  const close = core.close.bind(core);
+  const halt = core.halt.bind(core);
+  Object.assign(core, {
+    async close(): Promise<void> {
+      try {
+        await close();
+      } finally {
+        lock.release();
+      }
+    },
+    halt(): void {
+      halt();
+      lock.abandon();
+    },
   });
 }
 

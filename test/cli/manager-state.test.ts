@@ -1,0 +1,72 @@
+/**
+ * `tungsten-manager --state-dir DIR` as a real process: one manager per directory (the second is
+ * refused naming the first's pid; a killed one's lock is taken over), and a corrupt state file is one
+ * line on stderr, never a stack trace.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnManager, type ManagerProcess } from '../helpers/manager-process.js';
+
+const started: ManagerProcess[] = [];
+function run(stateDir: string): ManagerProcess {
+  const p = spawnManager(['--demo', '--port', '0', '--state-dir', stateDir]);
+  started.push(p);
+  return p;
+}
+
+afterEach(() => {
+  for (const p of started.splice(0)) p.kill();
+});
+
+const stateDir = () => mkdtempSync(join(tmpdir(), 'mgr-state-cli-'));
+
+describe('tungsten-manager --state-dir', () => {
+  it('refuses a second manager on the same directory with one line naming the pid that holds it', async () => {
+    const dir = stateDir();
+    const first = run(dir);
+    await first.ready;
+    const second = run(dir);
+    expect(await second.exited).toEqual({ code: 1, signal: null });
+    const lines = second.stderr().trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^tungsten-manager: state directory ${dir} is in use by the manager with pid ${first.child.pid}, running since `));
+    expect(second.stdout()).toBe('');
+
+    // The first is untouched, and frees the directory when it stops.
+    expect(JSON.parse(readFileSync(join(dir, 'manager.lock'), 'utf8')).pid).toBe(first.child.pid);
+    first.child.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    expect(existsSync(join(dir, 'manager.lock'))).toBe(false);
+  });
+
+  it('takes over the lock of a manager killed with SIGKILL, with a warning', async () => {
+    const dir = stateDir();
+    const first = run(dir);
+    await first.ready;
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(existsSync(join(dir, 'manager.lock'))).toBe(true);
+    const second = run(dir);
+    await second.ready;
+    expect(second.stderr()).toContain(`WARN taking over the lock on ${dir} left by pid ${first.child.pid}`);
+  });
+
+  it('with a corrupt state file prints one line on stderr, no stack trace, and exits 2', async () => {
+    const dir = stateDir();
+    writeFileSync(join(dir, 'manager-state.json'), '{"version": 1, "service": {"name": "alpha", "policy": "BANANA"');
+    const p = run(dir);
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    const err = p.stderr();
+    expect(err.trimEnd().split('\n')).toHaveLength(1);
+    expect(err).toMatch(new RegExp(`^tungsten-manager: manager state ${join(dir, 'manager-state.json')} is corrupt: not valid JSON \\(.*\\)\\. Move it away`));
+    expect(err).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(dir, 'manager.lock'))).toBe(false);
+
+    writeFileSync(join(dir, 'manager-state.json'), JSON.stringify({ version: 1, service: { name: 'alpha', policy: 'BANANA', datasources: [], policyToRestore: null }, tasks: [] }));
+    const again = run(dir);
+    expect((await again.exited).code).toBe(2);
+    expect(again.stderr().trimEnd().split('\n')).toEqual([expect.stringMatching(/is corrupt: service\.policy: .*"AUTOMATIC"/)]);
+  });
+});
