@@ -87,3 +87,14 @@ export function gtidsMissingFrom(candidate: GtidState, reference: GtidState): Ar
   }
   return missing.sort((a, b) => a.mine.domain - b.mine.domain || a.mine.server - b.mine.server);
 }
+
+/**
+ * A GTID state in MariaDB's list format, one entry per (domain, server) pair ordered by domain
+ * then server: `0-1-42,0-3-7`. The empty string for a server with no transactions.
+ */
+export function formatGtidState(state: GtidState): string {
+  return [...state.values()]
+    .sort((a, b) => a.domain - b.domain || a.server - b.server)
+    .map(formatGtid)
+    .join(',');
+}

@@ -10,10 +10,21 @@
  */
 import mysql from 'mysql2/promise';
 import type { ResourceState } from '../model.js';
-import { checkHost } from '../hostcheck.js';
+import { checkHost, localResourceShortage } from '../hostcheck.js';
 import { withTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position, type RouterObservation } from './driver.js';
 import { mysqlDriverOptionsFromProperties, type MysqlDriverOptions, type MysqlDriverProperties } from './mysql-config.js';
-import { formatGtid, formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, parseGtidList, parseGtidState, type GtidList, type GtidState } from './mysql-gtid.js';
+import {
+  formatGtid,
+  formatGtidList,
+  formatGtidState,
+  gtidSeqno,
+  gtidsMissingFrom,
+  mergeNewest,
+  parseGtidList,
+  parseGtidState,
+  type GtidList,
+  type GtidState,
+} from './mysql-gtid.js';
 
 type Row = mysql.RowDataPacket;
 
@@ -61,12 +72,25 @@ export class MysqlDriver implements ClusterDriver {
     return this.lastRouterNotice;
   }
 
+  /**
+   * Host check and database probe at once. A probe that failed for a cause that is not the
+   * server's (the manager out of descriptors, the server refusing more connections) is
+   * `inconclusive`, and so is a failed host check the manager could not even start when the
+   * database gives no answer of its own to go by.
+   */
   async observe(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Observation> {
     this.remember(ds);
     const hostCheck = checkHost(ds.host, { ...this.options.hostCheck, timeoutMs: Math.min(this.options.hostCheck.timeoutMs, opts.timeoutMs) });
     const database = this.probe(ds, opts);
     const [host, db] = await Promise.all([hostCheck, database]);
-    const alive = host.alive || db.dataServer.state === 'ONLINE';
+    const state = db.dataServer.state;
+    // The server (or the host's kernel) answered: the host is up whatever the host check says.
+    const answered = state === 'ONLINE' || db.serverAnswered;
+    const alive = host.alive || answered;
+    let inconclusive = db.inconclusive;
+    if (inconclusive === null && host.inconclusive !== undefined && !answered) {
+      inconclusive = `the host check could not be made: ${host.inconclusive}`;
+    }
     return {
       host: alive ? 'alive' : 'unreachable',
       dataServer: db.dataServer,
@@ -74,8 +98,8 @@ export class MysqlDriver implements ClusterDriver {
       replicator: db.replicator,
       readOnly: db.readOnly,
       connections: db.connections,
-      gtidState: null,
-      inconclusive: null,
+      gtidState: db.gtidState,
+      inconclusive,
     };
   }
 
@@ -237,10 +261,14 @@ export class MysqlDriver implements ClusterDriver {
     this.names.set(`${ds.host}:${ds.port}`, ds.name);
   }
 
-  /** Database ping and, when it answers, replication state and read_only. Never rejects. */
-  private async probe(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Pick<Observation, 'dataServer' | 'replicator' | 'readOnly' | 'connections'>> {
-    const down = (state: ResourceState, reason: string) => ({ dataServer: { state, reason }, replicator: null, readOnly: null, connections: { active: 0, created: 0 } });
+  /**
+   * Database ping and, when it answers, replication state, read_only and GTID state. Never
+   * rejects: a failure is a state with its reason, `inconclusive` when it says nothing about the
+   * server's health, and `serverAnswered` when the server (or its host) sent the failure itself.
+   */
+  private async probe(ds: DataSourceConfig, opts: DriverCallOptions): Promise<ProbeResult> {
     const timeoutMs = Math.min(this.options.dbPingTimeoutMs, opts.timeoutMs);
+    const started = Date.now();
     try {
       return await this.call(ds, 'ping', { ...opts, timeoutMs }, async (conn) => {
         await conn.query('SELECT 1');
@@ -253,10 +281,24 @@ export class MysqlDriver implements ClusterDriver {
           replicator: this.replicatorOf(state, status),
           readOnly: state.readOnly,
           connections: { active: counters.get('Threads_connected') ?? 0, created: counters.get('Connections') ?? 0 },
+          gtidState: formatGtidState(state.history),
+          inconclusive: null,
+          serverAnswered: true,
         };
       });
     } catch (e) {
-      return down(dataServerStateOf(e), (e as Error).message);
+      const reason = (e as Error).message;
+      const inconclusive = inconclusiveCause(e, Date.now() - started, timeoutMs);
+      return {
+        // Not a verdict on the server: shown as UNKNOWN with the reason, never counted as a fault.
+        dataServer: { state: inconclusive ? 'UNKNOWN' : dataServerStateOf(e), reason },
+        replicator: null,
+        readOnly: null,
+        connections: { active: 0, created: 0 },
+        gtidState: null,
+        inconclusive,
+        serverAnswered: serverAnswered(e),
+      };
     }
   }
 
@@ -278,9 +320,16 @@ export class MysqlDriver implements ClusterDriver {
   }
 
   private async gtidState(conn: mysql.Connection): Promise<ServerGtids> {
-    const [rows] = await conn.query<Row[]>('SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave, @@read_only AS readOnly');
+    const [rows] = await conn.query<Row[]>(
+      'SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave, @@gtid_binlog_state AS binlogState, @@read_only AS readOnly',
+    );
     const row = rows[0]!;
-    return { binlog: parseGtidList(row.binlog), slave: parseGtidList(row.slave), readOnly: Number(row.readOnly) === 1 };
+    return {
+      binlog: parseGtidList(row.binlog),
+      slave: parseGtidList(row.slave),
+      history: parseGtidState(row.binlogState, row.slave),
+      readOnly: Number(row.readOnly) === 1,
+    };
   }
 
   /** One connection, one deadline; any failure becomes an Error whose message is the reason. */
@@ -361,8 +410,9 @@ export class MysqlDriver implements ClusterDriver {
       default:
         reason = err.message ?? String(e);
     }
-    const wrapped = new Error(`cannot ${what} on ${where}: ${reason}`) as Error & { code?: string };
+    const wrapped = new Error(`cannot ${what} on ${where}: ${reason}`) as Error & { code?: string; errno?: number };
     if (err.code) wrapped.code = err.code;
+    if (typeof err.errno === 'number') wrapped.errno = err.errno;
     return this.mask(wrapped);
   }
 
@@ -377,8 +427,15 @@ export class MysqlDriver implements ClusterDriver {
 interface ServerGtids {
   binlog: GtidList;
   slave: GtidList;
+  /** `gtid_binlog_state` merged with `gtid_slave_pos`: the last GTID of every (domain, server) pair. */
+  history: GtidState;
   readOnly: boolean;
 }
+
+type ProbeResult = Pick<Observation, 'dataServer' | 'replicator' | 'readOnly' | 'connections' | 'gtidState' | 'inconclusive'> & {
+  /** The failure came from the server or its host (an error packet, a refusal): the host is up. */
+  serverAnswered: boolean;
+};
 
 /** A master's position is what it wrote; a slave's what it applied (both are in the merge). */
 function positionOf(state: ServerGtids): Position {
@@ -435,6 +492,39 @@ function replicatorStateOf(s: SlaveStatus): ResourceState {
   if (s.sqlRunning === 'Yes' && s.ioRunning === 'Connecting') return 'SYNCHRONIZING';
   if (s.lastSqlError || (s.lastIoError && s.ioRunning !== 'Connecting')) return 'FAILED';
   return 'OFFLINE';
+}
+
+/** MariaDB errors that prove the server is alive and only refuses one more connection. */
+const SERVER_BUSY_ERRNOS = new Map<number, string>([
+  [1040, 'ER_CON_COUNT_ERROR'],
+  [1203, 'ER_TOO_MANY_USER_CONNECTIONS'],
+]);
+
+/**
+ * Why a failed probe is no evidence about the server, or null when it is: the server is alive but
+ * at max_connections, the manager is out of descriptors or memory, or the deadline passed only
+ * because the manager's own event loop was stalled (the call took over twice its deadline).
+ */
+function inconclusiveCause(e: unknown, elapsedMs: number, timeoutMs: number): string | null {
+  const err = e as { code?: string; errno?: number; message?: string; name?: string };
+  const busy = (err.code !== undefined && [...SERVER_BUSY_ERRNOS.values()].includes(err.code)) || SERVER_BUSY_ERRNOS.has(err.errno ?? -1);
+  if (busy || /too many connections/i.test(err.message ?? '')) {
+    return 'the server is alive but refuses more connections (max_connections reached)';
+  }
+  const shortage = localResourceShortage(e);
+  if (shortage) return shortage;
+  if (err.name === 'DriverTimeoutError' && elapsedMs > 2 * timeoutMs) {
+    return `the manager was stalled: a ${timeoutMs} ms deadline fired after ${elapsedMs} ms`;
+  }
+  return null;
+}
+
+/** The failure was sent by the server or by its host's kernel, so the host is up. */
+function serverAnswered(e: unknown): boolean {
+  if (e instanceof ServerStateError) return true;
+  const code = (e as { code?: unknown }).code;
+  // mysql2 gives an ER_ code only to an error packet the server sent.
+  return typeof code === 'string' && (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code.startsWith('ER_'));
 }
 
 function dataServerStateOf(e: unknown): ResourceState {

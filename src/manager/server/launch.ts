@@ -109,6 +109,11 @@ export async function launchManager(opts: LaunchOptions = {}): Promise<RunningMa
       port: opts.port,
       tls,
       log: opts.requestLog,
+      maxConnections: props.api.maxConnections,
+      idleTimeoutMs: props.api.idleTimeoutSeconds * 1000,
+      headersTimeoutMs: props.api.headersTimeoutSeconds * 1000,
+      requestTimeoutMs: props.api.requestTimeoutSeconds * 1000,
+      warn: opts.logger ? (line) => opts.logger!.warn(line) : undefined,
     });
   } catch (e) {
     await closeManager();

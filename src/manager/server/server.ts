@@ -1,6 +1,13 @@
 /**
  * The manager's REST API over node:http(s): Basic auth, the APIv2 envelope on every response,
  * errors as ErrorPayload, control calls as tasks, and the server-sent event stream.
+ *
+ * What it can be made to hold is bounded (see limits.ts): at most `maxConnections` sockets at once
+ * (event streams included), never more than half the descriptor limit, so that a flood of clients
+ * cannot starve the monitor of descriptors. A connection that sends no request, or nothing after a
+ * response, is closed after `idleTimeoutMs`; at the cap, a new connection takes the place of the
+ * one idle the longest (a connection with a request in progress or an event stream is never
+ * closed for another), so a flood of idle sockets cannot lock the operators out.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -12,6 +19,13 @@ import { envelope, type ErrorPayload } from '../../api/payloads.js';
 import { formatSse } from '../../api/sse.js';
 import { basicAuthenticator, type ApiCredentials, type BasicAuthenticator } from './auth.js';
 import { matchPath, type RouteResult } from './routes.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  effectiveConnectionCap,
+} from './limits.js';
 
 export const DEFAULT_API_HOST = '127.0.0.1';
 export const DEFAULT_API_PORT = 8090;
@@ -31,18 +45,144 @@ export interface ManagerServerOptions {
   heartbeatMs?: number;
   /** One line per request (never credentials). */
   log?: (line: string) => void;
+  /** Sockets open at once, event streams included. Default 256; never more than half of `ulimit -n`. */
+  maxConnections?: number;
+  /** A connection idle this long (no request yet, or none since the last response) is closed. Default 5 s. */
+  idleTimeoutMs?: number;
+  /** Most time a client may take to send a request's headers. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Most time a client may take to send a whole request. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Operational warnings: the cap lowered, connections shed at the cap (at most one a minute). */
+  warn?: (line: string) => void;
+}
+
+export interface ConnectionStats {
+  /** Sockets open now. */
+  open: number;
+  /** The cap in force. */
+  limit: number;
+  /** Connections closed to make room for a new one, or refused, since start. */
+  shed: number;
+  /** Connections closed for being idle, since start. */
+  idleClosed: number;
 }
 
 export interface ManagerServer {
   /** `http://127.0.0.1:8090` */
   url: string;
   port: number;
+  connections(): ConnectionStats;
   /** Stop listening and end open connections and event streams. */
   close(): Promise<void>;
 }
 
 const DEFAULT_BODY_LIMIT = 64 * 1024;
 const DEFAULT_HEARTBEAT_MS = 15_000;
+const SHED_WARNING_INTERVAL_MS = 60_000;
+
+/** One open connection: how many of its requests are in progress, and since when it is idle. */
+interface Connection {
+  socket: Socket;
+  busy: number;
+  idleSince: number;
+}
+
+/**
+ * The open connections in the order they became idle (the longest idle first), with the cap, the
+ * idle sweep and the shedding of the longest idle at the cap.
+ */
+class ConnectionGuard {
+  private readonly open = new Map<Socket, Connection>();
+  private readonly sweeper: NodeJS.Timeout;
+  private shed = 0;
+  private idleClosed = 0;
+  private lastShedWarning = -Infinity;
+
+  constructor(
+    readonly limit: number,
+    private readonly idleTimeoutMs: number,
+    private readonly warn: ((line: string) => void) | undefined,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), Math.max(100, Math.min(1000, Math.floor(idleTimeoutMs / 2))));
+    this.sweeper.unref();
+  }
+
+  /** A new socket: admitted, if need be in place of the longest idle one; else closed at once. */
+  admit(socket: Socket): void {
+    if (this.open.size >= this.limit) {
+      const victim = this.longestIdle();
+      this.shed++;
+      this.warnShedding();
+      if (!victim) {
+        socket.destroy();
+        return;
+      }
+      this.drop(victim);
+    }
+    this.open.set(socket, { socket, busy: 0, idleSince: Date.now() });
+    socket.once('close', () => this.open.delete(socket));
+  }
+
+  /** A request started on `socket` (for TLS, the TLS socket over the admitted one); returns its end. */
+  begin(socket: Socket): () => void {
+    const raw = this.open.has(socket) ? socket : ((socket as Socket & { _parent?: Socket })._parent ?? socket);
+    const c = this.open.get(raw);
+    if (!c) return () => undefined;
+    c.busy++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      c.busy--;
+      if (c.busy === 0 && this.open.has(raw)) {
+        // To the end of the line: idle order is the order of becoming idle.
+        this.open.delete(raw);
+        c.idleSince = Date.now();
+        this.open.set(raw, c);
+      }
+    };
+  }
+
+  stats(): ConnectionStats {
+    return { open: this.open.size, limit: this.limit, shed: this.shed, idleClosed: this.idleClosed };
+  }
+
+  sockets(): Socket[] {
+    return [...this.open.keys()];
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private longestIdle(): Connection | undefined {
+    for (const c of this.open.values()) if (c.busy === 0) return c;
+    return undefined;
+  }
+
+  private drop(c: Connection): void {
+    this.open.delete(c.socket);
+    c.socket.destroy();
+  }
+
+  private sweep(): void {
+    const before = Date.now() - this.idleTimeoutMs;
+    for (const c of [...this.open.values()]) {
+      if (c.busy === 0 && c.idleSince <= before) {
+        this.idleClosed++;
+        this.drop(c);
+      }
+    }
+  }
+
+  private warnShedding(): void {
+    const now = Date.now();
+    if (!this.warn || now - this.lastShedWarning < SHED_WARNING_INTERVAL_MS) return;
+    this.lastShedWarning = now;
+    this.warn(`REST API at its connection cap (${this.limit}): closing the longest idle connections to admit new ones (manager.api.maxConnections)`);
+  }
+}
 
 /** What every request of one server shares. */
 interface ServerContext {
@@ -67,24 +207,38 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
   };
   const { streams } = context;
   const log = options.log;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const requestTimeout = Math.max(headersTimeout, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const { cap, lowered } = effectiveConnectionCap(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+  if (lowered) options.warn?.(lowered);
+  const guard = new ConnectionGuard(cap, idleTimeoutMs, options.warn);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const end = guard.begin(req.socket);
+    res.once('close', end);
     if (log) {
       const started = Date.now();
       res.on('finish', () => log(`${req.method} ${pathOf(req)} ${res.statusCode} ${Date.now() - started}ms`));
     }
     void serve(req, res, context);
   };
+  const serverOptions: http.ServerOptions = {
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: idleTimeoutMs,
+    // How often headersTimeout and requestTimeout are checked (Node's default is every 30 s).
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+  };
   let server: http.Server | https.Server;
   try {
-    server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
+    server = options.tls
+      ? https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, handler)
+      : http.createServer(serverOptions, handler);
   } catch (e) {
+    guard.stop();
     throw new ToolkitError('usage', `cannot use the TLS certificate and key: ${(e as Error).message}`, 'give a PEM certificate and its matching private key');
   }
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  server.on('connection', (s: Socket) => guard.admit(s));
 
   await new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException) => {
@@ -108,6 +262,9 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
     server.once('error', onError);
     server.once('listening', onListening);
     server.listen(options.port ?? DEFAULT_API_PORT, host);
+  }).catch((e: unknown) => {
+    guard.stop();
+    throw e;
   });
 
   const port = (server.address() as AddressInfo).port;
@@ -117,17 +274,21 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
   return {
     url: `${scheme}://${urlHost}:${port}`,
     port,
+    connections: () => guard.stats(),
     close() {
       closing ??= new Promise<void>((resolve) => {
         for (const [res, detach] of streams) {
           detach();
           res.end();
         }
-        server.close(() => resolve());
+        server.close(() => {
+          guard.stop();
+          resolve();
+        });
         server.closeIdleConnections();
         // Requests still in flight get a moment to finish; then their sockets go too.
         const timer = setTimeout(() => {
-          for (const s of sockets) s.destroy();
+          for (const s of guard.sockets()) s.destroy();
         }, 1000);
         timer.unref();
       });
