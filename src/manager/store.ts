@@ -21,6 +21,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -338,7 +339,6 @@ function createExclusive(file: string, text: string): boolean {
  * is refused with a one-line error naming it; one whose pid is dead is taken over with a warning.
  */
 export function lockStateDir(dir: string, opts: { warn?: (message: string) => void; now?: () => number } = {}): StateDirLock {
-  const file = join(dir, LOCK_FILE);
   const me: LockHolder = {
     pid: process.pid,
     host: hostname(),
@@ -350,6 +350,9 @@ export function lockStateDir(dir: string, opts: { warn?: (message: string) => vo
   } catch (e) {
     throw new ToolkitError('usage', `cannot create the state directory ${dir}: ${oneLine((e as Error).message)}`);
   }
+  // One name per directory however it is spelt (relative, through a symlink): this process's own
+  // locks are told apart by it.
+  const file = join(realpathSync(dir), LOCK_FILE);
   for (let attempt = 0; attempt < 100; attempt++) {
     let created: boolean;
     try {

@@ -3,9 +3,11 @@
  * refused naming the first's pid; a killed one's lock is taken over), and a corrupt state file is one
  * line on stderr, never a stack trace.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnManager, type ManagerProcess } from '../helpers/manager-process.js';
 
@@ -68,5 +70,27 @@ describe('tungsten-manager --state-dir', () => {
     const again = run(dir);
     expect((await again.exited).code).toBe(2);
     expect(again.stderr().trimEnd().split('\n')).toEqual([expect.stringMatching(/is corrupt: service\.policy: .*"AUTOMATIC"/)]);
+  });
+
+  it('lets exactly one of several processes racing for a directory with a stale lock have it', async () => {
+    const dir = stateDir();
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    writeFileSync(join(dir, 'manager.lock'), JSON.stringify({ pid: dead, host: hostname(), since: 'then', token: 'stale' }));
+    const store = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/manager/store.js')).href;
+    const script = `import(${JSON.stringify(store)}).then((m) => {
+      try { m.lockStateDir(process.argv[1]); process.stdout.write('got'); setTimeout(() => {}, 4000); }
+      catch (e) { process.stdout.write(e.kind); }
+    })`;
+    const outcomes = await Promise.all(
+      Array.from({ length: 6 }, () => new Promise<string>((done) => {
+        const c = spawn(process.execPath, ['-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        c.on('exit', () => done(out));
+      })),
+    );
+    expect(outcomes.filter((o) => o === 'got')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'refused')).toHaveLength(5);
+    expect(existsSync(join(dir, 'manager.lock'))).toBe(false); // released at exit
   });
 });

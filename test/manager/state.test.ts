@@ -281,6 +281,14 @@ describe('the state directory lock', () => {
     expect(second.serviceStatus('alpha').policy).toBe('AUTOMATIC');
   });
 
+  it('knows the directory however it is spelt (through a symlink)', async () => {
+    const dir = tempDir();
+    await managerOn(dir);
+    const link = join(tempDir(), 'link');
+    fs.symlinkSync(dir, link);
+    expect(await rejection(managerOn(link))).toMatchObject({ kind: 'refused', message: expect.stringContaining(`pid ${process.pid}`) });
+  });
+
   it('takes over a stale lock (its pid is dead) with a warning', async () => {
     const dir = tempDir();
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
