@@ -145,6 +145,13 @@ export const FAULT_ACTIONS = [
   'host-up',
   'replicator-stop',
   'replicator-start',
+  /** kill -9 of the database server: its slaves keep only what already reached them. */
+  'dataserver-kill',
+  /** SIGSTOP / SIGCONT of the database server: it answers nothing meanwhile, then goes on unchanged. */
+  'dataserver-freeze',
+  'dataserver-thaw',
+  /** A transaction written directly on the server (a SUPER user despite read_only): an errant GTID on a slave. */
+  'errant-write',
 ] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
 
