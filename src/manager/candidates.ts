@@ -31,6 +31,11 @@ export interface EligibilityRules {
   maxLatencySeconds: number;
   /** The master's GTID state as last seen, to find errant transactions; null when never seen. */
   masterGtidState: string | null;
+  /**
+   * An operator's failover may promote a slave whose lag was never seen (the manager started after
+   * the master died); the task then says the loss is unknown. Never for the automatic one.
+   */
+  acceptUnknownLag?: boolean;
 }
 
 export interface CandidateEvaluation {
@@ -66,8 +71,8 @@ function ineligibility(c: CandidateInput, rules: EligibilityRules): string | nul
   const running = rules.mode === 'switch' ? rep.state === 'ONLINE' : rep.state === 'ONLINE' || rep.state === 'SYNCHRONIZING';
   if (!running) return `replicator ${rep.state}`;
   const latency = judgedLatency(c, rules);
-  if (latency === null) return 'replication lag unknown';
-  if (latency > rules.maxLatencySeconds) return `latency ${Math.round(latency)} s > ${rules.maxLatencySeconds} s`;
+  if (latency === null && !(rules.mode === 'failover' && rules.acceptUnknownLag)) return 'replication lag unknown';
+  if (latency !== null && latency > rules.maxLatencySeconds) return `latency ${Math.round(latency)} s > ${rules.maxLatencySeconds} s`;
   const errant = errantTransactions(obs.gtidState, rules.masterGtidState);
   if (errant.length > 0) return `errant transactions ${errant.join(',')} not on ${rules.masterName}`;
   return null;

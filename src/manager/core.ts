@@ -201,7 +201,9 @@ export class ManagerCore implements Manager, OperationContext {
     const core = new ManagerCore(opts);
     core.restore(opts.store.load());
     await core.sample();
+    core.recordEvidence();
     await core.reconcile();
+    core.guardWrites();
     core.refreshAlerts();
     core.invalidateStatus();
     core.persist();

@@ -6,6 +6,7 @@
  * The master's view may be a little older than the slave's (observed a moment earlier, or last
  * seen before it died), so a slave ahead on the master's own newest pair of a domain is only
  * ahead, not errant: with gtid_strict_mode, the newest pair of a domain is the one writing it.
+ * A domain the master's view does not have at all gives no verdict (nothing to compare with).
  */
 import { formatGtid, gtidsMissingFrom, parseGtidState, type GtidState } from './drivers/mysql-gtid.js';
 
@@ -34,7 +35,8 @@ export function errantTransactions(slaveGtidState: string | null, masterGtidStat
     return [];
   }
   const writers = newestWriters(master);
+  const domains = new Set([...master.values()].map((g) => g.domain));
   return gtidsMissingFrom(slave, master)
-    .filter(({ mine }) => !writers.has(`${mine.domain}-${mine.server}`))
+    .filter(({ mine }) => domains.has(mine.domain) && !writers.has(`${mine.domain}-${mine.server}`))
     .map(({ mine }) => formatGtid(mine));
 }

@@ -5,6 +5,7 @@ import { SimulatedDriver } from '../../src/manager/drivers/simulated.js';
 import { createManager } from '../../src/manager/index.js';
 import type { ControlRequest, DataSourceStatus, TaskStatus } from '../../src/manager/model.js';
 import { demoProperties, type ManagerProperties } from '../../src/manager/properties.js';
+import type { StateStore } from '../../src/manager/store.js';
 
 export interface Harness {
   clock: VirtualClock;
@@ -18,7 +19,7 @@ export interface Harness {
   fault(host: string, fault: Extract<ControlRequest, { op: 'fault' }>['fault']): Promise<void>;
 }
 
-export async function startHarness(overrides: string[] = [], opts: { clock?: VirtualClock; driver?: SimulatedDriver } = {}): Promise<Harness> {
+export async function startHarness(overrides: string[] = [], opts: { clock?: VirtualClock; driver?: SimulatedDriver; store?: StateStore } = {}): Promise<Harness> {
   const clock = opts.clock ?? new VirtualClock();
   const props = demoProperties(['simulation.stepDelayMs=0', ...overrides]);
   const driver =
@@ -31,7 +32,7 @@ export async function startHarness(overrides: string[] = [], opts: { clock?: Vir
       writesPerSecond: props.simulation.writesPerSecond,
       seed: props.simulation.seed,
     });
-  const manager = await createManager({ properties: props, clock, driver, hostName: 'test-host' });
+  const manager = await createManager({ properties: props, clock, driver, hostName: 'test-host', store: opts.store });
   const h: Harness = {
     clock,
     driver,

@@ -18,9 +18,10 @@ export function evaluateAndLog(
   masterName: string,
   mode: EligibilityRules['mode'],
   target?: string,
+  acceptUnknownLag = false,
 ): CandidateEvaluation[] {
   const inputs = ctx.candidateInputs(masterName, target).map((c) => ({ ...c, observation: observations.get(c.name) ?? null }));
-  const evaluated = evaluateCandidates(inputs, ctx.eligibilityRules(masterName, mode));
+  const evaluated = evaluateCandidates(inputs, { ...ctx.eligibilityRules(masterName, mode), acceptUnknownLag });
   for (const c of evaluated) {
     if (c.eligible) {
       task.step(`EVALUATING SLAVE: ${c.name}(stored=${c.storedSeqno}, applied=${c.appliedSeqno}, latency=${latencyText(c.latency)}, datasource-group-id=0)`);

@@ -35,7 +35,7 @@ export function planFailover(ctx: OperationContext, target: string | undefined, 
   return {
     exclusive: true,
     run: (task: TaskContext) =>
-      automatic ? runFailover(ctx, task, master.name, target) : holdMaintenance(ctx, task, () => runFailover(ctx, task, master.name, target)),
+      automatic ? runFailover(ctx, task, master.name, target, false) : holdMaintenance(ctx, task, () => runFailover(ctx, task, master.name, target, true)),
   };
 }
 
@@ -45,13 +45,13 @@ export function lossEstimate(lastSeenSeqno: number | null, receivedSeqno: number
   return Math.max(0, lastSeenSeqno - receivedSeqno);
 }
 
-async function runFailover(ctx: OperationContext, task: TaskContext, failedName: string, target?: string): Promise<OperationResult> {
+async function runFailover(ctx: OperationContext, task: TaskContext, failedName: string, target: string | undefined, byOperator: boolean): Promise<OperationResult> {
   const q = ctx.qualified.bind(ctx);
   const failed = ctx.record(failedName);
   if (failed.lastError) task.step(`MASTER '${q(failedName)}' FAILED: ${failed.lastError}`);
   else if (failed.state === 'SHUNNED') task.step(`MASTER '${q(failedName)}' IS SHUNNED`);
   const observations = await ctx.observeAll(task.signal);
-  const evaluated = evaluateAndLog(ctx, task, observations, failedName, 'failover', target);
+  const evaluated = evaluateAndLog(ctx, task, observations, failedName, 'failover', target, byOperator);
   const choice = selectCandidate(evaluated);
   if ('refusal' in choice) throw new ToolkitError('refused', choice.refusal);
   const chosen = choice.name;

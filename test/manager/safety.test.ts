@@ -1,0 +1,243 @@
+/**
+ * The safety findings of the manager, each reproduced on the simulated cluster (VirtualClock,
+ * exact): a failed-over master that comes back writable, a slave following a dead master called
+ * healthy and promoted, a stale verdict acting at start-up, a failover that does not say what it
+ * may lose, and the dead ends an operator could reach.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { evaluateCandidates, selectCandidate, type CandidateInput } from '../../src/manager/candidates.js';
+import type { Observation } from '../../src/manager/drivers/driver.js';
+import { errantTransactions } from '../../src/manager/errant.js';
+import { memoryStore } from '../../src/manager/store.js';
+import { lines, startHarness, type Harness } from './harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.manager.close();
+  h = undefined;
+});
+
+/** Lets the failover rules act: a stopped master fails over 20 s after the sample that sees it. */
+async function failOverFrom(harness: Harness, master: string): Promise<string> {
+  await harness.fault(master, 'dataserver-stop');
+  await harness.clock.advance(40_000);
+  const now = harness.masterName();
+  expect(now).not.toBe(master);
+  return now!;
+}
+
+function writable(harness: Harness): string[] {
+  return ['db1', 'db2', 'db3'].filter((n) => {
+    const node = harness.driver.node(n);
+    return node.hostUp && node.dataServerUp && !node.readOnly;
+  });
+}
+
+describe('a failed-over master is fenced', () => {
+  it('is made read-only within a second of its server answering again, and stays so', async () => {
+    h = await startHarness();
+    const newMaster = await failOverFrom(h, 'db1');
+    expect(h.ds('db1')).toMatchObject({ state: 'SHUNNED', lastShunReason: `FAILED-OVER-TO-${newMaster}` });
+    // The restarted server comes back writable, as a MariaDB without read_only in its my.cnf does.
+    await h.fault('db1', 'dataserver-start');
+    expect(h.driver.node('db1').readOnly).toBe(false);
+    await h.clock.advance(1000);
+    expect(h.driver.node('db1').readOnly).toBe(true);
+    expect(writable(h)).toEqual([newMaster]);
+    await h.clock.advance(120_000);
+    expect(writable(h)).toEqual([newMaster]);
+    expect(h.ds('db1').state).toBe('SHUNNED');
+  });
+
+  it('after datasource fail on the master: fenced at once, then failed over', async () => {
+    h = await startHarness();
+    const fail = await h.run({ op: 'datasource', host: 'db1', action: 'fail' });
+    expect(fail.state).toBe('complete');
+    expect(lines(fail)).toContain("FENCED 'db1@alpha': READ-ONLY, " + lines(fail).find((l) => l.startsWith('FENCED'))!.split(', ')[1]);
+    expect(h.driver.node('db1').readOnly).toBe(true);
+    await h.clock.advance(20_000);
+    const newMaster = h.masterName();
+    expect(newMaster === 'db2' || newMaster === 'db3').toBe(true);
+    expect(writable(h)).toEqual([newMaster]);
+  });
+
+  it('a slave made writable behind the manager’s back is fenced at the next sample, with an audit line', async () => {
+    h = await startHarness();
+    const cfg = h.manager.configOf('db2');
+    await h.driver.allowWrites(cfg, { timeoutMs: 1000 });
+    expect(writable(h).sort()).toEqual(['db1', 'db2']);
+    await h.clock.advance(10_000);
+    expect(writable(h)).toEqual(['db1']);
+  });
+});
+
+describe('a slave that follows another server than the master', () => {
+  it('is repointed by welcome, so a later failover cannot promote a slave lacking acknowledged writes', async () => {
+    h = await startHarness();
+    await h.run({ op: 'datasource', host: 'db3', action: 'shun' });
+    const newMaster = await failOverFrom(h, 'db1');
+    expect(newMaster).toBe('db2');
+    // db3 was shunned: the failover left it following the dead db1.
+    expect(h.driver.node('db3').masterName).toBe('db1');
+    const welcome = await h.run({ op: 'datasource', host: 'db3', action: 'welcome' });
+    expect(welcome.state).toBe('complete');
+    expect(lines(welcome)).toContain("SLAVE 'db3@alpha' NOW REPLICATES FROM 'db2@alpha'");
+    expect(h.driver.node('db3').masterName).toBe('db2');
+    await h.clock.advance(10_000);
+    expect(h.ds('db3')).toMatchObject({ state: 'ONLINE', alertStatus: 'OK' });
+  });
+
+  it('is DIMINISHED with the reason and not eligible', async () => {
+    h = await startHarness();
+    // Repoint db3 at db2 behind the manager's back: a chain, not the topology the manager runs.
+    await h.driver.replicateFrom(h.manager.configOf('db3'), h.manager.configOf('db2'), { timeoutMs: 1000 });
+    await h.clock.advance(10_000);
+    expect(h.ds('db3')).toMatchObject({ state: 'ONLINE', alertStatus: 'DIMINISHED', alertMessage: "REPLICATES FROM 'db2', NOT FROM THE MASTER 'db1'" });
+    const dry = await h.run({ op: 'switch', dryRun: true });
+    expect(lines(dry)).toContain("SLAVE 'db3@alpha' IS NOT ELIGIBLE: replicates from db2, not from the master db1");
+  });
+});
+
+describe('eligibility (pure)', () => {
+  const base = (patch: Partial<Observation['replicator'] & object> = {}, obs: Partial<Observation> = {}): CandidateInput => ({
+    name: 'db3',
+    role: 'slave',
+    state: 'ONLINE',
+    precedence: 1,
+    lastKnownLatency: 0.4,
+    observation: {
+      host: 'alive',
+      dataServer: { state: 'ONLINE', reason: null },
+      managerUp: true,
+      replicator: { state: 'ONLINE', role: 'slave', masterHost: 'db1', appliedSeqno: 10, storedSeqno: 10, appliedLatency: 0.5, ...patch },
+      readOnly: true,
+      connections: { active: 0, created: 0 },
+      gtidState: '0-1-10',
+      inconclusive: null,
+      ...obs,
+    },
+  });
+  const reason = (c: CandidateInput, mode: 'switch' | 'failover' = 'switch', masterGtidState: string | null = '0-1-10') =>
+    evaluateCandidates([c], { masterName: 'db1', mode, maxLatencySeconds: 900, masterGtidState })[0]!.reason;
+
+  it('requires following the master, both threads for a switch, a known lag and no errant transaction', () => {
+    expect(reason(base())).toBeNull();
+    expect(reason(base({ masterHost: 'db2' }))).toBe('replicates from db2, not from the master db1');
+    expect(reason(base({ role: 'master', masterHost: null }))).toBe('not replicating from any master');
+    expect(reason(base({ state: 'SYNCHRONIZING' }))).toBe('replicator SYNCHRONIZING');
+    expect(reason(base({ appliedLatency: -1 }))).toBe('replication lag unknown');
+    expect(reason(base({}, { gtidState: '0-1-10,0-3-11' }), 'switch', '0-1-10')).toBe('errant transactions 0-3-11 not on db1');
+  });
+
+  it('for a failover accepts a receiver reconnecting to the dead master, judged by the last lag seen', () => {
+    expect(reason(base({ state: 'SYNCHRONIZING', appliedLatency: -1 }), 'failover')).toBeNull();
+    expect(reason({ ...base({ state: 'SYNCHRONIZING', appliedLatency: -1 }), lastKnownLatency: null }, 'failover')).toBe('replication lag unknown');
+    expect(reason(base({ state: 'SYNCHRONIZING', masterHost: 'db0' }), 'failover')).toBe('replicates from db0, not from the master db1');
+  });
+
+  it('ranks by what was received, not only applied', () => {
+    const a = { ...base({ appliedSeqno: 9, storedSeqno: 12 }), name: 'db2', precedence: 2 };
+    const b = base({ appliedSeqno: 10, storedSeqno: 10 });
+    expect(selectCandidate(evaluateCandidates([a, b], { masterName: 'db1', mode: 'failover', maxLatencySeconds: 900, masterGtidState: null }))).toEqual({ name: 'db2' });
+  });
+
+  it('errant transactions: a slave ahead on the master’s own newest writer is only ahead', () => {
+    expect(errantTransactions('0-1-12', '0-1-10')).toEqual([]);
+    expect(errantTransactions('0-3-100,0-1-150,0-3-151', '0-3-100,0-1-150')).toEqual(['0-3-151']);
+    expect(errantTransactions('0-2-5', '0-1-10')).toEqual(['0-2-5']);
+    expect(errantTransactions(null, '0-1-10')).toEqual([]);
+    expect(errantTransactions('0-1-10', '')).toEqual([]);
+  });
+});
+
+describe('a failover says what it may lose', () => {
+  it('reports the master’s last seen position and what the chosen slave lacks', async () => {
+    h = await startHarness(['simulation.writesPerSecond=40']);
+    const newMaster = await failOverFrom(h, 'db1');
+    const task = h.manager.history('alpha', 5).find((t) => t.operation === 'failover')!;
+    expect(task.state).toBe('complete');
+    const result = task.taskResult as { mayLoseTransactions: number; masterLastSeen: { seqno: number }; candidateReceivedSeqno: number };
+    expect(result.mayLoseTransactions).toBe(Math.max(0, result.masterLastSeen.seqno - result.candidateReceivedSeqno));
+    expect(lines(task).some((l) => /^MASTER 'db1@alpha' WAS LAST SEEN AT SEQNO \d+ .* TRANSACTION\(S\) SEEN ON THE MASTER MAY BE LOST/.test(l))).toBe(true);
+    expect(newMaster).toBeDefined();
+  });
+
+  it('is refused past policy.failover.maxLostTransactions, with the reason', async () => {
+    h = await startHarness(['simulation.writesPerSecond=40', 'policy.failover.maxLostTransactions=0']);
+    // The master's host dies just after a sample, so its slaves (0.2-0.9 s behind) lack its last writes.
+    await h.clock.advance(10_000);
+    await h.clock.advance(10);
+    await h.fault('db1', 'host-down');
+    await h.clock.advance(60_000);
+    expect(h.masterName()).toBe('db1');
+    const task = h.manager.history('alpha', 5).find((t) => t.operation === 'failover')!;
+    expect(task.state).toBe('failed');
+    expect(String(task.taskResult?.error)).toMatch(/^cannot fail over to 'db[23]@alpha': it would lose \d+ transaction\(s\) seen on 'db1@alpha', more than policy.failover.maxLostTransactions=0$/);
+    expect(writable(h)).toEqual([]);
+  });
+});
+
+describe('start-up', () => {
+  it('a FAILED master restored from the state file is re-verified: healthy, it is ONLINE again and never failed over', async () => {
+    const store = memoryStore();
+    h = await startHarness([], { store });
+    await h.fault('db1', 'dataserver-stop');
+    await h.clock.advance(20_000);
+    h.manager.halt();
+    // The state file says db1 FAILED (by the monitor), as a wrong password leaves it.
+    const saved = store.load()!;
+    const db1 = saved.service.datasources.find((d) => d.name === 'db1')!;
+    db1.state = 'FAILED';
+    db1.fencedByMonitor = true;
+    db1.lastError = "DATASERVER 'db1@alpha' UNKNOWN";
+    store.save(saved);
+    const driver = h.driver;
+    await driver.injectFault(h.manager.configOf('db1'), 'dataserver-start');
+    h = await startHarness([], { store, driver, clock: h.clock });
+    await h.clock.advance(10_000);
+    expect(h.manager.history('alpha', 10).some((t) => t.operation === 'failover')).toBe(false);
+    expect(h.ds('db1')).toMatchObject({ role: 'master', state: 'ONLINE' });
+    expect(writable(h)).toEqual(['db1']);
+  });
+
+  it('a restored FAILED master still down: no automatic failover on a lag never seen; the operator’s failover says the loss is unknown', async () => {
+    const store = memoryStore();
+    h = await startHarness([], { store });
+    await h.fault('db1', 'dataserver-stop');
+    await h.clock.advance(10_000);
+    h.manager.halt();
+    const saved = store.load()!;
+    const db1 = saved.service.datasources.find((d) => d.name === 'db1')!;
+    Object.assign(db1, { state: 'FAILED', fencedByMonitor: true, lastError: "DATASERVER 'db1@alpha' STOPPED" });
+    store.save(saved);
+    const driver = h.driver;
+    h = await startHarness([], { store, driver, clock: h.clock });
+    await h.clock.advance(60_000);
+    // This manager never saw the slaves' lag while db1 was up: it does not promote on a guess.
+    expect(h.masterName()).toBe('db1');
+    const automatic = h.manager.history('alpha', 5).find((t) => t.operation === 'failover');
+    expect(automatic).toMatchObject({ state: 'failed', taskResult: { error: 'no eligible slave: db2 replication lag unknown; db3 replication lag unknown' } });
+    const byOperator = await h.run({ op: 'failover' });
+    expect(byOperator.state).toBe('complete');
+    expect(byOperator.taskResult).toMatchObject({ mayLoseTransactions: null, masterLastSeen: null });
+    expect(lines(byOperator)).toContain("THE POSITION OF MASTER 'db1@alpha' WAS NEVER SEEN: HOW MUCH MAY BE LOST IS UNKNOWN");
+  });
+});
+
+describe('no dead ends', () => {
+  it('a shunned FAILED master is failed over', async () => {
+    h = await startHarness(['policy.mode=manual']);
+    await h.fault('db1', 'dataserver-stop');
+    await h.clock.advance(30_000);
+    expect(h.ds('db1').state).toBe('FAILED');
+    expect((await h.run({ op: 'datasource', host: 'db1', action: 'shun' })).state).toBe('complete');
+    const failover = await h.run({ op: 'failover' });
+    expect(failover.state).toBe('complete');
+    expect(h.masterName()).toMatch(/^db[23]$/);
+    expect((await h.run({ op: 'recover' })).state).toBe('failed'); // db1's server is still down
+    await h.fault('db1', 'dataserver-start');
+    const recover = await h.run({ op: 'recover' });
+    expect(recover.state).toBe('complete');
+    expect(h.ds('db1')).toMatchObject({ role: 'slave', state: 'ONLINE' });
+  });
+});
