@@ -241,3 +241,57 @@ describe('no dead ends', () => {
     expect(h.ds('db1')).toMatchObject({ role: 'slave', state: 'ONLINE' });
   });
 });
+
+describe('errant transactions and frozen masters (the simulated cluster models MariaDB)', () => {
+  it('a slave with an errant GTID is not eligible, and a switch says it could not follow instead of claiming it did', async () => {
+    // No application writes: with them, the master's next GTID would stop db3's applier (error 1950).
+    h = await startHarness(['simulation.writesPerSecond=0']);
+    await h.run({ op: 'heartbeat' });
+    await h.fault('db3', 'errant-write');
+    await h.clock.advance(10_000);
+    expect(h.ds('db3')).toMatchObject({ state: 'ONLINE', alertStatus: 'DIMINISHED' });
+    expect(h.ds('db3').alertMessage).toMatch(/^ERRANT TRANSACTIONS 0-3-\d+ NOT ON THE MASTER 'db1'$/);
+    const dry = await h.run({ op: 'switch', dryRun: true });
+    expect(lines(dry).find((l) => l.startsWith("SLAVE 'db3@alpha'"))).toMatch(/^SLAVE 'db3@alpha' IS NOT ELIGIBLE: errant transactions 0-3-\d+ not on db1$/);
+    const sw = await h.run({ op: 'switch', target: 'db2' });
+    expect(sw.state).toBe('complete');
+    expect(lines(sw).find((l) => l.startsWith("SLAVE 'db3@alpha'"))).toMatch(/^SLAVE 'db3@alpha' CANNOT FOLLOW 'db2@alpha': /);
+    expect(lines(sw)).toContain("SWITCH TO 'db2@alpha' WAS SUCCESSFUL; 1 SLAVE DOES NOT FOLLOW THE NEW MASTER: db3");
+    expect(sw.taskResult).toMatchObject({ newPrimary: 'db2', slavesNotFollowing: ['db3'] });
+    expect(h.ds('db3')).toMatchObject({ state: 'FAILED', alertStatus: 'CRITICAL' });
+    expect(h.ds('db3').lastError).toMatch(/^CANNOT FOLLOW 'db2@alpha': /);
+  });
+
+  it('a master frozen past the failover is fenced the moment it thaws, and never takes writes next to the new master', async () => {
+    h = await startHarness();
+    await h.fault('db1', 'dataserver-freeze');
+    await h.clock.advance(60_000);
+    const newMaster = h.masterName();
+    expect(newMaster === 'db2' || newMaster === 'db3').toBe(true);
+    const failover = h.manager.history('alpha', 5).find((t) => t.operation === 'failover')!;
+    expect(lines(failover)).toContain("FENCING THE FAILED MASTER 'db1@alpha'");
+    expect(lines(failover).some((l) => l.startsWith("COULD NOT FENCE 'db1@alpha' NOW"))).toBe(true);
+    await h.fault('db1', 'dataserver-thaw');
+    // Thawed, it is still writable until the guard's next try (at most a second).
+    await h.clock.advance(1000);
+    expect(h.driver.node('db1').readOnly).toBe(true);
+    expect(h.driver.appWrite('db1')).toMatchObject({ ok: false });
+    await h.clock.advance(60_000);
+    expect(writable(h)).toEqual([newMaster]);
+  });
+
+  it('a master that freezes during a switch: the switch is reverted or completed, never two writable servers after it', async () => {
+    h = await startHarness(['simulation.stepDelayMs=200', 'manager.operation.step.timeout=2']);
+    await h.clock.advance(10_000);
+    const started = h.manager.control('alpha', { op: 'switch', target: 'db2' }, 'tester');
+    await h.clock.advance(100);
+    await h.fault('db1', 'dataserver-freeze');
+    await h.clock.advance(60_000);
+    await h.fault('db1', 'dataserver-thaw');
+    await h.clock.advance(2_000);
+    expect(h.manager.task(started.taskId).state).not.toBe('in_progress');
+    expect(writable(h).length).toBeLessThanOrEqual(1);
+    await h.clock.advance(60_000);
+    expect(writable(h)).toEqual([h.masterName()]);
+  });
+});
