@@ -7,7 +7,8 @@
  * cannot starve the monitor of descriptors. A connection that sends no request, or nothing after a
  * response, is closed after `idleTimeoutMs`; at the cap, a new connection takes the place of the
  * one idle the longest (a connection with a request in progress or an event stream is never
- * closed for another), so a flood of idle sockets cannot lock the operators out.
+ * closed for another, and one that carried an authenticated request goes only after every
+ * anonymous one), so a flood of idle sockets cannot lock the operators out.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -81,11 +82,24 @@ const DEFAULT_BODY_LIMIT = 64 * 1024;
 const DEFAULT_HEARTBEAT_MS = 15_000;
 const SHED_WARNING_INTERVAL_MS = 60_000;
 
+/**
+ * The kernel's queue of connections not yet accepted, kept well below the cap: all of it is
+ * accepted in one go, and a new connection gives way only once the cap's worth of newer ones came
+ * in before its request could be read. With a short queue, a client that sends its request at once
+ * (every real one does) always gets it read before it is the longest idle; under a flood it may
+ * wait for the kernel to take its connection, but it is not shed.
+ */
+function listenBacklog(cap: number): number {
+  return Math.max(8, Math.min(511, Math.floor(cap / 4)));
+}
+
 /** One open connection: how many of its requests are in progress, and since when it is idle. */
 interface Connection {
   socket: Socket;
   busy: number;
   idleSince: number;
+  /** It carried an authenticated request: shed only when no other idle connection is left. */
+  trusted: boolean;
 }
 
 /**
@@ -120,13 +134,13 @@ class ConnectionGuard {
       }
       this.drop(victim);
     }
-    this.open.set(socket, { socket, busy: 0, idleSince: Date.now() });
+    this.open.set(socket, { socket, busy: 0, idleSince: Date.now(), trusted: false });
     socket.once('close', () => this.open.delete(socket));
   }
 
   /** A request started on `socket` (for TLS, the TLS socket over the admitted one); returns its end. */
   begin(socket: Socket): () => void {
-    const raw = this.open.has(socket) ? socket : ((socket as Socket & { _parent?: Socket })._parent ?? socket);
+    const raw = this.rawOf(socket);
     const c = this.open.get(raw);
     if (!c) return () => undefined;
     c.busy++;
@@ -144,6 +158,12 @@ class ConnectionGuard {
     };
   }
 
+  /** An authenticated request came on `socket`: an operator's kept-alive connection outlasts a flood of anonymous ones. */
+  trust(socket: Socket): void {
+    const c = this.open.get(this.rawOf(socket));
+    if (c) c.trusted = true;
+  }
+
   stats(): ConnectionStats {
     return { open: this.open.size, limit: this.limit, shed: this.shed, idleClosed: this.idleClosed };
   }
@@ -156,9 +176,18 @@ class ConnectionGuard {
     clearInterval(this.sweeper);
   }
 
+  private rawOf(socket: Socket): Socket {
+    return this.open.has(socket) ? socket : ((socket as Socket & { _parent?: Socket })._parent ?? socket);
+  }
+
   private longestIdle(): Connection | undefined {
-    for (const c of this.open.values()) if (c.busy === 0) return c;
-    return undefined;
+    let trusted: Connection | undefined;
+    for (const c of this.open.values()) {
+      if (c.busy > 0) continue;
+      if (!c.trusted) return c;
+      trusted ??= c;
+    }
+    return trusted;
   }
 
   private drop(c: Connection): void {
@@ -190,6 +219,8 @@ interface ServerContext {
   authenticate: BasicAuthenticator;
   /** Open event streams and how to detach each from the manager. */
   streams: Map<ServerResponse, () => void>;
+  /** Marks the connection of an authenticated request (see ConnectionGuard.trust). */
+  trust: (req: IncomingMessage) => void;
   /**
    * Response bodies by the manager's view they were made from (see RouteResult.cacheKey): a view
    * the manager replaces is a new key, and the bytes made from the old one go with it.
@@ -199,20 +230,21 @@ interface ServerContext {
 
 export async function startManagerServer(options: ManagerServerOptions): Promise<ManagerServer> {
   const host = options.host ?? DEFAULT_API_HOST;
-  const context: ServerContext = {
-    options,
-    authenticate: basicAuthenticator(options.credentials),
-    streams: new Map(),
-    bodies: new WeakMap(),
-  };
-  const { streams } = context;
-  const log = options.log;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   const requestTimeout = Math.max(headersTimeout, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const { cap, lowered } = effectiveConnectionCap(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
   if (lowered) options.warn?.(lowered);
   const guard = new ConnectionGuard(cap, idleTimeoutMs, options.warn);
+  const context: ServerContext = {
+    options,
+    authenticate: basicAuthenticator(options.credentials),
+    streams: new Map(),
+    bodies: new WeakMap(),
+    trust: (req) => guard.trust(req.socket),
+  };
+  const { streams } = context;
+  const log = options.log;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const end = guard.begin(req.socket);
     res.once('close', end);
@@ -261,7 +293,7 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(options.port ?? DEFAULT_API_PORT, host);
+    server.listen(options.port ?? DEFAULT_API_PORT, host, listenBacklog(cap));
   }).catch((e: unknown) => {
     guard.stop();
     throw e;
@@ -316,6 +348,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
         );
       }
       user = authenticated;
+      context.trust(req);
     }
     if (matches.length === 0) {
       req.resume();
