@@ -253,6 +253,7 @@ export class SimulatedDriver implements ClusterDriver {
    */
   private routedMaster: string | null;
   private readonly failures: Array<{ op: SimulatedOperation; ds: string | null; message: string }> = [];
+  private readonly changeListeners = new Set<() => void>();
   private closed = false;
 
   constructor(opts: SimulatedClusterOptions) {
@@ -335,6 +336,16 @@ export class SimulatedDriver implements ClusterDriver {
       activeSessions: n.activeSessions,
       createdSessions: n.createdSessions,
     };
+  }
+
+  /**
+   * Calls `listener` after every change that can alter which servers accept writes (read_only,
+   * promotion, faults), at the clock time it happens, so a checker misses no moment. Returns the
+   * unsubscribe function.
+   */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Names of the servers, in configuration order. */
@@ -486,12 +497,14 @@ export class SimulatedDriver implements ClusterDriver {
     const purged = n.activeSessions;
     n.activeSessions = 0;
     for (const c of this.connectors) c.active = 0;
+    this.changedState();
     return purged;
   }
 
   async allowWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<void> {
     await this.step('allowWrites', ds.name, opts);
     (await this.answering(ds.name, opts, 'allowWrites')).readOnly = false;
+    this.changedState();
   }
 
   async waitApplied(ds: DataSourceConfig, position: Position, opts: DriverCallOptions): Promise<void> {
@@ -519,6 +532,7 @@ export class SimulatedDriver implements ClusterDriver {
     n.readOnly = false;
     n.lagMs = 0;
     n.replError = null;
+    this.changedState();
   }
 
   async replicateFrom(ds: DataSourceConfig, master: DataSourceConfig, opts: DriverCallOptions): Promise<void> {
@@ -538,6 +552,7 @@ export class SimulatedDriver implements ClusterDriver {
     n.slavePos = { seqno: last.seqno, uid: last.uid };
     n.activeSessions = 0;
     this.catchUp();
+    this.changedState();
   }
 
   async checkRejoin(ds: DataSourceConfig, master: DataSourceConfig, opts: DriverCallOptions): Promise<{ ok: true } | { ok: false; reason: string }> {
@@ -630,6 +645,7 @@ export class SimulatedDriver implements ClusterDriver {
       }
     }
     this.catchUp();
+    this.changedState();
   }
 
   async close(): Promise<void> {
@@ -644,6 +660,10 @@ export class SimulatedDriver implements ClusterDriver {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`unknown datasource ${name}`);
     return n;
+  }
+
+  private changedState(): void {
+    for (const listener of [...this.changeListeners]) listener();
   }
 
   private acceptsWrites(n: SimNode): boolean {

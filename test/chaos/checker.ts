@@ -1,0 +1,613 @@
+/**
+ * Fault-injection checking in the spirit of Jepsen, shared by every chaos tier (the simulated
+ * driver in test/chaos/simulated.test.ts, real MariaDB in test/system/mariadb-chaos.test.ts).
+ * Nothing here knows a driver: a tier turns its cluster into the snapshots below and calls in.
+ *
+ * Random schedules
+ *   mulberry32(seed) -> () => number in [0, 1)          the seeded generator
+ *   generateSchedule(seed, opts) -> ChaosStep[]          faults, operator actions, writes, waits
+ *   describeAction(action) -> string                    one line a human reads ("freeze db1 (SIGSTOP)")
+ *   Targets may be symbolic: '@master' (the server the manager calls master when the step runs) and
+ *   '@slave' (a random other one); resolve them with resolveTarget(target, names, master, pick).
+ *   'heal' undoes one outstanding fault of the tier's FaultLedger (host up, thaw, start, replicator).
+ *
+ * Invariants (InvariantChecker; no grace period in any definition, durations are measured)
+ *   1 'two-writable'     more than one server accepts writes (up, not frozen, read_only off):
+ *                        checkWriters(now, servers) after every change the tier can see; each
+ *                        episode is one violation whose durationMs says how long it lasted.
+ *   2 'lost-write'       an acknowledged write (recordWrite) missing on the current master:
+ *                        checkWrites(now, master, holds) when no task runs; writes the master that
+ *                        failed over acknowledged after the new master's received position, before
+ *                        the failover ended, are excused by the task's loss window (lossWindowOf).
+ *     'loss-underreported' more acknowledged writes lost before the failed master's last-seen
+ *                        time than the failover task said it might lose.
+ *   3 'master-not-writable' once quiet (every server and host up, nothing frozen, no task running,
+ *                        the manager up) for quietMs, the ONLINE master must be the writable server.
+ *     'slave-follows-other' an ONLINE slave follows anything but the manager's master for longer
+ *                        than followToleranceMs.
+ *     'online-but-down'  a datasource shown ONLINE whose server (or host) is down or frozen for
+ *                        longer than its detection time plus one sample and one observation timeout.
+ *   Call checkView(now, servers, manager) at frequent ticks (every second of virtual time or so).
+ *   finish(now) closes open episodes and returns every Violation (seed, step, time, duration, detail).
+ *
+ * Reporting
+ *   summarize(results, replay) groups violations by kind with the smallest failing seed of each,
+ *   the episode durations of 'two-writable', and the one-line replay command.
+ */
+import type { ControlRequest, PolicyMode, TaskStatus } from '../../src/manager/model.js';
+
+// ---- random ----------------------------------------------------------------------------------
+
+/** mulberry32: small, fast, seeded; the same generator as the simulated driver's. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ---- schedules -------------------------------------------------------------------------------
+
+/** Faults a tier injects: the simulated driver's FaultAction names; real MariaDB maps them to signals and services. */
+export type ChaosFault =
+  | 'dataserver-stop'
+  | 'dataserver-kill'
+  | 'dataserver-freeze'
+  | 'host-down'
+  | 'replicator-stop'
+  | 'errant-write';
+
+/** A datasource name, or '@master' / '@slave' resolved when the step runs. */
+export type ChaosTarget = string;
+
+export type ChaosAction =
+  | { type: 'fault'; fault: ChaosFault; target: ChaosTarget }
+  /** kill -9 of the database server, restarted `restartAfterMs` later. */
+  | { type: 'crash-restart'; target: ChaosTarget; restartAfterMs: number }
+  /** Undo one outstanding fault; `pick` in [0, 1) chooses which. */
+  | { type: 'heal'; pick: number }
+  | { type: 'operator'; request: ControlRequest }
+  /** The manager killed (-9) and started again from its persisted state `downMs` later. */
+  | { type: 'manager-restart'; downMs: number }
+  /** `count` writes sent directly to one server, as a stale application would. */
+  | { type: 'direct-write'; target: ChaosTarget; count: number }
+  | { type: 'nothing' };
+
+export interface ChaosStep {
+  index: number;
+  action: ChaosAction;
+  /** Virtual (or real) time to let pass after the action. */
+  waitMs: number;
+  /** Application writes per second routed to the master of the moment while waiting. */
+  writesPerSecond: number;
+}
+
+export interface ScheduleOptions {
+  /** Datasource names. */
+  datasources: readonly string[];
+  steps: number;
+  /** Faults to draw from (default: all). */
+  faults?: readonly ChaosFault[];
+  /** Leave out manager restarts (a tier that cannot restart its manager). */
+  managerRestarts?: boolean;
+  /** How many outstanding faults at most before the schedule heals (default 2). */
+  maxOutstanding?: number;
+  /** Longest wait after a step (default 40 s). */
+  maxWaitMs?: number;
+}
+
+export const ALL_FAULTS: readonly ChaosFault[] = ['dataserver-stop', 'dataserver-kill', 'dataserver-freeze', 'host-down', 'replicator-stop', 'errant-write'];
+
+/** A seeded schedule: the same seed and options always give the same steps. */
+export function generateSchedule(seed: number, opts: ScheduleOptions): ChaosStep[] {
+  const rnd = mulberry32(seed ^ 0x5eed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const names = opts.datasources;
+  const faults = opts.faults ?? ALL_FAULTS;
+  const maxOutstanding = opts.maxOutstanding ?? 2;
+  const maxWait = opts.maxWaitMs ?? 40_000;
+  const target = (): ChaosTarget => (rnd() < 0.5 ? '@master' : pick(names));
+  let outstanding = 0;
+  let policyHeld = 0;
+  const steps: ChaosStep[] = [];
+  for (let index = 0; index < opts.steps; index++) {
+    let action: ChaosAction;
+    const r = rnd();
+    if (policyHeld > 0 && --policyHeld === 0) {
+      action = { type: 'operator', request: { op: 'policy', mode: 'AUTOMATIC' } };
+    } else if (outstanding > 0 && (outstanding >= maxOutstanding || r < 0.25)) {
+      action = { type: 'heal', pick: rnd() };
+      outstanding--;
+    } else if (r < 0.55) {
+      const fault = pick(faults);
+      if (fault === 'dataserver-kill' && rnd() < 0.5) {
+        action = { type: 'crash-restart', target: target(), restartAfterMs: int(1, 25) * 1000 };
+      } else {
+        action = { type: 'fault', fault, target: fault === 'errant-write' ? (rnd() < 0.8 ? '@slave' : pick(names)) : target() };
+        if (fault !== 'errant-write') outstanding++;
+      }
+    } else if (r < 0.78) {
+      const request = operatorRequest(rnd, names);
+      if (request.op === 'policy' && request.mode !== 'AUTOMATIC') policyHeld = int(1, 4);
+      action = { type: 'operator', request };
+    } else if (r < 0.86 && opts.managerRestarts !== false) {
+      action = { type: 'manager-restart', downMs: pick([0, 0, 1000, 5000, 15_000]) };
+    } else if (r < 0.93) {
+      action = { type: 'direct-write', target: pick(names), count: int(1, 3) };
+    } else {
+      action = { type: 'nothing' };
+    }
+    const w = rnd();
+    const waitMs = w < 0.3 ? int(0, 10) * 100 : w < 0.7 ? int(2, 12) * 1000 : int(15, Math.max(15, Math.round(maxWait / 1000))) * 1000;
+    steps.push({ index, action, waitMs, writesPerSecond: pick([0, 1, 2, 2, 4]) });
+  }
+  return steps;
+}
+
+function operatorRequest(rnd: () => number, names: readonly string[]): ControlRequest {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const r = rnd();
+  if (r < 0.15) return { op: 'switch' };
+  if (r < 0.3) return { op: 'switch', target: pick(names) };
+  if (r < 0.4) return { op: 'failover' };
+  if (r < 0.52) return { op: 'recover' };
+  if (r < 0.88) return { op: 'datasource', host: pick(names), action: pick(['shun', 'welcome', 'online', 'offline', 'recover', 'fail'] as const) };
+  return { op: 'policy', mode: pick<PolicyMode>(['AUTOMATIC', 'MANUAL', 'MANUAL', 'MAINTENANCE']) };
+}
+
+/** The concrete datasource of a target: '@master' is `master` (or the first name), '@slave' one of the others. */
+export function resolveTarget(target: ChaosTarget, names: readonly string[], master: string | null, pick: number): string {
+  const m = master ?? names[0]!;
+  if (target === '@master') return m;
+  if (target === '@slave') {
+    const others = names.filter((n) => n !== m);
+    return others[Math.floor(pick * others.length)] ?? m;
+  }
+  return target;
+}
+
+function describeRequest(r: ControlRequest): string {
+  switch (r.op) {
+    case 'switch':
+      return r.target ? `switch to ${r.target}` : 'switch';
+    case 'failover':
+      return r.target ? `failover to ${r.target}` : 'failover';
+    case 'recover':
+      return 'recover';
+    case 'datasource':
+      return `datasource ${r.host} ${r.action}`;
+    case 'policy':
+      return `set policy ${r.mode.toLowerCase()}`;
+    default:
+      return JSON.stringify(r);
+  }
+}
+
+const FAULT_WORDS: Record<ChaosFault, string> = {
+  'dataserver-stop': 'stop the database (clean shutdown) of',
+  'dataserver-kill': 'kill -9 the database of',
+  'dataserver-freeze': 'freeze (SIGSTOP) the database of',
+  'host-down': 'cut off the host',
+  'replicator-stop': 'stop the replicator of',
+  'errant-write': 'write an errant transaction directly on',
+};
+
+/** One line a human reads. */
+export function describeAction(a: ChaosAction): string {
+  switch (a.type) {
+    case 'fault':
+      return `${FAULT_WORDS[a.fault]} ${a.target}`;
+    case 'crash-restart':
+      return `kill -9 the database of ${a.target}, restart it ${a.restartAfterMs / 1000} s later`;
+    case 'heal':
+      return 'heal one outstanding fault';
+    case 'operator':
+      return `cctrl> ${describeRequest(a.request)}`;
+    case 'manager-restart':
+      return `kill -9 the manager, restart it from its state ${a.downMs / 1000} s later`;
+    case 'direct-write':
+      return `a stale application writes ${a.count} row(s) directly to ${a.target}`;
+    case 'nothing':
+      return 'nothing';
+  }
+}
+
+// ---- fault ledger ----------------------------------------------------------------------------
+
+export type Outstanding = 'host-down' | 'frozen' | 'stopped' | 'replicator-stopped';
+export type Repair = 'host-up' | 'dataserver-thaw' | 'dataserver-start' | 'replicator-start';
+
+const REPAIR: Record<Outstanding, Repair> = {
+  'host-down': 'host-up',
+  frozen: 'dataserver-thaw',
+  stopped: 'dataserver-start',
+  'replicator-stopped': 'replicator-start',
+};
+const REPAIR_ORDER: readonly Outstanding[] = ['host-down', 'frozen', 'stopped', 'replicator-stopped'];
+
+/** Which faults are outstanding on which server, so that 'heal' and the final healing know what to undo. */
+export class FaultLedger {
+  private readonly open = new Map<string, Set<Outstanding>>();
+
+  /** Records what a fault leaves behind (nothing for an errant write). */
+  note(node: string, fault: ChaosFault | Repair): void {
+    const set = this.open.get(node) ?? new Set<Outstanding>();
+    this.open.set(node, set);
+    switch (fault) {
+      case 'dataserver-stop':
+      case 'dataserver-kill':
+        set.add('stopped');
+        set.delete('frozen');
+        break;
+      case 'dataserver-freeze':
+        if (!set.has('stopped')) set.add('frozen');
+        break;
+      case 'host-down':
+        set.add('host-down');
+        break;
+      case 'replicator-stop':
+        set.add('replicator-stopped');
+        break;
+      case 'host-up':
+        set.delete('host-down');
+        break;
+      case 'dataserver-thaw':
+        set.delete('frozen');
+        break;
+      case 'dataserver-start':
+        set.delete('stopped');
+        break;
+      case 'replicator-start':
+        set.delete('replicator-stopped');
+        break;
+      case 'errant-write':
+        break;
+    }
+  }
+
+  /** One repair for the outstanding fault `pick` chooses, or null when nothing is outstanding. */
+  nextRepair(pick: number): { node: string; repair: Repair } | null {
+    const nodes = [...this.open.entries()].filter(([, s]) => s.size > 0).map(([n]) => n).sort();
+    if (nodes.length === 0) return null;
+    const node = nodes[Math.floor(pick * nodes.length)]!;
+    const set = this.open.get(node)!;
+    const what = REPAIR_ORDER.find((o) => set.has(o))!;
+    return { node, repair: REPAIR[what] };
+  }
+
+  /** Every repair still due, in a safe order. */
+  allRepairs(): Array<{ node: string; repair: Repair }> {
+    const out: Array<{ node: string; repair: Repair }> = [];
+    for (const [node, set] of [...this.open.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
+      for (const o of REPAIR_ORDER) if (set.has(o)) out.push({ node, repair: REPAIR[o] });
+    }
+    return out;
+  }
+}
+
+// ---- what the checker sees -------------------------------------------------------------------
+
+/** One server as it really is (not as the manager says). */
+export interface ServerSnapshot {
+  name: string;
+  /** Up, answering, read_only off: an application's write would commit now. */
+  acceptsWrites: boolean;
+  /** 'no' when the server runs and answers; otherwise what is wrong. */
+  down: 'no' | 'server' | 'host' | 'frozen';
+  /** The master its replication follows; null on a server replicating from nobody. */
+  following: string | null;
+}
+
+/** The manager's view; null while the manager is down. */
+export interface ManagerSnapshot {
+  policy: PolicyMode;
+  datasources: ReadonlyArray<{ name: string; role: string; state: string }>;
+  /** An operation (switch, failover, recover, ...) is in progress. */
+  taskRunning: boolean;
+}
+
+/** A write the cluster acknowledged to the application. */
+export interface AckedWrite {
+  /** Whatever identifies the row or transaction to `holds`. */
+  id: number | string;
+  seqno: number;
+  /** The server that acknowledged it. */
+  server: string;
+  at: number;
+  gtid?: string;
+}
+
+/** What a failover task says it may lose (see lossWindowOf). */
+export interface LossWindow {
+  oldPrimary: string;
+  newPrimary: string;
+  /** Transactions seen on the failed master that the new one may lack; null: unknown. */
+  mayLoseTransactions: number | null;
+  /** The failed master's last seen position and when; null when never seen. */
+  lastSeenSeqno: number | null;
+  lastSeenAt: number | null;
+  /** The new master's received position when chosen: writes of the old master above it may be lost. */
+  keptSeqno: number | null;
+  /** When the failover ended: writes acknowledged later are not excused. */
+  endedAt: number;
+}
+
+/**
+ * The adapter from a failover task's result to its loss window, the one place that knows the
+ * result's field names (`mayLoseTransactions`, `masterLastSeen: {seqno, time}`, `candidateReceivedSeqno`).
+ * Null for anything but a completed failover.
+ */
+export function lossWindowOf(task: TaskStatus): LossWindow | null {
+  if (task.state !== 'complete' || !task.operation.startsWith('failover')) return null;
+  const r = task.taskResult ?? {};
+  const oldPrimary = typeof r.oldPrimary === 'string' ? r.oldPrimary : null;
+  const newPrimary = typeof r.newPrimary === 'string' ? r.newPrimary : null;
+  if (!oldPrimary || !newPrimary) return null;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const seen = (r.masterLastSeen ?? null) as { seqno?: unknown; time?: unknown } | null;
+  const seenAt = seen && typeof seen.time === 'string' ? Date.parse(seen.time) : null;
+  return {
+    oldPrimary,
+    newPrimary,
+    mayLoseTransactions: num(r.mayLoseTransactions),
+    lastSeenSeqno: seen ? num(seen.seqno) : null,
+    lastSeenAt: seenAt !== null && Number.isFinite(seenAt) ? seenAt : null,
+    keptSeqno: num(r.candidateReceivedSeqno),
+    endedAt: task.endTime ? Date.parse(task.endTime) : Number.POSITIVE_INFINITY,
+  };
+}
+
+// ---- invariants ------------------------------------------------------------------------------
+
+export type ViolationKind =
+  | 'two-writable'
+  | 'lost-write'
+  | 'loss-underreported'
+  | 'master-not-writable'
+  | 'slave-follows-other'
+  | 'online-but-down'
+  | 'manager-error';
+
+export interface Violation {
+  kind: ViolationKind;
+  seed: number;
+  /** The schedule step during which it began. */
+  step: number;
+  /** Milliseconds since the run started. */
+  at: number;
+  /** How long it lasted; null for a point violation, or one still going on when the run ended (see `open`). */
+  durationMs: number | null;
+  open: boolean;
+  detail: string;
+}
+
+export interface CheckerOptions {
+  seed: number;
+  /** Time origin of the run, for `at`. */
+  startedAt: number;
+  samplePeriodMs: number;
+  /** Detection time of a dead database server / host: (threshold + 1) x sample period. */
+  dbDetectMs: number;
+  hostDetectMs: number;
+  /** Bound of one observation (db + host ping timeouts). */
+  observationTimeoutMs: number;
+  /** How long an ONLINE slave may follow another server (default 3 samples). */
+  followToleranceMs?: number;
+  /** How long things must be quiet before the master must be the writable server (default 4 samples). */
+  quietMs?: number;
+}
+
+interface Episode {
+  key: string;
+  kind: ViolationKind;
+  since: number;
+  step: number;
+  detail: string;
+  /** Reported as a violation (past its tolerance). */
+  reported: Violation | null;
+  tolerance: number;
+}
+
+export class InvariantChecker {
+  private readonly opts: Required<CheckerOptions>;
+  private step = -1;
+  private readonly violations: Violation[] = [];
+  private readonly episodes = new Map<string, Episode>();
+  private readonly writes: AckedWrite[] = [];
+  /** Writes confirmed on `confirmedOn` (a server's history only grows while it is master). */
+  private confirmed = new Set<AckedWrite>();
+  private confirmedOn: string | null = null;
+  private readonly excused = new Set<AckedWrite>();
+  private readonly lost = new Set<AckedWrite>();
+  private readonly windows: LossWindow[] = [];
+  private quietSince: number | null = null;
+
+  constructor(opts: CheckerOptions) {
+    this.opts = {
+      followToleranceMs: 3 * opts.samplePeriodMs,
+      quietMs: 4 * opts.samplePeriodMs,
+      ...opts,
+    };
+  }
+
+  setStep(step: number): void {
+    this.step = step;
+  }
+
+  recordWrite(w: AckedWrite): void {
+    this.writes.push(w);
+  }
+
+  get acknowledged(): number {
+    return this.writes.length;
+  }
+
+  addLossWindow(w: LossWindow): void {
+    this.windows.push(w);
+  }
+
+  /** A point violation found by the tier itself (e.g. the manager threw). */
+  report(kind: ViolationKind, now: number, detail: string): void {
+    this.violations.push({ kind, seed: this.opts.seed, step: this.step, at: now - this.opts.startedAt, durationMs: null, open: false, detail });
+  }
+
+  /** Invariant 1: at most one server accepts writes. Call after every change and at every tick. */
+  checkWriters(now: number, servers: readonly ServerSnapshot[]): void {
+    const writable = servers.filter((s) => s.acceptsWrites).map((s) => s.name);
+    this.episode('two-writable', 'two-writable', now, writable.length > 1, 0, () => `${writable.join(' and ')} accept writes`);
+  }
+
+  /** Invariant 3 (and 1): the manager's view against the servers. Call at frequent ticks. */
+  checkView(now: number, servers: readonly ServerSnapshot[], manager: ManagerSnapshot | null): void {
+    this.checkWriters(now, servers);
+    const byName = new Map(servers.map((s) => [s.name, s]));
+    const allUp = servers.every((s) => s.down === 'no');
+    if (!manager) {
+      this.quietSince = null;
+      return;
+    }
+    const quietNow = allUp && !manager.taskRunning;
+    if (!quietNow) this.quietSince = null;
+    else this.quietSince ??= now;
+    const masterRec = manager.datasources.find((d) => d.role === 'master' && d.state !== 'SHUNNED') ?? null;
+    const onlineMaster = masterRec && masterRec.state === 'ONLINE' ? masterRec : null;
+
+    // The ONLINE master is the writable one once quiet.
+    const quietLongEnough = this.quietSince !== null && now - this.quietSince >= this.opts.quietMs;
+    const writable = servers.filter((s) => s.acceptsWrites).map((s) => s.name);
+    const mismatch = quietLongEnough && onlineMaster !== null && (writable.length !== 1 || writable[0] !== onlineMaster.name);
+    this.episode('master-not-writable', 'master-not-writable', now, mismatch, 0, () =>
+      `quiet for ${Math.round((now - this.quietSince!) / 1000)} s, the manager's ONLINE master is ${onlineMaster!.name} but ${writable.length === 0 ? 'no server' : writable.join(' and ')} accept(s) writes`,
+    );
+
+    for (const d of manager.datasources) {
+      const s = byName.get(d.name);
+      if (!s) continue;
+      // An ONLINE slave follows the master.
+      const wrongMaster = d.state === 'ONLINE' && d.role !== 'master' && masterRec !== null && s.down === 'no' && s.following !== masterRec.name;
+      this.episode(`follow:${d.name}`, 'slave-follows-other', now, wrongMaster, this.opts.followToleranceMs, () =>
+        `${d.name} is ONLINE as a slave but follows ${s.following ?? 'nobody'}, not the master ${masterRec!.name}`,
+      );
+      // ONLINE with its server down, past detection (not in MAINTENANCE: the manager was told not to act).
+      const detect = (s.down === 'host' ? this.opts.hostDetectMs : this.opts.dbDetectMs) + this.opts.samplePeriodMs + this.opts.observationTimeoutMs;
+      const shownOnlineButDown = d.state === 'ONLINE' && s.down !== 'no' && manager.policy !== 'MAINTENANCE';
+      this.episode(`down:${d.name}`, 'online-but-down', now, shownOnlineButDown, detect, () => `${d.name} is shown ONLINE (${d.role}) but its ${s.down === 'host' ? 'host is down' : s.down === 'frozen' ? 'server is frozen' : 'server is stopped'}`);
+    }
+  }
+
+  /**
+   * Invariant 2: every acknowledged write is on `master` (the manager's ONLINE master, up), except
+   * what a failover's loss window excuses. Call when no task runs and the master answers.
+   */
+  checkWrites(now: number, master: string, holds: (server: string, w: AckedWrite) => boolean): void {
+    if (this.confirmedOn !== master) {
+      this.confirmed = new Set();
+      this.confirmedOn = master;
+    }
+    for (const w of this.writes) {
+      if (this.confirmed.has(w) || this.excused.has(w) || this.lost.has(w)) continue;
+      if (holds(master, w)) {
+        this.confirmed.add(w);
+        continue;
+      }
+      const window = this.windows.find((x) => x.oldPrimary === w.server && w.at <= x.endedAt && (x.keptSeqno === null || w.seqno > x.keptSeqno));
+      if (window) {
+        this.excused.add(w);
+        this.checkLossReport(now, window);
+        continue;
+      }
+      this.lost.add(w);
+      this.report('lost-write', now, `write ${w.gtid ?? w.id} acknowledged by ${w.server} at +${Math.round((w.at - this.opts.startedAt) / 100) / 10} s is not on the master ${master}`);
+    }
+  }
+
+  private readonly underreported = new Set<LossWindow>();
+
+  private checkLossReport(now: number, window: LossWindow): void {
+    if (this.underreported.has(window)) return;
+    const seenLost = [...this.excused].filter((w) => w.server === window.oldPrimary && window.lastSeenAt !== null && w.at <= window.lastSeenAt && (window.keptSeqno === null || w.seqno > window.keptSeqno));
+    if (window.mayLoseTransactions !== null && seenLost.length > window.mayLoseTransactions) {
+      this.underreported.add(window);
+      this.report('loss-underreported', now, `failover ${window.oldPrimary} -> ${window.newPrimary} said it may lose ${window.mayLoseTransactions} transaction(s) seen on the master; ${seenLost.length} acknowledged write(s) seen there were lost`);
+    }
+  }
+
+  /** Closes the run: open episodes are reported with their duration so far. */
+  finish(now: number): Violation[] {
+    for (const e of this.episodes.values()) {
+      if (e.reported) {
+        e.reported.durationMs = now - e.since;
+        e.reported.open = true;
+      }
+    }
+    this.episodes.clear();
+    return this.violations;
+  }
+
+  private episode(key: string, kind: ViolationKind, now: number, active: boolean, tolerance: number, detail: () => string): void {
+    const e = this.episodes.get(key);
+    if (!active) {
+      if (e) {
+        if (e.reported) e.reported.durationMs = now - e.since;
+        this.episodes.delete(key);
+      }
+      return;
+    }
+    if (!e) {
+      const fresh: Episode = { key, kind, since: now, step: this.step, detail: detail(), reported: null, tolerance };
+      this.episodes.set(key, fresh);
+      this.maybeReport(fresh, now);
+      return;
+    }
+    this.maybeReport(e, now);
+  }
+
+  private maybeReport(e: Episode, now: number): void {
+    if (e.reported || now - e.since < e.tolerance) return;
+    const v: Violation = { kind: e.kind, seed: this.opts.seed, step: e.step, at: e.since - this.opts.startedAt, durationMs: null, open: false, detail: e.detail };
+    e.reported = v;
+    this.violations.push(v);
+  }
+}
+
+// ---- reporting -------------------------------------------------------------------------------
+
+export interface SeedResult {
+  seed: number;
+  violations: Violation[];
+  /** Human reading of the schedule, for the report of a failing seed. */
+  schedule?: string[];
+}
+
+function fmtMs(ms: number | null): string {
+  if (ms === null) return '?';
+  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${ms} ms`;
+}
+
+/** One line per violation: kind, seed, step, time, duration, detail, replay command. */
+export function formatViolation(v: Violation, replay: (seed: number) => string): string {
+  const dur = v.durationMs === null && !v.open ? '' : ` for ${fmtMs(v.durationMs)}${v.open ? ' (still at the end)' : ''}`;
+  return `[${v.kind}] seed ${v.seed} step ${v.step} at +${fmtMs(v.at)}${dur}: ${v.detail}  -- replay: ${replay(v.seed)}`;
+}
+
+/** Violations grouped by kind, with the smallest failing seed of each and its replay command. */
+export function summarize(results: readonly SeedResult[], replay: (seed: number) => string): string {
+  const byKind = new Map<ViolationKind, Violation[]>();
+  for (const r of results) for (const v of r.violations) byKind.set(v.kind, [...(byKind.get(v.kind) ?? []), v]);
+  const failing = results.filter((r) => r.violations.length > 0).length;
+  const lines = [`chaos: ${results.length} seed(s), ${failing} with violations`];
+  for (const [kind, vs] of [...byKind.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const seeds = new Set(vs.map((v) => v.seed));
+    const smallest = vs.reduce((a, b) => (b.seed < a.seed || (b.seed === a.seed && b.at < a.at) ? b : a));
+    const durations = vs.map((v) => v.durationMs).filter((d): d is number => d !== null).sort((a, b) => a - b);
+    const spread = durations.length > 0 ? `; durations min ${fmtMs(durations[0]!)}, median ${fmtMs(durations[Math.floor(durations.length / 2)]!)}, max ${fmtMs(durations.at(-1)!)}, still open at the end ${vs.filter((v) => v.open).length}` : '';
+    lines.push(`  ${kind}: ${vs.length} in ${seeds.size} seed(s)${spread}`);
+    lines.push(`    smallest seed ${smallest.seed}: ${formatViolation(smallest, replay)}`);
+  }
+  return lines.join('\n');
+}

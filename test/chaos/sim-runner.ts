@@ -1,0 +1,261 @@
+/**
+ * Runs one seeded chaos schedule (checker.ts) against a manager on a VirtualClock with the
+ * simulated driver and a memory store: faults go straight to the driver (they happen to the
+ * cluster, not through the manager), operator actions through manager.control, application writes
+ * through the connectors' route (and now and then directly to a server). The driver outlives
+ * manager kills (halt + createManager on the same store). Every change of the servers is checked
+ * the moment it happens (driver.onChange), the manager's view at every virtual second.
+ */
+import { isToolkitError } from '../../src/errors.js';
+import { VirtualClock } from '../../src/manager/clock.js';
+import type { ManagerCore } from '../../src/manager/core.js';
+import type { DataSourceConfig } from '../../src/manager/drivers/driver.js';
+import { SimulatedDriver } from '../../src/manager/drivers/simulated.js';
+import { createManager } from '../../src/manager/index.js';
+import type { FaultAction, ManagerEvent } from '../../src/manager/model.js';
+import { demoProperties } from '../../src/manager/properties.js';
+import { memoryStore } from '../../src/manager/store.js';
+import {
+  FaultLedger,
+  InvariantChecker,
+  describeAction,
+  generateSchedule,
+  lossWindowOf,
+  mulberry32,
+  resolveTarget,
+  type ChaosStep,
+  type ManagerSnapshot,
+  type SeedResult,
+  type ServerSnapshot,
+} from './checker.js';
+
+const SERVICE = 'alpha';
+const TICK_MS = 1000;
+
+export interface SimRunOptions {
+  steps: number;
+  /** Log every step with the manager's view (replaying one seed). */
+  verbose?: (line: string) => void;
+  /** Quiet time at the end, after healing everything. */
+  settleMs?: number;
+}
+
+export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promise<SeedResult> {
+  const rnd = mulberry32(seed ^ 0xc1a05);
+  const clock = new VirtualClock();
+  const stepDelayMs = [0, 20, 200][Math.floor(rnd() * 3)]!;
+  const restartReadOnly = rnd() < 0.3;
+  const props = demoProperties([`simulation.stepDelayMs=${stepDelayMs}`, 'simulation.writesPerSecond=0', `simulation.seed=${seed}`]);
+  const names = props.datasources.map((d) => d.name);
+  const cfg = (name: string): DataSourceConfig => props.datasources.find((d) => d.name === name)!;
+  const driver = new SimulatedDriver({
+    clock,
+    datasources: props.datasources,
+    connectors: props.connectors,
+    stepDelayMs,
+    writesPerSecond: 0,
+    seed,
+    restartReadOnly,
+  });
+  const store = memoryStore();
+  const p = props.policy;
+  const period = p.samplePeriodSeconds * 1000;
+  const startedAt = clock.now();
+  const checker = new InvariantChecker({
+    seed,
+    startedAt,
+    samplePeriodMs: period,
+    dbDetectMs: (p.dbPingFailThreshold + 1) * period,
+    hostDetectMs: (p.hostPingFailThreshold + 1) * period,
+    observationTimeoutMs: (p.dbPingTimeoutSeconds + p.hostPingTimeoutSeconds) * 1000,
+  });
+  const schedule = generateSchedule(seed, { datasources: names, steps: opts.steps });
+  const reading: string[] = [`seed ${seed}: step delay ${stepDelayMs} ms, restarted servers come up ${restartReadOnly ? 'read-only' : 'writable'}`];
+  const log = (line: string) => {
+    const text = `+${((clock.now() - startedAt) / 1000).toFixed(1)}s ${line}`;
+    reading.push(text);
+    opts.verbose?.(text);
+  };
+
+  let manager: ManagerCore | null = null;
+  const running = new Set<string>();
+  const onEvent = (e: ManagerEvent) => {
+    if (e.type === 'task-step') running.add(e.taskId);
+    if (e.type === 'task-end') {
+      running.delete(e.task.taskId);
+      const w = lossWindowOf(e.task);
+      if (w) checker.addLossWindow(w);
+      if (opts.verbose) log(`  task '${e.task.operation}' ${e.task.state}: ${e.task.steps.map((s) => s.line).join(' | ')} ${JSON.stringify(e.task.taskResult)}`);
+    }
+  };
+  const start = async (): Promise<boolean> => {
+    let settled = false;
+    let failure: unknown = null;
+    const starting = createManager({ properties: props, clock, driver, store, hostName: 'chaos' }).then(
+      (m) => {
+        manager = m;
+        m.subscribe(onEvent);
+      },
+      (e: unknown) => {
+        failure = e;
+      },
+    );
+    void starting.finally(() => (settled = true));
+    // Start-up observes the servers: a frozen one holds it until the observation timeout.
+    for (let i = 0; i < 600 && !settled; i++) await tick(0);
+    await starting;
+    if (failure || !manager) {
+      checker.report('manager-error', clock.now(), `the manager did not start: ${failure instanceof Error ? failure.message : String(failure)}`);
+      return false;
+    }
+    return true;
+  };
+
+  const servers = (): ServerSnapshot[] =>
+    names.map((name) => {
+      const s = driver.node(name);
+      return {
+        name,
+        acceptsWrites: s.acceptsWrites,
+        down: !s.hostUp ? 'host' : !s.dataServerUp ? 'server' : s.frozen ? 'frozen' : 'no',
+        following: s.isMaster ? null : s.masterName,
+      };
+    });
+  const view = (): ManagerSnapshot | null => {
+    if (!manager) return null;
+    const status = manager.serviceStatus(SERVICE);
+    return { policy: status.policy, datasources: status.datasources, taskRunning: running.size > 0 };
+  };
+  const masterName = (): string | null => {
+    const m = manager?.serviceStatus(SERVICE).datasources.find((d) => d.role === 'master' && d.state !== 'SHUNNED');
+    return m?.name ?? driver.routedTo();
+  };
+  driver.onChange(() => checker.checkWriters(clock.now(), servers()));
+
+  const record = (w: ReturnType<SimulatedDriver['appWrite']>) => {
+    if (w.ok) checker.recordWrite({ id: w.id, seqno: w.seqno, server: w.server, at: w.at, gtid: w.gtid });
+  };
+  const check = () => {
+    const snap = servers();
+    const v = view();
+    checker.checkView(clock.now(), snap, v);
+    if (!v || v.taskRunning) return;
+    const master = v.datasources.find((d) => d.role === 'master' && d.state === 'ONLINE');
+    if (master && snap.find((s) => s.name === master.name)?.acceptsWrites) {
+      checker.checkWrites(clock.now(), master.name, (server, w) => driver.holdsWrite(server, { id: w.id as number, seqno: w.seqno }));
+    }
+  };
+  let writeCredit = 0;
+  const tick = async (writesPerSecond: number, ms = TICK_MS) => {
+    writeCredit += (writesPerSecond * ms) / 1000;
+    while (writeCredit >= 1) {
+      writeCredit -= 1;
+      record(driver.routedWrite());
+    }
+    await clock.advance(ms);
+    check();
+  };
+  const wait = async (ms: number, writesPerSecond: number) => {
+    for (let left = ms; left > 0; left -= TICK_MS) await tick(writesPerSecond, Math.min(TICK_MS, left));
+  };
+  const ledger = new FaultLedger();
+  const inject = async (node: string, fault: FaultAction) => {
+    try {
+      await driver.injectFault(cfg(node), fault);
+      ledger.note(node, fault as Parameters<FaultLedger['note']>[1]);
+    } catch {
+      // e.g. an errant write on a server that is down: nothing happened
+    }
+  };
+  const control = (request: Parameters<ManagerCore['control']>[1]) => {
+    if (!manager) return;
+    try {
+      const t = manager.control(SERVICE, request, 'chaos');
+      if (t.state === 'in_progress') running.add(t.taskId);
+    } catch (e) {
+      if (!isToolkitError(e)) checker.report('manager-error', clock.now(), `control ${JSON.stringify(request)} threw ${e instanceof Error ? e.stack : String(e)}`);
+    }
+  };
+
+  const runStep = async (step: ChaosStep) => {
+    const a = step.action;
+    const pick = rnd();
+    const at = (t: string) => resolveTarget(t, names, masterName(), pick);
+    switch (a.type) {
+      case 'fault': {
+        const node = at(a.target);
+        log(`step ${step.index}: ${describeAction({ ...a, target: node })}`);
+        await inject(node, a.fault);
+        break;
+      }
+      case 'crash-restart': {
+        const node = at(a.target);
+        log(`step ${step.index}: ${describeAction({ ...a, target: node })}`);
+        await inject(node, 'dataserver-kill');
+        await wait(a.restartAfterMs, step.writesPerSecond);
+        await inject(node, 'dataserver-start');
+        break;
+      }
+      case 'heal': {
+        const repair = ledger.nextRepair(a.pick);
+        log(`step ${step.index}: ${repair ? `heal: ${repair.repair} ${repair.node}` : 'heal: nothing outstanding'}`);
+        if (repair) await inject(repair.node, repair.repair);
+        break;
+      }
+      case 'operator':
+        log(`step ${step.index}: ${describeAction(a)}${manager ? '' : ' (manager down: not sent)'}`);
+        control(a.request);
+        break;
+      case 'manager-restart':
+        log(`step ${step.index}: ${describeAction(a)}`);
+        if (manager) {
+          (manager as ManagerCore).halt();
+          manager = null;
+          running.clear();
+        }
+        await wait(a.downMs, step.writesPerSecond);
+        if (!(await start())) return false;
+        break;
+      case 'direct-write': {
+        const node = at(a.target);
+        log(`step ${step.index}: ${describeAction({ ...a, target: node })}`);
+        for (let i = 0; i < a.count; i++) record(driver.appWrite(node));
+        break;
+      }
+      case 'nothing':
+        break;
+    }
+    check();
+    await wait(step.waitMs, step.writesPerSecond);
+    return true;
+  };
+
+  if (!(await start())) return { seed, violations: checker.finish(clock.now()), schedule: reading };
+  let alive = true;
+  for (const step of schedule) {
+    checker.setStep(step.index);
+    if (!(await runStep(step))) {
+      alive = false;
+      break;
+    }
+    if (opts.verbose) log(`  view: ${JSON.stringify(view()?.datasources.map((d) => `${d.name}:${d.role}:${d.state}`))} truth: ${JSON.stringify(names.map((n) => driver.node(n)).map((s) => `${s.name}:${s.isMaster ? 'M' : `<-${s.masterName}`}:${s.acceptsWrites ? 'W' : 'ro'}:${s.replicatorState}`))}`);
+  }
+  if (alive) {
+    // Heal everything, as operators would, and let the manager settle.
+    checker.setStep(schedule.length);
+    log(`step ${schedule.length}: heal everything, set policy automatic, wait, recover`);
+    for (const r of ledger.allRepairs()) await inject(r.node, r.repair);
+    if (!manager) alive = await start();
+    if (alive) {
+      for (let i = 0; i < 30 && running.size > 0; i++) await tick(2);
+      control({ op: 'policy', mode: 'AUTOMATIC' });
+      await wait(60_000, 2);
+      control({ op: 'recover' });
+      await wait(opts.settleMs ?? 60_000, 2);
+    }
+  }
+  const violations = checker.finish(clock.now());
+  if (manager) (manager as ManagerCore).halt();
+  await driver.close();
+  return { seed, violations, schedule: reading };
+}
