@@ -19,8 +19,10 @@
  *                        checkWrites(now, master, holds) when no task runs; writes the master that
  *                        failed over acknowledged after the new master's received position, before
  *                        the failover ended, are excused by the task's loss window (lossWindowOf).
- *     'loss-underreported' more acknowledged writes lost before the failed master's last-seen
- *                        time than the failover task said it might lose.
+ *     'loss-unreported'  lost in a failover that promoted but was interrupted (manager killed) before
+ *                        its result said what it may lose (addInterruptedFailover, interruptedFailoverOf).
+ *     'loss-underreported' more acknowledged writes lost at or below the failed master's last-seen
+ *                        position than the failover task said it might lose.
  *   3 'master-not-writable' once quiet (every server and host up, nothing frozen, no task running,
  *                        the manager up) for quietMs, the ONLINE master must be the writable server.
  *     'slave-follows-other' an ONLINE slave follows anything but the manager's master for longer
@@ -28,6 +30,7 @@
  *     'online-but-down'  a datasource shown ONLINE whose server (or host) is down or frozen for
  *                        longer than its detection time plus one sample and one observation timeout.
  *   Call checkView(now, servers, manager) at frequent ticks (every second of virtual time or so).
+ *   managerStarted(now) after a manager (re)start: the view timers start again from then.
  *   finish(now) closes open episodes and returns every Violation (seed, step, time, duration, detail).
  *
  * Reporting
@@ -362,12 +365,26 @@ export function lossWindowOf(task: TaskStatus): LossWindow | null {
   };
 }
 
+/**
+ * A failover that promoted a new master but never ended (the manager was killed meanwhile): its
+ * result, and so what it may have lost, was never reported. Read from its step log.
+ */
+export function interruptedFailoverOf(task: TaskStatus): { oldPrimary: string; newPrimary: string; endedAt: number } | null {
+  if (task.state !== 'failed' || !task.operation.startsWith('failover')) return null;
+  for (const s of task.steps) {
+    const m = /^SHUNNED THE FAILED MASTER '([^'@]+)@[^']*' \(FAILED-OVER-TO-([^)]+)\)/.exec(s.line);
+    if (m) return { oldPrimary: m[1]!, newPrimary: m[2]!, endedAt: task.endTime ? Date.parse(task.endTime) : Number.POSITIVE_INFINITY };
+  }
+  return null;
+}
+
 // ---- invariants ------------------------------------------------------------------------------
 
 export type ViolationKind =
   | 'two-writable'
   | 'lost-write'
   | 'loss-underreported'
+  | 'loss-unreported'
   | 'master-not-writable'
   | 'slave-follows-other'
   | 'online-but-down'
@@ -451,9 +468,32 @@ export class InvariantChecker {
     this.windows.push(w);
   }
 
+  private readonly interrupted: Array<{ oldPrimary: string; newPrimary: string; endedAt: number }> = [];
+
+  /** A failover interrupted after its promotion (interruptedFailoverOf): losses in it are 'loss-unreported'. */
+  addInterruptedFailover(f: { oldPrimary: string; newPrimary: string; endedAt: number }): void {
+    if (!this.interrupted.some((x) => x.oldPrimary === f.oldPrimary && x.newPrimary === f.newPrimary && x.endedAt === f.endedAt)) this.interrupted.push(f);
+  }
+
   /** A point violation found by the tier itself (e.g. the manager threw). */
   report(kind: ViolationKind, now: number, detail: string): void {
     this.violations.push({ kind, seed: this.opts.seed, step: this.step, at: now - this.opts.startedAt, durationMs: null, open: false, detail });
+  }
+
+  /**
+   * A manager (re)started: what it could not have seen before is timed from now (a fresh manager
+   * must observe a fault for the detection time before acting on it).
+   */
+  managerStarted(now: number): void {
+    for (const e of this.episodes.values()) {
+      if (e.kind !== 'online-but-down' && e.kind !== 'slave-follows-other') continue;
+      if (e.reported) {
+        e.reported.durationMs = now - e.since;
+        this.episodes.delete(e.key);
+      } else if (e.since < now) {
+        e.since = now;
+      }
+    }
   }
 
   /** Invariant 1: at most one server accepts writes. Call after every change and at every tick. */
@@ -522,6 +562,11 @@ export class InvariantChecker {
         continue;
       }
       this.lost.add(w);
+      const cut = this.interrupted.find((x) => x.oldPrimary === w.server && w.at <= x.endedAt);
+      if (cut) {
+        this.report('loss-unreported', now, `write ${w.gtid ?? w.id} acknowledged by ${w.server} at +${Math.round((w.at - this.opts.startedAt) / 100) / 10} s is not on the master ${master}: lost in the failover ${cut.oldPrimary} -> ${cut.newPrimary}, interrupted by a manager restart before its result said what it lost`);
+        continue;
+      }
       this.report('lost-write', now, `write ${w.gtid ?? w.id} acknowledged by ${w.server} at +${Math.round((w.at - this.opts.startedAt) / 100) / 10} s is not on the master ${master}`);
     }
   }
@@ -530,7 +575,8 @@ export class InvariantChecker {
 
   private checkLossReport(now: number, window: LossWindow): void {
     if (this.underreported.has(window)) return;
-    const seenLost = [...this.excused].filter((w) => w.server === window.oldPrimary && window.lastSeenAt !== null && w.at <= window.lastSeenAt && (window.keptSeqno === null || w.seqno > window.keptSeqno));
+    // Seen on the master: at or below the position it was last seen at (same-millisecond times cannot tell).
+    const seenLost = [...this.excused].filter((w) => w.server === window.oldPrimary && window.lastSeenSeqno !== null && w.seqno <= window.lastSeenSeqno && (window.keptSeqno === null || w.seqno > window.keptSeqno));
     if (window.mayLoseTransactions !== null && seenLost.length > window.mayLoseTransactions) {
       this.underreported.add(window);
       this.report('loss-underreported', now, `failover ${window.oldPrimary} -> ${window.newPrimary} said it may lose ${window.mayLoseTransactions} transaction(s) seen on the master; ${seenLost.length} acknowledged write(s) seen there were lost`);

@@ -20,6 +20,7 @@ import {
   InvariantChecker,
   describeAction,
   generateSchedule,
+  interruptedFailoverOf,
   lossWindowOf,
   mulberry32,
   resolveTarget,
@@ -80,7 +81,10 @@ export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promi
   let manager: ManagerCore | null = null;
   const running = new Set<string>();
   const onEvent = (e: ManagerEvent) => {
-    if (e.type === 'task-step') running.add(e.taskId);
+    if (e.type === 'task-step') {
+      running.add(e.taskId);
+      if (opts.verbose && process.env.CHAOS_TRACE_STEPS) log(`  task step: ${e.step.line}`);
+    }
     if (e.type === 'task-end') {
       running.delete(e.task.taskId);
       const w = lossWindowOf(e.task);
@@ -95,6 +99,11 @@ export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promi
       (m) => {
         manager = m;
         m.subscribe(onEvent);
+        checker.managerStarted(clock.now());
+        for (const t of m.history(SERVICE, 50)) {
+          const cut = interruptedFailoverOf(t);
+          if (cut) checker.addInterruptedFailover(cut);
+        }
       },
       (e: unknown) => {
         failure = e;

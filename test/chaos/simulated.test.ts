@@ -15,7 +15,7 @@ import { runSimulatedSeed } from './sim-runner.js';
 const env = process.env;
 const single = env.CHAOS_SEED !== undefined && env.CHAOS_SEED !== '' ? Number(env.CHAOS_SEED) : null;
 const soak = env.CHAOS_SOAK === '1' || env.CHAOS_SOAK === 'true';
-const seeds = single !== null ? 1 : Number(env.CHAOS_SEEDS ?? (soak ? 500 : 1500));
+const seeds = single !== null ? 1 : Number(env.CHAOS_SEEDS ?? (soak ? 500 : 2000));
 const firstSeed = single ?? Number(env.CHAOS_FIRST_SEED ?? 1);
 const steps = Number(env.CHAOS_STEPS ?? (soak ? 150 : 12));
 const replay = (seed: number) => `CHAOS_SEED=${seed}${steps !== 12 ? ` CHAOS_STEPS=${steps}` : ''} npx vitest run test/chaos/simulated.test.ts`;
@@ -26,9 +26,11 @@ describe('chaos: the manager on a simulated MariaDB cluster under random faults'
     async () => {
       const started = Date.now();
       const results: SeedResult[] = [];
+      const trace: string[] = [];
       for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
-        results.push(await runSimulatedSeed(seed, { steps, verbose: single !== null ? (line) => console.log(line) : undefined }));
+        results.push(await runSimulatedSeed(seed, { steps, verbose: single !== null ? (line) => trace.push(line) : undefined }));
       }
+      if (single !== null) console.log(trace.join('\n'));
       const failing = results.filter((r) => r.violations.length > 0);
       const elapsed = ((Date.now() - started) / 1000).toFixed(1);
       console.log(`chaos: ${seeds} seed(s) x ${steps} steps in ${elapsed} s (seed ${firstSeed} to ${firstSeed + seeds - 1})`);
