@@ -1,15 +1,31 @@
 /**
- * Real MariaDB servers for system tests: N `mariadbd` processes on loopback ports, each with its own
- * data directory under a temporary root (no system service, no /etc/mysql config), GTID replication
- * from the first to the others. Always call `stop()` (afterAll); a process exit hook kills any server
+ * Real MariaDB servers for system tests: N `mariadbd` processes, each with its own data directory
+ * under a temporary root (no system service, no /etc/mysql config), GTID replication from the first
+ * to the others. Always call `stop()` (afterAll); a process exit hook and a watchdog kill any server
  * a crashed test left behind.
+ *
+ * Addresses: every cluster listens on its own loopback address, 127.A.B.C picked at random (Linux
+ * routes all of 127.0.0.0/8 to lo) and checked free, with fixed ports on it (24061, 24062, ... by
+ * default). Two clusters, two test files, two whole suites or a suite and a benchmark therefore
+ * never share an address and port, and a server that restarts finds its port as it left it. The
+ * manager's datasource host is that address (`cluster.host`; `datasourceProperties()` writes the
+ * lines). Clients still connect from 127.0.0.1, so the accounts are for that host.
  *
  * Accounts created on every server (through replication):
  * - the manager's account (`tungsten`, all privileges) that the mysql driver uses, also for replication;
  * - an application account (`app`) with only DML rights on the `app` schema, so `read_only` stops it.
+ *
+ * What a test (or a chaos schedule) can do to a server: `freeze`/`thaw` (SIGSTOP/SIGCONT),
+ * `kill9`, `shutdown` (clean), `start`, and read `read_only` of each (`readOnly`, `readOnlyProbe`).
+ * A server always (re)starts read-only: the harness never makes a restarted server writable, and
+ * neither should a test assume the manager does. `reset()` puts the cluster back in a known state
+ * (the first server the writable master, the others read-only slaves replicating from it with
+ * GTIDs, all caught up, every server holding the same rows) whatever an earlier test left.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -30,7 +46,7 @@ function commandExists(command: string): boolean {
 
 /** Why MariaDB system tests cannot run here, or null when they can. */
 export function mariadbMissing(): string | null {
-  const hint = '(install mariadb-server; .ci/system-deps.sh does)';
+  const hint = '(install mariadb-server and mariadb-client; .ci/system-deps.sh does)';
   if (!existsSync(MARIADBD) && !commandExists('mariadbd')) return `mariadbd is not installed ${hint}`;
   if (!commandExists('mariadb-install-db')) return `mariadb-install-db is not installed ${hint}`;
   return null;
@@ -47,8 +63,15 @@ export const MANAGER_PASSWORD = 'S3cret-manager-pw!';
 export const APP_USER = 'app';
 export const APP_PASSWORD = 'app-pw-42';
 
+/** The first port of a cluster on its own address; server i listens on DEFAULT_BASE_PORT + i. */
+export const DEFAULT_BASE_PORT = 24061;
+
+export type ServerState = 'running' | 'frozen' | 'stopped';
+
 export interface MariaDbServer {
   name: string;
+  /** The loopback address the server listens on (the cluster's). */
+  host: string;
   port: number;
   serverId: number;
   datadir: string;
@@ -58,10 +81,36 @@ export interface MariaDbServer {
   /** Private temporary directory: servers bootstrapping at once must not share /tmp names. */
   tmpdir: string;
   process: ChildProcess | null;
+  /** Stopped with SIGSTOP by freeze() and not yet thawed. */
+  frozen: boolean;
+}
+
+export interface ResetReport {
+  /** Servers rebuilt from the master (a logical copy) because their history had diverged. */
+  rebuilt: string[];
+  /** Servers that were frozen or stopped and were thawed or started. */
+  revived: string[];
+  ms: number;
+}
+
+export interface ReadOnlySample {
+  /** true/false as the server answered; null: it did not answer within the timeout. */
+  readOnly: boolean | null;
+  /** When the query was sent and when its answer (or the timeout) came, ms since epoch. */
+  sentAt: number;
+  doneAt: number;
+}
+
+/** Persistent root connections that read every server's read_only; reconnects after any failure. */
+export interface ReadOnlyProbe {
+  sample(timeoutMs?: number): Promise<Record<string, ReadOnlySample>>;
+  close(): void;
 }
 
 export interface MariaDbCluster {
   root: string;
+  /** The loopback address every server of this cluster listens on. */
+  host: string;
   servers: MariaDbServer[];
   server(name: string): MariaDbServer;
   /** Run SQL as root over the unix socket (no password, the harness's own access). */
@@ -70,20 +119,52 @@ export interface MariaDbCluster {
   rootConnection(name: string): Promise<mysql.Connection>;
   /** A connection as the application user over TCP. */
   appConnection(name: string): Promise<mysql.Connection>;
-  /** SIGKILL the server (a crash: no shutdown, no flush beyond what InnoDB already made durable). */
+  /** SIGKILL the server (a crash: no shutdown, no flush beyond what InnoDB already made durable). Works on a frozen server too. */
   kill9(name: string): Promise<void>;
-  /** Start a stopped or killed server again: read_only=1 (as a restarted server should come up), its replication restarting if it has any. */
+  /**
+   * Start a stopped or killed server again. It comes up with read_only=1, as a restarted server
+   * should: nothing here (and nothing a test may assume of the manager) makes it writable again.
+   * Its replication, if it had a master configured, restarts from where it stood. Resolves once it
+   * accepts connections.
+   */
   start(name: string): Promise<void>;
-  /** Clean shutdown of one server. */
+  /** Clean shutdown (SIGTERM; SIGKILL after 30 s). A frozen server is thawed first, or it could not shut down. */
   shutdown(name: string): Promise<void>;
+  /** SIGSTOP: the process stays, its sockets stay open, nothing answers (a hung server or host). */
+  freeze(name: string): Promise<void>;
+  /** SIGCONT after freeze(). */
+  thaw(name: string): Promise<void>;
+  state(name: string): ServerState;
+  /** read_only of one server; null if it does not answer within timeoutMs (frozen, stopped). */
+  readOnly(name: string, timeoutMs?: number): Promise<boolean | null>;
+  /** read_only of every server, read at the same time. */
+  readOnlyAll(timeoutMs?: number): Promise<Record<string, boolean | null>>;
+  readOnlyProbe(): ReadOnlyProbe;
+  /**
+   * Back to a known state after anything a test did: every server running (thawed, started), the
+   * master (default the first server) writable with no replication of its own, the others
+   * read-only, replicating from it with GTIDs (no delay), caught up and holding the same app rows
+   * as it. A server whose history diverged (transactions the master lacks) is rebuilt from the
+   * master. `clearWrites` empties app.writes (through replication). Stop the manager and any
+   * writer first: reset writes to the servers directly.
+   */
+  reset(opts?: { master?: string; clearWrites?: boolean; timeoutMs?: number }): Promise<ResetReport>;
   /** Stop every server and remove the temporary root. */
   stop(): Promise<void>;
 }
 
 export interface StartClusterOptions {
-  /** Loopback ports, one per server; the first is the master. Use ports 24061-24099. */
-  ports: number[];
+  /** How many servers (default 3, or the number of names or ports given). */
+  count?: number;
   names?: string[];
+  /** The loopback address to listen on; default a random free one in 127.0.0.0/8. */
+  host?: string;
+  /**
+   * Ports, one per server; the first is the master. Default DEFAULT_BASE_PORT + i on the cluster's
+   * own address. Given without `host` (the benchmark's older call), the servers listen on
+   * 127.0.0.1 instead, as before; then the caller owns those ports on the whole machine.
+   */
+  ports?: number[];
   /** Set up replication from the first server to the others (default true). */
   replicate?: boolean;
 }
@@ -94,45 +175,38 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
+    for (const child of running) {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    }
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Can host:port be listened on? 'unavailable' when the address is not local (not Linux's 127/8). */
+function bindable(host: string, port: number): Promise<'free' | 'busy' | 'unavailable'> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRNOTAVAIL' ? 'unavailable' : 'busy'));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve('free')));
   });
 }
 
 /**
- * The test ports lie below Linux's ephemeral range (32768-60999), so no client socket is given one
- * as its local port. While no server runs on a port the harness still holds it with a socket that is
- * bound but not listening, so that nothing else on the machine takes it between a stop and a start;
- * connecting to it is refused, exactly as with a stopped server.
+ * A loopback address in 127.0.0.0/8 on which every port given is free: 127.A.B.C with A, B, C at
+ * random (never 127.0.0.x, the address everything else uses, nor a .0 or .255 host part).
  */
-interface PortHold {
-  release(): Promise<void>;
-}
-
-async function holdPort(port: number): Promise<PortHold | null> {
-  const perl = spawn(
-    'perl',
-    ['-MSocket', '-e', 'socket(S, PF_INET, SOCK_STREAM, 0) or die; bind(S, pack_sockaddr_in($ARGV[0], inet_aton("127.0.0.1"))) or die; $| = 1; print "held\n"; <STDIN>;', String(port)],
-    { stdio: ['pipe', 'pipe', 'ignore'] },
-  );
-  perl.on('error', () => {});
-  const held = await new Promise<boolean>((resolve) => {
-    perl.stdout!.once('data', () => resolve(true));
-    perl.once('exit', () => resolve(false));
-    perl.once('error', () => resolve(false));
-  });
-  if (!held) return null;
-  running.add(perl);
-  return {
-    release: () =>
-      new Promise<void>((resolve) => {
-        if (perl.exitCode !== null || perl.signalCode !== null) return resolve();
-        perl.once('exit', () => {
-          running.delete(perl);
-          resolve();
-        });
-        perl.kill('SIGKILL');
-      }),
-  };
+export async function freeLoopbackAddress(ports: readonly number[]): Promise<string> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const host = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+    const verdicts = await Promise.all(ports.map((p) => bindable(host, p)));
+    if (verdicts.includes('unavailable')) {
+      throw new Error(`cannot listen on ${host}: the MariaDB tests need all of 127.0.0.0/8 on the loopback interface (Linux has it)`);
+    }
+    if (verdicts.every((v) => v === 'free')) return host;
+  }
+  throw new Error(`no free loopback address for ports ${ports.join(', ')} after 50 tries`);
 }
 
 function tailOf(file: string, lines = 15): string {
@@ -143,12 +217,48 @@ function tailOf(file: string, lines = 15): string {
   }
 }
 
-export async function startMariaDbCluster(opts: StartClusterOptions): Promise<MariaDbCluster> {
+/** A GTID list `0-1-5,1-2-7` as entries. */
+interface Gtid {
+  domain: number;
+  server: number;
+  seq: number;
+}
+function parseGtids(list: string | null | undefined): Gtid[] {
+  return (list ?? '')
+    .split(',')
+    .map((g) => g.trim())
+    .filter(Boolean)
+    .map((g) => {
+      const [domain, server, seq] = g.split('-').map(Number);
+      return { domain: domain!, server: server!, seq: seq! };
+    });
+}
+const formatGtids = (gtids: Gtid[]) => gtids.map((g) => `${g.domain}-${g.server}-${g.seq}`).join(',');
+
+/** Per domain, the newer of the two positions. */
+function newestPerDomain(a: Gtid[], b: Gtid[]): Gtid[] {
+  const byDomain = new Map<number, Gtid>();
+  for (const g of [...a, ...b]) {
+    const known = byDomain.get(g.domain);
+    if (!known || g.seq > known.seq) byDomain.set(g.domain, g);
+  }
+  return [...byDomain.values()].sort((x, y) => x.domain - y.domain);
+}
+
+/** Entries of `mine` (a gtid_binlog_state) that `theirs` does not cover: the transactions it lacks. */
+function notCoveredBy(mine: Gtid[], theirs: Gtid[]): Gtid[] {
+  return mine.filter((g) => !theirs.some((t) => t.domain === g.domain && t.server === g.server && t.seq >= g.seq));
+}
+
+const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
+
+export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promise<MariaDbCluster> {
   const missing = mariadbMissing();
   if (missing) throw new Error(`cannot start MariaDB for the system tests: ${missing}`);
-  for (const port of opts.ports) {
-    if (port < 24061 || port > 24099) throw new Error(`MariaDB test ports must be within 24061-24099, not ${port}`);
-  }
+  const count = opts.count ?? opts.names?.length ?? opts.ports?.length ?? 3;
+  const ports = opts.ports ?? Array.from({ length: count }, (_, i) => DEFAULT_BASE_PORT + i);
+  if (ports.length !== count) throw new Error(`${count} servers need ${count} ports, not ${ports.length}`);
+  const host = opts.host ?? (opts.ports ? '127.0.0.1' : await freeLoopbackAddress(ports));
   installExitHook();
   const root = mkdtempSync(path.join(tmpdir(), 'mariadb-test-'));
   // If this test process dies without stop() (a worker killed on timeout), the servers and their
@@ -160,7 +270,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
       `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
        for f in "$0"/*/mariadb.pid; do
          p=$(cat "$f" 2>/dev/null) || continue
-         grep -qF "$0" "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p"
+         grep -qF "$0" "/proc/$p/cmdline" 2>/dev/null && kill -CONT "$p" && kill -9 "$p"
        done
        sleep 1; rm -rf "$0"`,
       root,
@@ -168,9 +278,10 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
     { detached: true, stdio: 'ignore' },
   );
   watchdog.unref();
-  const names = opts.names ?? opts.ports.map((_, i) => `db${i + 1}`);
-  const servers: MariaDbServer[] = opts.ports.map((port, i) => ({
+  const names = opts.names ?? ports.map((_, i) => `db${i + 1}`);
+  const servers: MariaDbServer[] = ports.map((port, i) => ({
     name: names[i]!,
+    host,
     port,
     serverId: i + 1,
     datadir: path.join(root, names[i]!, 'data'),
@@ -179,17 +290,17 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
     errorLog: path.join(root, names[i]!, 'error.log'),
     tmpdir: path.join(root, names[i]!, 'tmp'),
     process: null,
+    frozen: false,
   }));
-  const reserved = new Map<string, PortHold | null>();
-  await Promise.all(servers.map(async (s) => reserved.set(s.name, await holdPort(s.port))));
   const byName = (name: string) => {
     const found = servers.find((s) => s.name === name);
     if (!found) throw new Error(`no MariaDB test server named ${name}`);
     return found;
   };
+  const isRunning = (s: MariaDbServer) => s.process !== null && s.process.exitCode === null && s.process.signalCode === null;
 
-  const rootConnection = (s: MariaDbServer) =>
-    mysql.createConnection({ socketPath: s.socket, user: 'root', password: '', multipleStatements: true });
+  const rootConnection = (s: MariaDbServer, connectTimeout = 10_000) =>
+    mysql.createConnection({ socketPath: s.socket, user: 'root', password: '', multipleStatements: true, connectTimeout });
 
   async function rootQuery<T>(name: string, sql: string, values?: unknown[]): Promise<T> {
     const conn = await rootConnection(byName(name));
@@ -203,12 +314,12 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
 
   async function start(name: string): Promise<void> {
     const s = byName(name);
-    if (s.process && s.process.exitCode === null && s.process.signalCode === null) throw new Error(`${name} is already running`);
+    if (isRunning(s)) throw new Error(`${name} is already running`);
     const args = [
       '--no-defaults',
       `--datadir=${s.datadir}`,
       `--port=${s.port}`,
-      '--bind-address=127.0.0.1',
+      `--bind-address=${s.host}`,
       `--socket=${s.socket}`,
       `--pid-file=${s.pidFile}`,
       `--log-error=${s.errorLog}`,
@@ -227,18 +338,16 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
       '--max-connections=200',
     ];
     if (process.getuid?.() === 0) args.push('--user=root');
-    // A port another program holds for a moment makes mariadbd exit at once: such a start is
-    // retried; anything else is reported.
+    // The address is this cluster's own, so its port is free; should it still be taken for a
+    // moment (a previous instance's socket not yet released), the start is retried.
     for (let attempt = 1; ; attempt++) {
-      await reserved.get(name)?.release();
-      reserved.delete(name);
       const outcome = await launch(s, args);
       if (outcome === 'started') return;
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(300);
       const tail = tailOf(s.errorLog, 25);
-      const portBusy = tail.includes('Address already in use') || !tail.includes('[ERROR]');
-      if (!portBusy || outcome.startsWith('no connection') || attempt === 20) {
-        throw new Error(`${name} (mariadbd on port ${s.port}) did not start: ${outcome}\n${name}'s error log ends with:\n${tail}`);
+      const portBusy = tail.includes('Address already in use');
+      if (!portBusy || attempt === 10) {
+        throw new Error(`${name} (mariadbd on ${s.host}:${s.port}) did not start: ${outcome}\n${name}'s error log ends with:\n${tail}`);
       }
     }
   }
@@ -247,64 +356,333 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
   async function launch(s: MariaDbServer, args: string[]): Promise<'started' | string> {
     const child = spawn(MARIADBD, args, { stdio: 'ignore' });
     s.process = child;
+    s.frozen = false;
     running.add(child);
     child.once('exit', () => running.delete(child));
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 90_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) return `mariadbd exited with ${child.exitCode ?? child.signalCode}`;
       try {
-        const conn = await rootConnection(s);
+        const conn = await rootConnection(s, 2000);
         await conn.end();
         return 'started';
       } catch {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
     child.kill('SIGKILL');
-    return 'no connection within 60 s';
+    return 'no connection within 90 s';
   }
 
   async function kill9(name: string): Promise<void> {
     const s = byName(name);
     const child = s.process;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || !isRunning(s)) return;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
-    reserved.set(name, await holdPort(s.port));
+    s.frozen = false;
   }
 
   async function shutdown(name: string): Promise<void> {
     const s = byName(name);
     const child = s.process;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || !isRunning(s)) return;
+    if (s.frozen) await thaw(name);
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     await exited;
     clearTimeout(timer);
-    reserved.set(name, await holdPort(s.port));
+  }
+
+  /** The process state letter from /proc (R, S, T for stopped, ...), or null. */
+  function procState(pid: number): string | null {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return null;
+    }
+  }
+
+  async function freeze(name: string): Promise<void> {
+    const s = byName(name);
+    if (!isRunning(s)) throw new Error(`cannot freeze ${name}: it is not running`);
+    s.process!.kill('SIGSTOP');
+    s.frozen = true;
+    // SIGSTOP is delivered asynchronously: wait until the kernel shows the process stopped.
+    const deadline = Date.now() + 5000;
+    while (procState(s.process!.pid!) !== 'T' && Date.now() < deadline) await sleep(10);
+  }
+
+  async function thaw(name: string): Promise<void> {
+    const s = byName(name);
+    if (!isRunning(s)) {
+      s.frozen = false;
+      return;
+    }
+    s.process!.kill('SIGCONT');
+    s.frozen = false;
+    const deadline = Date.now() + 5000;
+    while (procState(s.process!.pid!) === 'T' && Date.now() < deadline) await sleep(10);
+  }
+
+  function state(name: string): ServerState {
+    const s = byName(name);
+    if (!isRunning(s)) return 'stopped';
+    return s.frozen ? 'frozen' : 'running';
+  }
+
+  /** One query with a hard deadline: a frozen server accepts the socket and never answers. */
+  async function withDeadline<T>(timeoutMs: number, work: (track: (c: mysql.Connection) => void) => Promise<T>): Promise<T | null> {
+    let conn: mysql.Connection | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => {
+      timer = setTimeout(() => {
+        conn?.destroy();
+        resolve(null);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([work((c) => (conn = c)).catch(() => null), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function readOnly(name: string, timeoutMs = 1000): Promise<boolean | null> {
+    const s = byName(name);
+    if (!isRunning(s)) return null;
+    return withDeadline(timeoutMs, async (track) => {
+      const conn = await rootConnection(s, timeoutMs);
+      track(conn);
+      try {
+        const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
+        return Number(rows[0]!.ro) === 1;
+      } finally {
+        conn.destroy();
+      }
+    });
+  }
+
+  async function readOnlyAll(timeoutMs = 1000): Promise<Record<string, boolean | null>> {
+    const values = await Promise.all(servers.map((s) => readOnly(s.name, timeoutMs)));
+    return Object.fromEntries(servers.map((s, i) => [s.name, values[i]!]));
+  }
+
+  function readOnlyProbe(): ReadOnlyProbe {
+    const conns = new Map<string, mysql.Connection>();
+    let closed = false;
+    async function one(s: MariaDbServer, timeoutMs: number): Promise<ReadOnlySample> {
+      const sentAt = Date.now();
+      const value = isRunning(s)
+        ? await withDeadline(timeoutMs, async (track) => {
+            let conn = conns.get(s.name);
+            if (!conn) {
+              conn = await rootConnection(s, timeoutMs);
+              if (closed) {
+                conn.destroy();
+                return null;
+              }
+              conns.set(s.name, conn);
+            }
+            track(conn);
+            try {
+              const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
+              return Number(rows[0]!.ro) === 1;
+            } catch (e) {
+              conns.get(s.name)?.destroy();
+              conns.delete(s.name);
+              throw e;
+            }
+          })
+        : null;
+      if (value === null) {
+        conns.get(s.name)?.destroy();
+        conns.delete(s.name);
+      }
+      return { readOnly: value, sentAt, doneAt: Date.now() };
+    }
+    return {
+      async sample(timeoutMs = 1000) {
+        const values = await Promise.all(servers.map((s) => one(s, timeoutMs)));
+        return Object.fromEntries(servers.map((s, i) => [s.name, values[i]!]));
+      },
+      close() {
+        closed = true;
+        for (const c of conns.values()) c.destroy();
+        conns.clear();
+      },
+    };
+  }
+
+  async function gtidState(name: string): Promise<{ binlogState: Gtid[]; binlogPos: Gtid[]; slavePos: Gtid[] }> {
+    const [row] = await rootQuery<Array<{ state: string; pos: string; slave: string }>>(
+      name,
+      'SELECT @@gtid_binlog_state AS state, @@gtid_binlog_pos AS pos, @@gtid_slave_pos AS slave',
+    );
+    return { binlogState: parseGtids(row!.state), binlogPos: parseGtids(row!.pos), slavePos: parseGtids(row!.slave) };
+  }
+
+  async function replicateFrom(slave: MariaDbServer, master: MariaDbServer, startPos: string): Promise<void> {
+    await rootQuery(slave.name, 'STOP SLAVE; SET GLOBAL read_only = 1');
+    await rootQuery(slave.name, 'SET GLOBAL gtid_slave_pos = ?', [startPos]);
+    await rootQuery(
+      slave.name,
+      `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?,
+         MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_DELAY = 0;
+       START SLAVE`,
+      [master.host, master.port, MANAGER_USER, MANAGER_PASSWORD],
+    );
+  }
+
+  async function userSchemas(name: string): Promise<string[]> {
+    const rows = await rootQuery<Array<{ s: string }>>(name, 'SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA');
+    return rows.map((r) => r.s).filter((s) => !SYSTEM_SCHEMAS.includes(s));
+  }
+
+  /** A logical copy of the master's schemas (consistent with its GTID position) replaces the slave's. */
+  async function rebuild(slave: MariaDbServer, master: MariaDbServer): Promise<void> {
+    await rootQuery(slave.name, 'SET GLOBAL read_only = 1; STOP SLAVE; RESET SLAVE ALL');
+    const schemas = await userSchemas(master.name);
+    const { stdout: dump } = await execFileAsync(
+      'mariadb-dump',
+      ['--no-defaults', `--socket=${master.socket}`, '--user=root', '--single-transaction', '--gtid', '--master-data=2', '--databases', ...schemas],
+      { maxBuffer: 512 * 1024 * 1024 },
+    );
+    const pos = /SET GLOBAL gtid_slave_pos='([^']*)'/.exec(dump)?.[1];
+    if (pos === undefined) throw new Error(`the dump of ${master.name} has no GTID position`);
+    // The copy takes the master's whole GTID history too, not only its last position: the
+    // manager compares histories server by server, and a copy without it would look diverged.
+    const history = await gtidState(master.name);
+    if (formatGtids(history.binlogPos) !== pos) throw new Error(`${master.name} was written to during the reset (at ${formatGtids(history.binlogPos)}, dumped at ${pos})`);
+    const conn = await rootConnection(slave);
+    try {
+      await conn.query('SET SESSION sql_log_bin = 0');
+      for (const schema of await userSchemas(slave.name)) await conn.query(`DROP DATABASE \`${schema}\``);
+      await conn.query('RESET MASTER');
+      await conn.query('SET GLOBAL gtid_binlog_state = ?', [formatGtids(history.binlogState)]);
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
+    await new Promise<void>((resolve, reject) => {
+      const client = spawn('mariadb', ['--no-defaults', `--socket=${slave.socket}`, '--user=root', '--init-command=SET SESSION sql_log_bin = 0'], {
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
+      let err = '';
+      client.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      client.once('error', reject);
+      client.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`loading ${master.name}'s dump into ${slave.name} failed: ${err.trim()}`))));
+      client.stdin!.end(dump);
+    });
+    await replicateFrom(slave, master, pos);
+  }
+
+  /** Has `slave` applied everything `master` has, with both replication threads running? */
+  async function caughtUp(slave: MariaDbServer, master: MariaDbServer, timeoutMs: number): Promise<string | null> {
+    const [pos] = await rootQuery<Array<{ pos: string }>>(master.name, 'SELECT @@gtid_binlog_pos AS pos');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [status] = await rootQuery<Array<Record<string, unknown>>>(slave.name, 'SHOW SLAVE STATUS');
+      const [waited] = await rootQuery<Array<{ r: number | null }>>(slave.name, 'SELECT MASTER_GTID_WAIT(?, 0.5) AS r', [pos!.pos]);
+      const threads = status?.Slave_IO_Running === 'Yes' && status?.Slave_SQL_Running === 'Yes';
+      if (waited?.r === 0 && threads) return null;
+      const why = status
+        ? `IO ${String(status.Slave_IO_Running)} (${String(status.Last_IO_Error) || 'no error'}), SQL ${String(status.Slave_SQL_Running)} (${String(status.Last_SQL_Error) || 'no error'}), at ${String(status.Gtid_IO_Pos)} for ${pos!.pos}`
+        : 'no replication configured';
+      // A thread that stopped on an error will not recover by itself.
+      if (status && (status.Slave_SQL_Running === 'No' || (status.Slave_IO_Running === 'No' && String(status.Last_IO_Error) !== ''))) return why;
+      if (Date.now() > deadline) return `not caught up within ${timeoutMs} ms: ${why}`;
+    }
+  }
+
+  async function checksum(name: string): Promise<string> {
+    const rows = await rootQuery<Array<{ Checksum: number | string | null }>>(name, 'CHECKSUM TABLE app.writes');
+    return String(rows[0]?.Checksum);
+  }
+
+  async function reset(resetOpts: { master?: string; clearWrites?: boolean; timeoutMs?: number } = {}): Promise<ResetReport> {
+    const started = Date.now();
+    const master = byName(resetOpts.master ?? servers[0]!.name);
+    const slaves = servers.filter((s) => s !== master);
+    const timeoutMs = resetOpts.timeoutMs ?? 60_000;
+    const report: ResetReport = { rebuilt: [], revived: [], ms: 0 };
+    await Promise.all(
+      servers.map(async (s) => {
+        if (s.frozen) {
+          await thaw(s.name);
+          report.revived.push(s.name);
+        }
+        if (!isRunning(s)) {
+          await start(s.name);
+          report.revived.push(s.name);
+        }
+      }),
+    );
+    // Fence everyone else before the master takes writes: never two writable servers, even here.
+    await Promise.all(slaves.map((s) => rootQuery(s.name, 'SET GLOBAL read_only = 1; STOP SLAVE')));
+    await rootQuery(master.name, 'STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0');
+    const masterState = await gtidState(master.name);
+    const masterKnows = [...masterState.binlogState, ...masterState.slavePos];
+    await Promise.all(
+      slaves.map(async (s) => {
+        const mine = await gtidState(s.name);
+        if (notCoveredBy(mine.binlogState, masterKnows).length > 0) {
+          report.rebuilt.push(s.name);
+          await rebuild(s, master);
+        } else {
+          await replicateFrom(s, master, formatGtids(newestPerDomain(mine.binlogPos, mine.slavePos)));
+        }
+      }),
+    );
+    const settle = async (s: MariaDbServer) => {
+      let why = await caughtUp(s, master, timeoutMs);
+      if (why === null && (await checksum(s.name)) !== (await checksum(master.name))) why = `its app.writes differ from ${master.name}'s`;
+      if (why !== null) {
+        if (report.rebuilt.includes(s.name)) throw new Error(`reset: ${s.name} was rebuilt from ${master.name} and still ${why}`);
+        report.rebuilt.push(s.name);
+        await rebuild(s, master);
+        await settle(s);
+      }
+    };
+    await Promise.all(slaves.map(settle));
+    if (resetOpts.clearWrites) {
+      await rootQuery(master.name, 'TRUNCATE TABLE app.writes');
+      await Promise.all(slaves.map(async (s) => {
+        const why = await caughtUp(s, master, timeoutMs);
+        if (why) throw new Error(`reset: ${s.name} ${why}`);
+      }));
+    }
+    report.ms = Date.now() - started;
+    return report;
   }
 
   async function stop(): Promise<void> {
     await Promise.all(servers.map((s) => shutdown(s.name).catch(() => kill9(s.name))));
-    await Promise.all([...reserved.values()].map((hold) => hold?.release()));
-    reserved.clear();
     rmSync(root, { recursive: true, force: true });
     watchdog.kill('SIGKILL');
   }
 
   const cluster: MariaDbCluster = {
     root,
+    host,
     servers,
     server: byName,
     rootQuery,
     rootConnection: (name) => rootConnection(byName(name)),
     appConnection: (name) =>
-      mysql.createConnection({ host: '127.0.0.1', port: byName(name).port, user: APP_USER, password: APP_PASSWORD, database: 'app' }),
+      mysql.createConnection({ host: byName(name).host, port: byName(name).port, user: APP_USER, password: APP_PASSWORD, database: 'app' }),
     kill9,
     start,
     shutdown,
+    freeze,
+    thaw,
+    state,
+    readOnly,
+    readOnlyAll,
+    readOnlyProbe,
+    reset,
     stop,
   };
 
@@ -335,13 +713,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
       GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO '${APP_USER}'@'127.0.0.1';
     `);
     if (opts.replicate !== false) {
-      for (const slave of servers.slice(1)) {
-        await rootQuery(slave.name, `
-          CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${master.port}, MASTER_USER='${MANAGER_USER}',
-            MASTER_PASSWORD='${MANAGER_PASSWORD}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
-          START SLAVE;
-        `);
-      }
+      for (const slave of servers.slice(1)) await replicateFrom(slave, master, '');
       await waitForReplicas(cluster);
     }
   } catch (e) {
@@ -351,17 +723,32 @@ export async function startMariaDbCluster(opts: StartClusterOptions): Promise<Ma
   return cluster;
 }
 
+/**
+ * The manager's datasource properties for this cluster: host (the cluster's address), port, role
+ * (the first server master) and, when given, precedence, one line each.
+ */
+export function datasourceProperties(cluster: MariaDbCluster, opts: { precedence?: number[] } = {}): string[] {
+  return [
+    `service.datasources=${cluster.servers.map((s) => s.name).join(',')}`,
+    ...cluster.servers.flatMap((s, i) => [
+      `datasource.${s.name}.host=${s.host}`,
+      `datasource.${s.name}.port=${s.port}`,
+      `datasource.${s.name}.role=${i === 0 ? 'master' : 'slave'}`,
+      ...(opts.precedence ? [`datasource.${s.name}.precedence=${opts.precedence[i]}`] : []),
+    ]),
+  ];
+}
+
 /** Wait until the replicas (default: every other running server) have applied the master's binlog. */
 export async function waitForReplicas(
   cluster: MariaDbCluster,
   masterName = cluster.servers[0]!.name,
   replicaNames?: string[],
-  timeoutMs = 20_000,
+  timeoutMs = 30_000,
 ): Promise<void> {
   const [row] = await cluster.rootQuery<Array<{ pos: string }>>(masterName, 'SELECT @@gtid_binlog_pos AS pos');
   const pos = row!.pos;
-  const running = (s: MariaDbServer) => s.process !== null && s.process.exitCode === null && s.process.signalCode === null;
-  const replicas = replicaNames ?? cluster.servers.filter((s) => s.name !== masterName && running(s)).map((s) => s.name);
+  const replicas = replicaNames ?? cluster.servers.filter((s) => s.name !== masterName && cluster.state(s.name) === 'running').map((s) => s.name);
   for (const name of replicas) {
     const [waited] = await cluster.rootQuery<Array<{ r: number | null }>>(name, 'SELECT MASTER_GTID_WAIT(?, ?) AS r', [pos, timeoutMs / 1000]);
     if (waited?.r !== 0) throw new Error(`${name} did not reach ${masterName}'s position ${pos} within ${timeoutMs} ms`);
@@ -373,7 +760,9 @@ export interface WriterReport {
   acknowledged: number[];
   /** When each of them was acknowledged (ms since epoch), in the same order. */
   acknowledgedAt: number[];
-  /** Ids whose INSERT failed with the connection lost mid-statement: the outcome is unknown. */
+  /** Which server acknowledged each of them, in the same order. */
+  acknowledgedBy: string[];
+  /** Ids whose INSERT failed with the connection lost mid-statement or timed out: the outcome is unknown. */
   uncertain: number[];
   /** Ids refused outright (read-only, connection refused): certainly not written. */
   refused: number;
@@ -384,28 +773,56 @@ export interface WriterReport {
   servers: Array<{ name: string; fromId: number; at: number }>;
 }
 
+export interface WriterOptions {
+  pauseMs?: number;
+  /**
+   * Where the application writes, asked before every write: a server name, or null while it knows
+   * none (it waits). It writes there whether or not the server is read-only, as an application
+   * that was told where the master is (or remembers an old one) would. Without it the writer looks
+   * for a server that accepts writes itself, trying each in turn.
+   */
+  route?: () => string | null;
+  /** An INSERT without an answer within this is abandoned, its outcome unknown (default 3000 ms). */
+  statementTimeoutMs?: number;
+}
+
+export interface Writer {
+  /** Acknowledged so far, and by whom last. */
+  progress(): { acknowledged: number; lastServer: string | null };
+  stop(): Promise<WriterReport>;
+}
+
 /** Each writer of a test process writes its own id range, so a later one never collides. */
 let nextWriterBase = 1_000_000;
 
+const UNCERTAIN_CODES = /PROTOCOL_CONNECTION_LOST|PROTOCOL_SEQUENCE_TIMEOUT|ECONNRESET|EPIPE|ETIMEDOUT|ER_CONNECTION_KILLED|ER_SERVER_SHUTDOWN|ER_QUERY_INTERRUPTED/;
+
 /**
- * An application that writes continuously as the `app` user, as through a connector: it writes to
- * the server that accepts writes, and when that fails it tries the servers in turn (read-only ones
- * refuse it) until one accepts. Every acknowledged id is recorded.
+ * An application that writes continuously as the `app` user, as through a connector: by default it
+ * writes to the server that accepts writes, and when that fails it tries the servers in turn
+ * (read-only ones refuse it) until one accepts; with `route` it writes where that says. Every
+ * acknowledged id is recorded.
  */
-export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } = {}): { stop(): Promise<WriterReport> } {
-  const report: WriterReport = { acknowledged: [], acknowledgedAt: [], uncertain: [], refused: 0, longestGapMs: 0, longestGapStart: 0, servers: [] };
+export function startWriter(cluster: MariaDbCluster, opts: WriterOptions = {}): Writer {
+  const report: WriterReport = { acknowledged: [], acknowledgedAt: [], acknowledgedBy: [], uncertain: [], refused: 0, longestGapMs: 0, longestGapStart: 0, servers: [] };
   let stopping = false;
   let nextId = nextWriterBase;
   nextWriterBase += 100_000_000;
   let lastAck = Date.now();
   let current: { name: string; conn: mysql.Connection } | null = null;
+  const timeout = opts.statementTimeoutMs ?? 3000;
+
+  const connect = (name: string) => {
+    const s = cluster.server(name);
+    return mysql.createConnection({ host: s.host, port: s.port, user: APP_USER, password: APP_PASSWORD, database: 'app', connectTimeout: timeout });
+  };
 
   async function connectWritable(): Promise<void> {
     for (const s of cluster.servers) {
       let conn: mysql.Connection | null = null;
       try {
-        conn = await mysql.createConnection({ host: '127.0.0.1', port: s.port, user: APP_USER, password: APP_PASSWORD, database: 'app', connectTimeout: 500 });
-        const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
+        conn = await connect(s.name);
+        const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: 'SELECT @@read_only AS ro', timeout });
         if (Number(rows[0]?.ro) === 0) {
           current = { name: s.name, conn };
           return;
@@ -417,20 +834,35 @@ export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } 
     }
   }
 
+  async function connectRouted(name: string): Promise<void> {
+    try {
+      current = { name, conn: await connect(name) };
+    } catch {
+      report.refused++;
+    }
+  }
+
   const loop = (async () => {
     while (!stopping) {
+      const routed = opts.route?.();
+      const held = current as { name: string; conn: mysql.Connection } | null;
+      if (opts.route && held && held.name !== routed) {
+        held.conn.destroy();
+        current = null;
+      }
       if (!current) {
-        await connectWritable();
+        if (!opts.route) await connectWritable();
+        else if (routed) await connectRouted(routed);
         if (!current) {
           // Few connection attempts while no server takes writes: each one uses an ephemeral port.
-          await new Promise((r) => setTimeout(r, 20));
+          await sleep(20);
           continue;
         }
       }
       const target = current as { name: string; conn: mysql.Connection };
       const id = nextId++;
       try {
-        await target.conn.query('INSERT INTO writes (id) VALUES (?)', [id]);
+        await target.conn.query({ sql: 'INSERT INTO writes (id) VALUES (?)', values: [id], timeout });
         const now = Date.now();
         if (now - lastAck > report.longestGapMs) {
           report.longestGapMs = now - lastAck;
@@ -439,23 +871,28 @@ export function startWriter(cluster: MariaDbCluster, opts: { pauseMs?: number } 
         lastAck = now;
         report.acknowledged.push(id);
         report.acknowledgedAt.push(now);
+        report.acknowledgedBy.push(target.name);
         if (report.servers.at(-1)?.name !== target.name) report.servers.push({ name: target.name, fromId: id, at: now });
       } catch (e) {
         const code = (e as { code?: string }).code ?? '';
-        if (/PROTOCOL_CONNECTION_LOST|ECONNRESET|EPIPE|ER_CONNECTION_KILLED|ER_SERVER_SHUTDOWN/.test(code)) report.uncertain.push(id);
+        if (UNCERTAIN_CODES.test(code)) report.uncertain.push(id);
         else report.refused++;
         target.conn.destroy();
         current = null;
+        // A refusing server (read-only) is retried at a modest rate.
+        if (opts.route) await sleep(20);
       }
-      if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
+      if (opts.pauseMs) await sleep(opts.pauseMs);
     }
   })();
 
   return {
+    progress: () => ({ acknowledged: report.acknowledged.length, lastServer: report.acknowledgedBy.at(-1) ?? null }),
     async stop() {
       stopping = true;
       await loop;
       (current as { conn: mysql.Connection } | null)?.conn.destroy();
+      current = null;
       return report;
     },
   };

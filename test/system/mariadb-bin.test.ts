@@ -11,7 +11,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANAGER_PASSWORD, skipWithoutMariaDb, startMariaDbCluster, type MariaDbCluster } from '../helpers/mariadb.js';
 
-const PORTS = [24067, 24068, 24069];
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MANAGER_BIN = path.join(ROOT, 'dist/src/cli/manager.js');
 const CCTRL_BIN = path.join(ROOT, 'dist/src/cli/cctrl.js');
@@ -25,9 +24,10 @@ function requireBuild(): void {
   }
 }
 
-function localOverrides(passwordFile: string): string[] {
+/** The fixture's datasources moved to the test cluster's own loopback address and ports. */
+function localOverrides(cluster: MariaDbCluster, passwordFile: string): string[] {
   return [
-    ...PORTS.flatMap((port, i) => [`--property=datasource.db${i + 1}.host=127.0.0.1`, `--property=datasource.db${i + 1}.port=${port}`]),
+    ...cluster.servers.flatMap((s) => [`--property=datasource.${s.name}.host=${s.host}`, `--property=datasource.${s.name}.port=${s.port}`]),
     `--property=mysql.passwordFile=${passwordFile}`,
     '--property=policy.liveness.samplePeriod=0.5',
   ];
@@ -50,11 +50,11 @@ describe.skipIf(skipWithoutMariaDb)('tungsten-manager and cctrl on an existing M
 
   beforeAll(async () => {
     requireBuild();
-    cluster = await startMariaDbCluster({ ports: PORTS });
+    cluster = await startMariaDbCluster();
     work = mkdtempSync(path.join(tmpdir(), 'mariadb-bin-'));
     const passwordFile = path.join(work, 'mysql.password');
     writeFileSync(passwordFile, `${MANAGER_PASSWORD}\n`, { mode: 0o600 });
-    manager = spawn(process.execPath, [MANAGER_BIN, '--config', FIXTURE, ...localOverrides(passwordFile), '--port', '0', '--api-user', API_USER, '--api-password', API_PASSWORD], {
+    manager = spawn(process.execPath, [MANAGER_BIN, '--config', FIXTURE, ...localOverrides(cluster, passwordFile), '--port', '0', '--api-user', API_USER, '--api-password', API_PASSWORD], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     manager.stdout!.on('data', (d: Buffer) => (managerOutput += d.toString()));
@@ -101,7 +101,7 @@ describe.skipIf(skipWithoutMariaDb)('tungsten-manager and cctrl on an existing M
     const [db2] = await cluster.rootQuery<Array<{ ro: number }>>('db2', 'SELECT @@read_only AS ro');
     expect(db2!.ro).toBe(0);
     const [status] = await cluster.rootQuery<Array<{ Master_Port: number; Slave_SQL_Running: string }>>('db1', 'SHOW SLAVE STATUS');
-    expect(status).toMatchObject({ Master_Port: PORTS[1], Slave_SQL_Running: 'Yes' });
+    expect(status).toMatchObject({ Master_Host: cluster.host, Master_Port: cluster.server('db2').port, Slave_SQL_Running: 'Yes' });
     const after = cctrl(url, 'ls');
     expect(after.out).toMatch(/\|db2\(master:ONLINE/);
   });

@@ -4,7 +4,6 @@ import { MysqlDriver } from '../../../src/manager/drivers/mysql.js';
 import type { MysqlDriverOptions } from '../../../src/manager/drivers/mysql-config.js';
 import { MANAGER_PASSWORD, MANAGER_USER, skipWithoutMariaDb, startMariaDbCluster, waitForReplicas, type MariaDbCluster } from '../../helpers/mariadb.js';
 
-const PORTS = [24061, 24062, 24063];
 const call = { timeoutMs: 5000 };
 
 function options(overrides: Partial<MysqlDriverOptions> = {}): MysqlDriverOptions {
@@ -44,8 +43,9 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
   }
 
   beforeAll(async () => {
-    cluster = await startMariaDbCluster({ ports: PORTS });
-    [db1, db2, db3] = PORTS.map((port, i) => ({ name: `db${i + 1}`, host: '127.0.0.1', port, role: i === 0 ? 'master' : 'slave', precedence: 1 })) as [DataSourceConfig, DataSourceConfig, DataSourceConfig];
+    // The cluster listens on a loopback address of its own (see test/helpers/mariadb.ts).
+    cluster = await startMariaDbCluster();
+    [db1, db2, db3] = cluster.servers.map((s, i) => ({ name: s.name, host: s.host, port: s.port, role: i === 0 ? 'master' : 'slave', precedence: 1 })) as [DataSourceConfig, DataSourceConfig, DataSourceConfig];
     driver = new MysqlDriver(options(), [db1, db2, db3]);
     await cluster.rootQuery('db1', 'SET GLOBAL read_only = 0');
   });
@@ -144,7 +144,7 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
     const seen = await driver.observe(db3, call);
     expect(seen.host).toBe('alive');
     expect(seen.dataServer.state).toBe('STOPPED');
-    expect(seen.dataServer.reason).toMatch(/db3 \(127\.0\.0\.1:24063\): connection refused/);
+    expect(seen.dataServer.reason).toContain(`db3 (${db3.host}:${db3.port}): connection refused`);
     expect(seen.replicator).toBeNull();
     expect(seen.readOnly).toBeNull();
     await expect(driver.position(db3, call)).rejects.toThrow(/connection refused/);
@@ -158,7 +158,7 @@ describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers'
     const badDriver = new MysqlDriver(options({ password: wrong }));
     const seen = await badDriver.observe(db1, call);
     expect(seen.dataServer.state).toBe('UNKNOWN');
-    expect(seen.dataServer.reason).toBe("cannot ping on db1 (127.0.0.1:24061): access denied for user 'tungsten': check mysql.user and mysql.password (or mysql.passwordFile)");
+    expect(seen.dataServer.reason).toBe(`cannot ping on db1 (${db1.host}:${db1.port}): access denied for user 'tungsten': check mysql.user and mysql.password (or mysql.passwordFile)`);
     const error = await badDriver.fenceWrites(db1, call).then(() => null, (e: Error) => e);
     expect(error?.message).toMatch(/access denied/);
     const everything = JSON.stringify([seen, error?.message, error?.stack, Object.entries(error ?? {})]);
