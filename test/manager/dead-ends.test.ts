@@ -33,6 +33,15 @@ async function ok(harness: Harness, request: ControlRequest): Promise<void> {
   expect({ request, state: task.state, result: task.taskResult }).toMatchObject({ state: 'complete' });
 }
 
+/** The monitor fails `host` (its server stopped for the detection time), then its server is started again. */
+async function failedByMonitorThenRestarted(harness: Harness, host: string, before?: (x: Harness) => Promise<void>): Promise<void> {
+  await harness.fault(host, 'dataserver-stop');
+  await harness.clock.advance(30_000);
+  expect(harness.ds(host).state).toBe('FAILED');
+  await before?.(harness);
+  await harness.fault(host, 'dataserver-start');
+}
+
 interface Case {
   state: string;
   setup(h: Harness): Promise<void>;
@@ -48,22 +57,12 @@ const CASES: Case[] = [
   {
     state: 'slave FAILED by the monitor (MANUAL)',
     overrides: ['policy.mode=manual'],
-    setup: async (x) => {
-      await x.fault('db3', 'dataserver-stop');
-      await x.clock.advance(30_000);
-      expect(x.ds('db3').state).toBe('FAILED');
-      await x.fault('db3', 'dataserver-start');
-    },
+    setup: (x) => failedByMonitorThenRestarted(x, 'db3'),
     wayOut: [{ op: 'datasource', host: 'db3', action: 'recover' }],
   },
   {
     state: 'slave FAILED by the monitor (AUTOMATIC: by itself)',
-    setup: async (x) => {
-      await x.fault('db3', 'dataserver-stop');
-      await x.clock.advance(30_000);
-      expect(x.ds('db3').state).toBe('FAILED');
-      await x.fault('db3', 'dataserver-start');
-    },
+    setup: (x) => failedByMonitorThenRestarted(x, 'db3'),
     wayOut: [],
   },
   { state: 'master OFFLINE', setup: (x) => ok(x, { op: 'datasource', host: 'db1', action: 'offline' }), wayOut: [{ op: 'datasource', host: 'db1', action: 'online' }] },
@@ -82,12 +81,7 @@ const CASES: Case[] = [
   {
     state: 'master FAILED by the monitor (MANUAL: recover it in place)',
     overrides: ['policy.mode=manual'],
-    setup: async (x) => {
-      await x.fault('db1', 'dataserver-stop');
-      await x.clock.advance(30_000);
-      expect(x.ds('db1').state).toBe('FAILED');
-      await x.fault('db1', 'dataserver-start');
-    },
+    setup: (x) => failedByMonitorThenRestarted(x, 'db1'),
     wayOut: [{ op: 'datasource', host: 'db1', action: 'recover' }],
   },
   {
@@ -107,23 +101,13 @@ const CASES: Case[] = [
   {
     state: 'master SHUNNED by an operator after it FAILED (failover, then recover)',
     overrides: ['policy.mode=manual'],
-    setup: async (x) => {
-      await x.fault('db1', 'dataserver-stop');
-      await x.clock.advance(30_000);
-      await ok(x, { op: 'datasource', host: 'db1', action: 'shun' });
-      await x.fault('db1', 'dataserver-start');
-    },
+    setup: (x) => failedByMonitorThenRestarted(x, 'db1', (y) => ok(y, { op: 'datasource', host: 'db1', action: 'shun' })),
     wayOut: [{ op: 'failover' }, { op: 'recover' }],
   },
   {
     state: 'master SHUNNED by an operator after it FAILED (welcome it back)',
     overrides: ['policy.mode=manual'],
-    setup: async (x) => {
-      await x.fault('db1', 'dataserver-stop');
-      await x.clock.advance(30_000);
-      await ok(x, { op: 'datasource', host: 'db1', action: 'shun' });
-      await x.fault('db1', 'dataserver-start');
-    },
+    setup: (x) => failedByMonitorThenRestarted(x, 'db1', (y) => ok(y, { op: 'datasource', host: 'db1', action: 'shun' })),
     wayOut: [{ op: 'datasource', host: 'db1', action: 'welcome' }],
   },
   {

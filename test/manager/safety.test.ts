@@ -177,23 +177,24 @@ describe('a failover says what it may lose', () => {
   });
 });
 
+/** Restarts the manager on `store` after marking db1 FAILED by the monitor in it, as a wrong password or a dead server leaves it. */
+async function restartWithFailedMaster(harness: Harness, store: ReturnType<typeof memoryStore>, lastError: string): Promise<Harness> {
+  harness.manager.halt();
+  const saved = store.load()!;
+  const db1 = saved.service.datasources.find((d) => d.name === 'db1')!;
+  Object.assign(db1, { state: 'FAILED', fencedByMonitor: true, lastError });
+  store.save(saved);
+  return startHarness([], { store, driver: harness.driver, clock: harness.clock });
+}
+
 describe('start-up', () => {
   it('a FAILED master restored from the state file is re-verified: healthy, it is ONLINE again and never failed over', async () => {
     const store = memoryStore();
     h = await startHarness([], { store });
     await h.fault('db1', 'dataserver-stop');
     await h.clock.advance(20_000);
-    h.manager.halt();
-    // The state file says db1 FAILED (by the monitor), as a wrong password leaves it.
-    const saved = store.load()!;
-    const db1 = saved.service.datasources.find((d) => d.name === 'db1')!;
-    db1.state = 'FAILED';
-    db1.fencedByMonitor = true;
-    db1.lastError = "DATASERVER 'db1@alpha' UNKNOWN";
-    store.save(saved);
-    const driver = h.driver;
-    await driver.injectFault(h.manager.configOf('db1'), 'dataserver-start');
-    h = await startHarness([], { store, driver, clock: h.clock });
+    await h.driver.injectFault(h.manager.configOf('db1'), 'dataserver-start');
+    h = await restartWithFailedMaster(h, store, "DATASERVER 'db1@alpha' UNKNOWN");
     await h.clock.advance(10_000);
     expect(h.manager.history('alpha', 10).some((t) => t.operation === 'failover')).toBe(false);
     expect(h.ds('db1')).toMatchObject({ role: 'master', state: 'ONLINE' });
@@ -205,13 +206,7 @@ describe('start-up', () => {
     h = await startHarness([], { store });
     await h.fault('db1', 'dataserver-stop');
     await h.clock.advance(10_000);
-    h.manager.halt();
-    const saved = store.load()!;
-    const db1 = saved.service.datasources.find((d) => d.name === 'db1')!;
-    Object.assign(db1, { state: 'FAILED', fencedByMonitor: true, lastError: "DATASERVER 'db1@alpha' STOPPED" });
-    store.save(saved);
-    const driver = h.driver;
-    h = await startHarness([], { store, driver, clock: h.clock });
+    h = await restartWithFailedMaster(h, store, "DATASERVER 'db1@alpha' STOPPED");
     await h.clock.advance(60_000);
     // This manager never saw the slaves' lag while db1 was up: it does not promote on a guess.
     expect(h.masterName()).toBe('db1');
