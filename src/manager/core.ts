@@ -180,6 +180,8 @@ export class ManagerCore implements Manager, OperationContext {
   private readonly fencing = new Set<string>();
   /** Datasources an operation needs read-only whatever their record says (the master being failed over), by task id. */
   private readonly fenceRequired = new Map<string, string>();
+  /** The datasource an operation is promoting, by task id: the one server besides the master the write guard leaves alone. */
+  private readonly promoting = new Map<string, string>();
   private fenceTimer: ReturnType<Clock['setTimeout']> | null = null;
 
   private constructor(opts: ManagerCoreOptions) {
@@ -204,6 +206,7 @@ export class ManagerCore implements Manager, OperationContext {
     core.recordEvidence();
     await core.reconcile();
     core.guardWrites();
+    core.scheduleGuard();
     core.refreshAlerts();
     core.invalidateStatus();
     core.persist();
@@ -365,6 +368,7 @@ export class ManagerCore implements Manager, OperationContext {
     if (this.closed) return;
     this.closed = true;
     if (this.tickTimer) this.clock.clearTimeout(this.tickTimer);
+    if (this.fenceTimer) this.clock.clearTimeout(this.fenceTimer);
     this.shutdown.abort();
     this.running?.abort.abort();
     await this.running?.done;
@@ -382,6 +386,7 @@ export class ManagerCore implements Manager, OperationContext {
     this.dead = true;
     this.closed = true;
     if (this.tickTimer) this.clock.clearTimeout(this.tickTimer);
+    if (this.fenceTimer) this.clock.clearTimeout(this.fenceTimer);
     this.shutdown.abort();
     this.running?.abort.abort();
     this.listeners.clear();
@@ -470,6 +475,15 @@ export class ManagerCore implements Manager, OperationContext {
     this.fenceRequired.set(name, task.id);
   }
 
+  releaseFence(task: TaskContext, name: string): void {
+    if (this.fenceRequired.get(name) === task.id) this.fenceRequired.delete(name);
+    this.fencePending.delete(name);
+  }
+
+  willPromote(task: TaskContext, name: string): void {
+    this.promoting.set(name, task.id);
+  }
+
   async fenceNow(task: TaskContext, name: string): Promise<boolean> {
     this.requireFence(task, name);
     const cfg = this.configOf(name);
@@ -481,7 +495,6 @@ export class ManagerCore implements Manager, OperationContext {
     } catch (e) {
       task.step(`COULD NOT FENCE '${this.qualified(name)}' NOW (${messageOf(e)}): IT WILL BE MADE READ-ONLY THE MOMENT IT ANSWERS`);
       this.fencePending.add(name);
-      this.scheduleFenceRetry();
       return false;
     }
   }
@@ -538,6 +551,11 @@ export class ManagerCore implements Manager, OperationContext {
         this.persist();
         this.emit({ type: 'task-step', service: this.service, taskId: task.taskId, step });
       },
+      report: (fields) => {
+        if (this.dead || task.state !== 'in_progress') return;
+        task.taskResult = { ...(task.taskResult ?? {}), ...fields };
+        this.persist();
+      },
     };
     const finish = (result: Record<string, unknown>, failed: boolean) => {
       if (this.dead) return;
@@ -546,6 +564,7 @@ export class ManagerCore implements Manager, OperationContext {
       task.taskResult = result;
       if (this.running?.task === task) this.running = null;
       for (const [name, taskId] of this.fenceRequired) if (taskId === task.taskId) this.fenceRequired.delete(name);
+      for (const [name, taskId] of this.promoting) if (taskId === task.taskId) this.promoting.delete(name);
       this.audit.record({
         time: iso(calledAt),
         user: requestedBy,
@@ -558,6 +577,8 @@ export class ManagerCore implements Manager, OperationContext {
         durationMs: this.clock.now() - calledAt,
       });
       this.changed();
+      // What the task held back (the server it was promoting) is checked again now, not at the next sample.
+      this.guardWrites();
       this.emit({ type: 'task-end', service: this.service, task: structuredClone(task) });
     };
     const onError = (e: unknown) => {
@@ -692,8 +713,14 @@ export class ManagerCore implements Manager, OperationContext {
         if (wasInconclusive) this.logger.info(`${this.qualified(name)}: conclusive observations again`);
         live.faults = faultsOf(obs, this.qualified(name));
         const present = new Set(live.faults.map((f) => f.kind));
+        // A server that stops answering and then loses its host is one outage, timed from its start.
+        const outageSince = [live.faultSince.get('dataserver'), live.faultSince.get('host')].filter((t): t is number => t !== undefined);
         for (const kind of [...live.faultSince.keys()]) if (!present.has(kind)) live.faultSince.delete(kind);
-        for (const kind of present) if (!live.faultSince.has(kind)) live.faultSince.set(kind, at);
+        for (const kind of present) {
+          if (live.faultSince.has(kind)) continue;
+          const inherited = kind === 'host' || kind === 'dataserver' ? Math.min(at, ...outageSince) : at;
+          live.faultSince.set(kind, inherited);
+        }
         const seqno = obs.replicator?.appliedSeqno ?? null;
         if (seqno !== live.lastSeqno) {
           live.lastSeqno = seqno;
@@ -744,8 +771,76 @@ export class ManagerCore implements Manager, OperationContext {
       const now = this.clock.now();
       for (const r of this.serviceRecord.datasources) this.applyDatasourceRules(r, policy, now);
       if (policy === 'AUTOMATIC') this.maybeFailOver();
+      this.repairTopology();
     }
     this.changed();
+  }
+
+  /**
+   * The cluster as the records say, once the master answers: the ONLINE master takes writes (a
+   * master that restarted read-only, as my.cnf should make it, gets them back when no other server
+   * takes them), and every ONLINE slave follows it (one left on another server, say a slave that
+   * was down during a failover, is repointed, or FAILED with the reason when it cannot follow).
+   */
+  private repairTopology(): void {
+    if (this.running) return;
+    const master = this.master();
+    if (!master || master.state !== 'ONLINE' || !this.answersConclusively(master.name)) return;
+    const otherWriter = this.serviceRecord.datasources.some((d) => d !== master && this.liveOf(d.name).obs?.readOnly === false);
+    if (this.liveOf(master.name).obs?.readOnly === true && !otherWriter && !this.autoRecovering.has(master.name)) {
+      this.autoRecovering.add(master.name);
+      this.logger.warn(`master ${this.qualified(master.name)} answers read-only: allowing writes`);
+      const done = withClockTimeout(this.clock, `allowing writes on ${master.name}`, this.props.operationStepTimeoutSeconds * 1000, this.shutdown.signal, (opts) =>
+        this.driver.allowWrites(this.configOf(master.name), opts),
+      )
+        .then(() => {
+          this.auditManagerAction(`allow writes on master ${master.name}`, 'complete', null);
+          const live = this.liveOf(master.name);
+          if (live.obs) live.obs = { ...live.obs, readOnly: false };
+          this.changed();
+        })
+        .catch((e: unknown) => this.logger.warn(`could not allow writes on ${this.qualified(master.name)}: ${messageOf(e)}`))
+        .finally(() => this.autoRecovering.delete(master.name));
+      this.track(done);
+    }
+    for (const r of this.serviceRecord.datasources) {
+      if (r === master || r.role === 'master' || r.state !== 'ONLINE' || !this.answersConclusively(r.name)) continue;
+      const rep = this.liveOf(r.name).obs?.replicator;
+      if (rep && rep.role === 'slave' && rep.masterHost === master.name) continue;
+      this.logger.warn(`${this.qualified(r.name)} ${rep?.masterHost ? `replicates from ${rep.masterHost}` : 'does not replicate'}, not from the master ${this.qualified(master.name)}: repointing it`);
+      this.repointInBackground(r, master, () => undefined);
+    }
+  }
+
+  /**
+   * Makes `r` a slave of `master` once the driver confirms it can follow without diverging; one that
+   * cannot is FAILED with the reason, for the operator. `then` runs after a successful repoint.
+   */
+  private repointInBackground(r: DataSourceRecord, master: DataSourceRecord, then: () => void): void {
+    if (this.autoRecovering.has(r.name)) return;
+    this.autoRecovering.add(r.name);
+    const cfg = this.configOf(r.name);
+    const masterCfg = this.configOf(master.name);
+    const stepMs = this.props.operationStepTimeoutSeconds * 1000;
+    const done = withClockTimeout(this.clock, `checking that ${r.name} can follow ${master.name}`, stepMs, this.shutdown.signal, (opts) => this.driver.checkRejoin(cfg, masterCfg, opts))
+      .then(async (check) => {
+        if (this.running || this.master() !== master) return;
+        if (!check.ok) {
+          r.state = 'FAILED';
+          r.lastError = `CANNOT FOLLOW '${this.qualified(master.name)}': ${check.reason}`;
+          r.fencedByMonitor = false;
+          this.logger.error(`${this.qualified(r.name)}: ${r.lastError}`);
+          this.changed();
+          return;
+        }
+        await withClockTimeout(this.clock, `repointing ${r.name}`, stepMs, this.shutdown.signal, (opts) => this.driver.replicateFrom(cfg, masterCfg, opts));
+        this.auditManagerAction(`datasource ${r.name} repoint to ${master.name}`, 'complete', null);
+        then();
+        this.changed();
+      })
+      .catch((e: unknown) => this.logger.warn(`could not repoint ${this.qualified(r.name)}: ${messageOf(e)}`))
+      .finally(() => this.autoRecovering.delete(r.name));
+    this.track(done);
   }
 
   private applyDatasourceRules(r: DataSourceRecord, policy: PolicyMode, now: number): void {
@@ -790,17 +885,9 @@ export class ManagerCore implements Manager, OperationContext {
       bringOnline();
       return;
     }
-    this.autoRecovering.add(r.name);
-    const done = withClockTimeout(this.clock, `repointing ${r.name}`, this.props.operationStepTimeoutSeconds * 1000, this.shutdown.signal, (opts) =>
-      this.driver.replicateFrom(this.configOf(r.name), this.configOf(master.name), opts),
-    )
-      .then(() => {
-        if (r.state === 'FAILED' && r.fencedByMonitor) bringOnline();
-        this.changed();
-      })
-      .catch((e: unknown) => this.logger.warn(`could not repoint ${this.qualified(r.name)}: ${messageOf(e)}`))
-      .finally(() => this.autoRecovering.delete(r.name));
-    this.track(done);
+    this.repointInBackground(r, master, () => {
+      if (r.state === 'FAILED' && r.fencedByMonitor) bringOnline();
+    });
   }
 
   /** Its last observation is a real answer of a healthy server, not a guess. */
@@ -872,30 +959,30 @@ export class ManagerCore implements Manager, OperationContext {
   // ---- the write guard -------------------------------------------------------------------------
 
   /**
-   * Whether `r` must refuse writes now: every datasource but the master, and a master an operator
-   * failed. While an operation runs, only what it cannot be promoting is held to it (shunned and
-   * failed datasources, and what the operation itself asked to fence).
+   * Whether `r` must refuse writes now: every datasource but the master and the one an operation is
+   * promoting, and a master an operator failed or an operation asked to fence.
    */
   private mustRefuseWrites(r: DataSourceRecord): boolean {
     if (this.fenceRequired.has(r.name)) return true;
+    if (this.promoting.has(r.name)) return false;
     const master = this.master();
     if (r === master) return r.state === 'FAILED' && !r.fencedByMonitor;
-    if (this.running && r.state !== 'SHUNNED' && r.state !== 'FAILED') return false;
     return true;
   }
 
   /**
    * The split-brain guard, after every sample whatever the policy: a server that must refuse writes
-   * and is seen writable is fenced at once; one that does not answer is fenced the moment it does.
+   * and is seen writable is fenced at once (and the fast loop, runFences, keeps asking the others).
    */
   private guardWrites(): void {
     for (const r of this.serviceRecord.datasources) {
       const obs = this.liveOf(r.name).obs;
-      if (!this.mustRefuseWrites(r) || (obs?.readOnly === true && !obs.inconclusive)) {
+      if (!this.mustRefuseWrites(r)) {
         this.fencePending.delete(r.name);
         continue;
       }
-      if (obs?.readOnly === false && !this.fencePending.has(r.name)) {
+      if (obs?.readOnly !== false || obs.inconclusive) continue;
+      if (!this.fencePending.has(r.name)) {
         const master = this.master();
         this.logger.error(
           `SPLIT-BRAIN GUARD: ${this.qualified(r.name)} (${r.role}, ${r.state}) accepts writes${master ? ` while ${this.qualified(master.name)} is the master` : ''}: making it read-only`,
@@ -910,51 +997,52 @@ export class ManagerCore implements Manager, OperationContext {
     return this.props.policy.dbPingTimeoutSeconds * 1000;
   }
 
-  /** Fences every pending datasource not already being fenced; retried every second until each answers. */
+  /**
+   * The write guard's fast loop, every second (or every sample period, if shorter), whatever the
+   * samples say: each server that must refuse writes is asked whether it does (one cheap query) and
+   * fenced if not; one known to need it (seen writable, being failed over) is fenced straight away.
+   * A server that does not answer is asked again next time, so it is fenced the moment it answers:
+   * a question left waiting on a frozen server is answered, and acted on, when it thaws.
+   */
   private runFences(): void {
     if (this.dead || this.closed) return;
-    for (const name of this.fencePending) {
+    for (const r of this.serviceRecord.datasources) {
+      const name = r.name;
       if (this.fencing.has(name)) continue;
-      const r = this.record(name);
       if (!this.mustRefuseWrites(r)) {
         this.fencePending.delete(name);
         continue;
       }
-      const seenWritable = this.liveOf(name).obs?.readOnly === false;
+      const known = this.fencePending.has(name);
+      const cfg = this.configOf(name);
       this.fencing.add(name);
-      const done = withClockTimeout(this.clock, `fencing writes on ${name}`, this.fenceTimeoutMs(), this.shutdown.signal, (opts) =>
-        this.driver.fenceWrites(this.configOf(name), opts),
-      )
+      const done = withClockTimeout(this.clock, `guarding writes on ${name}`, this.fenceTimeoutMs(), this.shutdown.signal, async (opts) => {
+        if (!known && (await this.driver.readOnly(cfg, opts))) return null;
+        return this.driver.fenceWrites(cfg, opts);
+      })
         .then((ended) => {
           if (this.dead) return;
           this.fencePending.delete(name);
+          if (ended === null || !this.mustRefuseWrites(r)) return;
           const live = this.liveOf(name);
           if (live.obs && !live.obs.inconclusive) live.obs = { ...live.obs, readOnly: true };
-          const line = `made ${this.qualified(name)} read-only (${r.role}, ${r.state}): ended ${ended} client sessions`;
-          if (seenWritable || this.fenceRequired.has(name) || r.state === 'SHUNNED' || r.state === 'FAILED') {
-            this.logger.error(`SPLIT-BRAIN GUARD: ${line}`);
-            this.auditManagerAction(`fence datasource ${name}`, 'complete', null);
-          } else {
-            this.logger.info(line);
-          }
+          this.logger.error(`SPLIT-BRAIN GUARD: made ${this.qualified(name)} read-only (${r.role}, ${r.state}): ended ${ended} client sessions`);
+          this.auditManagerAction(`fence datasource ${name}`, 'complete', null);
           this.changed();
         })
         .catch(() => undefined)
-        .finally(() => {
-          this.fencing.delete(name);
-          this.scheduleFenceRetry();
-        });
+        .finally(() => this.fencing.delete(name));
       this.track(done);
     }
-    this.scheduleFenceRetry();
   }
 
-  private scheduleFenceRetry(): void {
-    if (this.fenceTimer || this.closed || this.dead || this.fencePending.size === 0) return;
+  private scheduleGuard(): void {
+    if (this.closed || this.dead) return;
     const period = Math.min(1000, this.props.policy.samplePeriodSeconds * 1000);
     this.fenceTimer = this.clock.setTimeout(() => {
       this.fenceTimer = null;
       this.runFences();
+      this.scheduleGuard();
     }, period);
   }
 
@@ -1144,7 +1232,8 @@ export class ManagerCore implements Manager, OperationContext {
       t.state = 'failed';
       t.endTime = now;
       t.steps.push({ time: now, line: 'INTERRUPTED BY MANAGER RESTART' });
-      t.taskResult = { error: 'interrupted by manager restart' };
+      // What the task had reported (a failover's loss estimate) stays: it is all anyone will know.
+      t.taskResult = { ...(t.taskResult ?? {}), error: 'interrupted by manager restart' };
     }
     const held = this.serviceRecord.policyToRestore;
     if (held) {
@@ -1166,7 +1255,7 @@ export class ManagerCore implements Manager, OperationContext {
     const master = this.master();
     if (!master) return;
     const lines: string[] = [];
-    const task: TaskContext = { id: 'reconcile', signal: this.shutdown.signal, step: (line) => lines.push(line) };
+    const task: TaskContext = { id: 'reconcile', signal: this.shutdown.signal, step: (line) => lines.push(line), report: () => undefined };
     const obsOf = (name: string) => this.liveOf(name).obs;
     const actsAsMaster = (name: string) => {
       const o = obsOf(name);

@@ -11,11 +11,16 @@
  *   '@slave' (a random other one); resolve them with resolveTarget(target, names, master, pick).
  *   'heal' undoes one outstanding fault of the tier's FaultLedger (host up, thaw, start, replicator).
  *
- * Invariants (InvariantChecker; no grace period in any definition, durations are measured)
+ * Invariants (InvariantChecker; durations are measured)
  *   1 'two-writable'     more than one server accepts writes (up, not frozen, read_only off):
  *                        checkWriters(now, servers) after every change the tier can see; each
- *                        episode is one violation whose durationMs says how long it lasted.
- *   2 'lost-write'       an acknowledged write (recordWrite) missing on the current master:
+ *                        episode is one violation whose durationMs says how long it lasted. The one
+ *                        grace (docs/safety.md): a server that came back on its own (serverReturned:
+ *                        thawed, restarted, its host up again) may be writable for comebackGraceMs,
+ *                        the time the manager needs to see it answer and fence it.
+ *   2 'lost-write'       a write acknowledged by the master of the moment (recordWrite with
+ *                        byMaster; a write a stale application got from a fenced-late server is
+ *                        invariant 1's business) missing on the current master:
  *                        checkWrites(now, master, holds) when no task runs; writes the master that
  *                        failed over acknowledged after the new master's received position, before
  *                        the failover ended, are excused by the task's loss window (lossWindowOf).
@@ -323,6 +328,8 @@ export interface AckedWrite {
   server: string;
   at: number;
   gtid?: string;
+  /** That server was the master of the moment (the manager's, or the connectors' while no manager runs). Default true. */
+  byMaster?: boolean;
 }
 
 /** What a failover task says it may lose (see lossWindowOf). */
@@ -346,8 +353,11 @@ export interface LossWindow {
  * Null for anything but a completed failover.
  */
 export function lossWindowOf(task: TaskStatus): LossWindow | null {
-  if (task.state !== 'complete' || !task.operation.startsWith('failover')) return null;
+  if (!task.operation.startsWith('failover')) return null;
   const r = task.taskResult ?? {};
+  // An interrupted failover keeps what it reported before it promoted.
+  const interruptedWithReport = task.state === 'failed' && 'mayLoseTransactions' in r && /interrupted/.test(String(r.error));
+  if (task.state !== 'complete' && !interruptedWithReport) return null;
   const oldPrimary = typeof r.oldPrimary === 'string' ? r.oldPrimary : null;
   const newPrimary = typeof r.newPrimary === 'string' ? r.newPrimary : null;
   if (!oldPrimary || !newPrimary) return null;
@@ -417,6 +427,8 @@ export interface CheckerOptions {
   followToleranceMs?: number;
   /** How long things must be quiet before the master must be the writable server (default 4 samples). */
   quietMs?: number;
+  /** How long a server that came back on its own may accept writes before the manager fences it (default 1.25 s). */
+  comebackGraceMs?: number;
 }
 
 interface Episode {
@@ -448,6 +460,7 @@ export class InvariantChecker {
     this.opts = {
       followToleranceMs: 3 * opts.samplePeriodMs,
       quietMs: 4 * opts.samplePeriodMs,
+      comebackGraceMs: 1250,
       ...opts,
     };
   }
@@ -485,6 +498,9 @@ export class InvariantChecker {
    * must observe a fault for the detection time before acting on it).
    */
   managerStarted(now: number): void {
+    this.managerDown = false;
+    for (const name of this.returnedWhileDown) this.returnedAt.set(name, now);
+    this.returnedWhileDown.clear();
     for (const e of this.episodes.values()) {
       if (e.kind !== 'online-but-down' && e.kind !== 'slave-follows-other') continue;
       if (e.reported) {
@@ -496,10 +512,29 @@ export class InvariantChecker {
     }
   }
 
+  private readonly returnedAt = new Map<string, number>();
+  /** While no manager runs, nothing can fence: servers that come back meanwhile get their grace when one starts. */
+  private managerDown = false;
+  private readonly returnedWhileDown = new Set<string>();
+
+  /** `name` came back on its own (thawed, restarted, its host up again): the grace of invariant 1 starts. */
+  serverReturned(name: string, now: number): void {
+    if (this.managerDown) this.returnedWhileDown.add(name);
+    else this.returnedAt.set(name, now);
+  }
+
+  /** The manager was killed: a server still in its grace, or coming back from now on, waits for the next manager. */
+  managerStopped(now: number): void {
+    this.managerDown = true;
+    for (const [name, at] of this.returnedAt) if (now - at <= this.opts.comebackGraceMs) this.returnedWhileDown.add(name);
+  }
+
   /** Invariant 1: at most one server accepts writes. Call after every change and at every tick. */
   checkWriters(now: number, servers: readonly ServerSnapshot[]): void {
     const writable = servers.filter((s) => s.acceptsWrites).map((s) => s.name);
-    this.episode('two-writable', 'two-writable', now, writable.length > 1, 0, () => `${writable.join(' and ')} accept writes`);
+    const inGrace = (name: string) => this.returnedWhileDown.has(name) || now - (this.returnedAt.get(name) ?? -Infinity) <= this.opts.comebackGraceMs;
+    const counted = writable.filter((name) => !inGrace(name));
+    this.episode('two-writable', 'two-writable', now, counted.length > 1, 0, () => `${writable.join(' and ')} accept writes`);
   }
 
   /** Invariant 3 (and 1): the manager's view against the servers. Call at frequent ticks. */
@@ -511,7 +546,8 @@ export class InvariantChecker {
       this.quietSince = null;
       return;
     }
-    const quietNow = allUp && !manager.taskRunning;
+    // MAINTENANCE: the manager was told not to act; its view is checked once it may again.
+    const quietNow = allUp && !manager.taskRunning && manager.policy !== 'MAINTENANCE';
     if (!quietNow) this.quietSince = null;
     else this.quietSince ??= now;
     const masterRec = manager.datasources.find((d) => d.role === 'master' && d.state !== 'SHUNNED') ?? null;
@@ -529,7 +565,7 @@ export class InvariantChecker {
       const s = byName.get(d.name);
       if (!s) continue;
       // An ONLINE slave follows the master.
-      const wrongMaster = d.state === 'ONLINE' && d.role !== 'master' && masterRec !== null && s.down === 'no' && s.following !== masterRec.name;
+      const wrongMaster = d.state === 'ONLINE' && d.role !== 'master' && masterRec !== null && s.down === 'no' && s.following !== masterRec.name && manager.policy !== 'MAINTENANCE';
       this.episode(`follow:${d.name}`, 'slave-follows-other', now, wrongMaster, this.opts.followToleranceMs, () =>
         `${d.name} is ONLINE as a slave but follows ${s.following ?? 'nobody'}, not the master ${masterRec!.name}`,
       );
@@ -550,7 +586,7 @@ export class InvariantChecker {
       this.confirmedOn = master;
     }
     for (const w of this.writes) {
-      if (this.confirmed.has(w) || this.excused.has(w) || this.lost.has(w)) continue;
+      if (w.byMaster === false || this.confirmed.has(w) || this.excused.has(w) || this.lost.has(w)) continue;
       if (holds(master, w)) {
         this.confirmed.add(w);
         continue;
@@ -610,6 +646,8 @@ export class InvariantChecker {
       this.maybeReport(fresh, now);
       return;
     }
+    // A fault that turns into one detected more slowly (a stopped server whose host then goes down) gets the longer time.
+    e.tolerance = Math.max(e.tolerance, tolerance);
     this.maybeReport(e, now);
   }
 

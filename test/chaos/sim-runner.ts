@@ -101,8 +101,10 @@ export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promi
         m.subscribe(onEvent);
         checker.managerStarted(clock.now());
         for (const t of m.history(SERVICE, 50)) {
+          const reported = lossWindowOf(t);
+          if (reported) checker.addLossWindow(reported);
           const cut = interruptedFailoverOf(t);
-          if (cut) checker.addInterruptedFailover(cut);
+          if (cut && !reported) checker.addInterruptedFailover(cut);
         }
       },
       (e: unknown) => {
@@ -142,7 +144,7 @@ export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promi
   driver.onChange(() => checker.checkWriters(clock.now(), servers()));
 
   const record = (w: ReturnType<SimulatedDriver['appWrite']>) => {
-    if (w.ok) checker.recordWrite({ id: w.id, seqno: w.seqno, server: w.server, at: w.at, gtid: w.gtid });
+    if (w.ok) checker.recordWrite({ id: w.id, seqno: w.seqno, server: w.server, at: w.at, gtid: w.gtid, byMaster: w.server === masterName() });
   };
   const check = () => {
     const snap = servers();
@@ -170,6 +172,8 @@ export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promi
   const ledger = new FaultLedger();
   const inject = async (node: string, fault: FaultAction) => {
     try {
+      // Before the fault: the driver reports the change (and the checker looks) while injecting it.
+      if (fault === 'dataserver-thaw' || fault === 'dataserver-start' || fault === 'host-up') checker.serverReturned(node, clock.now());
       await driver.injectFault(cfg(node), fault);
       ledger.note(node, fault as Parameters<FaultLedger['note']>[1]);
     } catch {
@@ -221,6 +225,7 @@ export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promi
           (manager as ManagerCore).halt();
           manager = null;
           running.clear();
+          checker.managerStopped(clock.now());
         }
         await wait(a.downMs, step.writesPerSecond);
         if (!(await start())) return false;

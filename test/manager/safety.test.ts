@@ -39,7 +39,7 @@ describe('a failed-over master is fenced', () => {
     const newMaster = await failOverFrom(h, 'db1');
     expect(h.ds('db1')).toMatchObject({ state: 'SHUNNED', lastShunReason: `FAILED-OVER-TO-${newMaster}` });
     // The restarted server comes back writable, as a MariaDB without read_only in its my.cnf does.
-    await h.fault('db1', 'dataserver-start');
+    await h.driver.injectFault(h.manager.configOf('db1'), 'dataserver-start');
     expect(h.driver.node('db1').readOnly).toBe(false);
     await h.clock.advance(1000);
     expect(h.driver.node('db1').readOnly).toBe(true);
@@ -87,14 +87,30 @@ describe('a slave that follows another server than the master', () => {
     expect(h.ds('db3')).toMatchObject({ state: 'ONLINE', alertStatus: 'OK' });
   });
 
-  it('is DIMINISHED with the reason and not eligible', async () => {
-    h = await startHarness();
+  it('is DIMINISHED with the reason and not eligible; outside MAINTENANCE the monitor repoints it', async () => {
+    h = await startHarness(['policy.mode=maintenance']);
     // Repoint db3 at db2 behind the manager's back: a chain, not the topology the manager runs.
     await h.driver.replicateFrom(h.manager.configOf('db3'), h.manager.configOf('db2'), { timeoutMs: 1000 });
     await h.clock.advance(10_000);
     expect(h.ds('db3')).toMatchObject({ state: 'ONLINE', alertStatus: 'DIMINISHED', alertMessage: "REPLICATES FROM 'db2', NOT FROM THE MASTER 'db1'" });
     const dry = await h.run({ op: 'switch', dryRun: true });
     expect(lines(dry)).toContain("SLAVE 'db3@alpha' IS NOT ELIGIBLE: replicates from db2, not from the master db1");
+    await h.run({ op: 'policy', mode: 'AUTOMATIC' });
+    await h.clock.advance(10_000);
+    expect(h.driver.node('db3').masterName).toBe('db1');
+    await h.clock.advance(10_000);
+    expect(h.ds('db3')).toMatchObject({ state: 'ONLINE', alertStatus: 'OK' });
+  });
+
+  it('a master that restarted read-only gets its writes back once it answers', async () => {
+    h = await startHarness();
+    await h.fault('db1', 'dataserver-kill');
+    await h.driver.injectFault(h.manager.configOf('db1'), 'dataserver-start');
+    await h.driver.fenceWrites(h.manager.configOf('db1'), { timeoutMs: 1000 }); // as read_only=1 in my.cnf leaves it
+    expect(writable(h)).toEqual([]);
+    await h.clock.advance(10_000);
+    expect(writable(h)).toEqual(['db1']);
+    expect(h.ds('db1')).toMatchObject({ role: 'master', state: 'ONLINE' });
   });
 });
 

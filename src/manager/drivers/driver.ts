@@ -81,6 +81,11 @@ export interface ClusterDriver {
   position(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Position>;
   /** Stop writes on the master: read-only, end client sessions. Resolves to how many sessions were ended. */
   fenceWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<number>;
+  /**
+   * Whether the server refuses writes now (MariaDB `read_only`): one cheap query, asked every second
+   * of every server that must not take writes. Rejects when the server does not answer.
+   */
+  readOnly(ds: DataSourceConfig, opts: DriverCallOptions): Promise<boolean>;
   /** Undo fenceWrites: the datasource accepts writes again (used to revert a failed switch). */
   allowWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<void>;
   /** Resolve once `ds` has applied everything up to `position`; reject on timeout. */

@@ -134,6 +134,13 @@ export class MysqlDriver implements ClusterDriver {
     });
   }
 
+  async readOnly(ds: DataSourceConfig, opts: DriverCallOptions): Promise<boolean> {
+    return this.call(ds, 'read read_only', opts, async (conn) => {
+      const [rows] = await conn.query<Row[]>('SELECT @@read_only AS ro');
+      return Number(rows[0]?.ro) === 1;
+    });
+  }
+
   async allowWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<void> {
     await this.call(ds, 'allow writes', opts, (conn) => conn.query('SET GLOBAL read_only = 0'));
   }

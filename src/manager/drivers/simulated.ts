@@ -501,6 +501,10 @@ export class SimulatedDriver implements ClusterDriver {
     return purged;
   }
 
+  async readOnly(ds: DataSourceConfig, opts: DriverCallOptions): Promise<boolean> {
+    return (await this.answering(ds.name, opts, 'readOnly')).readOnly;
+  }
+
   async allowWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<void> {
     await this.step('allowWrites', ds.name, opts);
     (await this.answering(ds.name, opts, 'allowWrites')).readOnly = false;
@@ -515,7 +519,14 @@ export class SimulatedDriver implements ClusterDriver {
       await this.responsive(n, opts.signal, 'waitApplied');
       this.catchUp();
       const applied = lastOf(n).seqno;
-      if (applied >= position.seqno) return;
+      if (applied >= position.seqno) {
+        // As MASTER_GTID_WAIT: the master's own transaction must be there, not just as many of them
+        // (an errant one of the slave's at that seqno is not it).
+        const wanted = position.exact ? /^\d+-(\d+)-(\d+)$/.exec(position.exact) : null;
+        const held = wanted ? entryAt(n, Number(wanted[2])) : undefined;
+        if (!wanted || Number(wanted[2]) <= n.base || held?.txn.server === Number(wanted[1])) return;
+        throw new Error(`${ds.name} holds ${held ? gtidOf(held.txn) : 'another transaction'} where the master has ${position.exact}: it cannot apply it`);
+      }
       if (opts.signal?.aborted) throw new Error(`${ds.name} did not apply seqno ${position.seqno} (applied ${applied})`);
       await this.sleep(100, opts.signal).catch(() => {
         throw new Error(`${ds.name} did not apply seqno ${position.seqno} (applied ${applied})`);

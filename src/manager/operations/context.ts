@@ -11,6 +11,8 @@ export interface TaskContext {
   /** Aborted when the manager shuts down. */
   readonly signal: AbortSignal;
   step(line: string): void;
+  /** Records part of the result now (kept if the task is interrupted): e.g. what a failover may lose, before it promotes. */
+  report(fields: Record<string, unknown>): void;
 }
 
 export interface OperationContext {
@@ -45,6 +47,10 @@ export interface OperationContext {
   lastSeen(name: string): SeenPosition | null;
   /** Holds `name` to read-only for the rest of the task, whatever its record says (the write guard fences it). */
   requireFence(task: TaskContext, name: string): void;
+  /** Undoes requireFence (a reverted switch gives the old master its writes back). */
+  releaseFence(task: TaskContext, name: string): void;
+  /** `name` is about to be promoted: the write guard leaves it writable for the rest of the task. */
+  willPromote(task: TaskContext, name: string): void;
   /**
    * Fences `name` now (read-only, client sessions ended), logging the outcome; when it does not
    * answer, the write guard fences it the moment it does. Resolves to whether it was fenced now.

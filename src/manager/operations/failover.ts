@@ -81,6 +81,7 @@ async function runFailover(ctx: OperationContext, task: TaskContext, failedName:
     );
   }
   task.step(`SELECTED SLAVE: ${q(chosen)}`);
+  task.report({ newPrimary: chosen, oldPrimary: failedName, ...loss });
   task.step(`FENCING THE FAILED MASTER '${q(failedName)}'`);
   await ctx.fenceNow(task, failedName);
   const newCfg = ctx.configOf(chosen);
@@ -88,6 +89,7 @@ async function runFailover(ctx: OperationContext, task: TaskContext, failedName:
   task.step(`WAIT FOR '${q(chosen)}' TO APPLY ALL RECEIVED TRANSACTIONS (seqno ${stored})`);
   const waitMs = ctx.props.failoverApplyWaitTimeoutSeconds * 1000;
   await ctx.call(task, `waiting for ${chosen} to apply seqno ${stored}`, (o) => ctx.driver.waitApplied(newCfg, { seqno: stored }, o), waitMs);
+  ctx.willPromote(task, chosen);
   await ctx.call(task, `promoting ${chosen}`, (o) => ctx.driver.promote(newCfg, o));
   task.step(`PUT THE NEW MASTER '${q(chosen)}' ONLINE`);
   const newRecord = ctx.record(chosen);

@@ -56,12 +56,14 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
     try {
       task.step(`PURGE REMAINING ACTIVE SESSIONS ON CURRENT MASTER '${q(masterName)}'`);
       fenced = true;
+      // From here the write guard keeps it read-only too: a master that restarts writable mid-switch is fenced again.
+      ctx.requireFence(task, masterName);
       const purged = await ctx.call(task, `fencing writes on ${masterName}`, (o) => ctx.driver.fenceWrites(oldCfg, o));
       task.step(`PURGED A TOTAL OF ${purged} ACTIVE SESSIONS ON MASTER '${q(masterName)}'`);
       task.step(`FLUSH TRANSACTIONS ON CURRENT MASTER '${q(masterName)}'`);
-      const position = await ctx.call(task, `reading the position of ${masterName}`, (o) => ctx.driver.position(oldCfg, o));
-      await ctx.call(task, `waiting for ${chosen} to apply seqno ${position.seqno}`, (o) => ctx.driver.waitApplied(newCfg, position, o));
+      await waitForEverything(ctx, task, masterName, chosen);
       promoted = true;
+      ctx.willPromote(task, chosen);
       await ctx.call(task, `promoting ${chosen}`, (o) => ctx.driver.promote(newCfg, o));
       task.step(`PUT THE NEW MASTER '${q(chosen)}' ONLINE`);
       await ctx.call(task, `making ${masterName} a slave of ${chosen}`, (o) => ctx.driver.replicateFrom(ctx.configOf(masterName), newCfg, o));
@@ -94,6 +96,28 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
 }
 
 /**
+ * Waits until the candidate has applied everything the fenced master holds. A master that took
+ * writes after its fence (it restarted writable meanwhile) is fenced again and waited for again;
+ * one that keeps doing so fails the switch.
+ */
+async function waitForEverything(ctx: OperationContext, task: TaskContext, masterName: string, chosen: string): Promise<void> {
+  const q = ctx.qualified.bind(ctx);
+  const oldCfg = ctx.configOf(masterName);
+  const newCfg = ctx.configOf(chosen);
+  const readPosition = () => ctx.call(task, `reading the position of ${masterName}`, (o) => ctx.driver.position(oldCfg, o));
+  let position = await readPosition();
+  for (let round = 1; ; round++) {
+    await ctx.call(task, `waiting for ${chosen} to apply seqno ${position.seqno}`, (o) => ctx.driver.waitApplied(newCfg, position, o));
+    const now = await readPosition().catch(() => null);
+    if (!now || now.seqno <= position.seqno) return;
+    if (round === 3) throw new Error(`${masterName} keeps accepting writes after it was fenced (seqno ${now.seqno} > ${position.seqno})`);
+    task.step(`PRIOR MASTER '${q(masterName)}' ACCEPTED WRITES AFTER ITS FENCE (SEQNO ${now.seqno} > ${position.seqno}): FENCING IT AGAIN`);
+    await ctx.call(task, `fencing writes on ${masterName}`, (o) => ctx.driver.fenceWrites(oldCfg, o));
+    position = await readPosition();
+  }
+}
+
+/**
  * Puts the old master back as it was: writable, the promoted slave replicating from it again.
  * Returns what could not be undone (`allowing writes on db1: <reason>`), empty when all was.
  */
@@ -106,22 +130,31 @@ async function revert(
 ): Promise<string[]> {
   const q = ctx.qualified.bind(ctx);
   const failures: string[] = [];
-  const attempt = async (line: string, what: string, work: Parameters<OperationContext['call']>[2]) => {
+  const attempt = async (line: string, what: string, work: Parameters<OperationContext['call']>[2]): Promise<boolean> => {
     task.step(line);
     try {
       await ctx.call({ ...task, signal: new AbortController().signal }, what, work);
+      return true;
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       task.step(`COULD NOT ${line}: ${reason}`);
       failures.push(`${what}: ${reason}`);
+      return false;
     }
   };
+  let candidateReadOnly = true;
   if (done.promoted) {
-    await attempt(`REPOINT '${q(chosen)}' TO REPLICATE FROM '${q(masterName)}'`, `repointing ${chosen}`, (o) =>
-      ctx.driver.replicateFrom(ctx.configOf(chosen), ctx.configOf(masterName), o),
-    );
+    candidateReadOnly =
+      (await attempt(`REPOINT '${q(chosen)}' TO REPLICATE FROM '${q(masterName)}'`, `repointing ${chosen}`, (o) =>
+        ctx.driver.replicateFrom(ctx.configOf(chosen), ctx.configOf(masterName), o),
+      )) || (await attempt(`FENCE '${q(chosen)}'`, `fencing writes on ${chosen}`, (o) => ctx.driver.fenceWrites(ctx.configOf(chosen), o)));
   }
-  if (done.fenced) {
+  if (done.fenced && !candidateReadOnly) {
+    // The candidate may take writes: the old master stays read-only rather than be a second one.
+    task.step(`LEFT THE PRIOR MASTER '${q(masterName)}' READ-ONLY: '${q(chosen)}' MAY STILL ACCEPT WRITES`);
+    failures.push(`${masterName} left read-only because ${chosen} could not be made read-only`);
+  } else if (done.fenced) {
+    ctx.releaseFence(task, masterName);
     await attempt(`PUT THE PRIOR MASTER '${q(masterName)}' BACK ONLINE`, `allowing writes on ${masterName}`, (o) => ctx.driver.allowWrites(ctx.configOf(masterName), o));
   }
   try {
