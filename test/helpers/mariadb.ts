@@ -83,6 +83,8 @@ export interface MariaDbServer {
   process: ChildProcess | null;
   /** Stopped with SIGSTOP by freeze() and not yet thawed. */
   frozen: boolean;
+  /** When the running process was launched (ms since epoch): what was read of it before is of another process. */
+  startedAt: number;
 }
 
 export interface ResetReport {
@@ -96,6 +98,8 @@ export interface ResetReport {
 export interface ReadOnlySample {
   /** true/false as the server answered; null: it did not answer within the timeout. */
   readOnly: boolean | null;
+  /** The server its replication is configured to follow (SHOW SLAVE STATUS), by name; null: none, or no answer. */
+  following: string | null;
   /** When the query was sent and when its answer (or the timeout) came, ms since epoch. */
   sentAt: number;
   doneAt: number;
@@ -104,6 +108,8 @@ export interface ReadOnlySample {
 /** Persistent root connections that read every server's read_only; reconnects after any failure. */
 export interface ReadOnlyProbe {
   sample(timeoutMs?: number): Promise<Record<string, ReadOnlySample>>;
+  /** One server only (pollers that must not wait for a frozen neighbour). */
+  sampleOne(name: string, timeoutMs?: number): Promise<ReadOnlySample>;
   close(): void;
 }
 
@@ -291,6 +297,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
     tmpdir: path.join(root, names[i]!, 'tmp'),
     process: null,
     frozen: false,
+    startedAt: 0,
   }));
   const byName = (name: string) => {
     const found = servers.find((s) => s.name === name);
@@ -357,6 +364,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
     const child = spawn(MARIADBD, args, { stdio: 'ignore' });
     s.process = child;
     s.frozen = false;
+    s.startedAt = Date.now();
     running.add(child);
     child.once('exit', () => running.delete(child));
     const deadline = Date.now() + 90_000;
@@ -471,11 +479,15 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
     return Object.fromEntries(servers.map((s, i) => [s.name, values[i]!]));
   }
 
+  /** The server name for a replication source address, as SHOW SLAVE STATUS gives it. */
+  const serverAt = (host: unknown, port: unknown) => servers.find((x) => x.host === host && x.port === Number(port))?.name ?? `${String(host)}:${String(port)}`;
+
   function readOnlyProbe(): ReadOnlyProbe {
     const conns = new Map<string, mysql.Connection>();
     let closed = false;
     async function one(s: MariaDbServer, timeoutMs: number): Promise<ReadOnlySample> {
       const sentAt = Date.now();
+      let following: string | null = null;
       const value = isRunning(s)
         ? await withDeadline(timeoutMs, async (track) => {
             let conn = conns.get(s.name);
@@ -489,8 +501,10 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
             }
             track(conn);
             try {
-              const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
-              return Number(rows[0]!.ro) === 1;
+              const [results] = await conn.query<mysql.RowDataPacket[][]>('SELECT @@read_only AS ro; SHOW SLAVE STATUS');
+              const status = results[1]?.[0];
+              following = status ? serverAt(status.Master_Host, status.Master_Port) : null;
+              return Number(results[0]![0]!.ro) === 1;
             } catch (e) {
               conns.get(s.name)?.destroy();
               conns.delete(s.name);
@@ -502,13 +516,14 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
         conns.get(s.name)?.destroy();
         conns.delete(s.name);
       }
-      return { readOnly: value, sentAt, doneAt: Date.now() };
+      return { readOnly: value, following: value === null ? null : following, sentAt, doneAt: Date.now() };
     }
     return {
       async sample(timeoutMs = 1000) {
         const values = await Promise.all(servers.map((s) => one(s, timeoutMs)));
         return Object.fromEntries(servers.map((s, i) => [s.name, values[i]!]));
       },
+      sampleOne: (name, timeoutMs = 1000) => one(byName(name), timeoutMs),
       close() {
         closed = true;
         for (const c of conns.values()) c.destroy();
@@ -784,6 +799,52 @@ export interface WriterOptions {
   route?: () => string | null;
   /** An INSERT without an answer within this is abandoned, its outcome unknown (default 3000 ms). */
   statementTimeoutMs?: number;
+  /** Called for each acknowledged write, with the GTID the server gave it (read in the same round trip). */
+  onAck?: (ack: Ack) => void;
+}
+
+/** One acknowledged write. */
+export interface Ack {
+  id: number;
+  server: string;
+  /** The GTID of its transaction (`0-1-57`) and that GTID's sequence number. */
+  gtid: string;
+  seqno: number;
+  sentAt: number;
+  ackedAt: number;
+}
+
+/** `0-1-57` -> 57; NaN when there is none. */
+export const seqnoOf = (gtid: string) => Number(gtid.split('-')[2]);
+
+/**
+ * One INSERT of `id` into app.writes on `name` as the application user, as an application that
+ * writes to that server directly would: the acknowledgement with its GTID, or why not (`refused`:
+ * certainly not written; `uncertain`: the outcome is unknown).
+ */
+export async function writeOnce(cluster: MariaDbCluster, name: string, id: number, timeoutMs = 3000): Promise<Ack | { failed: 'refused' | 'uncertain'; code: string }> {
+  const s = cluster.server(name);
+  let conn: mysql.Connection | null = null;
+  try {
+    conn = await mysql.createConnection({ host: s.host, port: s.port, user: APP_USER, password: APP_PASSWORD, database: 'app', connectTimeout: timeoutMs, multipleStatements: true });
+  } catch (e) {
+    return { failed: 'refused', code: (e as { code?: string }).code ?? String(e) };
+  }
+  try {
+    const sentAt = Date.now();
+    const gtid = await insertWithGtid(conn, id, timeoutMs);
+    return { id, server: name, gtid, seqno: seqnoOf(gtid), sentAt, ackedAt: Date.now() };
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? '';
+    return { failed: UNCERTAIN_CODES.test(code) ? 'uncertain' : 'refused', code };
+  } finally {
+    conn.destroy();
+  }
+}
+
+async function insertWithGtid(conn: mysql.Connection, id: number, timeoutMs: number): Promise<string> {
+  const [results] = await conn.query<mysql.RowDataPacket[][]>({ sql: 'INSERT INTO writes (id) VALUES (?); SELECT @@last_gtid AS gtid', values: [id], timeout: timeoutMs });
+  return String(results[1]?.[0]?.gtid ?? '');
 }
 
 export interface Writer {
@@ -814,7 +875,7 @@ export function startWriter(cluster: MariaDbCluster, opts: WriterOptions = {}): 
 
   const connect = (name: string) => {
     const s = cluster.server(name);
-    return mysql.createConnection({ host: s.host, port: s.port, user: APP_USER, password: APP_PASSWORD, database: 'app', connectTimeout: timeout });
+    return mysql.createConnection({ host: s.host, port: s.port, user: APP_USER, password: APP_PASSWORD, database: 'app', connectTimeout: timeout, multipleStatements: true });
   };
 
   async function connectWritable(): Promise<void> {
@@ -862,8 +923,10 @@ export function startWriter(cluster: MariaDbCluster, opts: WriterOptions = {}): 
       const target = current as { name: string; conn: mysql.Connection };
       const id = nextId++;
       try {
-        await target.conn.query({ sql: 'INSERT INTO writes (id) VALUES (?)', values: [id], timeout });
+        const sentAt = Date.now();
+        const gtid = await insertWithGtid(target.conn, id, timeout);
         const now = Date.now();
+        opts.onAck?.({ id, server: target.name, gtid, seqno: seqnoOf(gtid), sentAt, ackedAt: now });
         if (now - lastAck > report.longestGapMs) {
           report.longestGapMs = now - lastAck;
           report.longestGapStart = lastAck;
