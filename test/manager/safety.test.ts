@@ -306,3 +306,61 @@ describe('errant transactions and frozen masters (the simulated cluster models M
     expect(writable(h)).toEqual([h.masterName()]);
   });
 });
+
+describe('found by the chaos checker (test/chaos), each pinned here', () => {
+  it('a slave that crashes and restarts writable between two samples is fenced within a second (seed 17)', async () => {
+    h = await startHarness();
+    await h.clock.advance(10_500);
+    await h.driver.injectFault(h.manager.configOf('db3'), 'dataserver-kill');
+    await h.driver.injectFault(h.manager.configOf('db3'), 'dataserver-start');
+    expect(writable(h).sort()).toEqual(['db1', 'db3']);
+    await h.clock.advance(1000);
+    expect(writable(h)).toEqual(['db1']);
+  });
+
+  it('a stopped master whose host then goes down fails over 30 s after the first detection, not 30 s after the host went (seed 216)', async () => {
+    h = await startHarness();
+    await h.fault('db1', 'dataserver-stop');
+    await h.clock.advance(10_000); // first detection (DATASERVER STOPPED)
+    await h.fault('db1', 'host-down');
+    await h.clock.advance(19_999);
+    expect(h.masterName()).toBe('db1');
+    await h.clock.advance(10_001);
+    expect(h.masterName()).not.toBe('db1');
+  });
+
+  it('a switch whose old master restarts writable and takes writes before the candidate caught up fences it again and waits for them (seed 1229)', async () => {
+    h = await startHarness(['simulation.stepDelayMs=200']);
+    await h.clock.advance(10_000);
+    const db1 = h.manager.configOf('db1');
+    const db3 = h.manager.configOf('db3');
+    const started = h.manager.control('alpha', { op: 'switch', target: 'db3' }, 'tester');
+    await h.clock.advance(100); // db3 chosen, db1 being fenced
+    await h.driver.injectFault(db3, 'replicator-stop');
+    await h.clock.advance(900); // db1 fenced; waiting for db3, whose replicator stopped just after it was chosen
+    await h.driver.injectFault(db1, 'dataserver-kill');
+    await h.driver.injectFault(db1, 'dataserver-start'); // comes back writable
+    const acked = [h.driver.appWrite('db1'), h.driver.appWrite('db1')];
+    expect(acked.every((w) => w.ok)).toBe(true);
+    await h.driver.injectFault(db3, 'replicator-start');
+    await h.clock.advance(20_000);
+    const task = h.manager.task(started.taskId);
+    expect(task.state).toBe('complete');
+    expect(lines(task).some((l) => l.startsWith("PRIOR MASTER 'db1@alpha' ACCEPTED WRITES AFTER ITS FENCE"))).toBe(true);
+    for (const w of acked) if (w.ok) expect(h.driver.holdsWrite('db3', { id: w.id, seqno: w.seqno })).toBe(true);
+  });
+
+  it('a failover interrupted by a manager kill keeps what it said it may lose (seed 307)', async () => {
+    const store = memoryStore();
+    h = await startHarness(['simulation.stepDelayMs=5000', 'manager.failover.thl.apply.wait.timeout=30'], { store });
+    await h.fault('db1', 'host-down');
+    await h.clock.advance(47_000); // failed over at 40 s; fencing and waiting take 5 s each
+    const running = h.manager.history('alpha', 5).find((t) => t.operation === 'failover' && t.state === 'in_progress');
+    expect(running).toBeDefined();
+    h.manager.halt();
+    h = await startHarness(['simulation.stepDelayMs=5000'], { store, driver: h.driver, clock: h.clock });
+    const interrupted = h.manager.task(running!.taskId);
+    expect(interrupted.state).toBe('failed');
+    expect(interrupted.taskResult).toMatchObject({ error: 'interrupted by manager restart', oldPrimary: 'db1', mayLoseTransactions: expect.any(Number) });
+  });
+});
