@@ -31,6 +31,10 @@ export interface EligibilityRules {
   maxLatencySeconds: number;
   /** The master's GTID state as last seen, to find errant transactions; null when never seen. */
   masterGtidState: string | null;
+  /** The master's server_id: its own writes newer than its last seen state are not errant. */
+  masterServerId?: number | null;
+  /** Every datasource's latest GTID state, by name: a slave's own writes that no other holds are errant. */
+  gtidStates?: ReadonlyMap<string, string | null>;
   /**
    * An operator's failover may promote a slave whose lag was never seen (the manager started after
    * the master died); the task then says the loss is unknown. Never for the automatic one.
@@ -73,7 +77,8 @@ function ineligibility(c: CandidateInput, rules: EligibilityRules): string | nul
   const latency = judgedLatency(c, rules);
   if (latency === null && !(rules.mode === 'failover' && rules.acceptUnknownLag)) return 'replication lag unknown';
   if (latency !== null && latency > rules.maxLatencySeconds) return `latency ${Math.round(latency)} s > ${rules.maxLatencySeconds} s`;
-  const errant = errantTransactions(obs.gtidState, rules.masterGtidState);
+  const peers = [...(rules.gtidStates ?? new Map<string, string | null>())].filter(([name]) => name !== c.name && name !== rules.masterName).map(([, state]) => state);
+  const errant = errantTransactions({ slave: obs.gtidState, slaveServerId: obs.serverId, master: rules.masterGtidState, masterServerId: rules.masterServerId, peers });
   if (errant.length > 0) return `errant transactions ${errant.join(',')} not on ${rules.masterName}`;
   return null;
 }

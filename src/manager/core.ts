@@ -70,6 +70,7 @@ interface LiveState {
 export interface SeenPosition {
   seqno: number;
   gtidState: string | null;
+  serverId: number | null;
   /** Clock time (ms). */
   at: number;
 }
@@ -464,7 +465,14 @@ export class ManagerCore implements Manager, OperationContext {
       mode,
       maxLatencySeconds: this.props.policy.slaveMaxLatencySeconds,
       masterGtidState: this.liveOf(masterName).lastSeen?.gtidState ?? null,
+      masterServerId: this.liveOf(masterName).lastSeen?.serverId ?? null,
+      gtidStates: this.gtidStates(),
     };
+  }
+
+  /** Every datasource's GTID state as last seen. */
+  private gtidStates(): Map<string, string | null> {
+    return new Map(this.serviceRecord.datasources.map((r) => [r.name, this.liveOf(r.name).lastSeen?.gtidState ?? null]));
   }
 
   lastSeen(name: string): SeenPosition | null {
@@ -944,12 +952,15 @@ export class ManagerCore implements Manager, OperationContext {
       const rep = obs?.replicator;
       if (!obs || obs.inconclusive || obs.dataServer.state !== 'ONLINE' || !rep) continue;
       if (rep.state === 'ONLINE' && rep.appliedLatency >= 0) live.lastKnownLatency = rep.appliedLatency;
-      live.lastSeen = { seqno: Math.max(rep.appliedSeqno, rep.storedSeqno), gtidState: obs.gtidState, at: now };
+      live.lastSeen = { seqno: Math.max(rep.appliedSeqno, rep.storedSeqno), gtidState: obs.gtidState, serverId: obs.serverId ?? null, at: now };
     }
     const master = this.master();
     for (const r of this.serviceRecord.datasources) {
       const live = this.liveOf(r.name);
-      const expected = master && r !== master && r.role !== 'master' ? { masterName: master.name, masterGtidState: this.liveOf(master.name).lastSeen?.gtidState ?? null } : null;
+      const seen = master ? this.liveOf(master.name).lastSeen : null;
+      const peers = this.serviceRecord.datasources.filter((d) => d !== r && d !== master).map((d) => this.liveOf(d.name).lastSeen?.gtidState ?? null);
+      const expected =
+        master && r !== master && r.role !== 'master' ? { masterName: master.name, masterGtidState: seen?.gtidState ?? null, masterServerId: seen?.serverId ?? null, peers } : null;
       const obs = live.obs;
       if (obs?.inconclusive) continue;
       live.warnings = replicationWarnings(obs, expected);

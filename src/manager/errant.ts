@@ -8,7 +8,7 @@
  * ahead, not errant: with gtid_strict_mode, the newest pair of a domain is the one writing it.
  * A domain the master's view does not have at all gives no verdict (nothing to compare with).
  */
-import { formatGtid, gtidsMissingFrom, parseGtidState, type GtidState } from './drivers/mysql-gtid.js';
+import { formatGtid, parseGtidState, type GtidState } from './drivers/mysql-gtid.js';
 
 /** The pair (`domain-server`) with the highest seqno in each domain: who writes that domain now. */
 function newestWriters(state: GtidState): Set<string> {
@@ -20,23 +20,52 @@ function newestWriters(state: GtidState): Set<string> {
   return new Set([...best.values()].map((b) => b.key));
 }
 
-/**
- * The slave's GTIDs the master lacks (`0-3-17`), empty when the slave's history is part of the
- * master's. Unknown states (null, unparsable) give no verdict: empty.
- */
-export function errantTransactions(slaveGtidState: string | null, masterGtidState: string | null): string[] {
-  if (slaveGtidState === null || masterGtidState === null) return [];
-  let slave: GtidState;
-  let master: GtidState;
+/** What errantTransactions compares: GTID states as in Observation.gtidState, null when unknown. */
+export interface ErrantCheck {
+  slave: string | null;
+  slaveServerId?: number | null;
+  /** The master's state as last seen (it may be older than the slave's). */
+  master: string | null;
+  masterServerId?: number | null;
+  /** The other servers' states: what the slave wrote itself is errant only if none of them holds it either. */
+  peers?: ReadonlyArray<string | null>;
+}
+
+function parsed(text: string | null): GtidState | null {
+  if (text === null) return null;
   try {
-    slave = parseGtidState(slaveGtidState);
-    master = parseGtidState(masterGtidState);
+    return parseGtidState(text);
   } catch {
-    return [];
+    return null;
   }
-  const writers = newestWriters(master);
-  const domains = new Set([...master.values()].map((g) => g.domain));
-  return gtidsMissingFrom(slave, master)
-    .filter(({ mine }) => domains.has(mine.domain) && !writers.has(`${mine.domain}-${mine.server}`))
-    .map(({ mine }) => formatGtid(mine));
+}
+
+function holds(state: GtidState | null, g: { domain: number; server: number; seqno: number }): boolean {
+  const theirs = state?.get(`${g.domain}-${g.server}`);
+  return theirs !== undefined && theirs.seqno >= g.seqno;
+}
+
+/**
+ * The slave's GTIDs that did not come from the master's history (`0-3-17`); empty when there are
+ * none or nothing can be told. What the slave wrote itself (its own server_id) is errant unless the
+ * master or another server holds it (it was once the master); what the master wrote itself is never
+ * errant, however old the master's view. Anything else beyond the master's view is errant when the
+ * master's server_id is known, or else when it is not the master's newest writer of a domain the
+ * master's view has.
+ */
+export function errantTransactions(check: ErrantCheck): string[] {
+  const slave = parsed(check.slave);
+  if (!slave) return [];
+  const master = parsed(check.master);
+  const peers = (check.peers ?? []).map(parsed);
+  const writers = master ? newestWriters(master) : new Set<string>();
+  const domains = new Set([...(master?.values() ?? [])].map((g) => g.domain));
+  const errant = [...slave.values()].filter((mine) => {
+    if (holds(master, mine)) return false;
+    if (mine.server === check.slaveServerId) return !peers.some((p) => holds(p, mine));
+    if (!master) return false;
+    if (check.masterServerId !== undefined && check.masterServerId !== null) return mine.server !== check.masterServerId;
+    return domains.has(mine.domain) && !writers.has(`${mine.domain}-${mine.server}`);
+  });
+  return errant.sort((a, b) => a.domain - b.domain || a.server - b.server).map(formatGtid);
 }

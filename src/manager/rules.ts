@@ -45,6 +45,9 @@ export function faultsOf(obs: Observation, qualifiedName: string): Fault[] {
 export interface ReplicationExpectation {
   masterName: string;
   masterGtidState: string | null;
+  masterServerId: number | null;
+  /** The other servers' GTID states (see errantTransactions). */
+  peers: ReadonlyArray<string | null>;
 }
 
 /**
@@ -59,7 +62,7 @@ export function replicationWarnings(obs: Observation | null, expected: Replicati
   if (rep.role !== 'slave' || rep.masterHost === null) warnings.push(`NOT REPLICATING FROM THE MASTER '${expected.masterName}'`);
   else if (rep.masterHost !== expected.masterName) warnings.push(`REPLICATES FROM '${rep.masterHost}', NOT FROM THE MASTER '${expected.masterName}'`);
   else if (rep.appliedLatency < 0 && rep.state === 'ONLINE') warnings.push('REPLICATION LAG UNKNOWN');
-  const errant = errantTransactions(obs.gtidState, expected.masterGtidState);
+  const errant = errantTransactions({ slave: obs.gtidState, slaveServerId: obs.serverId, master: expected.masterGtidState, masterServerId: expected.masterServerId, peers: expected.peers });
   if (errant.length > 0) warnings.push(`ERRANT TRANSACTIONS ${errant.join(',')} NOT ON THE MASTER '${expected.masterName}'`);
   return warnings;
 }

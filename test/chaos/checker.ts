@@ -565,7 +565,9 @@ export class InvariantChecker {
       const s = byName.get(d.name);
       if (!s) continue;
       // An ONLINE slave follows the master.
-      const wrongMaster = d.state === 'ONLINE' && d.role !== 'master' && masterRec !== null && s.down === 'no' && s.following !== masterRec.name && manager.policy !== 'MAINTENANCE';
+      // Only while there is a master to follow: the manager's master ONLINE and its server up.
+      const masterUp = masterRec !== null && masterRec.state === 'ONLINE' && byName.get(masterRec.name)?.down === 'no';
+      const wrongMaster = d.state === 'ONLINE' && d.role !== 'master' && masterUp && s.down === 'no' && s.following !== masterRec!.name && manager.policy !== 'MAINTENANCE';
       this.episode(`follow:${d.name}`, 'slave-follows-other', now, wrongMaster, this.opts.followToleranceMs, () =>
         `${d.name} is ONLINE as a slave but follows ${s.following ?? 'nobody'}, not the master ${masterRec!.name}`,
       );

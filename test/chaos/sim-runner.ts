@@ -252,7 +252,7 @@ export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promi
       alive = false;
       break;
     }
-    if (opts.verbose) log(`  view: ${JSON.stringify(view()?.datasources.map((d) => `${d.name}:${d.role}:${d.state}`))} truth: ${JSON.stringify(names.map((n) => driver.node(n)).map((s) => `${s.name}:${s.isMaster ? 'M' : `<-${s.masterName}`}:${s.acceptsWrites ? 'W' : 'ro'}:${s.replicatorState}`))}`);
+    if (opts.verbose) log(`  view: ${JSON.stringify(view()?.datasources.map((d) => `${d.name}:${d.role}:${d.state}`))} truth: ${JSON.stringify(names.map((n) => driver.node(n)).map((s) => `${s.name}:${s.isMaster ? 'M' : `<-${s.masterName}`}:${s.acceptsWrites ? 'W' : 'ro'}:${s.replicatorState}:${s.gtidState}`))}`);
   }
   if (alive) {
     // Heal everything, as operators would, and let the manager settle.

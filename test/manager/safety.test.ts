@@ -157,12 +157,22 @@ describe('eligibility (pure)', () => {
     expect(selectCandidate(evaluateCandidates([a, b], { masterName: 'db1', mode: 'failover', maxLatencySeconds: 900, masterGtidState: null }))).toEqual({ name: 'db2' });
   });
 
-  it('errant transactions: a slave ahead on the master’s own newest writer is only ahead', () => {
-    expect(errantTransactions('0-1-12', '0-1-10')).toEqual([]);
-    expect(errantTransactions('0-3-100,0-1-150,0-3-151', '0-3-100,0-1-150')).toEqual(['0-3-151']);
-    expect(errantTransactions('0-2-5', '0-1-10')).toEqual(['0-2-5']);
-    expect(errantTransactions(null, '0-1-10')).toEqual([]);
-    expect(errantTransactions('0-1-10', '')).toEqual([]);
+  it('errant transactions: a slave ahead on the master’s own writes is only ahead; its own writes nobody else holds are errant', () => {
+    const errant = (slave: string | null, master: string | null, more: { slaveServerId?: number; masterServerId?: number; peers?: string[] } = {}) =>
+      errantTransactions({ slave, master, ...more });
+    expect(errant('0-1-12', '0-1-10')).toEqual([]);
+    expect(errant('0-3-100,0-1-150,0-3-151', '0-3-100,0-1-150')).toEqual(['0-3-151']);
+    expect(errant('0-2-5', '0-1-10')).toEqual(['0-2-5']);
+    expect(errant(null, '0-1-10')).toEqual([]);
+    expect(errant('0-1-10', '')).toEqual([]);
+    // A slave's own writes are errant even before the master wrote anything (chaos seed 3072)...
+    expect(errant('0-3-1', '', { slaveServerId: 3 })).toEqual(['0-3-1']);
+    // ... and when the master was never seen, unless another server holds them (chaos seed 4990).
+    expect(errant('0-1-19,0-3-20', null, { slaveServerId: 3, peers: ['0-1-19'] })).toEqual(['0-3-20']);
+    expect(errant('0-1-19,0-3-20', null, { slaveServerId: 3, peers: ['0-1-19,0-3-20'] })).toEqual([]);
+    expect(errant('0-1-5,0-3-1', '0-1-5,0-3-1', { slaveServerId: 3 })).toEqual([]);
+    // The master's own writes newer than its last seen state (chaos seed 2898).
+    expect(errant('0-1-1,0-3-8', '0-1-1', { slaveServerId: 1, masterServerId: 3 })).toEqual([]);
   });
 });
 

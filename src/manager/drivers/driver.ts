@@ -45,6 +45,8 @@ export interface Observation {
    * Compared with the master's to find errant transactions; null when unknown.
    */
   gtidState: string | null;
+  /** The server's own server_id (the middle number of the GTIDs it writes); null when unknown. */
+  serverId?: number | null;
   /**
    * Set (the reason) when the probe failed for a cause that says nothing about the server's health:
    * the manager itself out of descriptors or memory, a server refusing more connections (which

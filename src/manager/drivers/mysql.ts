@@ -289,6 +289,7 @@ export class MysqlDriver implements ClusterDriver {
           readOnly: state.readOnly,
           connections: { active: counters.get('Threads_connected') ?? 0, created: counters.get('Connections') ?? 0 },
           gtidState: formatGtidState(state.history),
+          serverId: state.serverId,
           inconclusive: null,
           serverAnswered: true,
         };
@@ -328,10 +329,11 @@ export class MysqlDriver implements ClusterDriver {
 
   private async gtidState(conn: mysql.Connection): Promise<ServerGtids> {
     const [rows] = await conn.query<Row[]>(
-      'SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave, @@gtid_binlog_state AS binlogState, @@read_only AS readOnly',
+      'SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave, @@gtid_binlog_state AS binlogState, @@read_only AS readOnly, @@server_id AS serverId',
     );
     const row = rows[0]!;
     return {
+      serverId: Number(row.serverId),
       binlog: parseGtidList(row.binlog),
       slave: parseGtidList(row.slave),
       history: parseGtidState(row.binlogState, row.slave),
@@ -437,6 +439,7 @@ interface ServerGtids {
   /** `gtid_binlog_state` merged with `gtid_slave_pos`: the last GTID of every (domain, server) pair. */
   history: GtidState;
   readOnly: boolean;
+  serverId: number;
 }
 
 type ProbeResult = Pick<Observation, 'dataServer' | 'replicator' | 'readOnly' | 'connections' | 'gtidState' | 'inconclusive'> & {

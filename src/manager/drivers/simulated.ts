@@ -457,6 +457,7 @@ export class SimulatedDriver implements ClusterDriver {
       readOnly: n.readOnly,
       connections: { active: n.activeSessions, created: n.createdSessions },
       gtidState: gtidStateText(n),
+      serverId: n.serverId,
       inconclusive: null,
     };
   }
