@@ -48,7 +48,8 @@ function holds(state: GtidState | null, g: { domain: number; server: number; seq
 /**
  * The slave's GTIDs that did not come from the master's history (`0-3-17`); empty when there are
  * none or nothing can be told. What the slave wrote itself (its own server_id) is errant unless the
- * master or another server holds it (it was once the master); what the master wrote itself is never
+ * master or another server holds it (it was once the master), or, the master never seen, unless
+ * something newer came after it; what the master wrote itself is never
  * errant, however old the master's view. Anything else beyond the master's view is errant when the
  * master's server_id is known, or else when it is not the master's newest writer of a domain the
  * master's view has.
@@ -62,7 +63,14 @@ export function errantTransactions(check: ErrantCheck): string[] {
   const domains = new Set([...(master?.values() ?? [])].map((g) => g.domain));
   const errant = [...slave.values()].filter((mine) => {
     if (holds(master, mine)) return false;
-    if (mine.server === check.slaveServerId) return !peers.some((p) => holds(p, mine));
+    if (mine.server === check.slaveServerId) {
+      if (peers.some((p) => holds(p, mine))) return false;
+      if (master) return true;
+      // Master never seen: with gtid_strict_mode an errant write stops the slave's replication, so
+      // it is the newest of its domain there. Older own writes were followed by others' (it was
+      // the master once), and the unseen master may hold them.
+      return [...slave.values()].every((g) => g.domain !== mine.domain || g.seqno <= mine.seqno);
+    }
     if (!master) return false;
     if (check.masterServerId !== undefined && check.masterServerId !== null) return mine.server !== check.masterServerId;
     return domains.has(mine.domain) && !writers.has(`${mine.domain}-${mine.server}`);
