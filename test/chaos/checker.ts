@@ -593,9 +593,11 @@ export class InvariantChecker {
         this.confirmed.add(w);
         continue;
       }
-      const window = this.windows.find((x) => x.oldPrimary === w.server && w.at <= x.endedAt && (x.keptSeqno === null || w.seqno > x.keptSeqno));
+      // Lost with the failed master's history: acknowledged by it, or by an earlier master and replicated to it.
+      const window = this.windows.find((x) => (x.oldPrimary === w.server || holds(x.oldPrimary, w)) && w.at <= x.endedAt && (x.keptSeqno === null || w.seqno > x.keptSeqno));
       if (window) {
         this.excused.add(w);
+        this.excusedBy.set(w, window);
         this.checkLossReport(now, window);
         continue;
       }
@@ -610,11 +612,12 @@ export class InvariantChecker {
   }
 
   private readonly underreported = new Set<LossWindow>();
+  private readonly excusedBy = new Map<AckedWrite, LossWindow>();
 
   private checkLossReport(now: number, window: LossWindow): void {
     if (this.underreported.has(window)) return;
     // Seen on the master: at or below the position it was last seen at (same-millisecond times cannot tell).
-    const seenLost = [...this.excused].filter((w) => w.server === window.oldPrimary && window.lastSeenSeqno !== null && w.seqno <= window.lastSeenSeqno && (window.keptSeqno === null || w.seqno > window.keptSeqno));
+    const seenLost = [...this.excused].filter((w) => this.excusedBy.get(w) === window && window.lastSeenSeqno !== null && w.seqno <= window.lastSeenSeqno && (window.keptSeqno === null || w.seqno > window.keptSeqno));
     if (window.mayLoseTransactions !== null && seenLost.length > window.mayLoseTransactions) {
       this.underreported.add(window);
       this.report('loss-underreported', now, `failover ${window.oldPrimary} -> ${window.newPrimary} said it may lose ${window.mayLoseTransactions} transaction(s) seen on the master; ${seenLost.length} acknowledged write(s) seen there were lost`);
