@@ -177,7 +177,11 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
   const running = new Set<string>();
   const failoverTasks = new Set<string>();
   const onEvent = (e: ManagerEvent) => {
-    if (e.type === 'task-step') running.add(e.taskId);
+    if (e.type === 'task-step' && !running.has(e.taskId)) {
+      running.add(e.taskId);
+      // A task the manager started by itself: the checker must see it running, however short.
+      checkNow();
+    }
     if (e.type === 'task-end') {
       running.delete(e.task.taskId);
       const w = lossWindowOf(e.task);
@@ -244,10 +248,13 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
     const status = manager.core.serviceStatus(SERVICE);
     return { policy: status.policy, datasources: status.datasources, taskRunning: running.size > 0 };
   };
+  function checkNow(): void {
+    checker.checkView(Date.now(), servers(), view());
+  }
   let ticking = true;
   const ticker = (async () => {
     while (ticking) {
-      checker.checkView(Date.now(), servers(), view());
+      checkNow();
       await sleep(TICK_MS);
     }
   })();
@@ -308,7 +315,7 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
       }
       ledger.note(node, fault);
       // The checker sees every change the moment it happens, not only at the next tick.
-      checker.checkView(Date.now(), servers(), view());
+      checkNow();
     } catch (e) {
       log(`  ${fault} ${node} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
     }
@@ -319,6 +326,7 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
     try {
       const t = manager.core.control(SERVICE, request, 'chaos');
       if (t.state === 'in_progress') running.add(t.taskId);
+      checkNow();
     } catch (e) {
       if (!isToolkitError(e)) checker.report('manager-error', Date.now(), `control ${JSON.stringify(request)} threw ${e instanceof Error ? e.stack : String(e)}`);
       else log(`  refused: ${e.message}`);

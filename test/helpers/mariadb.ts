@@ -309,13 +309,35 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
   const rootConnection = (s: MariaDbServer, connectTimeout = 10_000) =>
     mysql.createConnection({ socketPath: s.socket, user: 'root', password: '', multipleStatements: true, connectTimeout });
 
+  /**
+   * The manager ends client sessions when it fences a server (KILL CONNECTION), the harness's
+   * own included: a connection cut while it is being made is made again, and a read (SELECT,
+   * SHOW) cut mid-way is asked again. Anything else cut mid-way is reported: it may have run.
+   */
+  const CUT = /EPIPE|ECONNRESET|PROTOCOL_CONNECTION_LOST|ER_CONNECTION_KILLED|ER_QUERY_INTERRUPTED/;
+  const isCut = (e: unknown) => CUT.test(String((e as { code?: string }).code ?? ''));
   async function rootQuery<T>(name: string, sql: string, values?: unknown[]): Promise<T> {
-    const conn = await rootConnection(byName(name));
-    try {
-      const [rows] = await conn.query(sql, values);
-      return rows as T;
-    } finally {
-      await conn.end().catch(() => conn.destroy());
+    const read = /^\s*(SELECT|SHOW)\b/i.test(sql) && !sql.includes(';');
+    for (let attempt = 1; ; attempt++) {
+      let conn: mysql.Connection;
+      try {
+        conn = await rootConnection(byName(name));
+      } catch (e) {
+        if (attempt < 5 && isCut(e)) {
+          await sleep(50);
+          continue;
+        }
+        throw e;
+      }
+      try {
+        const [rows] = await conn.query(sql, values);
+        return rows as T;
+      } catch (e) {
+        if (read && attempt < 5 && isCut(e)) continue;
+        throw e;
+      } finally {
+        await conn.end().catch(() => conn.destroy());
+      }
     }
   }
 
