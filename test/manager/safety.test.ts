@@ -375,4 +375,23 @@ describe('found by the chaos checker (test/chaos), each pinned here', () => {
     expect(interrupted.state).toBe('failed');
     expect(interrupted.taskResult).toMatchObject({ error: 'interrupted by manager restart', oldPrimary: 'db1', mayLoseTransactions: expect.any(Number) });
   });
+
+  it('a shunned old master welcomed back while no master remains is refused when another server holds more (soak seed 80)', async () => {
+    h = await startHarness(['policy.mode=manual']);
+    await h.clock.advance(10_000);
+    await h.fault('db1', 'dataserver-stop');
+    await h.clock.advance(30_000);
+    expect((await h.run({ op: 'failover', target: 'db2' })).state).toBe('complete');
+    await h.clock.advance(10_000); // db2 takes writes db1 never had
+    await h.fault('db1', 'dataserver-start');
+    await h.clock.advance(2_000);
+    // Both masters shunned: db1 (failed over) and db2 (by the operator, after it failed too).
+    expect((await h.run({ op: 'datasource', host: 'db2', action: 'fail' })).state).toBe('complete');
+    expect((await h.run({ op: 'datasource', host: 'db2', action: 'shun' })).state).toBe('complete');
+    const welcome = await h.run({ op: 'datasource', host: 'db1', action: 'welcome' });
+    expect(welcome.state).toBe('failed');
+    expect(String(welcome.taskResult?.error)).toMatch(/^cannot make 'db1@alpha' the master again: 'db2@alpha' holds transactions it lacks: /);
+    expect((await h.run({ op: 'datasource', host: 'db2', action: 'welcome' })).state).toBe('complete');
+    expect(h.masterName()).toBe('db2');
+  });
 });

@@ -68,6 +68,34 @@ async function followTheMaster(ctx: OperationContext, task: TaskContext, r: Data
   task.step(`SLAVE '${q(r.name)}' NOW REPLICATES FROM '${q(master.name)}'`);
 }
 
+/**
+ * A shunned master welcomed back while the service has no master becomes the master: only if no
+ * other server holds transactions it lacks (a later master's writes would be lost). A server that
+ * does not answer cannot be asked; the step log says so.
+ */
+async function requireMostAdvanced(ctx: OperationContext, task: TaskContext, r: DataSourceRecord): Promise<void> {
+  const q = ctx.qualified.bind(ctx);
+  const cfg = ctx.configOf(r.name);
+  for (const other of ctx.records()) {
+    if (other === r) continue;
+    const check = await ctx.call(task, `checking that ${other.name} holds nothing ${r.name} lacks`, (o) => ctx.driver.checkRejoin(ctx.configOf(other.name), cfg, o)).catch((e: unknown) => ({
+      ok: true as const,
+      unknown: e instanceof Error ? e.message : String(e),
+    }));
+    if ('unknown' in check) {
+      task.step(`COULD NOT ASK '${q(other.name)}' (${check.unknown}): IT MAY HOLD TRANSACTIONS '${q(r.name)}' LACKS`);
+      continue;
+    }
+    if (!check.ok) {
+      throw new ToolkitError(
+        'refused',
+        `cannot make '${q(r.name)}' the master again: '${q(other.name)}' holds transactions it lacks: ${check.reason}`,
+        `Bring back the server that holds the most ('datasource ${other.name} welcome'), then 'recover' the others.`,
+      );
+    }
+  }
+}
+
 async function transition(ctx: OperationContext, task: TaskContext, r: DataSourceRecord, action: DataSourceAction): Promise<OperationResult> {
   const previous = r.state;
   switch (action) {
@@ -77,7 +105,8 @@ async function transition(ctx: OperationContext, task: TaskContext, r: DataSourc
       if (!obs || obs.dataServer.state !== 'ONLINE') {
         throw new ToolkitError('refused', `cannot put '${ctx.qualified(r.name)}' online: its data server is ${obs?.dataServer.state ?? 'UNKNOWN'}`);
       }
-      await followTheMaster(ctx, task, r, obs);
+      if (r.role === 'master' && ctx.master() === null) await requireMostAdvanced(ctx, task, r);
+      else await followTheMaster(ctx, task, r, obs);
       r.state = 'ONLINE';
       r.heldOffline = false;
       r.fencedByMonitor = false;
