@@ -46,17 +46,9 @@ import type { ControlRequest, PolicyMode, TaskStatus } from '../../src/manager/m
 
 // ---- random ----------------------------------------------------------------------------------
 
-/** mulberry32: small, fast, seeded; the same generator as the simulated driver's. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the simulated driver's generator (src/manager/random.ts). */
+import { seededRandom as mulberry32 } from '../../src/manager/random.js';
+export { mulberry32 };
 
 // ---- schedules -------------------------------------------------------------------------------
 

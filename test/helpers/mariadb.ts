@@ -30,6 +30,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
+import type { MysqlDriverOptions } from '../../src/manager/drivers/mysql-config.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -62,6 +63,19 @@ export const MANAGER_USER = 'tungsten';
 export const MANAGER_PASSWORD = 'S3cret-manager-pw!';
 export const APP_USER = 'app';
 export const APP_PASSWORD = 'app-pw-42';
+
+/** The mysql driver's options for the manager's account on these servers (short liveness timeouts). */
+export function managerDriverOptions(overrides: Partial<MysqlDriverOptions> = {}): MysqlDriverOptions {
+  return {
+    user: MANAGER_USER,
+    password: MANAGER_PASSWORD,
+    replicationUser: MANAGER_USER,
+    replicationPassword: MANAGER_PASSWORD,
+    hostCheck: { method: 'echo', timeoutMs: 1000 },
+    dbPingTimeoutMs: 3000,
+    ...overrides,
+  };
+}
 
 /** The first port of a cluster on its own address; server i listens on DEFAULT_BASE_PORT + i. */
 export const DEFAULT_BASE_PORT = 24061;

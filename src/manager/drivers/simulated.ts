@@ -30,6 +30,7 @@
  * repeatable.
  */
 import type { Clock, TimerHandle } from '../clock.js';
+import { seededRandom } from '../random.js';
 import type { FaultAction, ResourceState, Role } from '../model.js';
 import type {
   ClusterDriver,
@@ -193,17 +194,6 @@ const HISTORY_LIMIT = 20_000;
 const PENDING_LIMIT = 150;
 const DOMAIN = 0;
 
-/** mulberry32: small, fast, seeded. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gtidOf(t: { server: number; seqno: number }): string {
   return `${DOMAIN}-${t.server}-${t.seqno}`;

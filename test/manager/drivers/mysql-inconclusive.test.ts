@@ -17,13 +17,13 @@ import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSourceConfig } from '../../../src/manager/drivers/driver.js';
 import { MysqlDriver } from '../../../src/manager/drivers/mysql.js';
-import type { MysqlDriverOptions } from '../../../src/manager/drivers/mysql-config.js';
 import { MANAGER_BIN } from '../../helpers/manager-process.js';
 import { rawRequest } from '../../helpers/http.js';
 import {
   MANAGER_PASSWORD,
   MANAGER_USER,
   datasourceProperties,
+  managerDriverOptions,
   skipWithoutMariaDb,
   startMariaDbCluster,
   type MariaDbCluster,
@@ -33,16 +33,7 @@ const execFileAsync = promisify(execFile);
 const DIST_MYSQL_DRIVER = resolve(import.meta.dirname, '../../../dist/src/manager/drivers/mysql.js');
 const call = { timeoutMs: 5000 };
 
-function options(): MysqlDriverOptions {
-  return {
-    user: MANAGER_USER,
-    password: MANAGER_PASSWORD,
-    replicationUser: MANAGER_USER,
-    replicationPassword: MANAGER_PASSWORD,
-    hostCheck: { method: 'echo', timeoutMs: 1000 },
-    dbPingTimeoutMs: 3000,
-  };
-}
+const options = () => managerDriverOptions();
 
 describe.skipIf(skipWithoutMariaDb)('mysql driver: evidence, not noise (one real MariaDB server)', () => {
   let cluster: MariaDbCluster;

@@ -1,22 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSourceConfig } from '../../../src/manager/drivers/driver.js';
 import { MysqlDriver } from '../../../src/manager/drivers/mysql.js';
-import type { MysqlDriverOptions } from '../../../src/manager/drivers/mysql-config.js';
-import { MANAGER_PASSWORD, MANAGER_USER, skipWithoutMariaDb, startMariaDbCluster, waitForReplicas, type MariaDbCluster } from '../../helpers/mariadb.js';
+import { MANAGER_PASSWORD, managerDriverOptions, skipWithoutMariaDb, startMariaDbCluster, waitForReplicas, type MariaDbCluster } from '../../helpers/mariadb.js';
 
 const call = { timeoutMs: 5000 };
 
-function options(overrides: Partial<MysqlDriverOptions> = {}): MysqlDriverOptions {
-  return {
-    user: MANAGER_USER,
-    password: MANAGER_PASSWORD,
-    replicationUser: MANAGER_USER,
-    replicationPassword: MANAGER_PASSWORD,
-    hostCheck: { method: 'echo', timeoutMs: 1000 },
-    dbPingTimeoutMs: 3000,
-    ...overrides,
-  };
-}
+const options = managerDriverOptions;
 
 describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers', () => {
   let cluster: MariaDbCluster;
