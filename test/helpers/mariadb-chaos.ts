@@ -66,7 +66,11 @@ const DEFAULT_WAIT_SCALE = 0.15;
  * its own) reading read_only and the master it follows every POLL_MS. A server accepts writes when
  * it runs, is not frozen, and its last two answers, one poll apart, both said read_only=0.
  */
-export function watchServers(cluster: MariaDbCluster): { snapshot(): ServerSnapshot[]; stop(): Promise<void> } {
+export function watchServers(
+  cluster: MariaDbCluster,
+  /** Servers a fault is stopping or starting right now: down for the checker until it is done. */
+  changing: ReadonlySet<string> = new Set(),
+): { snapshot(): ServerSnapshot[]; stop(): Promise<void> } {
   const names = cluster.servers.map((s) => s.name);
   const latest = new Map<string, ReadOnlySample[]>();
   const probe = cluster.readOnlyProbe();
@@ -92,7 +96,7 @@ export function watchServers(cluster: MariaDbCluster): { snapshot(): ServerSnaps
         return {
           name,
           acceptsWrites: state === 'running' && fresh && prev?.readOnly === false && last?.readOnly === false,
-          down: state === 'frozen' ? 'frozen' : state === 'stopped' ? 'server' : 'no',
+          down: state === 'frozen' ? 'frozen' : state === 'stopped' || changing.has(name) ? 'server' : 'no',
           following: last?.following ?? null,
         };
       }),
@@ -241,7 +245,8 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
   };
 
   // ---- what the servers really are ----------------------------------------------------------
-  const watch = watchServers(cluster);
+  const changing = new Set<string>();
+  const watch = watchServers(cluster, changing);
   const servers = () => watch.snapshot();
   const view = (): ManagerSnapshot | null => {
     if (!manager) return null;
@@ -276,6 +281,9 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
   const ledger = new FaultLedger();
   const inject = async (node: string, fault: ChaosFault | Repair): Promise<void> => {
     actions.add(fault);
+    // A clean shutdown or a restart takes a moment during which the server answers nothing.
+    const stopsOrStarts = fault === 'dataserver-stop' || fault === 'dataserver-kill' || fault === 'dataserver-start';
+    if (stopsOrStarts) changing.add(node);
     try {
       switch (fault) {
         case 'dataserver-stop':
@@ -318,6 +326,8 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
       checkNow();
     } catch (e) {
       log(`  ${fault} ${node} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    } finally {
+      if (stopsOrStarts) changing.delete(node);
     }
   };
   const control = (request: ControlRequest) => {
