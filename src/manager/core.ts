@@ -889,10 +889,12 @@ export class ManagerCore implements Manager, OperationContext {
       r.fencedByMonitor = false;
       this.logger.info(`${this.qualified(r.name)} is healthy again: ONLINE`);
     };
-    if (!master || master.state !== 'ONLINE' || pointsAt === master.name) {
+    if (!master || pointsAt === master.name) {
       bringOnline();
       return;
     }
+    // It follows another server and the master cannot be followed now: it stays FAILED until it can.
+    if (master.state !== 'ONLINE') return;
     this.repointInBackground(r, master, () => {
       if (r.state === 'FAILED' && r.fencedByMonitor) bringOnline();
     });
@@ -1287,11 +1289,21 @@ export class ManagerCore implements Manager, OperationContext {
           await this.call(task, `allowing writes on ${master.name}`, (opts) => this.driver.allowWrites(this.configOf(master.name), opts));
         }
       }
-      for (const d of this.serviceRecord.datasources) {
+      // Slaves follow the master once it answers, each only after the driver confirms it can without diverging.
+      const masterAnswers = obsOf(current.name)?.dataServer.state === 'ONLINE' && !obsOf(current.name)?.inconclusive;
+      for (const d of masterAnswers ? this.serviceRecord.datasources : []) {
         if (d === current || d.state === 'SHUNNED') continue;
         const rep = obsOf(d.name)?.replicator;
         if (!rep || obsOf(d.name)?.dataServer.state !== 'ONLINE') continue;
         if (rep.role === 'slave' && rep.masterHost === current.name) continue;
+        const check = await this.call(task, `checking that ${d.name} can follow ${current.name}`, (opts) => this.driver.checkRejoin(this.configOf(d.name), this.configOf(current.name), opts));
+        if (!check.ok) {
+          task.step(`'${this.qualified(d.name)}' CANNOT FOLLOW '${this.qualified(current.name)}': ${check.reason}`);
+          d.state = 'FAILED';
+          d.lastError = `CANNOT FOLLOW '${this.qualified(current.name)}': ${check.reason}`;
+          d.fencedByMonitor = false;
+          continue;
+        }
         task.step(`REPOINTING '${this.qualified(d.name)}' TO REPLICATE FROM '${this.qualified(current.name)}'`);
         await this.call(task, `repointing ${d.name}`, (opts) => this.driver.replicateFrom(this.configOf(d.name), this.configOf(current.name), opts));
       }

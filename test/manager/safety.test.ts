@@ -394,4 +394,21 @@ describe('found by the chaos checker (test/chaos), each pinned here', () => {
     expect((await h.run({ op: 'datasource', host: 'db2', action: 'welcome' })).state).toBe('complete');
     expect(h.masterName()).toBe('db2');
   });
+
+  it('a failed slave that follows another server stays FAILED while the master cannot be followed (seed 10223)', async () => {
+    h = await startHarness();
+    await h.clock.advance(10_000);
+    await h.run({ op: 'datasource', host: 'db2', action: 'shun' });
+    await h.driver.replicateFrom(h.manager.configOf('db3'), h.manager.configOf('db2'), { timeoutMs: 1000 });
+    await h.fault('db3', 'dataserver-stop');
+    await h.clock.advance(30_000);
+    expect(h.ds('db3').state).toBe('FAILED');
+    await h.fault('db1', 'dataserver-freeze');
+    await h.clock.advance(40_000);
+    expect(h.ds('db1').state).toBe('FAILED');
+    await h.fault('db3', 'dataserver-start');
+    await h.clock.advance(30_000);
+    // Brought ONLINE while following db2, it would be promoted with whatever db2 took after its fence.
+    expect(h.ds('db3').state).toBe('FAILED');
+  });
 });
