@@ -19,8 +19,9 @@
  *                        thawed, restarted, its host up again) may be writable for comebackGraceMs,
  *                        the time the manager needs to see it answer and fence it.
  *   2 'lost-write'       a write acknowledged by the master of the moment (recordWrite with
- *                        byMaster; a write a stale application got from a fenced-late server is
- *                        invariant 1's business) missing on the current master:
+ *                        byMaster; a write a stale application got from a fenced-late server, or
+ *                        one a server took in its come-back grace, is invariant 1's business)
+ *                        missing on the current master:
  *                        checkWrites(now, master, holds) when no task runs; writes the master that
  *                        failed over acknowledged after the new master's received position, before
  *                        the failover ended, are excused by the task's loss window (lossWindowOf).
@@ -521,10 +522,15 @@ export class InvariantChecker {
     for (const [name, at] of this.returnedAt) if (now - at <= this.opts.comebackGraceMs) this.returnedWhileDown.add(name);
   }
 
+  /** `name` came back on its own moments ago: what it accepts now is the documented window, not the master's. */
+  inComebackGrace(name: string, now: number): boolean {
+    return this.returnedWhileDown.has(name) || now - (this.returnedAt.get(name) ?? -Infinity) <= this.opts.comebackGraceMs;
+  }
+
   /** Invariant 1: at most one server accepts writes. Call after every change and at every tick. */
   checkWriters(now: number, servers: readonly ServerSnapshot[]): void {
     const writable = servers.filter((s) => s.acceptsWrites).map((s) => s.name);
-    const inGrace = (name: string) => this.returnedWhileDown.has(name) || now - (this.returnedAt.get(name) ?? -Infinity) <= this.opts.comebackGraceMs;
+    const inGrace = (name: string) => this.inComebackGrace(name, now);
     const counted = writable.filter((name) => !inGrace(name));
     this.episode('two-writable', 'two-writable', now, counted.length > 1, 0, () => `${writable.join(' and ')} accept writes`);
   }

@@ -144,7 +144,7 @@ export async function runSimulatedSeed(seed: number, opts: SimRunOptions): Promi
   driver.onChange(() => checker.checkWriters(clock.now(), servers()));
 
   const record = (w: ReturnType<SimulatedDriver['appWrite']>) => {
-    if (w.ok) checker.recordWrite({ id: w.id, seqno: w.seqno, server: w.server, at: w.at, gtid: w.gtid, byMaster: w.server === masterName() });
+    if (w.ok) checker.recordWrite({ id: w.id, seqno: w.seqno, server: w.server, at: w.at, gtid: w.gtid, byMaster: w.server === masterName() && !checker.inComebackGrace(w.server, clock.now()) });
   };
   const check = () => {
     const snap = servers();

@@ -411,4 +411,26 @@ describe('found by the chaos checker (test/chaos), each pinned here', () => {
     // Brought ONLINE while following db2, it would be promoted with whatever db2 took after its fence.
     expect(h.ds('db3').state).toBe('FAILED');
   });
+
+  it('an old master that restarts writable during the promotion is left FAILED, not called a slave (seed 15306)', async () => {
+    h = await startHarness(['simulation.stepDelayMs=200', 'simulation.writesPerSecond=0']);
+    await h.clock.advance(10_000);
+    const db1 = h.manager.configOf('db1');
+    const db3 = h.manager.configOf('db3');
+    const started = h.manager.control('alpha', { op: 'switch', target: 'db3' }, 'tester');
+    await h.clock.advance(700); // fenced twice, waited: the promotion of db3 is next
+    await h.driver.injectFault(db3, 'dataserver-freeze'); // ... and hangs
+    await h.clock.advance(500);
+    await h.driver.injectFault(db1, 'dataserver-kill');
+    await h.driver.injectFault(db1, 'dataserver-start'); // writable again
+    expect(h.driver.appWrite('db1').ok).toBe(true);
+    await h.driver.injectFault(db3, 'dataserver-thaw');
+    await h.clock.advance(5_000);
+    const task = h.manager.task(started.taskId);
+    expect(task.state).toBe('complete');
+    expect(lines(task).some((l) => l.startsWith("THE PRIOR MASTER 'db1@alpha' TOOK WRITES AFTER ITS FENCE AND CANNOT FOLLOW 'db3@alpha'"))).toBe(true);
+    expect(task.taskResult).toMatchObject({ newPrimary: 'db3', slavesNotFollowing: ['db1'] });
+    expect(h.ds('db1')).toMatchObject({ role: 'slave', state: 'FAILED' });
+    expect(writable(h)).toEqual(['db3']);
+  });
 });

@@ -53,6 +53,7 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
     task.step(`SELECTED SLAVE: ${q(chosen)}`);
     let fenced = false;
     let promoted = false;
+    let priorDiverged: string | null = null;
     try {
       task.step(`PURGE REMAINING ACTIVE SESSIONS ON CURRENT MASTER '${q(masterName)}'`);
       fenced = true;
@@ -66,8 +67,16 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
       ctx.willPromote(task, chosen);
       await ctx.call(task, `promoting ${chosen}`, (o) => ctx.driver.promote(newCfg, o));
       task.step(`PUT THE NEW MASTER '${q(chosen)}' ONLINE`);
-      await ctx.call(task, `making ${masterName} a slave of ${chosen}`, (o) => ctx.driver.replicateFrom(ctx.configOf(masterName), newCfg, o));
-      task.step(`PUT THE PRIOR MASTER '${q(masterName)}' ONLINE AS A SLAVE`);
+      // It may have restarted writable and taken writes during the promotion: then it cannot follow,
+      // and says so, rather than be called a slave while its replication breaks.
+      const check = await ctx.call(task, `checking that ${masterName} can follow ${chosen}`, (o) => ctx.driver.checkRejoin(ctx.configOf(masterName), newCfg, o));
+      if (check.ok) {
+        await ctx.call(task, `making ${masterName} a slave of ${chosen}`, (o) => ctx.driver.replicateFrom(ctx.configOf(masterName), newCfg, o));
+        task.step(`PUT THE PRIOR MASTER '${q(masterName)}' ONLINE AS A SLAVE`);
+      } else {
+        priorDiverged = check.reason;
+        task.step(`THE PRIOR MASTER '${q(masterName)}' TOOK WRITES AFTER ITS FENCE AND CANNOT FOLLOW '${q(chosen)}': ${check.reason}`);
+      }
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       task.step(`SWITCH TO '${q(chosen)}' FAILED: ${reason}`);
@@ -87,8 +96,13 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
       r.lastError = null;
       r.fencedByMonitor = false;
     }
+    if (priorDiverged) {
+      // Read-only (the write guard keeps it so) until an operator reconciles it: 'recover' names what it holds.
+      oldRecord.state = 'FAILED';
+      oldRecord.lastError = `CANNOT FOLLOW '${q(chosen)}': ${priorDiverged}`;
+    }
     ctx.changed();
-    const notFollowing = await repointSlaves(ctx, task, chosen, [masterName]);
+    const notFollowing = [...(priorDiverged ? [masterName] : []), ...(await repointSlaves(ctx, task, chosen, [masterName]))];
     await ctx.notifyRouters(task);
     task.step(`SWITCH TO '${q(chosen)}' WAS SUCCESSFUL${followUp(notFollowing)}`);
     return { newPrimary: chosen, oldPrimary: masterName, ...(notFollowing.length > 0 ? { slavesNotFollowing: notFollowing } : {}) };
@@ -98,7 +112,7 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
 /**
  * Waits until the candidate has applied everything the fenced master holds. A master that took
  * writes after its fence (it restarted writable meanwhile) is fenced again and waited for again;
- * one that keeps doing so fails the switch.
+ * one that keeps doing so, or stops answering, fails the switch.
  */
 async function waitForEverything(ctx: OperationContext, task: TaskContext, masterName: string, chosen: string): Promise<void> {
   const q = ctx.qualified.bind(ctx);
@@ -108,12 +122,19 @@ async function waitForEverything(ctx: OperationContext, task: TaskContext, maste
   let position = await readPosition();
   for (let round = 1; ; round++) {
     await ctx.call(task, `waiting for ${chosen} to apply seqno ${position.seqno}`, (o) => ctx.driver.waitApplied(newCfg, position, o));
-    const now = await readPosition().catch(() => null);
-    if (!now || now.seqno <= position.seqno) return;
+    // Fenced again just before the last look, so what it holds then is final. One that stops
+    // answering may come back with writes the candidate lacks: the switch stops (and is reverted)
+    // rather than promote without knowing; a failover then accounts for it.
+    const now = await ctx
+      .call(task, `fencing writes on ${masterName}`, (o) => ctx.driver.fenceWrites(oldCfg, o))
+      .then(readPosition)
+      .catch((e: unknown) => {
+        throw new Error(`${masterName} stopped answering before its last position could be checked again (${e instanceof Error ? e.message : String(e)})`);
+      });
+    if (now.seqno <= position.seqno) return;
     if (round === 3) throw new Error(`${masterName} keeps accepting writes after it was fenced (seqno ${now.seqno} > ${position.seqno})`);
-    task.step(`PRIOR MASTER '${q(masterName)}' ACCEPTED WRITES AFTER ITS FENCE (SEQNO ${now.seqno} > ${position.seqno}): FENCING IT AGAIN`);
-    await ctx.call(task, `fencing writes on ${masterName}`, (o) => ctx.driver.fenceWrites(oldCfg, o));
-    position = await readPosition();
+    task.step(`PRIOR MASTER '${q(masterName)}' ACCEPTED WRITES AFTER ITS FENCE (SEQNO ${now.seqno} > ${position.seqno}): WAITING FOR THEM TOO`);
+    position = now;
   }
 }
 
