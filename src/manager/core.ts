@@ -62,6 +62,7 @@ interface LiveState {
   warnings: string[];
   /** The last lag seen while its replication ran: a failover judges slaves by it once the master is gone. */
   lastKnownLatency: number | null;
+  lastKnownLatencyAt: number;
   /** Its position when its server last answered (for a master: what a failover may lose). */
   lastSeen: SeenPosition | null;
 }
@@ -455,8 +456,21 @@ export class ManagerCore implements Manager, OperationContext {
         state: r.state,
         precedence: this.configOf(r.name).precedence,
         observation: this.liveOf(r.name).obs,
-        lastKnownLatency: this.liveOf(r.name).lastKnownLatency,
+        lastKnownLatency: this.lagWhenMasterWasSeen(r.name, exclude),
       }));
+  }
+
+  /**
+   * A slave's last known lag, if it was seen in step with `master` around when the master was last
+   * seen (within a sample period): a lag measured long before, while the slave was later down or
+   * cut off, says nothing of what it has now.
+   */
+  private lagWhenMasterWasSeen(name: string, master: string): number | null {
+    const live = this.liveOf(name);
+    const masterSeen = this.liveOf(master).lastSeen;
+    if (live.lastKnownLatency === null) return null;
+    if (masterSeen && live.lastKnownLatencyAt < masterSeen.at - this.props.policy.samplePeriodSeconds * 1000) return null;
+    return live.lastKnownLatency;
   }
 
   eligibilityRules(masterName: string, mode: EligibilityRules['mode']): EligibilityRules {
@@ -754,6 +768,7 @@ export class ManagerCore implements Manager, OperationContext {
         seqnoChangedAt: this.clock.now(),
         warnings: [],
         lastKnownLatency: null,
+        lastKnownLatencyAt: 0,
         lastSeen: null,
       };
       this.live.set(name, live);
@@ -953,7 +968,10 @@ export class ManagerCore implements Manager, OperationContext {
       const obs = live.obs;
       const rep = obs?.replicator;
       if (!obs || obs.inconclusive || obs.dataServer.state !== 'ONLINE' || !rep) continue;
-      if (rep.state === 'ONLINE' && rep.appliedLatency >= 0) live.lastKnownLatency = rep.appliedLatency;
+      if (rep.state === 'ONLINE' && rep.appliedLatency >= 0) {
+        live.lastKnownLatency = rep.appliedLatency;
+        live.lastKnownLatencyAt = now;
+      }
       live.lastSeen = { seqno: Math.max(rep.appliedSeqno, rep.storedSeqno), gtidState: obs.gtidState, serverId: obs.serverId ?? null, at: now };
     }
     const master = this.master();

@@ -48,8 +48,8 @@ function holds(state: GtidState | null, g: { domain: number; server: number; seq
 /**
  * The slave's GTIDs that did not come from the master's history (`0-3-17`); empty when there are
  * none or nothing can be told. What the slave wrote itself (its own server_id) is errant unless the
- * master or another server holds it (it was once the master), or, the master never seen, unless
- * something newer came after it; what the master wrote itself is never
+ * master holds it (it was once the master); the master never seen, unless another server holds it
+ * or something newer came after it. What the master wrote itself is never
  * errant, however old the master's view. Anything else beyond the master's view is errant when the
  * master's server_id is known, or else when it is not the master's newest writer of a domain the
  * master's view has.
@@ -64,8 +64,9 @@ export function errantTransactions(check: ErrantCheck): string[] {
   const errant = [...slave.values()].filter((mine) => {
     if (holds(master, mine)) return false;
     if (mine.server === check.slaveServerId) {
-      if (peers.some((p) => holds(p, mine))) return false;
+      // The master's view is the reference when there is one; other servers may have it from this one.
       if (master) return true;
+      if (peers.some((p) => holds(p, mine))) return false;
       // Master never seen: with gtid_strict_mode an errant write stops the slave's replication, so
       // it is the newest of its domain there. Older own writes were followed by others' (it was
       // the master once), and the unseen master may hold them.

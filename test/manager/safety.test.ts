@@ -173,6 +173,8 @@ describe('eligibility (pure)', () => {
     // Own writes followed by the next master's are history, not errant, though no peer seen holds them (seed 5067).
     expect(errant('0-1-214,0-2-166', null, { slaveServerId: 2, peers: [''] })).toEqual([]);
     expect(errant('0-1-5,0-3-1', '0-1-5,0-3-1', { slaveServerId: 3 })).toEqual([]);
+    // The master's view is the reference: another server holding the slave's own write got it from the slave (soak seed 1154).
+    expect(errant('0-1-314,0-3-313', '0-1-279,0-3-698', { slaveServerId: 1, masterServerId: 3, peers: ['0-1-314,0-3-313'] })).toEqual(['0-1-314']);
     // The master's own writes newer than its last seen state (chaos seed 2898).
     expect(errant('0-1-1,0-3-8', '0-1-1', { slaveServerId: 1, masterServerId: 3 })).toEqual([]);
   });
