@@ -809,22 +809,13 @@ export class ManagerCore implements Manager, OperationContext {
     if (this.running) return;
     const master = this.master();
     if (!master || master.state !== 'ONLINE' || !this.answersConclusively(master.name)) return;
-    const otherWriter = this.serviceRecord.datasources.some((d) => d !== master && this.liveOf(d.name).obs?.readOnly === false);
-    if (this.liveOf(master.name).obs?.readOnly === true && !otherWriter && !this.autoRecovering.has(master.name)) {
-      this.autoRecovering.add(master.name);
+    if (this.liveOf(master.name).obs?.readOnly === true && !this.otherWriter(master) && !this.autoRecovering.has(master.name)) {
       this.logger.warn(`master ${this.qualified(master.name)} answers read-only: allowing writes`);
-      const done = withClockTimeout(this.clock, `allowing writes on ${master.name}`, this.props.operationStepTimeoutSeconds * 1000, this.shutdown.signal, (opts) =>
-        this.driver.allowWrites(this.configOf(master.name), opts),
-      )
-        .then(() => {
-          this.auditManagerAction(`allow writes on master ${master.name}`, 'complete', null);
-          const live = this.liveOf(master.name);
-          if (live.obs) live.obs = { ...live.obs, readOnly: false };
-          this.changed();
-        })
-        .catch((e: unknown) => this.logger.warn(`could not allow writes on ${this.qualified(master.name)}: ${messageOf(e)}`))
-        .finally(() => this.autoRecovering.delete(master.name));
-      this.track(done);
+      this.giveWritesBack(master, () => {
+        this.auditManagerAction(`allow writes on master ${master.name}`, 'complete', null);
+        const live = this.liveOf(master.name);
+        if (live.obs) live.obs = { ...live.obs, readOnly: false };
+      });
     }
     for (const r of this.serviceRecord.datasources) {
       if (r === master || r.role === 'master' || r.state !== 'ONLINE' || !this.answersConclusively(r.name)) continue;
@@ -840,28 +831,52 @@ export class ManagerCore implements Manager, OperationContext {
    * cannot is FAILED with the reason, for the operator. `then` runs after a successful repoint.
    */
   private repointInBackground(r: DataSourceRecord, master: DataSourceRecord, then: () => void): void {
-    if (this.autoRecovering.has(r.name)) return;
-    this.autoRecovering.add(r.name);
     const cfg = this.configOf(r.name);
     const masterCfg = this.configOf(master.name);
-    const stepMs = this.props.operationStepTimeoutSeconds * 1000;
-    const done = withClockTimeout(this.clock, `checking that ${r.name} can follow ${master.name}`, stepMs, this.shutdown.signal, (opts) => this.driver.checkRejoin(cfg, masterCfg, opts))
-      .then(async (check) => {
-        if (this.running || this.master() !== master) return;
-        if (!check.ok) {
-          r.state = 'FAILED';
-          r.lastError = `CANNOT FOLLOW '${this.qualified(master.name)}': ${check.reason}`;
-          r.fencedByMonitor = false;
-          this.logger.error(`${this.qualified(r.name)}: ${r.lastError}`);
-          this.changed();
-          return;
-        }
-        await withClockTimeout(this.clock, `repointing ${r.name}`, stepMs, this.shutdown.signal, (opts) => this.driver.replicateFrom(cfg, masterCfg, opts));
-        this.auditManagerAction(`datasource ${r.name} repoint to ${master.name}`, 'complete', null);
-        then();
-        this.changed();
-      })
-      .catch((e: unknown) => this.logger.warn(`could not repoint ${this.qualified(r.name)}: ${messageOf(e)}`))
+    this.repairInBackground(r, `repoint ${this.qualified(r.name)}`, async () => {
+      const check = await this.stepCall(`checking that ${r.name} can follow ${master.name}`, (opts) => this.driver.checkRejoin(cfg, masterCfg, opts));
+      if (this.running || this.master() !== master) return;
+      if (!check.ok) {
+        r.state = 'FAILED';
+        r.lastError = `CANNOT FOLLOW '${this.qualified(master.name)}': ${check.reason}`;
+        r.fencedByMonitor = false;
+        this.logger.error(`${this.qualified(r.name)}: ${r.lastError}`);
+        return;
+      }
+      await this.stepCall(`repointing ${r.name}`, (opts) => this.driver.replicateFrom(cfg, masterCfg, opts));
+      this.auditManagerAction(`datasource ${r.name} repoint to ${master.name}`, 'complete', null);
+      then();
+    });
+  }
+
+  /** A master that answers read-only takes writes again; `then` runs once it does. */
+  private giveWritesBack(r: DataSourceRecord, then: () => void): void {
+    this.repairInBackground(r, `allow writes on ${this.qualified(r.name)}`, async () => {
+      await this.stepCall(`allowing writes on ${r.name}`, (opts) => this.driver.allowWrites(this.configOf(r.name), opts));
+      then();
+    });
+  }
+
+  /** Another server than `r` seen accepting writes, if any. */
+  private otherWriter(r: DataSourceRecord): DataSourceRecord | undefined {
+    return this.serviceRecord.datasources.find((d) => d !== r && this.liveOf(d.name).obs?.readOnly === false);
+  }
+
+  /** A driver call of the monitor's own, bounded by the operation step timeout. */
+  private stepCall<T>(what: string, work: (opts: DriverCallOptions) => Promise<T>): Promise<T> {
+    return withClockTimeout(this.clock, what, this.props.operationStepTimeoutSeconds * 1000, this.shutdown.signal, work);
+  }
+
+  /**
+   * One repair the monitor makes on its own, one at a time per datasource, in the background:
+   * published when it ends, logged (`could not <what>: <reason>`) when it fails.
+   */
+  private repairInBackground(r: DataSourceRecord, what: string, work: () => Promise<void>): void {
+    if (this.autoRecovering.has(r.name)) return;
+    this.autoRecovering.add(r.name);
+    const done = work()
+      .then(() => this.changed())
+      .catch((e: unknown) => this.logger.warn(`could not ${what}: ${messageOf(e)}`))
       .finally(() => this.autoRecovering.delete(r.name));
     this.track(done);
   }
@@ -939,22 +954,14 @@ export class ManagerCore implements Manager, OperationContext {
       bringOnline('it still accepts writes');
       return;
     }
-    const otherWriter = this.serviceRecord.datasources.find((d) => d !== r && this.liveOf(d.name).obs?.readOnly === false);
+    const otherWriter = this.otherWriter(r);
     if (otherWriter) {
       this.logger.error(`master ${this.qualified(r.name)} answers again read-only while ${this.qualified(otherWriter.name)} accepts writes: left FAILED for the operator`);
       return;
     }
-    this.autoRecovering.add(r.name);
-    const done = withClockTimeout(this.clock, `allowing writes on ${r.name}`, this.props.operationStepTimeoutSeconds * 1000, this.shutdown.signal, (opts) =>
-      this.driver.allowWrites(this.configOf(r.name), opts),
-    )
-      .then(() => {
-        if (r.state === 'FAILED' && r.fencedByMonitor && r === this.master() && !this.running) bringOnline('writes allowed again');
-        this.changed();
-      })
-      .catch((e: unknown) => this.logger.warn(`could not allow writes on ${this.qualified(r.name)}: ${messageOf(e)}`))
-      .finally(() => this.autoRecovering.delete(r.name));
-    this.track(done);
+    this.giveWritesBack(r, () => {
+      if (r.state === 'FAILED' && r.fencedByMonitor && r === this.master() && !this.running) bringOnline('writes allowed again');
+    });
   }
 
   /**
