@@ -1,4 +1,5 @@
 /** A demo manager on a VirtualClock with the simulated driver in reach, for the manager's tests. */
+import { expect } from 'vitest';
 import { VirtualClock } from '../../src/manager/clock.js';
 import type { ManagerCore } from '../../src/manager/core.js';
 import { SimulatedDriver } from '../../src/manager/drivers/simulated.js';
@@ -54,4 +55,13 @@ export async function startHarness(overrides: string[] = [], opts: { clock?: Vir
 
 export function lines(task: TaskStatus): string[] {
   return task.steps.map((s) => s.line);
+}
+
+/** The monitor fails `host` (its server stopped for the detection time), then its server is started again. */
+export async function failedByMonitorThenRestarted(harness: Harness, host: string, before?: (x: Harness) => Promise<void>): Promise<void> {
+  await harness.fault(host, 'dataserver-stop');
+  await harness.clock.advance(30_000);
+  expect(harness.ds(host).state).toBe('FAILED');
+  await before?.(harness);
+  await harness.fault(host, 'dataserver-start');
 }

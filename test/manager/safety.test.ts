@@ -9,7 +9,7 @@ import { evaluateCandidates, selectCandidate, type CandidateInput } from '../../
 import type { Observation } from '../../src/manager/drivers/driver.js';
 import { errantTransactions } from '../../src/manager/errant.js';
 import { memoryStore } from '../../src/manager/store.js';
-import { lines, startHarness, type Harness } from './harness.js';
+import { failedByMonitorThenRestarted, lines, startHarness, type Harness } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -402,13 +402,11 @@ describe('found by the chaos checker (test/chaos), each pinned here', () => {
     await h.clock.advance(10_000);
     await h.run({ op: 'datasource', host: 'db2', action: 'shun' });
     await h.driver.replicateFrom(h.manager.configOf('db3'), h.manager.configOf('db2'), { timeoutMs: 1000 });
-    await h.fault('db3', 'dataserver-stop');
-    await h.clock.advance(30_000);
-    expect(h.ds('db3').state).toBe('FAILED');
-    await h.fault('db1', 'dataserver-freeze');
-    await h.clock.advance(40_000);
-    expect(h.ds('db1').state).toBe('FAILED');
-    await h.fault('db3', 'dataserver-start');
+    await failedByMonitorThenRestarted(h, 'db3', async (x) => {
+      await x.fault('db1', 'dataserver-freeze');
+      await x.clock.advance(40_000);
+      expect(x.ds('db1').state).toBe('FAILED');
+    });
     await h.clock.advance(30_000);
     // Brought ONLINE while following db2, it would be promoted with whatever db2 took after its fence.
     expect(h.ds('db3').state).toBe('FAILED');
