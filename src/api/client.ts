@@ -44,6 +44,31 @@ export interface ManagerClientOptions {
   caFile?: string;
   /** Accept any certificate (like `curl -k`). */
   insecure?: boolean;
+  /** Called with the HTTP status each time the manager answers (FailoverClient follows who answers). */
+  onAnswer?: (status: number) => void;
+}
+
+/**
+ * One manager failed a call: no connection, no answer in time, or an error status. Says which
+ * manager, why in a few words, and whether a connection was open, i.e. whether the request may have
+ * reached it (a call that failed before connecting surely did not).
+ */
+export class ManagerCallError extends ToolkitError {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    hint: string | undefined,
+    /** The manager's URL. */
+    readonly manager: string,
+    /** Why, in a few words: `connection refused`, `timed out after 10000 ms`, `HTTP 503: ...`. */
+    readonly reason: string,
+    /** A connection was open when it failed: the request may have reached the manager. */
+    readonly connected: boolean,
+    /** The HTTP status when the manager answered; null when it did not. */
+    readonly status: number | null,
+  ) {
+    super(kind, message, hint);
+  }
 }
 
 export interface WaitForTaskOptions {
@@ -406,7 +431,8 @@ export class ManagerClient {
         headers: { ...this.headers(), accept: 'text/event-stream' },
         ...transport.tls,
       });
-      const connectTimer = setTimeout(() => req.destroy(this.timeoutError('GET', url)), this.timeoutMs);
+      const connected = trackConnection(req, this.baseUrl.protocol === 'https:');
+      const connectTimer = setTimeout(() => req.destroy(this.timeoutError('GET', url, connected())), this.timeoutMs);
       const close = () => {
         closedByUs = true;
         clearTimeout(idleTimer);
@@ -420,12 +446,13 @@ export class ManagerClient {
         clearTimeout(idleTimer);
         signal?.removeEventListener('abort', onAbort);
         if (closedByUs) return;
-        const err = this.transportError(e, 'GET', url);
+        const err = this.transportError(e, 'GET', url, connected());
         reject(err);
         settleDone?.reject(err);
       });
       req.on('response', (res) => {
         clearTimeout(connectTimer);
+        this.options.onAnswer?.(res.statusCode ?? 0);
         if (res.statusCode !== 200) {
           readBody(res).then((body) => {
             const err = this.httpError({ status: res.statusCode ?? 0, body }, 'GET', url);
@@ -437,7 +464,7 @@ export class ManagerClient {
         const armIdle = () => {
           clearTimeout(idleTimer);
           idleTimer = setTimeout(
-            () => req.destroy(new ToolkitError('timeout', `event stream from ${this.url} went silent`)),
+            () => req.destroy(this.callError('timeout', `event stream from ${this.url} went silent`, undefined, 'the event stream went silent', true, null)),
             EVENT_STREAM_IDLE_MS,
           );
           idleTimer.unref();
@@ -460,7 +487,9 @@ export class ManagerClient {
           clearTimeout(idleTimer);
           signal?.removeEventListener('abort', onAbort);
           if (closedByUs) return;
-          settleDone?.reject(new ToolkitError('unreachable', `the manager at ${this.url} closed the event stream`));
+          settleDone?.reject(
+            this.callError('unreachable', `the manager at ${this.url} closed the event stream`, undefined, 'it closed the event stream', true, null),
+          );
         });
         // A connection the manager's end closes mid-stream (the process killed: FIN, no reset) is
         // reported only here, as 'aborted', never on req.
@@ -468,7 +497,7 @@ export class ManagerClient {
           clearTimeout(idleTimer);
           signal?.removeEventListener('abort', onAbort);
           if (closedByUs) return;
-          settleDone?.reject(this.transportError(e, 'GET', url));
+          settleDone?.reject(this.transportError(e, 'GET', url, true));
         });
         resolve({ done, close });
       });
@@ -514,16 +543,22 @@ export class ManagerClient {
         headers['content-type'] = 'application/json';
         headers['content-length'] = String(Buffer.byteLength(body));
       }
-      const req = transport.request(url, { method, headers, agent: transport.agent, ...transport.tls });
-      const timer = setTimeout(() => req.destroy(this.timeoutError(method, url)), this.timeoutMs);
+      // A control call takes a connection of its own: a kept-alive one may have been closed by the
+      // manager already, and then a failure could not tell whether the call reached it; on a fresh
+      // one, a failure before it opened proves the call never left (see FailoverClient).
+      const agent = method === 'GET' ? transport.agent : false;
+      const req = transport.request(url, { method, headers, agent, ...transport.tls });
+      const connected = trackConnection(req, this.baseUrl.protocol === 'https:');
+      const timer = setTimeout(() => req.destroy(this.timeoutError(method, url, connected())), this.timeoutMs);
       req.on('error', (e) => {
         clearTimeout(timer);
-        reject(this.transportError(e, method, url));
+        reject(this.transportError(e, method, url, connected()));
       });
       req.on('response', (res) => {
         readBody(res).then(
           (text) => {
             clearTimeout(timer);
+            this.options.onAnswer?.(res.statusCode ?? 0);
             resolve({ status: res.statusCode ?? 0, body: text });
           },
           () => undefined, // reported through req 'error'
@@ -545,30 +580,50 @@ export class ManagerClient {
     return this.authorization ? { authorization: this.authorization } : {};
   }
 
-  private timeoutError(method: string, url: URL): ToolkitError {
-    return new ToolkitError(
+  private callError(
+    kind: ErrorKind,
+    message: string,
+    hint: string | undefined,
+    reason: string,
+    connected: boolean,
+    status: number | null,
+  ): ManagerCallError {
+    return new ManagerCallError(kind, message, hint, this.url, reason, connected, status);
+  }
+
+  private timeoutError(method: string, url: URL, connected: boolean): ToolkitError {
+    return this.callError(
       'timeout',
       `${method} ${url.pathname}: the manager at ${this.url} did not answer within ${this.timeoutMs} ms`,
       'the outcome is unknown; check the manager with `ls` before retrying',
+      `timed out after ${this.timeoutMs} ms`,
+      connected,
+      null,
     );
   }
 
-  private transportError(e: unknown, method: string, url: URL): ToolkitError {
+  private transportError(e: unknown, method: string, url: URL, connected: boolean): ToolkitError {
     if (e instanceof ToolkitError) return e;
     const code = (e as NodeJS.ErrnoException).code ?? '';
     const message = (e as Error).message;
     if (TLS_CODES.has(code) || /certificate|self[- ]signed/i.test(message)) {
-      return new ToolkitError(
+      return this.callError(
         'unreachable',
         `cannot verify the manager's TLS certificate at ${this.url}: ${message}`,
         'pass the manager certificate with --cacert FILE, or --insecure to skip verification',
+        `TLS certificate not accepted: ${message}`,
+        connected,
+        null,
       );
     }
     const why = CONNECT_FAILURES[code] ?? message;
-    return new ToolkitError(
+    return this.callError(
       'unreachable',
       `the manager at ${this.url} is unreachable: ${why}`,
       'check that tungsten-manager is running and that --manager gives its URL',
+      why,
+      connected,
+      null,
     );
   }
 
@@ -581,17 +636,21 @@ export class ManagerClient {
       // not an envelope: describe it by its status
     }
     const kind: ErrorKind = response.status === 401 ? 'unauthorized' : payload?.kind ?? kindForStatus(response.status);
+    const reason = `HTTP ${response.status}${payload?.message ? `: ${payload.message}` : ''}`;
     if (kind === 'unauthorized') {
-      return new ToolkitError(
+      return this.callError(
         'unauthorized',
         this.options.user === undefined
           ? `the manager at ${this.url} requires credentials`
           : `the manager at ${this.url} refused the credentials of user '${this.options.user}'`,
         'give --user and --password (or TUNGSTEN_API_USER / TUNGSTEN_API_PASSWORD)',
+        reason,
+        true,
+        response.status,
       );
     }
     const message = payload?.message ?? `${method} ${url.pathname}: HTTP ${response.status}`;
-    return new ToolkitError(kind, message, payload?.hint ?? undefined);
+    return this.callError(kind, message, payload?.hint ?? undefined, reason, true, response.status);
   }
 }
 
@@ -620,6 +679,19 @@ const TLS_CODES = new Set([
   'CERT_HAS_EXPIRED',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
+
+/**
+ * Whether the request's connection is open yet: a pooled socket is; a new one once TCP (and TLS,
+ * for https) is through. Before that nothing of the request has left this process.
+ */
+function trackConnection(req: http.ClientRequest, secure: boolean): () => boolean {
+  let connected = false;
+  req.on('socket', (socket) => {
+    if (req.reusedSocket || (!socket.connecting && !secure)) connected = true;
+    else socket.once(secure ? 'secureConnect' : 'connect', () => (connected = true));
+  });
+  return () => connected;
+}
 
 function interrupted(): ToolkitError {
   return new ToolkitError('interrupted', 'interrupted');

@@ -5,7 +5,7 @@
 import { ToolkitError, isToolkitError } from '../errors.js';
 import type { ManagerInfo } from '../manager/api.js';
 import { resolveCredentials } from './credentials.js';
-import { managerUrl, type CctrlOptions } from './options.js';
+import { managerUrls, type CctrlOptions } from './options.js';
 import type { ShellApi } from './services.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -16,22 +16,35 @@ export async function openApi(options: CctrlOptions, env: NodeJS.ProcessEnv): Pr
     return startDemo(options.properties, Math.min(REQUEST_TIMEOUT_MS, options.timeoutSeconds * 1000));
   }
   const credentials = resolveCredentials(options, env);
-  const [{ ManagerClient }, { restShellApi }] = await Promise.all([import('../api/client.js'), import('./rest-api.js')]);
-  const client = new ManagerClient({
-    url: managerUrl(options),
+  const [{ FailoverClient }, { restShellApi }] = await Promise.all([import('../api/failover.js'), import('./rest-api.js')]);
+  const managers = new FailoverClient(managerUrls(options), {
     ...(credentials ?? {}),
     timeoutMs: Math.min(REQUEST_TIMEOUT_MS, options.timeoutSeconds * 1000),
     ...(options.cacert ? { caFile: options.cacert } : {}),
     insecure: options.insecure,
   });
-  return restShellApi(client);
+  return restShellApi(managers);
 }
 
-/** The manager's info, or a ToolkitError that names --manager and --demo when nothing answers. */
+const START_HINT = 'start tungsten-manager, give its address with --manager URL, or try the simulated cluster with cctrl --demo';
+
+/**
+ * The manager's info, or a ToolkitError that names --manager and --demo when nothing answers
+ * (with several managers: each one tried, with its reason).
+ */
 export async function greet(api: ShellApi): Promise<ManagerInfo> {
   try {
     return await api.info();
   } catch (e) {
+    const { NoManagerAnswers } = await import('../api/failover.js');
+    if (e instanceof NoManagerAnswers) {
+      const certificate = e.attempts.some((a) => /certificate/i.test(a.reason));
+      throw new ToolkitError(
+        'unreachable',
+        `cannot reach any of the managers: ${e.attempts.map((a) => `${a.url}: ${a.reason}`).join('; ')}`,
+        certificate ? `${START_HINT}; for a certificate, give its CA with --cacert FILE or skip verification with --insecure` : START_HINT,
+      );
+    }
     if (isToolkitError(e) && e.kind === 'unreachable' && /certificate/i.test(e.message)) {
       throw new ToolkitError('unreachable', e.message, 'give the CA that signed it with --cacert FILE, or skip verification with --insecure');
     }
@@ -39,7 +52,7 @@ export async function greet(api: ShellApi): Promise<ManagerInfo> {
       throw new ToolkitError(
         'unreachable',
         `cannot reach the manager at ${api.address}: ${e.message.replace(/^.*unreachable: /, '')}`,
-        'start tungsten-manager, give its address with --manager URL, or try the simulated cluster with cctrl --demo',
+        START_HINT,
       );
     }
     throw e;

@@ -4,7 +4,7 @@
  * credentials. The shell then talks to it exactly as it talks to a remote manager.
  */
 import { randomBytes } from 'node:crypto';
-import { ManagerClient } from '../api/client.js';
+import { FailoverClient } from '../api/failover.js';
 import { launchManager } from '../manager/server/launch.js';
 import { restShellApi } from './rest-api.js';
 import type { ShellApi } from './services.js';
@@ -18,7 +18,7 @@ export async function startDemo(properties: readonly string[] = [], requestTimeo
     user: 'demo',
     password: randomBytes(12).toString('hex'),
   });
-  const client = new ManagerClient({ url: running.url, user: running.user, password: running.password, timeoutMs: requestTimeoutMs });
+  const client = new FailoverClient([running.url], { user: running.user, password: running.password, timeoutMs: requestTimeoutMs });
   const api = restShellApi(client);
   return {
     ...api,

@@ -11,7 +11,7 @@ import { checkService, greet, openApi } from './connect.js';
 import { parseArgs, type CctrlOptions } from './options.js';
 import { Shell, promptFor, toOutcomeError } from './session.js';
 import { runScripted } from './scripted.js';
-import type { ShellApi } from './services.js';
+import { memberChangeNote, type ShellApi } from './services.js';
 
 export interface MainIO {
   stdin: Readable & { isTTY?: boolean };
@@ -34,6 +34,13 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     options = parsed.options;
     const interactive = options.execute === null && !options.json && io.stdin.isTTY === true && io.stdout.isTTY === true;
     api = await openApi(options, io.env);
+    // Another manager taking over is said once: on stderr when scripted (stdout stays parseable);
+    // at a terminal, below the banner, and then by the UI itself.
+    const notes: string[] = [];
+    const stopNotes = api.onMemberChange?.((change) => {
+      if (interactive) notes.push(memberChangeNote(change));
+      else io.stderr.write(`cctrl: ${memberChangeNote(change)}\n`);
+    });
     const info = await greet(api);
     if (options.service !== null && !options.multi) await checkService(api, options.service);
     const state = {
@@ -46,7 +53,8 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       if (io.env['NO_COLOR']) process.env['FORCE_COLOR'] = '0';
       // Loading Ink and React takes longer than everything else: the banner and the prompt are
       // shown at once, keystrokes wait unechoed in raw mode, and the UI takes over where they are.
-      const banner = bannerLines(info, api.address, version());
+      stopNotes?.();
+      const banner = [...bannerLines(info, api.address, version()), ...notes];
       const early = [...banner, promptFor(state)];
       io.stdout.write(early.join('\n'));
       const columns = (io.stdout as { columns?: number }).columns ?? 80;

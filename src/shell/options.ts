@@ -13,6 +13,7 @@ export interface CctrlOptions {
   port: number;
   service: string | null;
   history: boolean;
+  /** --manager as given: one URL or several, comma-separated (see managerUrls). */
   manager: string | null;
   user: string | null;
   password: string | null;
@@ -51,7 +52,10 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
     .option('--expert', 'start in expert mode: expert-level commands need no confirmation', false)
     .option('--multi', 'start at the root, above the services (use SERVICE / cd SERVICE)', false)
     .option('--service <name>', 'the service to act on (default: the manager\'s own)')
-    .option('--manager <url>', `the manager's REST API (default http://${DEFAULT_HOST}:${DEFAULT_PORT})`)
+    .option(
+      '--manager <url[,url...]>',
+      `the manager's REST API (default http://${DEFAULT_HOST}:${DEFAULT_PORT}); several managers of a group: tried in order, the next when one stops answering`,
+    )
     .option('--host <host>', `the manager's host, when --manager is not given`, DEFAULT_HOST)
     .option('--port <port>', `the manager's REST port, when --manager is not given`, String(DEFAULT_PORT))
     .option('--user <user>', 'API user (or TUNGSTEN_API_USER, or the credentials file)')
@@ -101,6 +105,7 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
     throw new ToolkitError('usage', '--property sets a property of the --demo manager; it needs --demo', 'configure a running manager with tungsten-manager --property');
   }
   const str = (k: string): string | null => (typeof o[k] === 'string' ? (o[k] as string) : null);
+  if (str('manager') !== null) splitManagers(str('manager')!);
   return {
     kind: 'run',
     options: {
@@ -126,8 +131,18 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
   };
 }
 
-export function managerUrl(options: CctrlOptions): string {
-  if (options.manager) return options.manager;
+/** The managers to talk to, in the order to try them: --manager's list, else --host and --port. */
+export function managerUrls(options: Pick<CctrlOptions, 'manager' | 'host' | 'port'>): string[] {
+  if (options.manager !== null) return splitManagers(options.manager);
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return `http://${host}:${options.port}`;
+  return [`http://${host}:${options.port}`];
+}
+
+/** `URL[,URL...]`; an empty entry is a usage error (each URL is checked when the client is made). */
+function splitManagers(list: string): string[] {
+  const urls = list.split(',').map((u) => u.trim());
+  if (urls.some((u) => u === '')) {
+    throw new ToolkitError('usage', `--manager '${list}' has an empty entry`, 'give one URL or several separated by commas: --manager URL[,URL...]');
+  }
+  return urls;
 }

@@ -1,27 +1,31 @@
-/** The shell's ShellApi over the manager's REST API (src/api's ManagerClient). */
-import type { ManagerClient } from '../api/client.js';
+/** The shell's ShellApi over the managers' REST API (src/api's FailoverClient: one URL or several). */
+import type { FailoverClient } from '../api/failover.js';
 import type { ShellApi } from './services.js';
 
-export function restShellApi(client: ManagerClient): ShellApi {
+export function restShellApi(managers: FailoverClient): ShellApi {
+  const read = managers.read.bind(managers);
   return {
-    address: client.url,
-    info: () => client.status(),
-    serviceNames: async () => (await client.topology({ includeRouters: false })).services.map((s) => s.name),
+    get address() {
+      return managers.url;
+    },
+    info: () => read((c) => c.status()),
+    serviceNames: async () => (await read((c) => c.topology({ includeRouters: false }))).services.map((s) => s.name),
     serviceStatus: async (service) => {
-      const status = await client.serviceStatus(service);
+      const status = await read((c) => c.serviceStatus(service));
       return { ...status, routers: status.routers ?? [] };
     },
-    datasourceStatus: (service, ds) => client.datasourceStatus(service, ds),
+    datasourceStatus: (service, ds) => read((c) => c.datasourceStatus(service, ds)),
     pingDatasource: async (service, ds) => {
-      const p = await client.pingDatasource(service, ds);
+      const p = await read((c) => c.pingDatasource(service, ds));
       return { host: p.host ?? ds, address: p.address ?? '', alive: p.value };
     },
-    members: async (service) => (await client.members(service)).members,
-    control: (service, request) => client.control(service, request),
-    task: (taskId) => client.task(taskId),
-    history: async (service, limit) => (await client.history(service, limit)).tasks,
+    members: async (service) => (await read((c) => c.members(service))).members,
+    control: (service, request) => managers.control(request.op, (c) => c.control(service, request)),
+    task: (taskId) => read((c) => c.task(taskId)),
+    history: async (service, limit) => (await read((c) => c.history(service, limit))).tasks,
     waitForTask: (taskId, { onStep, timeoutMs, signal }) =>
-      client.waitForTask(taskId, { onStep: (step) => onStep(step.line), timeoutMs, signal }),
-    close: async () => client.close(),
+      managers.waitForTask(taskId, { onStep: (step) => onStep(step.line), timeoutMs, signal }),
+    onMemberChange: (listener) => managers.onChange(listener),
+    close: async () => managers.close(),
   };
 }

@@ -3,8 +3,11 @@
  * in-process Manager both fit behind it; tests use a small double. Methods reject with
  * ToolkitError (unreachable, unauthorized, not_found, conflict, ...).
  */
+import type { MemberChange } from '../api/failover.js';
 import type { ManagerInfo } from '../manager/api.js';
 import type { ControlRequest, DataSourceStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
+
+export type { MemberChange } from '../api/failover.js';
 
 export interface MemberView {
   name: string;
@@ -20,7 +23,10 @@ export interface PingView {
 }
 
 export interface ShellApi {
-  /** Where it talks to, for the status line and messages: `http://127.0.0.1:8090` or `in-process demo`. */
+  /**
+   * Where it talks to, for the status line and messages: `http://127.0.0.1:8090` or
+   * `in-process demo`. With several managers, the one answering now.
+   */
   readonly address: string;
   info(): Promise<ManagerInfo>;
   serviceNames(): Promise<string[]>;
@@ -40,5 +46,12 @@ export interface ShellApi {
     taskId: string,
     options: { onStep: (line: string) => void; timeoutMs: number; signal: AbortSignal },
   ): Promise<TaskStatus>;
+  /** Several managers: called when another one takes over from the one answering. Returns the unsubscribe. */
+  onMemberChange?(listener: (change: MemberChange) => void): () => void;
   close?(): Promise<void>;
+}
+
+/** What the shell says, once, when another manager takes over (scrollback, or stderr when scripted). */
+export function memberChangeNote(change: MemberChange): string {
+  return `manager ${change.from} stopped answering (${change.reason}); now connected to ${change.to}`;
 }

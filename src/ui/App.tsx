@@ -9,6 +9,7 @@ import type { Statement } from '../shell/parser.js';
 import { complete } from '../shell/completion.js';
 import type { History } from '../shell/history.js';
 import type { Outcome } from '../shell/result.js';
+import { memberChangeNote } from '../shell/services.js';
 import { EXPERT_WARNING, type Shell } from '../shell/session.js';
 import { statusText, type StatusSnapshot } from './status.js';
 import { AutomaticTaskWatcher } from './watch.js';
@@ -63,7 +64,12 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     setItems((prev) => [...prev, ...lines.map((t) => ({ id: nextId.current++, text: t, tone }))]);
   }, []);
 
-  const status = useManagerStatus(shell, statusIntervalMs, (lines) => append(lines.join('\n'), 'step'));
+  const status = useManagerStatus(
+    shell,
+    statusIntervalMs,
+    (lines) => append(lines.join('\n'), 'step'),
+    (note) => append(note, 'error'),
+  );
 
   const leave = useCallback(
     (code: number) => {
@@ -290,10 +296,19 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   );
 }
 
-/** Polls the service status for the status line; flags failures and old data. */
-function useManagerStatus(shell: Shell, intervalMs: number, onAutomatic: (lines: string[]) => void): StatusSnapshot {
+/**
+ * Polls the service status for the status line; flags failures and old data. Another manager
+ * taking over (several given) shows there and, once, as a scrollback line.
+ */
+function useManagerStatus(
+  shell: Shell,
+  intervalMs: number,
+  onAutomatic: (lines: string[]) => void,
+  onMemberNote: (line: string) => void,
+): StatusSnapshot {
   const [snapshot, setSnapshot] = useState<StatusSnapshot>({
     address: shell.api.address,
+    previous: null,
     service: shell.state.service,
     policy: null,
     coordinator: null,
@@ -303,16 +318,33 @@ function useManagerStatus(shell: Shell, intervalMs: number, onAutomatic: (lines:
   const [, setTick] = useState(0);
   const onAutomaticRef = useRef(onAutomatic);
   onAutomaticRef.current = onAutomatic;
+  const onMemberNoteRef = useRef(onMemberNote);
+  onMemberNoteRef.current = onMemberNote;
+  useEffect(
+    () =>
+      shell.api.onMemberChange?.((change) => {
+        setSnapshot((prev) => ({ ...prev, address: change.to, previous: change.from }));
+        onMemberNoteRef.current(memberChangeNote(change));
+      }),
+    [shell],
+  );
   useEffect(() => {
     let stopped = false;
     const watchers = new Map<string, AutomaticTaskWatcher>();
+    // One poll at a time: with several managers not answering, one poll can outlast the interval.
+    let polling = false;
     const poll = async () => {
+      if (polling) {
+        if (!stopped) setTick((t) => t + 1); // the stale warning still counts on
+        return;
+      }
+      polling = true;
       const service = shell.state.service;
       try {
         if (service) {
           const s = await shell.api.serviceStatus(service);
           if (!stopped) {
-            setSnapshot({ address: shell.api.address, service, policy: s.policy, coordinator: s.coordinator.host, answeredAt: Date.now(), error: null });
+            setSnapshot((prev) => ({ ...prev, address: shell.api.address, service, policy: s.policy, coordinator: s.coordinator.host, answeredAt: Date.now(), error: null }));
           }
           let watcher = watchers.get(service);
           if (!watcher) watchers.set(service, (watcher = new AutomaticTaskWatcher()));
@@ -321,11 +353,13 @@ function useManagerStatus(shell: Shell, intervalMs: number, onAutomatic: (lines:
         } else {
           const info = await shell.api.info();
           if (!stopped) {
-            setSnapshot({ address: shell.api.address, service: null, policy: info.policyMode, coordinator: info.coordinator, answeredAt: Date.now(), error: null });
+            setSnapshot((prev) => ({ ...prev, address: shell.api.address, service: null, policy: info.policyMode, coordinator: info.coordinator, answeredAt: Date.now(), error: null }));
           }
         }
       } catch (e) {
         if (!stopped) setSnapshot((prev) => ({ ...prev, error: e instanceof Error ? e.message : String(e) }));
+      } finally {
+        polling = false;
       }
       if (!stopped) setTick((t) => t + 1);
     };

@@ -3,6 +3,8 @@ import type { PolicyMode } from '../manager/model.js';
 
 export interface StatusSnapshot {
   address: string;
+  /** The manager answering before this one, which stopped answering; null when none did. */
+  previous?: string | null;
   service: string | null;
   policy: PolicyMode | null;
   coordinator: string | null;
@@ -18,7 +20,7 @@ export const STALE_AFTER_MS = 6_000;
 export function statusText(s: StatusSnapshot, now: number): { text: string; warning: string | null } {
   const parts = [`policy ${s.policy ?? '?'}`, `coordinator ${s.coordinator ?? '?'}`];
   if (s.service) parts.push(`service ${s.service}`);
-  parts.push(`manager ${s.address}`);
+  parts.push(`manager ${s.address}${s.previous ? ` (${s.previous} stopped answering)` : ''}`);
   let warning: string | null = null;
   if (s.error) {
     warning = `manager not answering; data shown may be stale (${s.error})`;

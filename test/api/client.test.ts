@@ -1,5 +1,4 @@
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManagerClient } from '../../src/api/index.js';
@@ -7,6 +6,7 @@ import { ToolkitError } from '../../src/errors.js';
 import { startManagerServer, type ManagerServer } from '../../src/manager/server/index.js';
 import { makeSelfSignedCert } from '../helpers/tls.js';
 import { FakeManager } from '../manager/server/fake-manager.js';
+import { closedPort, startFront } from './member-front.js';
 
 const auth = { user: 'tungsten', password: 'pw-123' };
 
@@ -38,15 +38,6 @@ async function failure(p: Promise<unknown>): Promise<ToolkitError> {
   return e as ToolkitError;
 }
 
-/** A port nobody listens on: bind, note, close. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 describe('reads', () => {
   it('returns the payloads, unwrapped from the envelope', async () => {
     expect(await client.ping()).toMatchObject({ message: 'Ping test', pid: 4242 });
@@ -76,7 +67,7 @@ describe('reads', () => {
 
 describe('errors', () => {
   it('maps a refused connection to unreachable, naming the URL', async () => {
-    const url = `http://127.0.0.1:${await freePort()}`;
+    const url = `http://127.0.0.1:${await closedPort()}`;
     const e = await failure(new ManagerClient({ url, ...auth }).status());
     expect(e.kind).toBe('unreachable');
     expect(e.exitCode).toBe(3);
@@ -168,12 +159,13 @@ describe('waitForTask', () => {
 
   it('falls back to polling when the event stream is not there', async () => {
     // A proxy in front of the server that has no event stream.
-    const proxy = await startFront(server.url, (res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{}'));
-    cleanups.push(() => {
-      proxy.closeAllConnections();
-      return new Promise((r) => proxy.close(r));
+    const proxy = await startFront(server.url, (req, res) => {
+      if (!req.url?.startsWith('/api/v2/manager/events')) return false;
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{}');
+      return true;
     });
-    const viaProxy = new ManagerClient({ url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ...auth });
+    cleanups.push(() => proxy.close());
+    const viaProxy = new ManagerClient({ url: proxy.url, ...auth });
     cleanups.push(() => viaProxy.close());
     const task = await viaProxy.switch('alpha', { target: 'db2' });
     const lines: string[] = [];
@@ -189,19 +181,21 @@ describe('waitForTask', () => {
     // A front that dies like a killed process: the kernel ends the event stream's connection with a
     // FIN in the middle of its chunked response, and nothing listens on the port any more.
     let endStream: (() => void) | undefined;
-    const front = await startFront(slowServer.url, (res) => {
+    const front = await startFront(slowServer.url, (req, res) => {
+      if (!req.url?.startsWith('/api/v2/manager/events')) return false;
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(': open\n\n');
       endStream = () => res.socket?.end();
+      return true;
     });
-    const frontClient = new ManagerClient({ url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`, ...auth });
+    const frontClient = new ManagerClient({ url: front.url, ...auth });
     cleanups.push(() => frontClient.close());
     const task = await frontClient.switch('alpha');
     const started = Date.now();
     const waiting = frontClient.waitForTask(task.taskId, { timeoutMs: 8000, pollIntervalMs: 50 });
     await vi_waitUntil(() => endStream !== undefined);
-    front.close();
-    front.closeIdleConnections();
+    front.server.close();
+    front.server.closeIdleConnections();
     endStream!();
     const e = await failure(waiting);
     expect(e.kind).toBe('unreachable');
@@ -294,16 +288,3 @@ async function vi_waitUntil(condition: () => boolean, timeoutMs = 3000): Promise
   }
 }
 
-/** A server in front of the manager at `upstream`: it answers the event stream itself and passes every other request through. */
-async function startFront(upstream: string, onEvents: (res: http.ServerResponse) => void): Promise<http.Server> {
-  const front = http.createServer((req, res) => {
-    if (req.url?.startsWith('/api/v2/manager/events')) return onEvents(res);
-    const forwarded = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    req.pipe(forwarded);
-  });
-  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-  return front;
-}

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Manager } from '../../src/manager/api.js';
 import { createDemoManager } from '../../src/manager/index.js';
 import { startManagerServer, type ManagerServer } from '../../src/manager/server/server.js';
 
@@ -73,21 +74,54 @@ export async function startTestManager(
   overrides: string[] = [],
   tls?: { cert: string; key: string },
 ): Promise<TestManager> {
+  const group = await startTestGroup(1, overrides, tls);
+  return { url: group.urls[0]!, user: group.user, password: group.password, args: group.args, close: () => group.close() };
+}
+
+export interface TestGroup {
+  /** One manager's state (the demo cluster), so every member serves the same tasks and status. */
+  manager: Manager;
+  /** Each member's REST API. */
+  urls: string[];
+  user: string;
+  password: string;
+  /** `--manager URL,URL,... --user U --password P`. */
+  args: string[];
+  /** Member i dies: it stops listening and its connections and event streams end. */
+  stop(i: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A manager group as cctrl sees it: `size` REST servers on free loopback ports, all serving one
+ * demo manager, as the members of a group serve one shared state.
+ */
+export async function startTestGroup(
+  size: number,
+  overrides: string[] = [],
+  tls?: { cert: string; key: string },
+): Promise<TestGroup> {
   const manager = await createDemoManager({ overrides });
   const credentials = { user: 'ops', password: 's3cret' };
-  let server: ManagerServer;
+  const servers: ManagerServer[] = [];
   try {
-    server = await startManagerServer({ manager, credentials, host: '127.0.0.1', port: 0, ...(tls ? { tls } : {}) });
+    for (let i = 0; i < size; i++) {
+      servers.push(await startManagerServer({ manager, credentials, host: '127.0.0.1', port: 0, ...(tls ? { tls } : {}) }));
+    }
   } catch (e) {
+    await Promise.all(servers.map((s) => s.close()));
     await manager.close();
     throw e;
   }
+  const urls = servers.map((s) => s.url);
   return {
-    url: server.url,
+    manager,
+    urls,
     ...credentials,
-    args: ['--manager', server.url, '--user', credentials.user, '--password', credentials.password],
+    args: ['--manager', urls.join(','), '--user', credentials.user, '--password', credentials.password],
+    stop: (i) => servers[i]!.close(),
     async close() {
-      await server.close();
+      await Promise.all(servers.map((s) => s.close()));
       await manager.close();
     },
   };

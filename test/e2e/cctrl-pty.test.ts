@@ -5,53 +5,11 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pty from 'node-pty';
-import { stripVTControlCharacters as stripAnsi } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CCTRL_BIN, requireBuild } from './cctrl-helpers.js';
+import { requireBuild } from './cctrl-helpers.js';
+import { count, startTerm } from './pty-helpers.js';
 
 beforeAll(() => requireBuild());
-
-interface Term {
-  output(): string;
-  write(data: string): void;
-  waitFor(pattern: RegExp | string | (() => boolean), what: string, timeoutMs?: number): Promise<void>;
-  exited: Promise<number>;
-  kill(): void;
-}
-
-function startTerm(args: string[], home: string): Term {
-  const p = pty.spawn(process.execPath, [CCTRL_BIN, ...args], {
-    name: 'xterm-color',
-    cols: 100,
-    rows: 40,
-    env: { PATH: process.env.PATH ?? '', HOME: home, TZ: 'UTC', CI: 'false', TERM: 'xterm-color' },
-  });
-  let raw = '';
-  p.onData((d) => (raw += d));
-  const exited = new Promise<number>((resolve) => p.onExit(({ exitCode }) => resolve(exitCode)));
-  const output = () => stripAnsi(raw);
-  return {
-    output,
-    write: (data) => p.write(data),
-    async waitFor(pattern, what, timeoutMs = 15_000) {
-      const until = Date.now() + timeoutMs;
-      const test = () =>
-        typeof pattern === 'string' ? output().includes(pattern) : typeof pattern === 'function' ? pattern() : pattern.test(output());
-      while (!test()) {
-        if (Date.now() > until) throw new Error(`timed out waiting for ${what}; screen so far:\n${output().slice(-3000)}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    },
-    exited,
-    kill: () => p.kill(),
-  };
-}
-
-/** Counts occurrences, to wait for the next prompt rather than an earlier one. */
-function count(text: string, needle: string): number {
-  return text.split(needle).length - 1;
-}
 
 describe('cctrl in a pseudo-terminal', () => {
   it('ls, Tab completion, history recall, Ctrl-C during a switch, Ctrl-D', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCredentials, resolveCredentials } from '../../src/shell/credentials.js';
-import { managerUrl, parseArgs, type CctrlOptions } from '../../src/shell/options.js';
+import { managerUrls, parseArgs, type CctrlOptions } from '../../src/shell/options.js';
 import { statusText } from '../../src/ui/status.js';
 
 function run(argv: string[]): CctrlOptions {
@@ -18,14 +18,14 @@ describe('parseArgs', () => {
     const gnu = run(['--expert', '--multi', '--host', 'mgr1', '--port', '9000', '--service', 'beta', '--no-history']);
     expect(cctrl).toEqual(gnu);
     expect(cctrl).toMatchObject({ expert: true, multi: true, host: 'mgr1', port: 9000, service: 'beta', history: false });
-    expect(managerUrl(cctrl)).toBe('http://mgr1:9000');
+    expect(managerUrls(cctrl)).toEqual(['http://mgr1:9000']);
   });
 
   it('has the documented defaults', () => {
     const o = run([]);
     expect(o).toMatchObject({ expert: false, multi: false, history: true, json: false, yes: false, demo: false, timeoutSeconds: 120, execute: null, manager: null });
-    expect(managerUrl(o)).toBe('http://127.0.0.1:8090');
-    expect(managerUrl(run(['--manager', 'https://m:1']))).toBe('https://m:1');
+    expect(managerUrls(o)).toEqual(['http://127.0.0.1:8090']);
+    expect(managerUrls(run(['--manager', 'https://m:1']))).toEqual(['https://m:1']);
   });
 
   it('takes -e, --json, --yes, --timeout, --demo with --property', () => {
