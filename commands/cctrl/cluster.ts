@@ -14,17 +14,13 @@ export default defineCommand({
     }
     if (args.length === 1 && args[0] === 'validate') {
       const service = ctx.requireService();
-      const members = await ctx.api.members(service);
+      const [members, info] = await Promise.all([ctx.api.members(service), ctx.api.info()]);
+      const group = info.group ?? null;
       const majority = Math.floor(members.length / 2) + 1;
       const reachable = members.filter((m) => m.state === 'ONLINE').map((m) => m.name);
-      return {
-        kind: 'validate',
-        service,
-        members: members.map((m) => m.name),
-        reachable,
-        majority,
-        valid: reachable.length >= majority,
-      };
+      // In a group on etcd, the quorum is etcd's: the members listed are those whose leases live.
+      const valid = group?.kind === 'etcd' ? group.quorum && group.coordinator !== null : reachable.length >= majority;
+      return { kind: 'validate', service, members: members.map((m) => m.name), reachable, majority, valid, group };
     }
     throw new ToolkitError('usage', 'usage: cluster heartbeat|validate');
   },

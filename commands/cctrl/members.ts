@@ -8,6 +8,7 @@ export default defineCommand({
   async run(ctx, args) {
     if (args.length > 0) throw new ToolkitError('usage', 'usage: members');
     const service = ctx.requireService();
-    return { kind: 'members', service, members: await ctx.api.members(service) };
+    const [members, info] = await Promise.all([ctx.api.members(service), ctx.api.info()]);
+    return { kind: 'members', service, members, group: info.group ?? null };
   },
 });

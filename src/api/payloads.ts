@@ -59,6 +59,9 @@ export interface MemberStatus {
   host: string;
   state: 'ONLINE' | 'STOPPED';
   coordinator: boolean;
+  /** In a group: the datasource the member sits beside, and where its API listens. */
+  datasource?: string | null;
+  apiUrl?: string | null;
 }
 
 export interface MembersPayload {

@@ -2,7 +2,7 @@
  * The one place where command results become text (cctrl's wording) or --json documents
  * (docs/cctrl.md). The Ink UI shows the same text.
  */
-import type { ManagerInfo } from '../manager/api.js';
+import type { GroupSummary, ManagerInfo } from '../manager/api.js';
 import type { TaskStatus } from '../manager/model.js';
 import type { CommandResult, Outcome } from '../shell/result.js';
 import { formatLs, formatServiceList } from './ls.js';
@@ -66,10 +66,29 @@ function resultLines(result: CommandResult, options: TextOptions): string[] {
     case 'ping':
       return result.results.map((r) => `HOST ${r.name}/${r.address ?? r.name}: ${r.alive ? 'ALIVE' : 'NOT REACHABLE'}`);
     case 'members':
-      return result.members.map(
-        (m) => `${result.service}/${m.name}(${m.state}) host=${m.host}${m.coordinator ? ' COORDINATOR' : ''}`,
-      );
+      return [
+        ...result.members.map(
+          (m) =>
+            `${result.service}/${m.name}(${m.state}) host=${m.host}${besideOf(m) ? ` datasource=${besideOf(m)}` : ''}${m.coordinator ? ' COORDINATOR' : ''}`,
+        ),
+        ...(result.group?.kind === 'etcd' ? [groupLine(result.group)] : []),
+      ];
     case 'validate':
+      if (result.group?.kind === 'etcd') {
+        const g = result.group;
+        return [
+          `CHECKING FOR QUORUM: THE GROUP'S QUORUM IS ETCD'S (${g.store})`,
+          `MEMBERS WITH A LIVE LEASE: ${result.members.join(', ') || 'NONE'}`,
+          groupLine(g),
+          '========================================================================',
+          result.valid
+            ? `CONCLUSION: I AM IN A PRIMARY PARTITION: '${g.self}' REACHES AN ETCD MAJORITY AND '${g.coordinator}' COORDINATES`
+            : g.quorum
+              ? `CONCLUSION: '${g.self}' REACHES AN ETCD MAJORITY BUT NO COORDINATOR IS ELECTED YET`
+              : `CONCLUSION: I AM IN A NON-PRIMARY PARTITION: '${g.self}' CANNOT REACH AN ETCD MAJORITY${g.lastError ? ` (${g.lastError})` : ''}`,
+          `VALIDATION STATUS=${result.valid ? 'VALID CLUSTER' : 'NO QUORUM'}`,
+        ];
+      }
       return [
         `CHECKING FOR QUORUM: MUST BE AT LEAST ${result.majority} DB MEMBERS`,
         `POTENTIAL QUORUM SET MEMBERS ARE: ${result.members.join(', ')}`,
@@ -152,4 +171,15 @@ export function jsonDocument(outcome: Outcome): string {
     result: outcome.result,
   };
   return JSON.stringify(doc, (_key, value: unknown) => (value === undefined ? null : value));
+}
+
+/** One line on the group: quorum, coordinator and term, this member's lease. */
+function groupLine(g: GroupSummary): string {
+  const lease = g.leaseRemainingSeconds === null ? 'none' : `${g.leaseRemainingSeconds.toFixed(1)}s of ${g.leaseTtlSeconds}s`;
+  return `GROUP: etcd quorum=${g.quorum ? 'YES' : 'NO'} coordinator=${g.coordinator ?? 'NONE'}${g.term !== null ? ` term=${g.term}` : ''} self=${g.self} lease=${lease}`;
+}
+
+/** The datasource a group member sits beside, when the manager says. */
+function besideOf(m: object): string | null {
+  return 'datasource' in m && typeof m.datasource === 'string' ? m.datasource : null;
 }

@@ -27,6 +27,26 @@ export interface ManagerInfo {
   coordinator: string;
   driver: 'simulated' | 'mysql';
   version: string;
+  /** The group this manager belongs to, as it sees it now (absent from older managers). */
+  group?: GroupSummary;
+}
+
+/** What `members`, `cluster validate` and the status line say about the group. */
+export interface GroupSummary {
+  /** local: one manager alone; etcd: a member of a manager group. */
+  kind: 'local' | 'etcd';
+  /** This member's name. */
+  self: string;
+  /** Whether this member reaches a majority of etcd (always true alone). */
+  quorum: boolean;
+  /** The coordinator's member name; null when none is elected (or this member cannot tell). */
+  coordinator: string | null;
+  term: number | null;
+  leaseTtlSeconds: number | null;
+  leaseRemainingSeconds: number | null;
+  /** Where the state lives: the state file, memory, or the etcd endpoints. */
+  store: string;
+  lastError: string | null;
 }
 
 export interface Manager {
@@ -45,12 +65,16 @@ export interface Manager {
    * Start a control operation as a task and return it at once (state in_progress, or already
    * complete for instant ones). A second operation on a service while one runs: conflict.
    */
-  control(service: string, request: ControlRequest, requestedBy: string): TaskStatus;
+  control(service: string, request: ControlRequest, requestedBy: string, via?: string | null): TaskStatus;
+  /** In a group, on a member that is not the coordinator: where control calls go instead (null: here). */
+  coordinatorApi?(): { name: string; url: string } | null;
+  /** This manager's name in its group. */
+  memberName?(): string;
   task(taskId: string): TaskStatus;
   /** Newest first. */
   history(service: string, limit: number): TaskStatus[];
   /** Members (managers) of the service with their state. */
-  members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean }>;
+  members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean; datasource?: string | null; apiUrl?: string | null }>;
   subscribe(listener: (event: ManagerEvent) => void): () => void;
   /** Stop monitoring, finish or abandon tasks, flush state to disk. */
   close(): Promise<void>;

@@ -16,6 +16,8 @@ export interface AuditRecord {
   error: string | null;
   taskId: string | null;
   durationMs: number;
+  /** The member of the group that took the call, when it passed it to the coordinator. */
+  via?: string;
 }
 
 export interface AuditLog {

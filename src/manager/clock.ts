@@ -1,6 +1,8 @@
 /** The manager never reads the wall clock directly: rules run on this, virtual in tests. */
 export interface Clock {
   now(): number;
+  /** Milliseconds that never jump with the wall clock (and keep counting while the process is stopped): leases are timed on it. */
+  monotonic(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
@@ -12,6 +14,7 @@ export const systemClock: Clock = (() => {
   let next = 1;
   return {
     now: () => Date.now(),
+    monotonic: () => performance.now(),
     setTimeout(fn, ms) {
       const id = next++;
       const t = setTimeout(() => {
@@ -44,6 +47,10 @@ export class VirtualClock implements Clock {
   }
 
   now(): number {
+    return this.current;
+  }
+
+  monotonic(): number {
     return this.current;
   }
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { ToolkitError, isToolkitError } from '../errors.js';
-import type { ManagerInfo, Manager } from './api.js';
+import type { GroupSummary, ManagerInfo, Manager } from './api.js';
 import type { AuditLog } from './audit.js';
 import { evaluateCandidates, selectCandidate, type CandidateInput, type EligibilityRules } from './candidates.js';
 import type { Clock } from './clock.js';
@@ -26,7 +26,10 @@ import { planOperation, describeRequest, type PlannedOperation } from './operati
 import type { OperationContext, TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';
-import type { DataSourceRecord, PersistedState, ServiceRecord, StateStore } from './store.js';
+import type { DataSourceRecord, PersistedState, ServiceRecord } from './store.js';
+import type { Coordination, CoordinationChange, MemberRecord } from './coordination/coordination.js';
+import { leaderOnlyDriver } from './coordination/leader-only-driver.js';
+import { NotCoordinatorError } from './coordination/coordination.js';
 
 export interface ManagerLogger {
   info(message: string): void;
@@ -40,7 +43,10 @@ export interface ManagerCoreOptions {
   props: ManagerProperties;
   driver: ClusterDriver;
   clock: Clock;
-  store: StateStore;
+  /** Where the state lives and whether this manager may act: alone (local) or a member of a group (etcd). */
+  coordination: Coordination;
+  /** What this manager publishes about itself to the group. */
+  member: MemberRecord;
   audit: AuditLog;
   logger: ManagerLogger;
   /** Close the driver when the manager closes. */
@@ -143,9 +149,18 @@ export function withClockTimeout<T>(
 export class ManagerCore implements Manager, OperationContext {
   readonly service: string;
   readonly props: ManagerProperties;
+  /** The driver as operations use it: actions only while this manager coordinates. */
   readonly driver: ClusterDriver;
+  /** Unguarded: observations, and the failsafe fence of this member's own datasource. */
+  private readonly rawDriver: ClusterDriver;
   private readonly clock: Clock;
-  private readonly store: StateStore;
+  private readonly coordination: Coordination;
+  /** This member acts: it took over as coordinator and has not stepped down since. */
+  private inCharge = false;
+  private takingOver: Promise<void> | null = null;
+  /** Set while this member, out of the group, keeps its own datasource (the master it sat beside) read-only. */
+  private failsafeFenced = false;
+  private unsubscribeCoordination: (() => void) | null = null;
   private readonly audit: AuditLog;
   private readonly logger: ManagerLogger;
   private readonly opts: ManagerCoreOptions;
@@ -190,9 +205,10 @@ export class ManagerCore implements Manager, OperationContext {
     this.opts = opts;
     this.props = opts.props;
     this.service = opts.props.serviceName;
-    this.driver = opts.driver;
+    this.rawDriver = opts.driver;
+    this.driver = leaderOnlyDriver(opts.driver, opts.coordination);
     this.clock = opts.clock;
-    this.store = opts.store;
+    this.coordination = opts.coordination;
     this.audit = opts.audit;
     this.logger = opts.logger;
     this.startTime = opts.clock.now();
@@ -203,17 +219,113 @@ export class ManagerCore implements Manager, OperationContext {
   /** Loads the durable state, takes a first sample, reconciles with what it sees, starts monitoring. */
   static async start(opts: ManagerCoreOptions): Promise<ManagerCore> {
     const core = new ManagerCore(opts);
-    core.restore(opts.store.load());
+    await opts.coordination.start(opts.member);
+    core.adopt(await core.loadShared(), { restart: true });
     await core.sample();
     core.recordEvidence();
-    await core.reconcile();
-    core.guardWrites();
+    core.unsubscribeCoordination = opts.coordination.subscribe((change) => core.onCoordination(change));
+    if (opts.coordination.isCoordinator()) await core.takeOver('start');
     core.scheduleGuard();
     core.refreshAlerts();
     core.invalidateStatus();
-    core.persist();
     core.scheduleTick();
     return core;
+  }
+
+  // ---- the group -------------------------------------------------------------------------------
+
+  /** Whether this manager decides and acts now: it took over and still holds the leadership. */
+  acting(): boolean {
+    return this.inCharge && !this.closed && this.coordination.isCoordinator();
+  }
+
+  /** The shared state; when the store does not answer, none (the configuration's records stand). */
+  private async loadShared(): Promise<PersistedState | null> {
+    try {
+      return (await this.coordination.load()).state;
+    } catch (e) {
+      if (this.coordination.kind === 'local') throw e;
+      this.logger.warn(`cannot read the shared state from ${this.coordination.location}: ${messageOf(e)}; showing the configuration until it answers`);
+      return null;
+    }
+  }
+
+  /**
+   * Becomes the acting coordinator: reads the latest state (linearizably), settles what the previous
+   * coordinator left in progress, reconciles the cluster with the records, then acts. Its fault
+   * timings are its own, kept while it followed, so a failover due soon is not postponed.
+   */
+  private takeOver(why: 'start' | 'elected'): Promise<void> {
+    if (this.takingOver) return this.takingOver;
+    this.takingOver = (async () => {
+      try {
+        const { state } = await this.coordination.load();
+        if (!this.coordination.isCoordinator() || this.closed) return;
+        this.restore(state, why === 'start' ? 'INTERRUPTED BY MANAGER RESTART' : 'INTERRUPTED: THE COORDINATOR CHANGED');
+        this.inCharge = true;
+        if (why === 'elected') this.logger.warn(`${this.coordination.memberName} is now the coordinator of ${this.service}: acting on the shared state`);
+        this.failsafeFenced = false;
+        await this.reconcile();
+        this.guardWrites();
+        this.refreshAlerts();
+        this.invalidateStatus();
+        this.persist();
+        this.emit({ type: 'state', service: this.service, status: this.serviceStatus(this.service) });
+      } catch (e) {
+        this.logger.error(`taking over as coordinator: ${messageOf(e)}`);
+      } finally {
+        this.takingOver = null;
+      }
+    })();
+    return this.takingOver;
+  }
+
+  /** Stops acting at once: the running task is interrupted (its next driver action would be refused anyway). */
+  private stepDown(reason: string): void {
+    if (!this.inCharge) return;
+    this.inCharge = false;
+    this.logger.error(`${this.coordination.memberName} is no longer the coordinator (${reason}): it observes only`);
+    this.running?.abort.abort(new Error(`no longer the coordinator: ${reason}`));
+    this.fenceRequired.clear();
+    this.promoting.clear();
+    this.fencePending.clear();
+    this.invalidateStatus();
+  }
+
+  private onCoordination(change: CoordinationChange): void {
+    if (this.closed) return;
+    if (change.type === 'leadership') {
+      if (change.coordinator) void this.takeOver('elected');
+      else this.stepDown('its lease or the leader key is gone');
+    } else if (change.type === 'state') {
+      if (!this.inCharge) this.adopt(change.state, { restart: false });
+    } else {
+      if (this.inCharge && !this.coordination.isCoordinator()) this.stepDown('it lost the group');
+      this.invalidateStatus();
+      this.emit({ type: 'state', service: this.service, status: this.serviceStatus(this.service) });
+    }
+  }
+
+  /**
+   * A follower shows the coordinator's committed state: records and tasks replaced, and the task
+   * steps that arrived since published to its own subscribers, so a call taken here streams back.
+   */
+  private adopt(saved: PersistedState | null, how: { restart: boolean }): void {
+    if (how.restart) {
+      this.restore(saved, null);
+      return;
+    }
+    if (!saved || saved.service.name !== this.service) return;
+    const before = new Map(this.tasks.map((t) => [t.taskId, t]));
+    this.restore(saved, null);
+    for (const t of this.tasks) {
+      const old = before.get(t.taskId);
+      for (const step of t.steps.slice(old?.steps.length ?? 0)) this.emit({ type: 'task-step', service: this.service, taskId: t.taskId, step });
+      if (t.state !== 'in_progress' && old?.state !== t.state) this.emit({ type: 'task-end', service: this.service, task: structuredClone(t) });
+    }
+    this.refreshAlerts();
+    this.invalidateStatus();
+    this.emit({ type: 'state', service: this.service, status: this.serviceStatus(this.service) });
   }
 
   // ---- Manager ---------------------------------------------------------------------------------
@@ -222,12 +334,12 @@ export class ManagerCore implements Manager, OperationContext {
     const coordinator = this.coordinatorName();
     return {
       dataServiceName: this.service,
-      dataSourceName: coordinator,
+      dataSourceName: this.props.coordination.datasource ?? coordinator,
       hostName: this.opts.hostName,
       startTime: iso(this.startTime),
       uptimeSeconds: Math.floor((this.clock.now() - this.startTime) / 1000),
       state: 'ONLINE',
-      isCoordinator: true,
+      isCoordinator: this.acting(),
       isWitness: false,
       managerPID: process.pid,
       parentPID: process.ppid,
@@ -235,6 +347,7 @@ export class ManagerCore implements Manager, OperationContext {
       coordinator,
       driver: this.driver.kind,
       version: this.opts.version,
+      group: this.groupSummary(),
     };
   }
 
@@ -302,7 +415,16 @@ export class ManagerCore implements Manager, OperationContext {
     return { host: cfg.name, address: cfg.host, alive: obs.dataServer.state === 'ONLINE' };
   }
 
-  control(service: string, request: ControlRequest, requestedBy: string): TaskStatus {
+  /** Tells the group where this manager's API listens, unless manager.api.advertise says otherwise. */
+  advertise(apiUrl: string): void {
+    if (this.props.coordination.advertiseUrl === null) this.coordination.advertise(apiUrl);
+  }
+
+  memberName(): string {
+    return this.coordination.memberName;
+  }
+
+  control(service: string, request: ControlRequest, requestedBy: string, via: string | null = null): TaskStatus {
     const calledAt = this.clock.now();
     const operation = describeRequest(request);
     const refuse = (e: unknown): never => {
@@ -316,6 +438,7 @@ export class ManagerCore implements Manager, OperationContext {
         error: messageOf(e),
         taskId: null,
         durationMs: this.clock.now() - calledAt,
+        ...(via ? { via } : {}),
       });
       throw e;
     };
@@ -323,6 +446,7 @@ export class ManagerCore implements Manager, OperationContext {
     try {
       if (this.closed) throw new ToolkitError('unreachable', 'the manager is shutting down');
       this.requireService(service);
+      if (!this.acting()) throw this.notActingError();
       planned = planOperation(this, request);
       if (planned.exclusive && this.running) {
         const t = this.running.task;
@@ -331,7 +455,31 @@ export class ManagerCore implements Manager, OperationContext {
     } catch (e) {
       return refuse(e);
     }
-    return this.runTask(operation, requestedBy, request, planned, calledAt);
+    return this.runTask(operation, requestedBy, request, planned, calledAt, via);
+  }
+
+  /** Why this member does not take control calls itself (the server forwards them to the coordinator). */
+  private notActingError(): ToolkitError {
+    const g = this.coordination.group();
+    if (!g.quorum) {
+      return new ToolkitError('unreachable', `manager '${g.self}' has lost the group (etcd: ${g.lastError ?? 'no quorum'}): it takes no control calls`, 'Connect to another member: cctrl --manager URL,URL,...');
+    }
+    if (this.takingOver) return new ToolkitError('unreachable', `manager '${g.self}' is taking over as coordinator`, 'Retry in a few seconds.');
+    return new ToolkitError('unreachable', `manager '${g.self}' is not the coordinator${g.coordinator ? ` ('${g.coordinator}' is)` : ' and none is elected yet'}`, 'Retry in a few seconds, or connect to the coordinator.');
+  }
+
+  /** The coordinator's API, for a control call taken by a follower; null when this member acts or none is known. */
+  coordinatorApi(): { name: string; url: string } | null {
+    if (this.acting()) return null;
+    const g = this.coordination.group();
+    if (!g.quorum || !g.coordinator || g.coordinator === g.self) return null;
+    const m = g.members.find((x) => x.name === g.coordinator);
+    return m?.apiUrl ? { name: m.name, url: m.apiUrl } : null;
+  }
+
+  private groupSummary(): GroupSummary {
+    const { members: _members, ...summary } = this.coordination.group();
+    return { ...summary, coordinator: this.simulatedMembers() ? this.coordinatorName() : summary.coordinator };
   }
 
   task(taskId: string): TaskStatus {
@@ -352,6 +500,9 @@ export class ManagerCore implements Manager, OperationContext {
 
   members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean }> {
     this.requireService(service);
+    if (!this.simulatedMembers()) {
+      return this.coordination.group().members.map((m) => ({ name: m.name, host: m.host, state: m.state, coordinator: m.coordinator, datasource: m.datasource, apiUrl: m.apiUrl }));
+    }
     const coordinator = this.coordinatorName();
     return this.props.datasources.map((d) => ({
       name: d.name,
@@ -369,14 +520,20 @@ export class ManagerCore implements Manager, OperationContext {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unsubscribeCoordination?.();
     if (this.tickTimer) this.clock.clearTimeout(this.tickTimer);
     if (this.fenceTimer) this.clock.clearTimeout(this.fenceTimer);
     this.shutdown.abort();
     this.running?.abort.abort();
     await this.running?.done;
     await Promise.allSettled([...this.background]);
-    this.persist();
-    if (this.opts.ownsDriver) await this.driver.close();
+    if (this.inCharge) {
+      this.persist();
+      await this.coordination.close().catch((e: unknown) => this.logger.warn(`leaving the group: ${messageOf(e)}`));
+    } else {
+      await this.coordination.close().catch(() => undefined);
+    }
+    if (this.opts.ownsDriver) await this.rawDriver.close();
     this.listeners.clear();
   }
 
@@ -387,6 +544,8 @@ export class ManagerCore implements Manager, OperationContext {
   halt(): void {
     this.dead = true;
     this.closed = true;
+    this.unsubscribeCoordination?.();
+    this.coordination.halt();
     if (this.tickTimer) this.clock.clearTimeout(this.tickTimer);
     if (this.fenceTimer) this.clock.clearTimeout(this.fenceTimer);
     this.shutdown.abort();
@@ -547,7 +706,7 @@ export class ManagerCore implements Manager, OperationContext {
 
   // ---- tasks -----------------------------------------------------------------------------------
 
-  private runTask(operation: string, requestedBy: string, request: ControlRequest, planned: PlannedOperation, calledAt: number): TaskStatus {
+  private runTask(operation: string, requestedBy: string, request: ControlRequest, planned: PlannedOperation, calledAt: number, via: string | null = null): TaskStatus {
     const task: TaskStatus = {
       taskId: randomUUID(),
       service: this.service,
@@ -597,6 +756,7 @@ export class ManagerCore implements Manager, OperationContext {
         error: failed ? String(result.error) : null,
         taskId: task.taskId,
         durationMs: this.clock.now() - calledAt,
+        ...(via ? { via } : {}),
       });
       this.changed();
       // What the task held back (the server it was promoting) is checked again now, not at the next sample.
@@ -650,8 +810,17 @@ export class ManagerCore implements Manager, OperationContext {
       await this.sample();
       if (this.closed) return;
       this.recordEvidence();
-      this.applyRules();
-      this.guardWrites();
+      if (this.inCharge && !this.coordination.isCoordinator()) this.stepDown('its lease ran out');
+      if (!this.inCharge && this.coordination.isCoordinator()) void this.takeOver('elected');
+      if (this.acting() && !this.takingOver) {
+        this.applyRules();
+        this.guardWrites();
+      } else {
+        // A follower observes and shows; the coordinator's commits replace its records.
+        this.refreshAlerts();
+        this.invalidateStatus();
+        this.emit({ type: 'state', service: this.service, status: this.serviceStatus(this.service) });
+      }
     } catch (e) {
       this.logger.error(`monitor: ${messageOf(e)}`);
     }
@@ -790,6 +959,7 @@ export class ManagerCore implements Manager, OperationContext {
   /** The policy rules, after each sample. MAINTENANCE acts on nothing; MANUAL fences only. */
   private applyRules(): void {
     const policy = this.serviceRecord.policy;
+    this.applyFailsafeRule();
     if (policy !== 'MAINTENANCE') {
       const now = this.clock.now();
       for (const r of this.serviceRecord.datasources) this.applyDatasourceRules(r, policy, now);
@@ -797,6 +967,33 @@ export class ManagerCore implements Manager, OperationContext {
       this.repairTopology();
     }
     this.changed();
+  }
+
+  /**
+   * In a group whose managers sit beside datasources: a master seen read-only while no member sits
+   * beside it was fenced by its own manager when that manager lost the group (or has no manager to
+   * serve it): it is FAILED with that reason, and AUTOMATIC fails it over. Giving it its writes back
+   * would fight that manager's fence. When its manager is back, it is ONLINE again.
+   */
+  private applyFailsafeRule(): void {
+    if (this.coordination.kind === 'local') return;
+    const master = this.master();
+    if (!master) return;
+    const members = this.coordination.group().members;
+    if (!members.some((m) => m.datasource !== null)) return;
+    const beside = members.find((m) => m.datasource === master.name);
+    const failsafe = master.state === 'FAILED' && master.lastError?.startsWith('FAILSAFE-SHUN') === true;
+    if (beside && failsafe) {
+      master.state = 'ONLINE';
+      master.lastError = null;
+      this.logger.warn(`master ${this.qualified(master.name)}: its manager '${beside.name}' is back in the group: ONLINE`);
+      return;
+    }
+    if (beside || master.state !== 'ONLINE' || !this.answersConclusively(master.name) || this.liveOf(master.name).obs?.readOnly !== true) return;
+    master.state = 'FAILED';
+    master.fencedByMonitor = false;
+    master.lastError = `FAILSAFE-SHUN: NO MANAGER OF THE GROUP SITS BESIDE IT AND IT IS READ-ONLY (ITS MANAGER LOST THE GROUP AND FENCED IT)`;
+    this.logger.error(`master ${this.qualified(master.name)}: ${master.lastError}`);
   }
 
   /**
@@ -1044,6 +1241,10 @@ export class ManagerCore implements Manager, OperationContext {
    */
   private runFences(): void {
     if (this.dead || this.closed) return;
+    if (!this.acting()) {
+      this.failsafe();
+      return;
+    }
     for (const r of this.serviceRecord.datasources) {
       const name = r.name;
       if (this.fencing.has(name)) continue;
@@ -1072,6 +1273,51 @@ export class ManagerCore implements Manager, OperationContext {
         .finally(() => this.fencing.delete(name));
       this.track(done);
     }
+  }
+
+  /**
+   * A member that has lost the group keeps its own datasource read-only if it is the master: a new
+   * coordinator, elected on the other side, may promote another. It fences before its own lease can
+   * expire in etcd (the coordination reports the loss a third of a TTL early), needs no lease to
+   * do so, and shows the datasource SHUNNED(FAILSAFE-SHUN) until it is back in the group.
+   */
+  private failsafe(): void {
+    const own = this.props.coordination.datasource;
+    if (this.coordination.kind === 'local' || !own) return;
+    if (this.coordination.group().quorum) {
+      if (this.failsafeFenced) {
+        this.logger.warn(`back in the group: '${this.qualified(own)}' is the coordinator's to decide again`);
+        this.failsafeFenced = false;
+        void this.loadShared().then((state) => this.adopt(state, { restart: false }));
+      }
+      return;
+    }
+    const r = this.serviceRecord.datasources.find((d) => d.name === own);
+    if (!r) return;
+    const writable = this.liveOf(own).obs?.readOnly === false;
+    if (!this.failsafeFenced && r.role !== 'master' && !writable) return;
+    if (!this.failsafeFenced) {
+      this.logger.error(`FAILSAFE: manager '${this.coordination.memberName}' cannot reach an etcd majority: making its datasource '${this.qualified(own)}' read-only`);
+      this.failsafeFenced = true;
+      r.state = 'SHUNNED';
+      r.lastShunReason = 'FAILSAFE-SHUN';
+      this.invalidateStatus();
+    }
+    if (this.fencing.has(own)) return;
+    this.fencing.add(own);
+    const cfg = this.configOf(own);
+    const done = withClockTimeout(this.clock, `failsafe fence of ${own}`, this.fenceTimeoutMs(), this.shutdown.signal, async (opts) => {
+      if (await this.rawDriver.readOnly(cfg, opts)) return null;
+      return this.rawDriver.fenceWrites(cfg, opts);
+    })
+      .then((ended) => {
+        if (ended === null || this.dead) return;
+        this.logger.error(`FAILSAFE: made ${this.qualified(own)} read-only: ended ${ended} client sessions`);
+        this.auditManagerAction(`failsafe fence datasource ${own}`, 'complete', null);
+      })
+      .catch((e: unknown) => this.logger.warn(`FAILSAFE: could not fence ${this.qualified(own)} yet: ${messageOf(e)}`))
+      .finally(() => this.fencing.delete(own));
+    this.track(done);
   }
 
   private scheduleGuard(): void {
@@ -1122,7 +1368,16 @@ export class ManagerCore implements Manager, OperationContext {
 
   // ---- views -----------------------------------------------------------------------------------
 
+  /**
+   * The demo's managers are part of its simulation (one per simulated host); a real manager alone,
+   * or a group, shows its real members.
+   */
+  private simulatedMembers(): boolean {
+    return this.coordination.kind === 'local' && this.rawDriver.kind === 'simulated';
+  }
+
   private coordinatorName(): string {
+    if (!this.simulatedMembers()) return this.coordination.group().coordinator ?? 'NONE';
     const up = this.props.datasources.find((d) => this.live.get(d.name)?.obs?.managerUp !== false);
     return (up ?? this.props.datasources[0]!).name;
   }
@@ -1213,37 +1468,64 @@ export class ManagerCore implements Manager, OperationContext {
   private unsaved: { retry: ReturnType<Clock['setTimeout']> | null } | null = null;
   private readonly saveRetryMs = 5_000;
 
+  /** Commits the state if it changed; only the acting coordinator commits. */
   private persist(): void {
-    if (this.dead) return;
-    const text = JSON.stringify(this.snapshot());
+    if (this.dead || !this.inCharge) return;
+    const state = this.snapshot();
+    const text = JSON.stringify(state);
+    if (text === this.lastSaved && !this.unsaved) return;
+    let committed: void | Promise<void>;
     try {
-      if (text !== this.lastSaved) this.store.save(this.snapshot());
-      this.lastSaved = text;
-      if (this.unsaved) {
-        if (this.unsaved.retry) this.clock.clearTimeout(this.unsaved.retry);
-        this.unsaved = null;
-        this.logger.info(`manager state saved to ${this.store.location} again: what is on disk is current`);
-      }
+      committed = this.coordination.commit(state);
     } catch (e) {
-      if (!this.unsaved) {
-        this.unsaved = { retry: null };
-        this.logger.error(
-          `cannot save manager state to ${this.store.location}: ${messageOf(e)}; running on the state in memory ` +
-            `(the file keeps the last saved state: a restart now would lose the changes since), retrying every ${this.saveRetryMs / 1000} s`,
-        );
-      }
-      if (!this.unsaved.retry && !this.closed) {
-        const unsaved = this.unsaved;
-        unsaved.retry = this.clock.setTimeout(() => {
-          unsaved.retry = null;
-          if (!this.closed) this.persist();
-        }, this.saveRetryMs);
-      }
+      this.saveFailed(e);
+      return;
+    }
+    if (committed instanceof Promise) {
+      committed.then(() => this.saved(text), (e: unknown) => this.saveFailed(e));
+    } else {
+      this.saved(text);
     }
   }
 
-  /** Builds the records from the configuration, then lays the persisted state over them. */
-  private restore(saved: PersistedState | null): void {
+  private saved(text: string): void {
+    this.lastSaved = text;
+    if (this.unsaved) {
+      if (this.unsaved.retry) this.clock.clearTimeout(this.unsaved.retry);
+      this.unsaved = null;
+      const where = this.coordination.kind === 'local' ? 'on disk' : 'in etcd';
+      this.logger.info(`manager state saved to ${this.coordination.location} again: what is ${where} is current`);
+    }
+  }
+
+  private saveFailed(e: unknown): void {
+    if (this.dead) return;
+    if (e instanceof NotCoordinatorError) {
+      this.stepDown(e.message);
+      return;
+    }
+    if (!this.unsaved) {
+      this.unsaved = { retry: null };
+      this.logger.error(
+        `cannot save manager state to ${this.coordination.location}: ${messageOf(e)}; running on the state in memory ` +
+          `(the ${this.coordination.kind === 'local' ? 'file' : 'store'} keeps the last saved state: a restart now would lose the changes since), retrying every ${this.saveRetryMs / 1000} s`,
+      );
+    }
+    if (!this.unsaved.retry && !this.closed) {
+      const unsaved = this.unsaved;
+      unsaved.retry = this.clock.setTimeout(() => {
+        unsaved.retry = null;
+        if (!this.closed) this.persist();
+      }, this.saveRetryMs);
+    }
+  }
+
+  /**
+   * Builds the records from the configuration, then lays the persisted state over them. With
+   * `interrupted` (taking charge), tasks left in progress are ended with that line and a policy an
+   * interrupted task held is restored; without (a follower's view), the state is shown as it is.
+   */
+  private restore(saved: PersistedState | null, interrupted: string | null): void {
     const fromConfig = (d: DataSourceConfig): DataSourceRecord => ({
       name: d.name,
       role: d.role,
@@ -1264,14 +1546,15 @@ export class ManagerCore implements Manager, OperationContext {
       policyToRestore: savedService?.policyToRestore ?? null,
     };
     this.tasks = saved?.tasks ?? [];
+    if (interrupted === null) return;
     const now = iso(this.clock.now());
     for (const t of this.tasks) {
       if (t.state !== 'in_progress') continue;
       t.state = 'failed';
       t.endTime = now;
-      t.steps.push({ time: now, line: 'INTERRUPTED BY MANAGER RESTART' });
+      t.steps.push({ time: now, line: interrupted });
       // What the task had reported (a failover's loss estimate) stays: it is all anyone will know.
-      t.taskResult = { ...(t.taskResult ?? {}), error: 'interrupted by manager restart' };
+      t.taskResult = { ...(t.taskResult ?? {}), error: interrupted.toLowerCase() };
     }
     const held = this.serviceRecord.policyToRestore;
     if (held) {

@@ -11,6 +11,7 @@
  *
  * The returned ManagerCore implements Manager (./api.ts); close() stops it and flushes its state.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { ToolkitError } from '../errors.js';
@@ -20,6 +21,10 @@ import { ManagerCore, silentLogger, type ManagerLogger } from './core.js';
 import type { ClusterDriver } from './drivers/driver.js';
 import { SimulatedDriver } from './drivers/simulated.js';
 import { demoProperties, type ManagerProperties } from './properties.js';
+import type { Coordination } from './coordination/coordination.js';
+import { EtcdClient } from './coordination/etcd-client.js';
+import { EtcdCoordination } from './coordination/etcd.js';
+import { localCoordination } from './coordination/local.js';
 import { fileStore, lockStateDir, memoryStore, type PersistedState, type StateDirLock, type StateStore } from './store.js';
 
 export { ManagerCore, silentLogger, type ManagerLogger } from './core.js';
@@ -44,6 +49,10 @@ export interface CreateManagerOptions {
   hostName?: string;
   /** Overrides manager.state.dir handling (tests); default: a file store when the property is set. */
   store?: StateStore;
+  /** Overrides manager.coordination (tests: a group on the simulated etcd). */
+  coordination?: Coordination;
+  /** Where other members reach this manager's API (the server knows once it listens). */
+  apiUrl?: string;
 }
 
 /** The master recorded by a previous run, so a simulated cluster restarts in the same shape. */
@@ -55,6 +64,11 @@ export async function createManager(opts: CreateManagerOptions): Promise<Manager
   const props = opts.properties;
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? silentLogger;
+  const memberName = props.coordination.memberName ?? opts.hostName ?? hostname();
+  if (opts.coordination || props.coordination.kind === 'etcd') {
+    const coordination = opts.coordination ?? etcdCoordination(props, memberName, clock, logger);
+    return startCore(opts, coordination, clock, logger, memberName, null);
+  }
   // A state directory belongs to one manager: take it before reading anything from it.
   let lock: StateDirLock | null = null;
   let store = opts.store;
@@ -68,7 +82,7 @@ export async function createManager(opts: CreateManagerOptions): Promise<Manager
   }
   let core: ManagerCore;
   try {
-    core = await startCore(opts, store, clock, logger);
+    core = await startCore(opts, localCoordination(store, memberName), clock, logger, memberName, store);
   } catch (e) {
     lock?.release();
     throw e;
@@ -77,7 +91,49 @@ export async function createManager(opts: CreateManagerOptions): Promise<Manager
   return core;
 }
 
-async function startCore(opts: CreateManagerOptions, store: StateStore, clock: Clock, logger: ManagerLogger): Promise<ManagerCore> {
+/** The etcd client and the group member over it, from the manager.coordination properties. */
+function etcdCoordination(props: ManagerProperties, memberName: string, clock: Clock, logger: ManagerLogger): Coordination {
+  const e = props.coordination.etcd;
+  const ttlMs = props.coordination.ttlSeconds * 1000;
+  const kv = new EtcdClient({
+    endpoints: e.endpoints,
+    // A request that outlives a sixth of the lease would leave a round no time to try another endpoint.
+    timeoutMs: Math.max(500, Math.min(2000, Math.floor(ttlMs / 6))),
+    tls: { ...(e.caFile ? { caFile: e.caFile } : {}), ...(e.certFile ? { certFile: e.certFile } : {}), ...(e.keyFile ? { keyFile: e.keyFile } : {}) },
+    ...(e.user ? { auth: { user: e.user, password: etcdPassword(props) } } : {}),
+    now: () => clock.monotonic(),
+  });
+  return new EtcdCoordination({
+    kv,
+    clock,
+    service: props.serviceName,
+    memberName,
+    ttlSeconds: props.coordination.ttlSeconds,
+    prefix: e.prefix,
+    location: e.endpoints.join(','),
+    logger,
+  });
+}
+
+function etcdPassword(props: ManagerProperties): string {
+  const e = props.coordination.etcd;
+  if (e.password !== null) return e.password;
+  if (e.passwordFile === null) return '';
+  try {
+    return readFileSync(e.passwordFile, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ToolkitError('usage', `cannot read manager.etcd.passwordFile ${e.passwordFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'Give a file the manager may read, holding the etcd password on one line.');
+  }
+}
+
+async function startCore(
+  opts: CreateManagerOptions,
+  coordination: Coordination,
+  clock: Clock,
+  logger: ManagerLogger,
+  memberName: string,
+  store: StateStore | null,
+): Promise<ManagerCore> {
   const props = opts.properties;
   let driver = opts.driver;
   const ownsDriver = driver === undefined;
@@ -89,7 +145,7 @@ async function startCore(opts: CreateManagerOptions, store: StateStore, clock: C
       clock,
       datasources: props.datasources,
       connectors: props.connectors,
-      master: persistedMaster(store.load()),
+      master: persistedMaster(store?.load() ?? null),
       stepDelayMs: props.simulation.stepDelayMs,
       writesPerSecond: props.simulation.writesPerSecond,
       seed: props.simulation.seed,
@@ -97,15 +153,24 @@ async function startCore(opts: CreateManagerOptions, store: StateStore, clock: C
   }
   const auditPath = props.auditLog ?? (props.stateDir !== null ? join(props.stateDir, 'audit.log') : null);
   const audit = auditPath !== null ? fileAudit(auditPath, (m) => logger.error(m)) : noAudit;
+  const hostName = opts.hostName ?? hostname();
   return ManagerCore.start({
     props,
     driver,
     clock,
-    store,
+    coordination,
+    member: {
+      name: memberName,
+      host: hostName,
+      apiUrl: opts.apiUrl ?? props.coordination.advertiseUrl,
+      datasource: props.coordination.datasource,
+      startedAt: new Date(clock.now()).toISOString(),
+      version: TOOLKIT_VERSION,
+    },
     audit,
     logger,
     ownsDriver,
-    hostName: opts.hostName ?? hostname(),
+    hostName,
     version: TOOLKIT_VERSION,
   });
 }

@@ -46,6 +46,29 @@ export interface ManagerProperties {
   /** What the REST API may hold at once (src/manager/server/limits.ts). */
   api: { maxConnections: number; idleTimeoutSeconds: number; headersTimeoutSeconds: number; requestTimeoutSeconds: number };
   simulation: { stepDelayMs: number; writesPerSecond: number; seed: number };
+  /** Where the state lives and who decides: this manager alone, or a member of a group on etcd (docs/group.md). */
+  coordination: {
+    kind: 'local' | 'etcd';
+    /** This member's name in the group; null: the host name. */
+    memberName: string | null;
+    /** The datasource this manager sits beside: the server it fences when it loses the group. */
+    datasource: string | null;
+    /** Seconds the coordinator's lease lasts without renewal. */
+    ttlSeconds: number;
+    /** The URL other members reach this member's API at; null: its listen address. */
+    advertiseUrl: string | null;
+    etcd: {
+      endpoints: string[];
+      caFile: string | null;
+      certFile: string | null;
+      keyFile: string | null;
+      user: string | null;
+      password: string | null;
+      passwordFile: string | null;
+      /** Key prefix: the service's keys live under PREFIX/SERVICE/. */
+      prefix: string;
+    };
+  };
 }
 
 const DEMO_HOSTS: Record<string, string> = { db1: '127.0.0.11', db2: '127.0.0.12', db3: '127.0.0.13' };
@@ -98,6 +121,25 @@ const SERVICE_KEYS: Record<string, KeySpec> = {
   'manager.api.idleTimeout': { schema: positiveSeconds, expect: 'seconds > 0' },
   'manager.api.headersTimeout': { schema: positiveSeconds, expect: 'seconds > 0' },
   'manager.api.requestTimeout': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'manager.api.advertise': { schema: z.url({ protocol: /^https?$/ }), expect: 'the URL other members reach this API at, e.g. http://10.0.0.5:8090' },
+  'manager.coordination': { schema: z.enum(['local', 'etcd']), expect: 'local or etcd' },
+  'manager.coordination.ttl': { schema: z.coerce.number().int().min(3).max(300), expect: 'whole seconds, 3 or more' },
+  'manager.name': { schema: name, expect: 'a member name such as db1' },
+  'manager.datasource': { schema: name, expect: 'the name of a datasource of the service' },
+  'manager.etcd.endpoints': {
+    schema: z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+      .pipe(z.array(z.url({ protocol: /^https?$/ })).min(1)),
+    expect: 'a comma list of etcd client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379',
+  },
+  'manager.etcd.cacert': { schema: z.string().min(1), expect: 'a PEM file path' },
+  'manager.etcd.cert': { schema: z.string().min(1), expect: 'a PEM file path' },
+  'manager.etcd.key': { schema: z.string().min(1), expect: 'a PEM file path' },
+  'manager.etcd.user': { schema: z.string().min(1), expect: 'an etcd user name' },
+  'manager.etcd.password': { schema: z.string(), expect: 'a password' },
+  'manager.etcd.passwordFile': { schema: z.string().min(1), expect: 'a file path' },
+  'manager.etcd.prefix': { schema: z.string().regex(/^\/[A-Za-z0-9_./-]*[A-Za-z0-9_-]$/), expect: 'a key prefix such as /tungsten' },
   'simulation.stepDelayMs': { schema: count, expect: 'milliseconds >= 0' },
   'simulation.writesPerSecond': { schema: seconds, expect: 'a number >= 0' },
   'simulation.seed': { schema: count, expect: 'an integer >= 0' },
@@ -224,6 +266,27 @@ export function buildProperties(entries: readonly PropertyEntry[]): ManagerPrope
     if (!names.includes(c)) throw usage(originOf('service.connectors'), `connector host '${c}' is not a datasource of the service`);
   }
 
+  const coordinationKind = get<'local' | 'etcd'>('manager.coordination', 'local');
+  const endpoints = get<string[]>('manager.etcd.endpoints', []);
+  if (coordinationKind === 'etcd' && endpoints.length === 0) {
+    throw new ToolkitError('usage', `${originOf('manager.coordination')}: manager.coordination=etcd needs manager.etcd.endpoints`, 'Set manager.etcd.endpoints=http://HOST:2379[,...] (the etcd client URLs).');
+  }
+  const ownDatasource = get<string | null>('manager.datasource', null);
+  if (ownDatasource !== null && !names.includes(ownDatasource)) {
+    throw usage(originOf('manager.datasource'), `'manager.datasource' names '${ownDatasource}', which is not in service.datasources`, `Datasources: ${names.join(', ')}.`);
+  }
+  const certFile = get<string | null>('manager.etcd.cert', null);
+  const keyFile = get<string | null>('manager.etcd.key', null);
+  if ((certFile === null) !== (keyFile === null)) {
+    throw usage(originOf(certFile ? 'manager.etcd.cert' : 'manager.etcd.key'), 'a client certificate needs both manager.etcd.cert and manager.etcd.key');
+  }
+  if (values.has('manager.etcd.password') && values.has('manager.etcd.passwordFile')) {
+    throw usage(originOf('manager.etcd.password'), 'give manager.etcd.password or manager.etcd.passwordFile, not both');
+  }
+  if ((values.has('manager.etcd.password') || values.has('manager.etcd.passwordFile')) && !values.has('manager.etcd.user')) {
+    throw usage(originOf(values.has('manager.etcd.password') ? 'manager.etcd.password' : 'manager.etcd.passwordFile'), 'an etcd password needs manager.etcd.user');
+  }
+
   return {
     serviceName: get('service.name', 'alpha'),
     datasources,
@@ -264,6 +327,23 @@ export function buildProperties(entries: readonly PropertyEntry[]): ManagerPrope
       writesPerSecond: get('simulation.writesPerSecond', 2),
       seed: get('simulation.seed', 1),
     },
+    coordination: {
+      kind: coordinationKind,
+      memberName: get<string | null>('manager.name', null),
+      datasource: ownDatasource,
+      ttlSeconds: get('manager.coordination.ttl', 10),
+      advertiseUrl: get<string | null>('manager.api.advertise', null),
+      etcd: {
+        endpoints,
+        caFile: get<string | null>('manager.etcd.cacert', null),
+        certFile,
+        keyFile,
+        user: get<string | null>('manager.etcd.user', null),
+        password: get<string | null>('manager.etcd.password', null),
+        passwordFile: get<string | null>('manager.etcd.passwordFile', null),
+        prefix: get('manager.etcd.prefix', '/tungsten'),
+      },
+    },
   };
 }
 
@@ -298,5 +378,10 @@ export function demoProperties(overrides: readonly string[] = []): ManagerProper
 
 /** The configuration safe to print or send: the password replaced. */
 export function redactedProperties(props: ManagerProperties): ManagerProperties {
-  return { ...props, mysql: { ...props.mysql, password: props.mysql.password === null ? null : '**obfuscated**' } };
+  const hidden = (p: string | null) => (p === null ? null : '**obfuscated**');
+  return {
+    ...props,
+    mysql: { ...props.mysql, password: hidden(props.mysql.password) },
+    coordination: { ...props.coordination, etcd: { ...props.coordination.etcd, password: hidden(props.coordination.etcd.password) } },
+  };
 }

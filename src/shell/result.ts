@@ -3,7 +3,7 @@
  * --json documents (docs/cctrl.md) and the Ink views.
  */
 import type { ErrorKind } from '../errors.js';
-import type { ManagerInfo } from '../manager/api.js';
+import type { GroupSummary, ManagerInfo } from '../manager/api.js';
 import type { DataSourceStatus, PolicyMode, ReplicatorStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
 import type { MemberView } from './services.js';
 
@@ -25,8 +25,8 @@ export type CommandResult =
   | { kind: 'policy'; policy: PolicyMode; task: TaskStatus }
   | { kind: 'dry-run'; operation: string; master: string | null; selected: string | null; candidates: Candidate[] }
   | { kind: 'ping'; results: Array<{ name: string; address: string | null; alive: boolean }> }
-  | { kind: 'members'; service: string; members: MemberView[] }
-  | { kind: 'validate'; service: string; members: string[]; reachable: string[]; majority: number; valid: boolean }
+  | { kind: 'members'; service: string; members: MemberView[]; group: GroupSummary | null }
+  | { kind: 'validate'; service: string; members: string[]; reachable: string[]; majority: number; valid: boolean; group: GroupSummary | null }
   | { kind: 'replicator-status'; datasource: string; replicator: ReplicatorStatus | null; status: DataSourceStatus }
   | { kind: 'history'; service: string; tasks: TaskStatus[] }
   | { kind: 'use'; service: string | null }

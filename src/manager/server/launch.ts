@@ -119,6 +119,7 @@ export async function launchManager(opts: LaunchOptions = {}): Promise<RunningMa
     await closeManager();
     throw e;
   }
+  manager.advertise(server.url);
   let closing: Promise<void> | undefined;
   return {
     url: server.url,

@@ -23,6 +23,8 @@ export interface RouteContext {
   body: Record<string, unknown>;
   /** The authenticated user, recorded as the task's requestedBy. */
   user: string;
+  /** The member of the group that took the call and passed it on (its x-tungsten-via header), if any. */
+  via: string | null;
 }
 
 export type RouteResult = {
@@ -195,7 +197,7 @@ function control(suffix: string, toRequest: (ctx: RouteContext) => ControlReques
     handle: (ctx) => {
       const svc = knownService(ctx.manager, ctx.params.svc!);
       const request = stripUndefined(toRequest(ctx));
-      const task = ctx.manager.control(svc, request, ctx.user);
+      const task = ctx.manager.control(svc, request, ctx.user, ctx.via);
       return { payloadType: 'TaskPayload', payload: task, status: 201 };
     },
   };

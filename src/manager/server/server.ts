@@ -20,6 +20,7 @@ import { envelope, type ErrorPayload } from '../../api/payloads.js';
 import { formatSse } from '../../api/sse.js';
 import { basicAuthenticator, type ApiCredentials, type BasicAuthenticator } from './auth.js';
 import { matchPath, type RouteResult } from './routes.js';
+import { forward, VIA_HEADER } from './forward.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -366,9 +367,19 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
       return openEventStream(req, res, options, url.searchParams, streams);
     }
     const body = req.method === 'POST' ? await readJsonBody(req, options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT) : {};
-    const handled = match.route.handle!({ manager: options.manager, params: match.params, query: url.searchParams, body, user });
-    // Most handlers answer at once; only those that return a promise (a datasource ping) are awaited.
-    const result: RouteResult = handled instanceof Promise ? await handled : handled;
+    const via = typeof req.headers[VIA_HEADER] === 'string' ? req.headers[VIA_HEADER].slice(0, 100) : null;
+    const passOn = (method: 'GET' | 'POST') => passToCoordinator(req, res, options, method, method === 'POST' ? body : null);
+    if (match.route.pattern.startsWith(CONTROL_PREFIX) && options.manager.coordinatorApi?.()) return await passOn('POST');
+    let result: RouteResult;
+    try {
+      const handled = match.route.handle!({ manager: options.manager, params: match.params, query: url.searchParams, body, user, via });
+      // Most handlers answer at once; only those that return a promise (a datasource ping) are awaited.
+      result = handled instanceof Promise ? await handled : handled;
+    } catch (e) {
+      // A task the coordinator has just started may not have reached this member's copy of the state yet.
+      if (isToolkitError(e) && e.kind === 'not_found' && match.route.pattern === TASK_PATTERN && options.manager.coordinatorApi?.()) return await passOn('GET');
+      throw e;
+    }
     if (result.payloadType === 'TaskPayload' && result.status === 201) {
       res.setHeader('location', `/api/v2/manager/task/${encodeURIComponent(result.payload.taskId)}`);
     }
@@ -386,6 +397,25 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
       sendError(res, 500, new ToolkitError('refused', 'internal error in the manager', 'see the manager log'));
     }
   }
+}
+
+const CONTROL_PREFIX = '/api/v2/manager/control/';
+const TASK_PATTERN = '/api/v2/manager/task/:taskId';
+
+async function passToCoordinator(req: IncomingMessage, res: ServerResponse, options: ManagerServerOptions, method: 'GET' | 'POST', body: Record<string, unknown> | null): Promise<void> {
+  const coordinator = options.manager.coordinatorApi!()!;
+  const answer = await forward({
+    coordinator,
+    via: options.manager.memberName?.() ?? options.manager.info().hostName,
+    method,
+    target: req.url ?? '/',
+    authorization: req.headers.authorization,
+    body,
+    timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  });
+  if (answer.location) res.setHeader('location', answer.location);
+  res.writeHead(answer.status, { 'content-type': answer.contentType, 'content-length': answer.body.length });
+  res.end(answer.body);
 }
 
 function openEventStream(

@@ -1,0 +1,96 @@
+/**
+ * The store behind the manager: where the service's state lives and who may change it.
+ *
+ * Two implementations: `local` (one manager, its state in --state-dir or memory; it is always the
+ * coordinator) and `etcd` (a member of a manager group: a lease, a leader key whose creation
+ * revision is the coordinator's term, the state committed with compare-and-set under that term).
+ *
+ * Leadership is proven by writes, never by a read: `commit` is refused once the leader key is not
+ * this member's, and `leaseValidForMs` is computed from when the last renewal was sent, so a
+ * coordinator that cannot renew stops acting before etcd can let its lease expire.
+ */
+import type { PersistedState } from '../store.js';
+
+/** What a member publishes about itself under its lease. */
+export interface MemberRecord {
+  name: string;
+  host: string;
+  /** Where other members (and cctrl) reach its API; null when it serves none. */
+  apiUrl: string | null;
+  /** The datasource it sits beside, if any. */
+  datasource: string | null;
+  /** ISO time it joined. */
+  startedAt: string;
+  version: string;
+}
+
+export interface MemberView extends MemberRecord {
+  state: 'ONLINE';
+  coordinator: boolean;
+}
+
+export interface GroupView {
+  kind: 'local' | 'etcd';
+  /** This member's name. */
+  self: string;
+  /** Whether this member reaches a majority of the store (always true for local). */
+  quorum: boolean;
+  coordinator: string | null;
+  /** The coordinator's term (its leader key's creation revision); null when there is none. */
+  term: number | null;
+  /** The members registered now (live leases), by name. */
+  members: MemberView[];
+  /** Seconds a coordinator's lease lasts (null for local). */
+  leaseTtlSeconds: number | null;
+  /** Seconds this member's own lease is known to last still, from the last renewal sent (null: local or none). */
+  leaseRemainingSeconds: number | null;
+  /** One line on the store: file path or etcd endpoints, and its last error if any. */
+  store: string;
+  lastError: string | null;
+}
+
+export type CoordinationChange =
+  /** This member became the coordinator (term given) or stopped being it. */
+  | { type: 'leadership'; coordinator: boolean; term: number | null }
+  /** The committed state changed (by the coordinator, seen by a follower). */
+  | { type: 'state'; state: PersistedState; revision: number }
+  /** Members joined or left, the coordinator changed, or quorum was lost or regained. */
+  | { type: 'group' };
+
+export interface Coordination {
+  readonly kind: 'local' | 'etcd';
+  /** A description for messages: the state file or the etcd endpoints (never credentials). */
+  readonly location: string;
+  readonly memberName: string;
+  /** Joins the group (registers the member, starts renewing and campaigning). */
+  start(member: MemberRecord): Promise<void>;
+  /** The latest committed state (a linearizable read for etcd). */
+  load(): Promise<{ state: PersistedState | null; revision: number }>;
+  /**
+   * Commits the state under this member's term. Local: written before it returns (a thrown error
+   * leaves the old file whole). Etcd: a transaction that compares the leader key; commits are
+   * coalesced (the newest state wins) and the promise settles when this one is in etcd or refused.
+   */
+  commit(state: PersistedState): void | Promise<void>;
+  /** Publishes where this member's API listens (known once its server is up). */
+  advertise(apiUrl: string): void;
+  isCoordinator(): boolean;
+  /** Milliseconds this member may still act as coordinator (0 when it is not). */
+  leaseValidForMs(): number;
+  /** Renews now if less than `minMs` of leadership is left; resolves to what is left after. */
+  ensureLeadership(minMs: number): Promise<number>;
+  group(): GroupView;
+  subscribe(listener: (change: CoordinationChange) => void): () => void;
+  /** Leaves the group: resigns the leader key and revokes the lease, so another takes over at once. */
+  close(): Promise<void>;
+  /** Stops everything without telling etcd (what a kill -9 leaves: the lease runs out). */
+  halt(): void;
+}
+
+/** Raised when an action or commit needs the coordinator and this member is not it (any more). */
+export class NotCoordinatorError extends Error {
+  constructor(reason: string) {
+    super(`this manager is not the coordinator: ${reason}`);
+    this.name = 'NotCoordinatorError';
+  }
+}
