@@ -48,13 +48,13 @@ describe('a manager group on etcd', () => {
     }
   });
 
-  it('a killed coordinator is replaced within its lease and a second; the new one acts on the shared state', async () => {
-    group = await startGroup();
+  it.each([3, 10])('a killed coordinator is replaced within its lease and a second (TTL %i s); the new one acts on the shared state', async (ttlSeconds) => {
+    group = await startGroup([], { ttlSeconds });
     const first = group.coordinatorName()!;
     group.kill(first);
     const killedAt = group.clock.now();
     let takeoverMs: number | null = null;
-    for (let t = 0; t < 10_000; t += 100) {
+    for (let t = 0; t < 20_000; t += 100) {
       await group.clock.advance(100);
       if (group.coordinator()) {
         takeoverMs = group.clock.now() - killedAt;

@@ -37,7 +37,10 @@ export interface GroupHarness {
   destroy(): Promise<void>;
 }
 
-export async function startGroup(overrides: string[] = [], opts: { ttlSeconds?: number; members?: readonly string[] } = {}): Promise<GroupHarness> {
+export async function startGroup(
+  overrides: string[] = [],
+  opts: { ttlSeconds?: number; members?: readonly string[]; /** Each member writes its audit log here, as NAME-audit.log. */ auditDir?: string } = {},
+): Promise<GroupHarness> {
   const clock = new VirtualClock();
   const ttlSeconds = opts.ttlSeconds ?? 3;
   const props = demoProperties(['simulation.stepDelayMs=0', 'manager.coordination=etcd', 'manager.etcd.endpoints=http://etcd.invalid:2379', `manager.coordination.ttl=${ttlSeconds}`, ...overrides]);
@@ -66,7 +69,11 @@ export async function startGroup(overrides: string[] = [], opts: { ttlSeconds?: 
     members,
     log,
     async start(name) {
-      const memberProps = { ...props, coordination: { ...props.coordination, memberName: name, datasource: name } };
+      const memberProps = {
+        ...props,
+        auditLog: opts.auditDir ? `${opts.auditDir}/${name}-audit.log` : null,
+        coordination: { ...props.coordination, memberName: name, datasource: name },
+      };
       const logger = process.env.GROUP_LOG ? { info: (m: string) => console.log(name, m), warn: (m: string) => console.log(name, m), error: (m: string) => console.log(name, m) } : loggerOf(name);
       const coordination = new EtcdCoordination({ kv: etcd.client(name), clock, service: props.serviceName, memberName: name, ttlSeconds, prefix: '/tungsten', location: 'memory', logger });
       const core = await createManager({ properties: memberProps, clock, driver, hostName: `${name}-host`, coordination, logger: logger ?? silentLogger, apiUrl: `http://${name}.invalid:8090` });
