@@ -197,10 +197,12 @@ export function readPropertiesFile(file: string): PropertyEntry[] {
 /** `--property=KEY=VALUE` arguments (the part after `--property=`). */
 export function parsePropertyOverrides(overrides: readonly string[]): PropertyEntry[] {
   return overrides.map((text) => {
-    const origin = `--property=${text}`;
     const at = text.indexOf('=');
-    if (at <= 0) throw usage(origin, 'expected KEY=VALUE', 'Write it as --property=policy.mode=manual.');
-    return { key: text.slice(0, at).trim(), value: text.slice(at + 1).trim(), origin };
+    if (at <= 0) throw usage(`--property=${/pass|secret/i.test(text) ? '****' : text}`, 'expected KEY=VALUE', 'Write it as --property=policy.mode=manual.');
+    const key = text.slice(0, at).trim();
+    // Errors name where a value came from: never with a secret in it (a misspelt password key included).
+    const origin = /pass|secret/i.test(key) ? `--property=${key}=****` : `--property=${text}`;
+    return { key, value: text.slice(at + 1).trim(), origin };
   });
 }
 
@@ -285,6 +287,21 @@ export function buildProperties(entries: readonly PropertyEntry[]): ManagerPrope
   }
   if ((values.has('manager.etcd.password') || values.has('manager.etcd.passwordFile')) && !values.has('manager.etcd.user')) {
     throw usage(originOf(values.has('manager.etcd.password') ? 'manager.etcd.password' : 'manager.etcd.passwordFile'), 'an etcd password needs manager.etcd.user');
+  }
+
+  if (coordinationKind === 'etcd') {
+    // A manager cut off from etcd fences its master two thirds of a TTL after its last renewal; the
+    // other side must not be able to promote another before that.
+    const ttl = get('manager.coordination.ttl', 10);
+    const period = get('policy.liveness.samplePeriod', 10);
+    const fastest = (Math.min(get('policy.liveness.dbping.fail.threshold', 1), get('policy.liveness.hostPing.fail.threshold', 2)) + 1) * period;
+    if ((2 * ttl) / 3 >= fastest) {
+      throw usage(
+        originOf('manager.coordination.ttl'),
+        `manager.coordination.ttl=${ttl} is too long for failovers ${fastest} s after a fault: a manager cut off from etcd fences its master up to ${Math.round((2 * ttl) / 3)} s after it was cut off, and the other side could promote another before that`,
+        `Keep two thirds of the TTL below (threshold + 1) x policy.liveness.samplePeriod: a TTL under ${Math.ceil((3 * fastest) / 2)} s.`,
+      );
+    }
   }
 
   return {

@@ -104,3 +104,52 @@ describe('manager properties', () => {
     expect(JSON.stringify(redactedProperties(p))).not.toContain('s3cret');
   });
 });
+
+describe('manager group properties', () => {
+  const alone = () => loadProperties({ demo: true });
+  const group = (...extra: string[]) => loadProperties({ demo: true, overrides: ['manager.coordination=etcd', 'manager.etcd.endpoints=http://127.0.0.1:2379', ...extra] });
+
+  it('defaults to one manager alone with its state local; etcd needs its endpoints', () => {
+    expect(alone().coordination).toMatchObject({ kind: 'local', memberName: null, datasource: null, ttlSeconds: 10 });
+    expect(toolkitErrorOf(() => loadProperties({ demo: true, overrides: ['manager.coordination=etcd'] }))).toMatchObject({
+      kind: 'usage',
+      message: expect.stringContaining('manager.coordination=etcd needs manager.etcd.endpoints'),
+    });
+  });
+
+  it('reads the group keys of the contract', () => {
+    const p = group(
+      'manager.coordination=etcd',
+      'manager.etcd.endpoints=http://127.0.0.1:2379, https://10.0.0.2:2379',
+      'manager.name=db2',
+      'manager.datasource=db2',
+      'manager.coordination.ttl=3',
+      'manager.api.advertise=http://10.0.0.2:8090',
+    ).coordination;
+    expect(p).toMatchObject({ kind: 'etcd', memberName: 'db2', datasource: 'db2', ttlSeconds: 3, advertiseUrl: 'http://10.0.0.2:8090' });
+    expect(p.etcd.endpoints).toEqual(['http://127.0.0.1:2379', 'https://10.0.0.2:2379']);
+  });
+
+  it.each([
+    ['manager.coordination.ttl=2', /whole seconds, 3 or more/],
+    ['manager.coordination.ttl=abc', /whole seconds, 3 or more/],
+    ['manager.etcd.endpoints=127.0.0.1:2379', /etcd client URLs/],
+    ['manager.etcd.endpoints=ftp://x:1', /etcd client URLs/],
+    ['manager.datasource=db9', /not in service.datasources/],
+    ['manager.coordination=zookeeper', /local or etcd/],
+    ['manager.etcd.cert=/tmp/c.pem', /needs both manager.etcd.cert and manager.etcd.key/],
+    ['manager.etcd.password=hunter2', /needs manager.etcd.user/],
+    ['manager.coordination.ttl=30', /too long for failovers 20 s after a fault/],
+  ])('refuses %s with a clear reason', (override, reason) => {
+    const e = toolkitErrorOf(() => group(override));
+    expect(e.kind).toBe('usage');
+    expect(e.message).toMatch(reason);
+  });
+
+  it('hides the etcd password wherever properties are shown, and never echoes it in an error', () => {
+    const p = group('manager.etcd.user=mgr', 'manager.etcd.password=hunter2');
+    expect(JSON.stringify(redactedProperties(p))).not.toContain('hunter2');
+    const e = toolkitErrorOf(() => group('manager.etcd.password=hunter2', 'manager.etcd.passwordFile=/x'));
+    expect(`${e.message} ${e.hint ?? ''}`).not.toContain('hunter2');
+  });
+});
