@@ -373,7 +373,8 @@ export class ManagerCore implements Manager, OperationContext {
       composite: false,
       multimaster: false,
       policy: this.serviceRecord.policy,
-      coordinator: { host: coordinator, state: 'ONLINE' },
+      // In a group: OFFLINE while this member sees no coordinator (none elected, or it lost etcd).
+      coordinator: { host: coordinator, state: this.simulatedMembers() || this.coordination.group().coordinator !== null ? 'ONLINE' : 'OFFLINE' },
       coordinators: [coordinator],
       datasources: this.serviceRecord.datasources.map((r) => this.datasourceView(r, asOf)),
       routers: this.routerObservations.map((r) => ({

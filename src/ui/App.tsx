@@ -344,7 +344,7 @@ function useManagerStatus(
         if (service) {
           const s = await shell.api.serviceStatus(service);
           if (!stopped) {
-            setSnapshot((prev) => ({ ...prev, address: shell.api.address, service, policy: s.policy, coordinator: s.coordinator.host, answeredAt: Date.now(), error: null }));
+            setSnapshot((prev) => ({ ...prev, address: shell.api.address, service, policy: s.policy, coordinator: s.coordinator.state === 'ONLINE' ? s.coordinator.host : `${s.coordinator.host} (${s.coordinator.state})`, answeredAt: Date.now(), error: null }));
           }
           let watcher = watchers.get(service);
           if (!watcher) watchers.set(service, (watcher = new AutomaticTaskWatcher()));

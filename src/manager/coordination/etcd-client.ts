@@ -30,6 +30,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ToolkitError } from '../../errors.js';
+import type { EtcdCompare, EtcdHeader, EtcdKeyValue, EtcdKv, EtcdOp, EtcdTxnResult } from './kv.js';
 
 export interface EtcdTls {
   caFile?: string;
@@ -51,41 +52,8 @@ export interface EtcdClientOptions {
   maxResponseBytes?: number;
 }
 
-export interface EtcdHeader {
-  revision: number;
-  raftTerm: number;
-  memberId: string;
-  clusterId: string;
-}
-
-export interface EtcdKeyValue {
-  key: string;
-  value: string;
-  createRevision: number;
-  modRevision: number;
-  version: number;
-  /** '0' if none. */
-  lease: string;
-}
-
-export type EtcdCompare = {
-  key: string;
-  target: 'CREATE' | 'MOD' | 'VERSION' | 'VALUE' | 'LEASE';
-  result: 'EQUAL' | 'NOT_EQUAL' | 'GREATER' | 'LESS';
-  value: number | string;
-};
-
-export type EtcdOp =
-  | { put: { key: string; value: string; lease?: string } }
-  | { delete: { key: string; prefix?: boolean } }
-  | { range: { key: string; prefix?: boolean } };
-
-export interface EtcdTxnResult {
-  header: EtcdHeader;
-  succeeded: boolean;
-  /** One entry per range op of the branch taken, in order. */
-  ranges: EtcdKeyValue[][];
-}
+// The shapes of keys, compares and ops are the ones the group codes against (kv.ts).
+export type { EtcdCompare, EtcdHeader, EtcdKeyValue, EtcdOp, EtcdTxnResult } from './kv.js';
 
 export interface EtcdWatchEvent {
   type: 'PUT' | 'DELETE';
@@ -365,7 +333,7 @@ class NdjsonReader {
   }
 }
 
-export class EtcdClient {
+export class EtcdClient implements EtcdKv {
   private readonly endpoints: Endpoint[];
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
