@@ -20,9 +20,10 @@ export const ITEMS = [
   { id: 4, key: 'failover', title: 'failover timing', load: async () => (await import('./items/failover.js')).benchFailover },
   { id: 5, key: 'ls', title: 'ls formatting', load: async () => (await import('./items/ls.js')).benchLs },
   { id: 6, key: 'switch', title: 'switch duration', load: async () => (await import('./items/switch.js')).benchSwitch },
+  { id: 7, key: 'group', title: 'manager group on etcd', load: async () => (await import('./items/group.js')).benchGroup },
 ];
 
-const USAGE = 'usage: node bench/run.js [--quick] [--only 1,2,...|cli,api,diag,failover,ls,switch] [--out FILE] [--no-docs]';
+const USAGE = 'usage: node bench/run.js [--quick] [--only 1,2,...|cli,api,diag,failover,ls,switch,group] [--out FILE] [--no-docs]';
 
 export function parseArgs(argv) {
   const opts = { quick: false, only: null, out: resolve(ROOT, 'bench/results.json'), docs: true };
