@@ -290,6 +290,10 @@ export class ManagerCore implements Manager, OperationContext {
     this.promoting.clear();
     this.fencePending.clear();
     this.invalidateStatus();
+    // What it changed and could not commit is not the group's: show the shared state again.
+    void this.loadShared().then((state) => {
+      if (!this.inCharge && !this.closed) this.adopt(state, { restart: false });
+    });
   }
 
   private onCoordination(change: CoordinationChange): void {
