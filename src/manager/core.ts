@@ -26,6 +26,7 @@ import { planOperation, describeRequest, type PlannedOperation } from './operati
 import type { OperationContext, TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';
+import { decide, type MonitorAction, type MonitorView } from './decide.js';
 import type { DataSourceRecord, PersistedState, ServiceRecord } from './store.js';
 import type { Coordination, CoordinationChange, MemberRecord } from './coordination/coordination.js';
 import { leaderOnlyDriver } from './coordination/leader-only-driver.js';
@@ -961,70 +962,65 @@ export class ManagerCore implements Manager, OperationContext {
     return null;
   }
 
-  /** The policy rules, after each sample. MAINTENANCE acts on nothing; MANUAL fences only. */
+  /** What the monitor's decision is made of: the samples, the stored records, what is in flight. */
+  private monitorView(): MonitorView {
+    const group = this.coordination.kind === 'local' ? null : this.coordination.group().members.map((m) => ({ name: m.name, datasource: m.datasource }));
+    return {
+      now: this.clock.now(),
+      policy: this.serviceRecord.policy,
+      props: this.props,
+      service: this.service,
+      records: this.serviceRecord.datasources,
+      seen: (name) => this.liveOf(name),
+      operationRunning: this.running !== null,
+      repairing: this.autoRecovering,
+      groupMembers: group,
+    };
+  }
+
+  /** The policy rules, after each sample: decide (decide.ts), then carry the decision out. MAINTENANCE acts on nothing; MANUAL fences only. */
   private applyRules(): void {
-    const policy = this.serviceRecord.policy;
-    this.applyFailsafeRule();
-    if (policy !== 'MAINTENANCE') {
-      const now = this.clock.now();
-      for (const r of this.serviceRecord.datasources) this.applyDatasourceRules(r, policy, now);
-      if (policy === 'AUTOMATIC') this.maybeFailOver();
-      this.repairTopology();
-    }
+    for (const action of decide(this.monitorView())) this.carryOut(action);
+    if (this.master()?.state !== 'FAILED') this.autoFailoverReported = false;
     this.changed();
   }
 
-  /**
-   * In a group whose managers sit beside datasources: a master seen read-only while no member sits
-   * beside it was fenced by its own manager when that manager lost the group (or has no manager to
-   * serve it): it is FAILED with that reason, and AUTOMATIC fails it over. Giving it its writes back
-   * would fight that manager's fence. When its manager is back, it is ONLINE again.
-   */
-  private applyFailsafeRule(): void {
-    if (this.coordination.kind === 'local') return;
-    const master = this.master();
-    if (!master) return;
-    const members = this.coordination.group().members;
-    if (!members.some((m) => m.datasource !== null)) return;
-    const beside = members.find((m) => m.datasource === master.name);
-    const failsafe = master.state === 'FAILED' && master.lastError?.startsWith('FAILSAFE-SHUN') === true;
-    if (beside && failsafe) {
-      master.state = 'ONLINE';
-      master.lastError = null;
-      this.logger.warn(`master ${this.qualified(master.name)}: its manager '${beside.name}' is back in the group: ONLINE`);
-      return;
-    }
-    if (beside || master.state !== 'ONLINE' || !this.answersConclusively(master.name) || this.liveOf(master.name).obs?.readOnly !== true) return;
-    master.state = 'FAILED';
-    master.fencedByMonitor = false;
-    master.lastError = `FAILSAFE-SHUN: NO MANAGER OF THE GROUP SITS BESIDE IT AND IT IS READ-ONLY (ITS MANAGER LOST THE GROUP AND FENCED IT)`;
-    this.logger.error(`master ${this.qualified(master.name)}: ${master.lastError}`);
-  }
-
-  /**
-   * The cluster as the records say, once the master answers: the ONLINE master takes writes (a
-   * master that restarted read-only, as my.cnf should make it, gets them back when no other server
-   * takes them), and every ONLINE slave follows it (one left on another server, say a slave that
-   * was down during a failover, is repointed, or FAILED with the reason when it cannot follow).
-   */
-  private repairTopology(): void {
-    if (this.running) return;
-    const master = this.master();
-    if (!master || master.state !== 'ONLINE' || !this.answersConclusively(master.name)) return;
-    if (this.liveOf(master.name).obs?.readOnly === true && !this.otherWriter(master) && !this.autoRecovering.has(master.name)) {
-      this.logger.warn(`master ${this.qualified(master.name)} answers read-only: allowing writes`);
-      this.giveWritesBack(master, () => {
-        this.auditManagerAction(`allow writes on master ${master.name}`, 'complete', null);
-        const live = this.liveOf(master.name);
-        if (live.obs) live.obs = { ...live.obs, readOnly: false };
-      });
-    }
-    for (const r of this.serviceRecord.datasources) {
-      if (r === master || r.role === 'master' || r.state !== 'ONLINE' || !this.answersConclusively(r.name)) continue;
-      const rep = this.liveOf(r.name).obs?.replicator;
-      if (rep && rep.role === 'slave' && rep.masterHost === master.name) continue;
-      this.logger.warn(`${this.qualified(r.name)} ${rep?.masterHost ? `replicates from ${rep.masterHost}` : 'does not replicate'}, not from the master ${this.qualified(master.name)}: repointing it`);
-      this.repointInBackground(r, master, () => undefined);
+  private carryOut(action: MonitorAction): void {
+    const r = this.record(action.kind === 'failover' ? action.master : action.name);
+    switch (action.kind) {
+      case 'verdict':
+        Object.assign(r, action.set);
+        if (action.log) this.logger[action.log.level](action.log.message);
+        if (action.audit) this.auditManagerAction(action.audit, 'complete', null);
+        return;
+      case 'repoint': {
+        if (action.log) this.logger.warn(action.log);
+        const master = this.record(action.master);
+        this.repointInBackground(r, master, () => {
+          if (action.thenOnline && r.state === 'FAILED' && r.fencedByMonitor) {
+            Object.assign(r, { state: 'ONLINE', lastError: null, fencedByMonitor: false });
+            this.logger.info(`${this.qualified(r.name)} is healthy again: ONLINE`);
+          }
+        });
+        return;
+      }
+      case 'allow-writes':
+        if (action.log) this.logger.warn(action.log);
+        this.giveWritesBack(r, () => {
+          if (action.then === 'noted') {
+            this.auditManagerAction(`allow writes on master ${r.name}`, 'complete', null);
+            const live = this.liveOf(r.name);
+            if (live.obs) live.obs = { ...live.obs, readOnly: false };
+          } else if (r.state === 'FAILED' && r.fencedByMonitor && r === this.master() && !this.running) {
+            Object.assign(r, { state: 'ONLINE', lastError: null, fencedByMonitor: false });
+            this.logger.warn(`master ${this.qualified(r.name)} is healthy again: ONLINE (writes allowed again)`);
+            this.auditManagerAction(`datasource ${r.name} online`, 'complete', null);
+          }
+        });
+        return;
+      case 'failover':
+        this.startAutomaticFailover(r);
+        return;
     }
   }
 
@@ -1083,87 +1079,10 @@ export class ManagerCore implements Manager, OperationContext {
     this.track(done);
   }
 
-  private applyDatasourceRules(r: DataSourceRecord, policy: PolicyMode, now: number): void {
-    const live = this.liveOf(r.name);
-    const fault = this.confirmedFault(r, now);
-    if (r.state === 'ONLINE' && fault) {
-      const fenceSlaveOffline = fault.kind === 'replicator' && r.role !== 'master';
-      r.state = fenceSlaveOffline ? 'OFFLINE' : 'FAILED';
-      r.lastError = fault.error;
-      r.fencedByMonitor = true;
-      this.logger.warn(`${this.qualified(r.name)} is now ${r.state}: ${fault.error}`);
-      return;
-    }
-    if (r.fencedByMonitor && r.state === 'FAILED' && live.faults.length > 0) {
-      // Keep the reason current: a server first seen closing connections is next seen STOPPED.
-      r.lastError = (fault ?? live.faults[0]!).error;
-    }
-    if (!r.fencedByMonitor || live.faults.length > 0 || !this.answersConclusively(r.name)) return;
-    if (r === this.master()) {
-      // MANUAL leaves every verdict to the operator, as it does for slaves.
-      if (r.state === 'FAILED' && policy === 'AUTOMATIC') this.autoRecoverMaster(r);
-      return;
-    }
-    // A shunned old master comes back with 'recover' only: it may hold what the new master lacks.
-    if (r.role === 'master') return;
-    const slaveReplicatorFenceCleared = r.state === 'OFFLINE';
-    if ((r.state === 'FAILED' && policy === 'AUTOMATIC') || slaveReplicatorFenceCleared) this.autoRecover(r);
-  }
-
-  /** A slave the rules failed comes back once healthy, repointed at the current master if needed. */
-  private autoRecover(r: DataSourceRecord): void {
-    if (this.running || this.autoRecovering.has(r.name)) return;
-    const master = this.master();
-    const pointsAt = this.liveOf(r.name).obs?.replicator?.masterHost ?? null;
-    const bringOnline = () => {
-      r.state = 'ONLINE';
-      r.lastError = null;
-      r.fencedByMonitor = false;
-      this.logger.info(`${this.qualified(r.name)} is healthy again: ONLINE`);
-    };
-    if (!master || pointsAt === master.name) {
-      bringOnline();
-      return;
-    }
-    // It follows another server and the master cannot be followed now: it stays FAILED until it can.
-    if (master.state !== 'ONLINE') return;
-    this.repointInBackground(r, master, () => {
-      if (r.state === 'FAILED' && r.fencedByMonitor) bringOnline();
-    });
-  }
-
   /** Its last observation is a real answer of a healthy server, not a guess. */
   private answersConclusively(name: string): boolean {
     const obs = this.liveOf(name).obs;
     return obs !== null && !obs.inconclusive && obs.host === 'alive' && obs.dataServer.state === 'ONLINE';
-  }
-
-  /**
-   * A master the rules failed but nobody replaced answers again: the verdict was wrong or the fault
-   * passed. It takes writes again (if it was left read-only and no other server takes them).
-   */
-  private autoRecoverMaster(r: DataSourceRecord): void {
-    if (this.running || this.autoRecovering.has(r.name)) return;
-    const bringOnline = (how: string) => {
-      r.state = 'ONLINE';
-      r.lastError = null;
-      r.fencedByMonitor = false;
-      this.logger.warn(`master ${this.qualified(r.name)} is healthy again: ONLINE (${how})`);
-      this.auditManagerAction(`datasource ${r.name} online`, 'complete', null);
-    };
-    const obs = this.liveOf(r.name).obs!;
-    if (obs.readOnly === false) {
-      bringOnline('it still accepts writes');
-      return;
-    }
-    const otherWriter = this.otherWriter(r);
-    if (otherWriter) {
-      this.logger.error(`master ${this.qualified(r.name)} answers again read-only while ${this.qualified(otherWriter.name)} accepts writes: left FAILED for the operator`);
-      return;
-    }
-    this.giveWritesBack(r, () => {
-      if (r.state === 'FAILED' && r.fencedByMonitor && r === this.master() && !this.running) bringOnline('writes allowed again');
-    });
   }
 
   /**
@@ -1349,16 +1268,8 @@ export class ManagerCore implements Manager, OperationContext {
     });
   }
 
-  /** AUTOMATIC: a FAILED master is replaced by the best eligible slave. */
-  private maybeFailOver(): void {
-    const master = this.master();
-    if (!master || master.state !== 'FAILED') {
-      this.autoFailoverReported = false;
-      return;
-    }
-    if (this.running) return;
-    // A verdict this process has not confirmed itself (one restored from the state file) never acts.
-    if (master.fencedByMonitor && !this.confirmedFault(master, this.clock.now())) return;
+  /** AUTOMATIC: the FAILED master is replaced by the best eligible slave; a refusal is reported once. */
+  private startAutomaticFailover(master: DataSourceRecord): void {
     const choice = selectCandidate(evaluateCandidates(this.candidateInputs(master.name), this.eligibilityRules(master.name, 'failover')));
     if ('refusal' in choice && this.autoFailoverReported) return;
     this.autoFailoverReported = true;
