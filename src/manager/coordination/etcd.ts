@@ -445,13 +445,23 @@ function parseMember(text: string): MemberRecord | null {
     return {
       name: v.name,
       host: v.host,
-      apiUrl: typeof v.apiUrl === 'string' ? v.apiUrl : null,
+      apiUrl: typeof v.apiUrl === 'string' && isHttpUrl(v.apiUrl) ? v.apiUrl : null,
       datasource: typeof v.datasource === 'string' ? v.datasource : null,
       startedAt: typeof v.startedAt === 'string' ? v.startedAt : '',
       version: typeof v.version === 'string' ? v.version : '',
     };
   } catch {
     return null;
+  }
+}
+
+/** A member's API address must be an http(s) URL: anything else found in etcd is not followed. */
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '';
+  } catch {
+    return false;
   }
 }
 
