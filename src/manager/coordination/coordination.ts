@@ -9,6 +9,7 @@
  * this member's, and `leaseValidForMs` is computed from when the last renewal was sent, so a
  * coordinator that cannot renew stops acting before etcd can let its lease expire.
  */
+import type { Clock } from '../clock.js';
 import type { PersistedState } from '../store.js';
 
 /** What a member publishes about itself under its lease. */
@@ -62,6 +63,8 @@ export interface Coordination {
   /** A description for messages: the state file or the etcd endpoints (never credentials). */
   readonly location: string;
   readonly memberName: string;
+  /** The clock its lease is timed on (etcd): the lease guard aborts an action with it when the lease leaves less than the action's timeout. */
+  readonly clock?: Clock;
   /** Joins the group (registers the member, starts renewing and campaigning). */
   start(member: MemberRecord): Promise<void>;
   /** The latest committed state (a linearizable read for etcd). */

@@ -50,7 +50,7 @@ export class EtcdCoordination implements Coordination {
   readonly location: string;
   readonly memberName: string;
   private readonly kv: EtcdKv;
-  private readonly clock: Clock;
+  readonly clock: Clock;
   private readonly opts: EtcdCoordinationOptions;
   private readonly keys: { leader: string; state: string; members: string; member: string };
   private member: MemberRecord | null = null;

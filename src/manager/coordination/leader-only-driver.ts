@@ -2,8 +2,9 @@
  * The driver as the coordinator may use it: every action that changes a server (fence, allow
  * writes, promote, repoint, replicator on/off, heartbeat write, connector notice) is preceded by a
  * check that this member's lease lets it act for longer than the action may take; the action's
- * timeout is cut to what the lease leaves. A member that is not the coordinator (any more) is
- * refused with NotCoordinatorError before anything is sent. Reads pass straight through.
+ * timeout is cut to what the lease leaves, and the call aborted when that passes. A member that is
+ * not the coordinator (any more) is refused with NotCoordinatorError before anything is sent.
+ * Reads pass straight through.
  *
  * The one action outside it is the failsafe fence of a member's own datasource when it loses the
  * group (core.ts), which must work precisely when there is no lease.
@@ -13,10 +14,31 @@ import { NotCoordinatorError, type Coordination } from './coordination.js';
 
 export function leaderOnlyDriver(driver: ClusterDriver, coordination: Coordination): ClusterDriver {
   if (coordination.kind === 'local') return driver;
-  const guarded = async (what: string, opts: DriverCallOptions): Promise<DriverCallOptions> => {
+  const clock = coordination.clock;
+  /**
+   * Runs one action if the lease lets this member act, with its timeout cut to what the lease
+   * leaves. A cut timeout is also enforced: the call's signal aborts when it passes, so a driver
+   * that waits on its signal (a server that does not answer) gives up then instead of acting when
+   * the server wakes, after the lease, maybe under another coordinator.
+   */
+  const guarded = async <T>(what: string, opts: DriverCallOptions, run: (opts: DriverCallOptions) => Promise<T>): Promise<T> => {
     const left = await coordination.ensureLeadership(opts.timeoutMs);
     if (left <= 0 || !coordination.isCoordinator()) throw new NotCoordinatorError(`refusing to ${what}`);
-    return left >= opts.timeoutMs ? opts : { ...opts, timeoutMs: Math.max(1, Math.floor(left)) };
+    if (left >= opts.timeoutMs) return run(opts);
+    const timeoutMs = Math.max(1, Math.floor(left));
+    if (!clock) return run({ ...opts, timeoutMs });
+    const controller = new AbortController();
+    const outer = opts.signal;
+    const onOuterAbort = () => controller.abort(outer?.reason);
+    if (outer?.aborted) controller.abort(outer.reason);
+    else outer?.addEventListener('abort', onOuterAbort, { once: true });
+    const timer = clock.setTimeout(() => controller.abort(new Error(`${what}: the coordinator's lease leaves no more time`)), timeoutMs);
+    try {
+      return await run({ ...opts, timeoutMs, signal: controller.signal });
+    } finally {
+      clock.clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+    }
   };
   const wrapped: ClusterDriver = {
     kind: driver.kind,
@@ -26,13 +48,13 @@ export function leaderOnlyDriver(driver: ClusterDriver, coordination: Coordinati
     readOnly: (ds, opts) => driver.readOnly(ds, opts),
     waitApplied: (ds: DataSourceConfig, position: Position, opts) => driver.waitApplied(ds, position, opts),
     checkRejoin: (ds, master, opts) => driver.checkRejoin(ds, master, opts),
-    notifyRouters: async (master, readable, opts) => driver.notifyRouters(master, readable, await guarded('notify connectors', opts)),
-    fenceWrites: async (ds, opts) => driver.fenceWrites(ds, await guarded(`fence ${ds.name}`, opts)),
-    allowWrites: async (ds, opts) => driver.allowWrites(ds, await guarded(`allow writes on ${ds.name}`, opts)),
-    promote: async (ds, opts) => driver.promote(ds, await guarded(`promote ${ds.name}`, opts)),
-    replicateFrom: async (ds, master, opts) => driver.replicateFrom(ds, master, await guarded(`repoint ${ds.name}`, opts)),
-    setReplicator: async (ds, online, opts) => driver.setReplicator(ds, online, await guarded(`set the replicator of ${ds.name}`, opts)),
-    heartbeat: async (master, opts) => driver.heartbeat(master, await guarded(`write a heartbeat on ${master.name}`, opts)),
+    notifyRouters: (master, readable, opts) => guarded('notify connectors', opts, (o) => driver.notifyRouters(master, readable, o)),
+    fenceWrites: (ds, opts) => guarded(`fence ${ds.name}`, opts, (o) => driver.fenceWrites(ds, o)),
+    allowWrites: (ds, opts) => guarded(`allow writes on ${ds.name}`, opts, (o) => driver.allowWrites(ds, o)),
+    promote: (ds, opts) => guarded(`promote ${ds.name}`, opts, (o) => driver.promote(ds, o)),
+    replicateFrom: (ds, master, opts) => guarded(`repoint ${ds.name}`, opts, (o) => driver.replicateFrom(ds, master, o)),
+    setReplicator: (ds, online, opts) => guarded(`set the replicator of ${ds.name}`, opts, (o) => driver.setReplicator(ds, online, o)),
+    heartbeat: (master, opts) => guarded(`write a heartbeat on ${master.name}`, opts, (o) => driver.heartbeat(master, o)),
     close: () => driver.close(),
   };
   if (driver.injectFault) wrapped.injectFault = driver.injectFault.bind(driver);
