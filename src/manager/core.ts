@@ -72,6 +72,8 @@ interface LiveState {
   lastKnownLatencyAt: number;
   /** Its position when its server last answered (for a master: what a failover may lose). */
   lastSeen: SeenPosition | null;
+  /** Since when its server has been seen refusing writes without a break (null: not read-only, or unknown). */
+  readOnlySince: number | null;
 }
 
 /** Where a datasource was when its server last answered. */
@@ -918,6 +920,8 @@ export class ManagerCore implements Manager, OperationContext {
           const inherited = kind === 'host' || kind === 'dataserver' ? Math.min(at, ...outageSince) : at;
           live.faultSince.set(kind, inherited);
         }
+        if (obs.readOnly === true) live.readOnlySince ??= at;
+        else if (obs.readOnly === false) live.readOnlySince = null;
         const seqno = obs.replicator?.appliedSeqno ?? null;
         if (seqno !== live.lastSeqno) {
           live.lastSeqno = seqno;
@@ -945,6 +949,7 @@ export class ManagerCore implements Manager, OperationContext {
         lastKnownLatency: null,
         lastKnownLatencyAt: 0,
         lastSeen: null,
+        readOnlySince: null,
       };
       this.live.set(name, live);
     }
@@ -975,6 +980,7 @@ export class ManagerCore implements Manager, OperationContext {
       operationRunning: this.running !== null,
       repairing: this.autoRecovering,
       groupMembers: group,
+      leaseTtlMs: this.coordination.kind === 'local' ? null : this.props.coordination.ttlSeconds * 1000,
     };
   }
 

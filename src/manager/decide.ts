@@ -21,6 +21,8 @@ export interface Seen {
   faults: readonly Fault[];
   /** First detection time of each fault still present. */
   faultSince: ReadonlyMap<FaultKind, number>;
+  /** Since when its server has been seen refusing writes without a break; null when it is not. */
+  readOnlySince: number | null;
 }
 
 export interface MonitorView {
@@ -36,6 +38,8 @@ export interface MonitorView {
   repairing: ReadonlySet<string>;
   /** In a group on etcd: the members with a live lease; null for a manager alone. */
   groupMembers: ReadonlyArray<{ name: string; datasource: string | null }> | null;
+  /** In a group: the members' lease TTL; null for a manager alone. */
+  leaseTtlMs: number | null;
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -202,7 +206,22 @@ class Decision {
       });
       return;
     }
+    if (this.mayBeFailsafeFenced(r)) return;
     this.repair({ kind: 'allow-writes', name: r.name, then: 'master-online', log: null });
+  }
+
+  /**
+   * In a group, a master that turned read-only may have been fenced by its own manager, cut off
+   * from etcd, whose registration lasts until its lease runs out: its writes are not given back
+   * until it has been read-only for longer than a lease (by then a cut-off manager has left the
+   * group, and the failsafe rule applies instead).
+   */
+  private mayBeFailsafeFenced(r: DataSourceRecord): boolean {
+    const ttl = this.view.leaseTtlMs;
+    const members = this.view.groupMembers;
+    if (ttl === null || !members?.some((m) => m.datasource === r.name)) return false;
+    const since = this.view.seen(r.name).readOnlySince;
+    return since === null || this.view.now - since <= ttl;
   }
 
   /** AUTOMATIC: a FAILED master is replaced, unless an operation runs or the verdict is not this monitor's own. */
@@ -225,7 +244,7 @@ class Decision {
     if (this.running) return;
     const master = this.master();
     if (!master || master.state !== 'ONLINE' || !this.answersConclusively(master.name)) return;
-    if (this.view.seen(master.name).obs?.readOnly === true && !this.otherWriter(master)) {
+    if (this.view.seen(master.name).obs?.readOnly === true && !this.otherWriter(master) && !this.mayBeFailsafeFenced(master)) {
       this.repair({ kind: 'allow-writes', name: master.name, then: 'noted', log: `master ${this.q(master.name)} answers read-only: allowing writes` });
     }
     for (const r of this.records) {

@@ -31,9 +31,9 @@ function view(records: DataSourceRecord[], obs: Record<string, Observation>, opt
   const seen = (name: string): Seen => {
     const o = obs[name] ?? null;
     const faults = o ? faultsOf(o, `${name}@alpha`) : [];
-    return { obs: o, faults, faultSince: new Map(faults.map((f) => [f.kind, opts.since ?? T0])) };
+    return { obs: o, faults, faultSince: new Map(faults.map((f) => [f.kind, opts.since ?? T0])), readOnlySince: o?.readOnly ? (opts.since ?? T0) : null };
   };
-  return { now: T0, policy: 'AUTOMATIC', props, service: 'alpha', records, seen, operationRunning: false, repairing: new Set(), groupMembers: null, ...opts };
+  return { now: T0, policy: 'AUTOMATIC', props, service: 'alpha', records, seen, operationRunning: false, repairing: new Set(), groupMembers: null, leaseTtlMs: null, ...opts };
 }
 
 const cluster = () => [record('db1', 'master'), record('db2', 'slave'), record('db3', 'slave')];
@@ -76,5 +76,13 @@ describe('decide', () => {
     const shunned = [record('db1', 'master', { state: 'FAILED', lastError: 'FAILSAFE-SHUN: …' }), record('db2', 'slave'), record('db3', 'slave')];
     const back = decide(view(shunned, obs, { groupMembers: [...others, { name: 'm1', datasource: 'db1' }] }));
     expect(back.map((a) => a.kind)).toEqual(['verdict', 'allow-writes']);
+  });
+
+  it('in a group, a read-only master whose manager is still registered gets its writes back only once it has been read-only longer than a lease (its manager may have fenced it, cut off from etcd)', () => {
+    const obs = { ...healthyObs, db1: healthy(null, true) };
+    const members = [{ name: 'm1', datasource: 'db1' }, { name: 'm2', datasource: 'db2' }, { name: 'm3', datasource: 'db3' }];
+    const at = (now: number) => decide(view(cluster(), obs, { groupMembers: members, leaseTtlMs: 3000, since: T0, now }));
+    expect(at(T0 + 3000)).toEqual([]);
+    expect(at(T0 + 3001)).toEqual([expect.objectContaining({ kind: 'allow-writes', name: 'db1', then: 'noted' })]);
   });
 });

@@ -368,7 +368,9 @@ export class EtcdCoordination implements Coordination {
     return {
       kind: 'etcd',
       self: this.memberName,
-      quorum: this.lastOk && this.actingWindowOpen(),
+      // In the group as long as the lease lets it act: one failed round (an etcd leader election) is
+      // not a lost group; the acting window ends a third of a TTL before etcd could expire the lease.
+      quorum: this.actingWindowOpen(),
       coordinator,
       term: this.isCoordinator() ? this.term : (this.leader?.term ?? null),
       members,
