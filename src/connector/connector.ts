@@ -144,8 +144,8 @@ export class Connector {
         await this.stop(0, { farewell: false });
         throw e;
       }
-      onHoldBecause = (e as ToolkitError).message;
       this.lastFailure = failureReason(e);
+      onHoldBecause = `no manager answers (${this.lastFailure})`;
       this.onHoldSince = Date.now();
       this.router.setState('ON-HOLD', `no manager answers (${this.lastFailure})`);
     }
