@@ -20,10 +20,18 @@ export function leaderOnlyDriver(driver: ClusterDriver, coordination: Coordinati
    * leaves. A cut timeout is also enforced: the call's signal aborts when it passes, so a driver
    * that waits on its signal (a server that does not answer) gives up then instead of acting when
    * the server wakes, after the lease, maybe under another coordinator.
+   *
+   * `fresh` (a promotion): etcd must have answered a round run just now. A lease outlives etcd's
+   * last answer by two thirds of a TTL; a coordinator cut off from etcd meanwhile could promote a
+   * server and commit nothing of it, its own member would then fence that server (failsafe), and
+   * the next coordinator, acting on the last committed state, would give the old master its writes
+   * back: what the promoted one acknowledged would be lost.
    */
-  const guarded = async <T>(what: string, opts: DriverCallOptions, run: (opts: DriverCallOptions) => Promise<T>): Promise<T> => {
-    const left = await coordination.ensureLeadership(opts.timeoutMs);
+  const guarded = async <T>(what: string, opts: DriverCallOptions, run: (opts: DriverCallOptions) => Promise<T>, fresh = false): Promise<T> => {
+    const left = await coordination.ensureLeadership(fresh ? Number.POSITIVE_INFINITY : opts.timeoutMs);
     if (left <= 0 || !coordination.isCoordinator()) throw new NotCoordinatorError(`refusing to ${what}`);
+    const etcdError = fresh ? coordination.group().lastError : null;
+    if (etcdError !== null) throw new NotCoordinatorError(`refusing to ${what}: etcd did not answer just now (${etcdError}), so the promotion could not be recorded`);
     if (left >= opts.timeoutMs) return run(opts);
     const timeoutMs = Math.max(1, Math.floor(left));
     if (!clock) return run({ ...opts, timeoutMs });
@@ -51,7 +59,7 @@ export function leaderOnlyDriver(driver: ClusterDriver, coordination: Coordinati
     notifyRouters: (master, readable, opts) => guarded('notify connectors', opts, (o) => driver.notifyRouters(master, readable, o)),
     fenceWrites: (ds, opts) => guarded(`fence ${ds.name}`, opts, (o) => driver.fenceWrites(ds, o)),
     allowWrites: (ds, opts) => guarded(`allow writes on ${ds.name}`, opts, (o) => driver.allowWrites(ds, o)),
-    promote: (ds, opts) => guarded(`promote ${ds.name}`, opts, (o) => driver.promote(ds, o)),
+    promote: (ds, opts) => guarded(`promote ${ds.name}`, opts, (o) => driver.promote(ds, o), true),
     replicateFrom: (ds, master, opts) => guarded(`repoint ${ds.name}`, opts, (o) => driver.replicateFrom(ds, master, o)),
     setReplicator: (ds, online, opts) => guarded(`set the replicator of ${ds.name}`, opts, (o) => driver.setReplicator(ds, online, o)),
     heartbeat: (master, opts) => guarded(`write a heartbeat on ${master.name}`, opts, (o) => driver.heartbeat(master, o)),
