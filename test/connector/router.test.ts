@@ -179,17 +179,36 @@ describe('connector: holds', () => {
     expect(db1.accepted).toBe(1);
   });
 
-  it('a reverted switch resumes to the old master', async () => {
+  it('a reverted switch resumes to the old master; reads wait during the hold too', async () => {
     const [db1, db2] = await Promise.all([echo('db1'), echo('db2')]);
     const m = await manager();
     m.set({ master: db1.backend, slaves: [db2.slave()] });
-    const { writePort } = await connector([m]);
+    const { writePort, readPort } = await connector([m]);
     m.set({ hold: { reason: 'switch', since: new Date().toISOString() } });
     await sleep(100);
     const waiting = client(writePort);
+    const reader = client(readPort);
     await sleep(100);
+    expect(reader.text).toBe('');
     m.set({ hold: null });
     await waiting.waitFor('hello from db1');
+    await reader.waitFor('hello from db2');
+  });
+
+  it('a connection that a later epoch gives back its server (a switch reverted within the grace) is kept', async () => {
+    const [db1, db2] = await Promise.all([echo('db1'), echo('db2')]);
+    const m = await manager();
+    m.set({ master: db1.backend, slaves: [db2.slave()] });
+    const { writePort } = await connector([m], { switchGraceMs: 300 });
+    const a = client(writePort);
+    await a.waitFor('hello from db1');
+    m.set({ master: db2.backend, slaves: [db1.slave()] });
+    await sleep(100);
+    m.set({ master: db1.backend, slaves: [db2.slave()] });
+    await sleep(400);
+    expect(a.closed).toBe(false);
+    a.socket.write('kept\n');
+    await a.waitFor('kept\n');
   });
 
   it('a client held past --hold-timeout is refused with an ERR packet saying why', async () => {
