@@ -3,6 +3,7 @@
  * cluster model of src/manager/model.ts under Tungsten's APIv2 names, plus extensions in the same
  * style (documented in docs/api.md). Type-only imports keep this module free at run time.
  */
+import type { RoutesPayload } from '../connector/routes.js';
 import type { ManagerInfo } from '../manager/api.js';
 import type {
   DataSourceStatus,
@@ -102,6 +103,7 @@ export interface PayloadTypes {
   TaskPayload: TaskPayload;
   TaskListPayload: TaskListPayload;
   ErrorPayload: ErrorPayload;
+  RoutesPayload: RoutesPayload;
 }
 export type PayloadType = keyof PayloadTypes;
 

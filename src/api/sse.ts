@@ -44,6 +44,6 @@ export class SseParser {
 }
 
 /** One event as the server writes it. */
-export function formatSse(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+export function formatSse(event: string, data: unknown, id?: string | number): string {
+  return `${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }

@@ -3,6 +3,8 @@
  * it; src/manager/server/ exposes it over HTTP. Methods throw ToolkitError (not_found, conflict,
  * usage, refused) for bad requests.
  */
+import type { RoutesPayload } from '../connector/routes.js';
+import type { ConnectorReport } from './routing.js';
 import type {
   ControlRequest,
   DataSourceStatus,
@@ -73,6 +75,10 @@ export interface Manager {
   task(taskId: string): TaskStatus;
   /** Newest first. */
   history(service: string, limit: number): TaskStatus[];
+  /** Where connectors send connections now (RoutesPayload). */
+  routes?(service: string): RoutesPayload;
+  /** A connector's report of itself (every second): it is listed under ROUTERS while it reports. */
+  reportConnector?(service: string, report: ConnectorReport): void;
   /** Members (managers) of the service with their state. */
   members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean; datasource?: string | null; apiUrl?: string | null }>;
   subscribe(listener: (event: ManagerEvent) => void): () => void;

@@ -27,6 +27,11 @@ import type { OperationContext, TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';
 import { decide, type MonitorAction, type MonitorView } from './decide.js';
+import { ConnectorRegistry, type ConnectorReport } from './routing.js';
+import type { RoutesPayload } from '../connector/routes.js';
+
+/** How long a switch waits for every connector to say it holds before fencing the old master. */
+const CONNECTOR_HOLD_WAIT_MS = 2_000;
 import type { DataSourceRecord, PersistedState, ServiceRecord } from './store.js';
 import type { Coordination, CoordinationChange, MemberRecord } from './coordination/coordination.js';
 import { leaderOnlyDriver } from './coordination/leader-only-driver.js';
@@ -164,6 +169,8 @@ export class ManagerCore implements Manager, OperationContext {
   /** Set while this member, out of the group, keeps its own datasource (the master it sat beside) read-only. */
   private failsafeFenced = false;
   private unsubscribeCoordination: (() => void) | null = null;
+  /** The tungsten-connector processes that report to this manager. */
+  private readonly connectors = new ConnectorRegistry();
   private readonly audit: AuditLog;
   private readonly logger: ManagerLogger;
   private readonly opts: ManagerCoreOptions;
@@ -324,7 +331,9 @@ export class ManagerCore implements Manager, OperationContext {
     }
     if (!saved || saved.service.name !== this.service) return;
     const before = new Map(this.tasks.map((t) => [t.taskId, t]));
+    const epochBefore = this.serviceRecord.routing?.epoch ?? 0;
     this.restore(saved, null);
+    if ((this.serviceRecord.routing?.epoch ?? 0) > epochBefore) this.emit({ type: 'routes', service: this.service, routes: this.routes(this.service) });
     for (const t of this.tasks) {
       const old = before.get(t.taskId);
       for (const step of t.steps.slice(old?.steps.length ?? 0)) this.emit({ type: 'task-step', service: this.service, taskId: t.taskId, step });
@@ -384,13 +393,22 @@ export class ManagerCore implements Manager, OperationContext {
       coordinator: { host: coordinator, state: this.simulatedMembers() || this.coordination.group().coordinator !== null ? 'ONLINE' : 'OFFLINE' },
       coordinators: [coordinator],
       datasources: this.serviceRecord.datasources.map((r) => this.datasourceView(r, asOf)),
-      routers: this.routerObservations.map((r) => ({
-        name: `connector@${r.host}`,
-        host: r.host,
-        pid: r.pid,
-        state: r.state,
-        connections: { ...r.connections },
-      })),
+      routers: [
+        ...this.routerObservations.map((r) => ({
+          name: `connector@${r.host}`,
+          host: r.host,
+          pid: r.pid,
+          state: r.state,
+          connections: { ...r.connections },
+        })),
+        ...this.connectors.list(this.clock.now()).map((c) => ({
+          name: c.name,
+          host: c.host,
+          pid: c.pid,
+          state: c.state,
+          connections: { active: c.active, created: c.created },
+        })),
+      ],
       sampledAt: this.sampledAtIso,
     };
   }
@@ -701,11 +719,83 @@ export class ManagerCore implements Manager, OperationContext {
     this.emit({ type: 'state', service: this.service, status: this.serviceStatus(this.service) });
   }
 
-  async notifyRouters(task: TaskContext): Promise<void> {
+  async notifyRouters(task: TaskContext, opts: { endImmediately?: boolean } = {}): Promise<void> {
     const master = this.master();
     const masterName = master && master.state === 'ONLINE' ? master.name : null;
     const readable = this.serviceRecord.datasources.filter((d) => d.state === 'ONLINE').map((d) => d.name);
-    await this.call(task, 'notify connectors', (opts) => this.driver.notifyRouters(masterName, readable, opts));
+    const wasHeld = this.serviceRecord.routing?.hold ?? null;
+    this.publishRoutes(null, opts.endImmediately ?? false);
+    const connectors = this.connectors.list(this.clock.now());
+    if (connectors.length > 0) {
+      task.step(`${wasHeld ? 'CONNECTORS RESUME' : 'CONNECTORS ROUTE'} TO ${masterName ? `'${this.qualified(masterName)}'` : 'NO MASTER'} (ROUTES EPOCH ${this.serviceRecord.routing!.epoch}): ${connectors.map((c) => c.name).join(', ')}`);
+    }
+    await this.call(task, 'notify connectors', (o) => this.driver.notifyRouters(masterName, readable, o));
+  }
+
+  async holdRouters(task: TaskContext, reason: string): Promise<void> {
+    const epoch = this.publishRoutes({ reason, since: iso(this.clock.now()) }, false);
+    const expected = this.connectors.list(this.clock.now());
+    if (expected.length === 0) return;
+    task.step(`CONNECTORS TOLD TO HOLD NEW CONNECTIONS (ROUTES EPOCH ${epoch}): ${expected.map((c) => c.name).join(', ')}`);
+    const holding = (name: string) => {
+      const c = this.connectors.list(this.clock.now()).find((x) => x.name === name);
+      return c !== undefined && c.holding && (c.epoch ?? -1) >= epoch;
+    };
+    const deadline = this.clock.now() + CONNECTOR_HOLD_WAIT_MS;
+    const waiting = new Set(expected.map((c) => c.name));
+    while (waiting.size > 0 && this.clock.now() < deadline && !task.signal.aborted) {
+      for (const name of [...waiting]) {
+        if (holding(name)) {
+          task.step(`CONNECTOR '${name}' IS HOLDING`);
+          waiting.delete(name);
+        }
+      }
+      if (waiting.size > 0) await new Promise<void>((r) => this.clock.setTimeout(r, 50));
+    }
+    for (const name of waiting) task.step(`CONNECTOR '${name}' DID NOT CONFIRM THE HOLD WITHIN ${CONNECTOR_HOLD_WAIT_MS / 1000} s: GOING ON (THE OLD MASTER IS FENCED ANYWAY)`);
+  }
+
+  /** A new routes epoch, committed with the state and sent to every event stream; returns the epoch. */
+  private publishRoutes(hold: { reason: string; since: string } | null, endImmediately: boolean): number {
+    const epoch = (this.serviceRecord.routing?.epoch ?? 0) + 1;
+    this.serviceRecord.routing = { epoch, hold, endImmediately };
+    this.persist();
+    this.emit({ type: 'routes', service: this.service, routes: this.routes(this.service) });
+    return epoch;
+  }
+
+  routes(service: string): RoutesPayload {
+    this.requireService(service);
+    const routing = this.serviceRecord.routing ?? { epoch: 0, hold: null, endImmediately: false };
+    const backend = (name: string) => {
+      const cfg = this.configOf(name);
+      return { name, host: cfg.host, port: cfg.port };
+    };
+    const master = this.master();
+    const maxLatency = this.props.policy.slaveMaxLatencySeconds;
+    return {
+      service: this.service,
+      epoch: routing.epoch,
+      master: master && master.state === 'ONLINE' ? backend(master.name) : null,
+      slaves: this.serviceRecord.datasources
+        .filter((d) => d !== master && d.state === 'ONLINE')
+        .map((d) => {
+          const rep = this.liveOf(d.name).obs?.replicator;
+          const latencySeconds = rep && rep.appliedLatency >= 0 ? rep.appliedLatency : null;
+          return { ...backend(d.name), latencySeconds, healthy: rep?.state === 'ONLINE' && latencySeconds !== null && latencySeconds <= maxLatency };
+        }),
+      hold: routing.hold,
+      ...(routing.endImmediately ? { endImmediately: true } : {}),
+    };
+  }
+
+  reportConnector(service: string, report: ConnectorReport): void {
+    this.requireService(service);
+    const known = this.connectors.list(this.clock.now()).some((c) => c.name === report.name);
+    this.connectors.report(report, this.clock.now());
+    if (!known) this.logger.info(`connector ${report.name} (${report.host}, pid ${report.pid}) reports: ${report.state}, routes epoch ${report.epoch ?? 'none'}`);
+    // Its counts are part of the status: the next read shows them.
+    this.invalidateStatus();
   }
 
   qualified(name: string): string {
@@ -1466,6 +1556,7 @@ export class ManagerCore implements Manager, OperationContext {
         return kept ? { ...fromConfig(d), ...kept } : fromConfig(d);
       }),
       policyToRestore: savedService?.policyToRestore ?? null,
+      ...(savedService?.routing ? { routing: savedService.routing } : {}),
     };
     this.tasks = saved?.tasks ?? [];
     if (interrupted === null) return;

@@ -3,6 +3,7 @@
  * (inside the APIv2 envelope), `cctrl` formats them. Names follow Tungsten's APIv2 payloads where
  * they exist; the rest are extensions in the same style.
  */
+import type { RoutesPayload } from '../connector/routes.js';
 
 export const ROLES = ['master', 'slave', 'relay', 'standby', 'archive', 'witness'] as const;
 export type Role = (typeof ROLES)[number];
@@ -22,6 +23,8 @@ export const RESOURCE_STATES = [
   'UNREACHABLE',
   'BACKUP',
   'RESTORING',
+  /** A connector with no manager: new connections wait. */
+  'ON-HOLD',
 ] as const;
 export type ResourceState = (typeof RESOURCE_STATES)[number];
 
@@ -159,4 +162,6 @@ export type FaultAction = (typeof FAULT_ACTIONS)[number];
 export type ManagerEvent =
   | { type: 'state'; service: string; status: ServiceStatus }
   | { type: 'task-step'; service: string; taskId: string; step: TaskStep }
-  | { type: 'task-end'; service: string; task: TaskStatus };
+  | { type: 'task-end'; service: string; task: TaskStatus }
+  /** Where connectors send connections now (src/connector/routes.ts). */
+  | { type: 'routes'; service: string; routes: RoutesPayload };

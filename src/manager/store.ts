@@ -65,6 +65,17 @@ const serviceRecordSchema = z.object({
   datasources: z.array(dataSourceRecordSchema),
   /** Set while an operation holds the policy at MAINTENANCE: what to restore if it is interrupted. */
   policyToRestore: z.object({ taskId: z.string(), policy: z.enum(POLICY_MODES) }).nullable(),
+  /**
+   * The routes the connectors were last given: their epoch (it only grows, across restarts and
+   * coordinators), a hold in force, and whether the last change was a failover.
+   */
+  routing: z
+    .object({
+      epoch: z.number().int().min(0),
+      hold: z.object({ reason: z.string(), since: z.string() }).nullable(),
+      endImmediately: z.boolean(),
+    })
+    .optional(),
 });
 
 export const persistedStateSchema = z.object({

@@ -35,8 +35,13 @@ export interface OperationContext {
   call<T>(task: TaskContext, what: string, work: (opts: DriverCallOptions) => Promise<T>, timeoutMs?: number): Promise<T>;
   /** Persist and publish after records changed. */
   changed(): void;
-  /** Tell the connectors the current master and readable datasources. */
-  notifyRouters(task: TaskContext): Promise<void>;
+  /**
+   * Tell the connectors the current master and readable datasources (a new routes epoch, ending any
+   * hold). `endImmediately`: a failover, connections to the old master end at once, not after the grace.
+   */
+  notifyRouters(task: TaskContext, opts?: { endImmediately?: boolean }): Promise<void>;
+  /** Tell the connectors to hold (open no backend connection) and wait, briefly, until each says it does. */
+  holdRouters(task: TaskContext, reason: string): Promise<void>;
   /** `db1@alpha`. */
   qualified(name: string): string;
   /** The slaves a switch or failover would choose from (or only `target`), as last observed. */

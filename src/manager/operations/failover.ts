@@ -103,7 +103,7 @@ async function runFailover(ctx: OperationContext, task: TaskContext, failedName:
   ctx.changed();
   task.step(`SHUNNED THE FAILED MASTER '${q(failedName)}' (FAILED-OVER-TO-${chosen})`);
   const notFollowing = await repointSlaves(ctx, task, chosen, [failedName]);
-  await ctx.notifyRouters(task);
+  await ctx.notifyRouters(task, { endImmediately: true });
   task.step(`FAILOVER TO '${q(chosen)}' WAS SUCCESSFUL${followUp(notFollowing)}`);
   return { newPrimary: chosen, oldPrimary: failedName, ...loss, ...(notFollowing.length > 0 ? { slavesNotFollowing: notFollowing } : {}) };
 }

@@ -55,6 +55,7 @@ async function runSwitch(ctx: OperationContext, task: TaskContext, masterName: s
     let promoted = false;
     let priorDiverged: string | null = null;
     try {
+      await ctx.holdRouters(task, `switch from ${masterName} to ${chosen}`);
       task.step(`PURGE REMAINING ACTIVE SESSIONS ON CURRENT MASTER '${q(masterName)}'`);
       fenced = true;
       // From here the write guard keeps it read-only too: a master that restarts writable mid-switch is fenced again.

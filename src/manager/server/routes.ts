@@ -14,6 +14,7 @@ import {
   type PolicyMode,
 } from '../model.js';
 import type { PayloadType, PayloadTypes } from '../../api/payloads.js';
+import { parseConnectorReport } from '../routing.js';
 
 export interface RouteContext {
   manager: Manager;
@@ -53,6 +54,7 @@ export interface Route {
 }
 
 const DEFAULT_HISTORY_LIMIT = 20;
+export const CONNECTORS_PATTERN = '/api/v2/manager/service/:svc/connectors';
 const MAX_HISTORY_LIMIT = 1000;
 
 export const routes: Route[] = [
@@ -138,6 +140,25 @@ export const routes: Route[] = [
     handle: ({ manager, params }) => {
       const svc = knownService(manager, params.svc!);
       return { payloadType: 'MembersPayload', payload: { service: svc, members: manager.members(svc) } };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: '/api/v2/manager/service/:svc/routes',
+    handle: ({ manager, params }) => {
+      const svc = knownService(manager, params.svc!);
+      if (!manager.routes) throw new ToolkitError('not_found', 'this manager publishes no routes');
+      return { payloadType: 'RoutesPayload', payload: manager.routes(svc) };
+    },
+  },
+  {
+    method: 'POST',
+    pattern: CONNECTORS_PATTERN,
+    handle: ({ manager, params, body }) => {
+      const svc = knownService(manager, params.svc!);
+      if (!manager.reportConnector) throw new ToolkitError('not_found', 'this manager takes no connector reports');
+      manager.reportConnector(svc, parseConnectorReport(body));
+      return { payloadType: 'BooleanPayload', payload: { value: true } };
     },
   },
   {

@@ -19,7 +19,7 @@ import type { ManagerEvent } from '../model.js';
 import { envelope, type ErrorPayload } from '../../api/payloads.js';
 import { formatSse } from '../../api/sse.js';
 import { basicAuthenticator, type ApiCredentials, type BasicAuthenticator } from './auth.js';
-import { matchPath, type RouteResult } from './routes.js';
+import { CONNECTORS_PATTERN, matchPath, type RouteResult } from './routes.js';
 import { forward, VIA_HEADER } from './forward.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
@@ -370,6 +370,11 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
     const via = typeof req.headers[VIA_HEADER] === 'string' ? req.headers[VIA_HEADER].slice(0, 100) : null;
     const passOn = (method: 'GET' | 'POST') => passToCoordinator(req, res, options, method, method === 'POST' ? body : null);
     if (match.route.pattern.startsWith(CONTROL_PREFIX) && options.manager.coordinatorApi?.()) return await passOn('POST');
+    // A connector reports to whichever member it reaches: this one lists it, and the coordinator, which holds and resumes connectors, hears of it too.
+    if (match.route.pattern === CONNECTORS_PATTERN && options.manager.coordinatorApi?.()) {
+      match.route.handle!({ manager: options.manager, params: match.params, query: url.searchParams, body, user, via });
+      return await passOn('POST');
+    }
     let result: RouteResult;
     try {
       const handled = match.route.handle!({ manager: options.manager, params: match.params, query: url.searchParams, body, user, via });
@@ -440,12 +445,13 @@ function openEventStream(
   const send = (event: ManagerEvent) => {
     if (service !== null && event.service !== service) return;
     if (res.writableEnded) return;
-    res.write(formatSse(event.type, event));
+    res.write(event.type === 'routes' ? formatSse(event.type, event, event.routes.epoch) : formatSse(event.type, event));
   };
   // Subscribe before reading the current state, so no change falls in between.
   const unsubscribe = manager.subscribe(send);
   for (const name of service === null ? manager.serviceNames() : [service]) {
     send({ type: 'state', service: name, status: manager.serviceStatus(name) });
+    if (manager.routes) send({ type: 'routes', service: name, routes: manager.routes(name) });
   }
   const heartbeat = setInterval(
     () => res.write(`: heartbeat ${new Date().toISOString()}\n\n`),
