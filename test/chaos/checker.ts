@@ -39,6 +39,9 @@
  *   managerStarted(now) after a manager (re)start: the view timers start again from then.
  *   finish(now) closes open episodes and returns every Violation (seed, step, time, duration, detail).
  *
+ * The manager group's tier (group-runner.ts) adds its own kinds (one coordinator at a time, terms,
+ * commits and driver actions tied to the acting coordinator's term), found by the tier itself.
+ *
  * Reporting
  *   summarize(results, replay) groups violations by kind with the smallest failing seed of each,
  *   the episode durations of 'two-writable', and the one-line replay command.
@@ -310,6 +313,8 @@ export interface ManagerSnapshot {
   datasources: ReadonlyArray<{ name: string; role: string; state: string }>;
   /** An operation (switch, failover, recover, ...) is in progress. */
   taskRunning: boolean;
+  /** The tier knows the manager cannot be settled yet (a manager group with a member or etcd fault): not quiet. */
+  unsettled?: boolean;
 }
 
 /** A write the cluster acknowledged to the application. */
@@ -391,7 +396,17 @@ export type ViolationKind =
   | 'master-not-writable'
   | 'slave-follows-other'
   | 'online-but-down'
-  | 'manager-error';
+  | 'manager-error'
+  // The manager group's tier (group-runner.ts): found by the tier and reported with report().
+  | 'two-coordinators'
+  | 'term-regressed'
+  | 'stale-commit'
+  | 'action-not-acting'
+  | 'stale-term-action'
+  | 'late-action'
+  | 'promotion-without-quorum'
+  | 'follower-accepted-control'
+  | 'group-not-settled';
 
 export interface Violation {
   kind: ViolationKind;
@@ -545,7 +560,7 @@ export class InvariantChecker {
       return;
     }
     // MAINTENANCE: the manager was told not to act; its view is checked once it may again.
-    const quietNow = allUp && !manager.taskRunning && manager.policy !== 'MAINTENANCE';
+    const quietNow = allUp && !manager.taskRunning && !manager.unsettled && manager.policy !== 'MAINTENANCE';
     if (!quietNow) this.quietSince = null;
     else this.quietSince ??= now;
     const masterRec = manager.datasources.find((d) => d.role === 'master' && d.state !== 'SHUNNED') ?? null;
