@@ -14,22 +14,13 @@
  *
  * etcd's log of each member is `<root>/<name>/etcd.log`; its tail is in every error about it.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-
-function commandExists(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { commandExists, freeLoopbackAddress, killOnExit, sleep, tailOf, watchdog } from './processes.js';
 
 /** Is the `etcd` server binary installed? */
 export function etcdAvailable(): boolean {
@@ -98,56 +89,6 @@ export interface StartEtcdOptions {
 const CLIENT_PORT = 2379;
 const PEER_PORT = 2380;
 
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function bindable(host: string, port: number): Promise<'free' | 'busy' | 'unavailable'> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRNOTAVAIL' ? 'unavailable' : 'busy'));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve('free')));
-  });
-}
-
-const taken = new Set<string>();
-
-/** A random 127.A.B.C (never 127.0.0.x) on which the client and peer ports are free. */
-async function freeAddress(): Promise<string> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const host = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
-    if (taken.has(host)) continue;
-    const verdicts = await Promise.all([bindable(host, CLIENT_PORT), bindable(host, PEER_PORT)]);
-    if (verdicts.includes('unavailable')) {
-      throw new Error(`cannot listen on ${host}: the etcd tests need all of 127.0.0.0/8 on the loopback interface (Linux has it)`);
-    }
-    if (verdicts.every((v) => v === 'free')) {
-      taken.add(host);
-      return host;
-    }
-  }
-  throw new Error('no free loopback address for etcd after 50 tries');
-}
-
-function tailOf(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 /** etcd 3.4 refuses to start on an architecture it does not support officially unless told to. */
 function unsupportedArch(): string | null {
   const goArch: Record<string, string> = { arm64: 'arm64', arm: 'arm', s390x: 's390x', ia32: '386', riscv64: 'riscv64', mips: 'mips', mipsel: 'mipsle' };
@@ -198,28 +139,13 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
   const size = opts.size ?? 3;
   const heartbeat = opts.heartbeatMs ?? 100;
   const election = opts.electionTimeoutMs ?? 1000;
-  installExitHook();
   const root = mkdtempSync(path.join(tmpdir(), 'etcd-test-'));
   // If this test process dies without destroy() (a worker killed on timeout), the members and their
-  // files must not outlive it: a watchdog kills every member of this root and removes it.
-  const watchdog = spawn(
-    'sh',
-    [
-      '-c',
-      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
-       for f in "$0"/*/etcd.pid; do
-         p=$(cat "$f" 2>/dev/null) || continue
-         grep -qF "$0" "/proc/$p/cmdline" 2>/dev/null && kill -CONT "$p" && kill -9 "$p"
-       done
-       sleep 1; rm -rf "$0"`,
-      root,
-    ],
-    { detached: true, stdio: 'ignore' },
-  );
-  watchdog.unref();
+  // files must not outlive it.
+  const guard = watchdog(root, 'etcd.pid');
 
   const hosts: string[] = [];
-  for (let i = 0; i < size; i++) hosts.push(await freeAddress());
+  for (let i = 0; i < size; i++) hosts.push(await freeLoopbackAddress([CLIENT_PORT, PEER_PORT], 'the etcd tests'));
   const members: MemberState[] = hosts.map((host, i) => {
     const name = `etcd${i + 1}`;
     const dir = path.join(root, name);
@@ -280,9 +206,8 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
     );
     closeSync(fd);
     m.process = child;
-    running.add(child);
+    killOnExit(child);
     m.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', () => running.delete(child));
     if (child.pid) writeFileSync(m.pidFile, String(child.pid));
   }
 
@@ -353,8 +278,7 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
     destroyed = true;
     await Promise.all(members.map((m) => kill(m.name)));
     rmSync(root, { recursive: true, force: true });
-    for (const m of members) taken.delete(m.host);
-    watchdog.kill('SIGKILL');
+    guard.kill('SIGKILL');
   }
 
   const cluster: EtcdCluster = {

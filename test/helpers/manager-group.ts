@@ -30,13 +30,13 @@ import { EtcdClient } from '../../src/manager/coordination/etcd-client.js';
 import { etcdAvailable, etcdSkipReason, startEtcdCluster, type EtcdCluster } from './etcd.js';
 import {
   datasourceProperties,
-  freeLoopbackAddress,
   MANAGER_PASSWORD,
   mariadbMissing,
   startMariaDbCluster,
   type MariaDbCluster,
 } from './mariadb.js';
 import { MANAGER_BIN } from './manager-process.js';
+import { freeLoopbackAddress, killOnExit, tailOf, watchdog } from './processes.js';
 
 export const SERVICE = 'alpha';
 export const MEMBER_NAMES = ['db1', 'db2', 'db3'] as const;
@@ -321,19 +321,6 @@ export interface GroupEnv {
   destroy(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
-  });
-}
-
 export interface StartGroupOptions {
   ttlSeconds?: number;
   samplePeriodSeconds?: number;
@@ -351,23 +338,8 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
   const samplePeriodSeconds = opts.samplePeriodSeconds ?? 0.5;
   /** The smallest threshold whose failover, (threshold + 1) x period, comes after 2/3 TTL. */
   const failThreshold = Math.max(1, Math.floor((2 * ttlSeconds) / 3 / samplePeriodSeconds));
-  installExitHook();
   const root = mkdtempSync(path.join(tmpdir(), 'manager-group-'));
-  const watchdog = spawn(
-    'sh',
-    [
-      '-c',
-      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
-       for f in "$0"/*/manager.pid; do
-         p=$(cat "$f" 2>/dev/null) || continue
-         grep -qF "manager.js" "/proc/$p/cmdline" 2>/dev/null && kill -CONT "$p" && kill -9 "$p"
-       done
-       sleep 1; rm -rf "$0"`,
-      root,
-    ],
-    { detached: true, stdio: 'ignore' },
-  );
-  watchdog.unref();
+  const guard = watchdog(root, 'manager.pid', 'manager.js');
 
   let etcd: EtcdCluster | null = null;
   let db: MariaDbCluster | null = null;
@@ -378,7 +350,7 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
   } catch (e) {
     await Promise.all([etcd?.destroy(), db?.stop(), ...proxies.map((p) => p.close())].map((p) => p?.catch(() => undefined)));
     rmSync(root, { recursive: true, force: true });
-    watchdog.kill('SIGKILL');
+    guard.kill('SIGKILL');
     throw e;
   }
   const etcdCluster = etcd;
@@ -456,7 +428,7 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
         const c = spawn(process.execPath, args(), { env, stdio: ['ignore', 'pipe', 'pipe'] });
         child = c;
         isFrozen = false;
-        running.add(c);
+        killOnExit(c);
         if (c.pid) writeFileSync(pidFile, String(c.pid));
         let banner = '';
         c.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -466,15 +438,14 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
         c.stderr!.setEncoding('utf8').on('data', (d: string) => write('err', d));
         exited = new Promise((resolve) =>
           c.once('exit', (code, signal) => {
-            running.delete(c);
             appendFileSync(logFile, `${new Date().toISOString()} ==== exited (${code ?? signal}) ====\n`);
             resolve({ code, signal });
           }),
         );
         const deadline = Date.now() + 30_000;
         while (!/REST API on /.test(banner)) {
-          if (!isRunning()) throw new Error(`manager ${name} exited before it was ready; its log ends with:\n${tail(logFile, 30)}`);
-          if (Date.now() > deadline) throw new Error(`manager ${name} printed no banner within 30 s; its log ends with:\n${tail(logFile, 30)}`);
+          if (!isRunning()) throw new Error(`manager ${name} exited before it was ready; its log ends with:\n${tailOf(logFile, 30)}`);
+          if (Date.now() > deadline) throw new Error(`manager ${name} printed no banner within 30 s; its log ends with:\n${tailOf(logFile, 30)}`);
           await sleep(25);
         }
       },
@@ -668,7 +639,7 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
     } else {
       rmSync(root, { recursive: true, force: true });
     }
-    watchdog.kill('SIGKILL');
+    guard.kill('SIGKILL');
   }
 
   return {
@@ -695,12 +666,4 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
     logTails,
     destroy,
   };
-}
-
-function tail(file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }

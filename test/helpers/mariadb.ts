@@ -22,12 +22,13 @@
  * (the first server the writable master, the others read-only slaves replicating from it with
  * GTIDs, all caught up, every server holding the same rows) whatever an earlier test left.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomInt } from 'node:crypto';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { commandExists, freeLoopbackAddress, killOnExit, sleep, tailOf, watchdog } from './processes.js';
+
+export { freeLoopbackAddress } from './processes.js';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { MysqlDriverOptions } from '../../src/manager/drivers/mysql-config.js';
@@ -35,15 +36,6 @@ import type { MysqlDriverOptions } from '../../src/manager/drivers/mysql-config.
 const execFileAsync = promisify(execFile);
 
 export const MARIADBD = ['/usr/sbin/mariadbd', '/usr/bin/mariadbd'].find((p) => existsSync(p)) ?? 'mariadbd';
-
-function commandExists(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Why MariaDB system tests cannot run here, or null when they can. */
 export function mariadbMissing(): string | null {
@@ -189,54 +181,6 @@ export interface StartClusterOptions {
   replicate?: boolean;
 }
 
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Can host:port be listened on? 'unavailable' when the address is not local (not Linux's 127/8). */
-function bindable(host: string, port: number): Promise<'free' | 'busy' | 'unavailable'> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRNOTAVAIL' ? 'unavailable' : 'busy'));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve('free')));
-  });
-}
-
-/**
- * A loopback address in 127.0.0.0/8 on which every port given is free: 127.A.B.C with A, B, C at
- * random (never 127.0.0.x, the address everything else uses, nor a .0 or .255 host part).
- */
-export async function freeLoopbackAddress(ports: readonly number[]): Promise<string> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const host = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
-    const verdicts = await Promise.all(ports.map((p) => bindable(host, p)));
-    if (verdicts.includes('unavailable')) {
-      throw new Error(`cannot listen on ${host}: the MariaDB tests need all of 127.0.0.0/8 on the loopback interface (Linux has it)`);
-    }
-    if (verdicts.every((v) => v === 'free')) return host;
-  }
-  throw new Error(`no free loopback address for ports ${ports.join(', ')} after 50 tries`);
-}
-
-function tailOf(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no error log)';
-  }
-}
-
 /** A GTID list `0-1-5,1-2-7` as entries. */
 interface Gtid {
   domain: number;
@@ -278,26 +222,11 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
   const count = opts.count ?? opts.names?.length ?? opts.ports?.length ?? 3;
   const ports = opts.ports ?? Array.from({ length: count }, (_, i) => DEFAULT_BASE_PORT + i);
   if (ports.length !== count) throw new Error(`${count} servers need ${count} ports, not ${ports.length}`);
-  const host = opts.host ?? (opts.ports ? '127.0.0.1' : await freeLoopbackAddress(ports));
-  installExitHook();
+  const host = opts.host ?? (opts.ports ? '127.0.0.1' : await freeLoopbackAddress(ports, 'the MariaDB tests'));
   const root = mkdtempSync(path.join(tmpdir(), 'mariadb-test-'));
   // If this test process dies without stop() (a worker killed on timeout), the servers and their
-  // files must not outlive it: a watchdog kills every server of this root and removes it.
-  const watchdog = spawn(
-    'sh',
-    [
-      '-c',
-      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
-       for f in "$0"/*/mariadb.pid; do
-         p=$(cat "$f" 2>/dev/null) || continue
-         grep -qF "$0" "/proc/$p/cmdline" 2>/dev/null && kill -CONT "$p" && kill -9 "$p"
-       done
-       sleep 1; rm -rf "$0"`,
-      root,
-    ],
-    { detached: true, stdio: 'ignore' },
-  );
-  watchdog.unref();
+  // files must not outlive it.
+  const guard = watchdog(root, 'mariadb.pid');
   const names = opts.names ?? ports.map((_, i) => `db${i + 1}`);
   const servers: MariaDbServer[] = ports.map((port, i) => ({
     name: names[i]!,
@@ -387,7 +316,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
       const outcome = await launch(s, args);
       if (outcome === 'started') return;
       await sleep(300);
-      const tail = tailOf(s.errorLog, 25);
+      const tail = tailOf(s.errorLog, 25, '(no error log)');
       const portBusy = tail.includes('Address already in use');
       if (!portBusy || attempt === 10) {
         throw new Error(`${name} (mariadbd on ${s.host}:${s.port}) did not start: ${outcome}\n${name}'s error log ends with:\n${tail}`);
@@ -401,8 +330,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
     s.process = child;
     s.frozen = false;
     s.startedAt = Date.now();
-    running.add(child);
-    child.once('exit', () => running.delete(child));
+    killOnExit(child);
     const deadline = Date.now() + 90_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) return `mariadbd exited with ${child.exitCode ?? child.signalCode}`;
@@ -712,7 +640,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
   async function stop(): Promise<void> {
     await Promise.all(servers.map((s) => shutdown(s.name).catch(() => kill9(s.name))));
     rmSync(root, { recursive: true, force: true });
-    watchdog.kill('SIGKILL');
+    guard.kill('SIGKILL');
   }
 
   const cluster: MariaDbCluster = {
