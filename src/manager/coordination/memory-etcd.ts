@@ -83,15 +83,7 @@ export class MemoryEtcd {
     const now = this.clock.monotonic();
     for (const [id, lease] of this.leases) {
       if (lease.expiresAt > now) continue;
-      this.leases.delete(id);
-      let changed = false;
-      for (const [key, kv] of this.data) {
-        if (kv.lease === id) {
-          this.data.delete(key);
-          changed = true;
-        }
-      }
-      if (changed) this.revision++;
+      this.revoke(id);
     }
   }
 

@@ -26,6 +26,15 @@ afterEach(async () => {
   dir = undefined;
 });
 
+/** Every member serves the API on its own real socket, and tells the group where. */
+async function serveEveryMember(g: GroupHarness): Promise<void> {
+  for (const [, core] of g.members) {
+    const server = await startManagerServer({ manager: core, credentials: CREDENTIALS, host: '127.0.0.1', port: 0 });
+    servers.push(server);
+    core.advertise(server.url);
+  }
+}
+
 async function call(url: string, method: 'GET' | 'POST', path: string, authorization = auth) {
   const res = await fetch(`${url}${path}`, { method, headers: { authorization, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, body: method === 'POST' ? '{}' : undefined });
   return { status: res.status, body: (await res.json()) as { payload: Record<string, unknown> } };
@@ -36,11 +45,7 @@ describe('a control call to a follower over HTTP', () => {
     dir = mkdtempSync(join(tmpdir(), 'group-forward-'));
     const audit = (name: string) => join(dir!, `${name}-audit.log`);
     group = await startGroup([], { auditDir: dir });
-    for (const [, core] of group.members) {
-      const server = await startManagerServer({ manager: core, credentials: CREDENTIALS, host: '127.0.0.1', port: 0 });
-      servers.push(server);
-      core.advertise(server.url);
-    }
+    await serveEveryMember(group);
     await group.clock.advance(3000);
     const coordinator = group.coordinatorName()!;
     const followerName = ['db1', 'db2', 'db3'].find((n) => n !== coordinator)!;
@@ -63,11 +68,7 @@ describe('a control call to a follower over HTTP', () => {
 
   it('with wrong credentials the follower refuses the call itself; nothing reaches the coordinator', async () => {
     group = await startGroup();
-    for (const [, core] of group.members) {
-      const server = await startManagerServer({ manager: core, credentials: CREDENTIALS, host: '127.0.0.1', port: 0 });
-      servers.push(server);
-      core.advertise(server.url);
-    }
+    await serveEveryMember(group);
     await group.clock.advance(3000);
     const followerIndex = [...group.members.values()].findIndex((m) => !m.acting());
     const bad = `Basic ${Buffer.from('tester:wrong').toString('base64')}`;
@@ -78,11 +79,7 @@ describe('a control call to a follower over HTTP', () => {
 
   it('when the coordinator is gone and no other is elected yet, the follower says so (503) and names what to do', async () => {
     group = await startGroup();
-    for (const [, core] of group.members) {
-      const server = await startManagerServer({ manager: core, credentials: CREDENTIALS, host: '127.0.0.1', port: 0 });
-      servers.push(server);
-      core.advertise(server.url);
-    }
+    await serveEveryMember(group);
     await group.clock.advance(3000);
     group.etcd.setQuorum(false);
     await group.clock.advance(5000);
