@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the system tests drive (real sshd, real mariadbd, real etcd, ping).
+# Installs the Debian packages that the system tests drive (real sshd, real mariadbd, real etcd, ping, sysbench as the application, HAProxy for the connector's benchmark).
 # As root it installs what is missing; otherwise it says what the system tests will lack.
 set -euo pipefail
 need=()
@@ -12,6 +12,8 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system test prerequisites: ${need[*]}" >&2
