@@ -6,7 +6,8 @@
  *
  *   node bench/run.js [--quick] [--only 1,2,ls,...] [--out FILE] [--no-docs]
  *
- * Needs the build (dist/); item 3 needs root and openssh-server, item 6 on MariaDB needs mariadbd.
+ * Needs the build (dist/); item 3 needs root and openssh-server, item 6 on MariaDB needs mariadbd,
+ * item 8 mariadbd, sysbench and haproxy.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -21,9 +22,10 @@ export const ITEMS = [
   { id: 5, key: 'ls', title: 'ls formatting', load: async () => (await import('./items/ls.js')).benchLs },
   { id: 6, key: 'switch', title: 'switch duration', load: async () => (await import('./items/switch.js')).benchSwitch },
   { id: 7, key: 'group', title: 'manager group on etcd', load: async () => (await import('./items/group.js')).benchGroup },
+  { id: 8, key: 'connector', title: 'connector vs HAProxy and direct (sysbench)', load: async () => (await import('./items/connector.js')).benchConnector },
 ];
 
-const USAGE = 'usage: node bench/run.js [--quick] [--only 1,2,...|cli,api,diag,failover,ls,switch,group] [--out FILE] [--no-docs]';
+const USAGE = 'usage: node bench/run.js [--quick] [--only 1,2,...|cli,api,diag,failover,ls,switch,group,connector] [--out FILE] [--no-docs]';
 
 export function parseArgs(argv) {
   const opts = { quick: false, only: null, out: resolve(ROOT, 'bench/results.json'), docs: true };

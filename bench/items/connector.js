@@ -1,0 +1,283 @@
+/**
+ * Item 8: tungsten-connector with sysbench as the application, against HAProxy and direct.
+ *
+ * - sysbench oltp_point_select and oltp_read_write, 16 threads, on the same master (real mariadbd,
+ *   test/helpers/mariadb.ts): through the connector (following a real tungsten-manager on the mysql
+ *   driver), through HAProxy in TCP mode (Debian haproxy, config in a temp dir, run in the
+ *   foreground) and direct. Runs interleaved (connector, HAProxy, direct, again), medians compared.
+ *   Targets: connector >= 1.0x HAProxy's throughput, p99 no worse than HAProxy's; the ratio to
+ *   direct is reported (it is the limit).
+ * - Write unavailability across a switch, as an application that opens a new connection for every
+ *   write sees it through the connector: the longest time between two acknowledged writes around
+ *   each of 3 switches, median (target < 1 s); and how many new connections failed (target 0).
+ *
+ * The MariaDB harness comes from test/helpers (as bench/items/switch.js has it).
+ *
+ * `--quick`: one short round of each sysbench run (5 s); the 3 switches as in a full run.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { api, onInterrupt, sleep, startManager } from '../lib/proc.js';
+import { median, ratio } from '../lib/stats.js';
+import { ROOT } from '../lib/proc.js';
+
+/**
+ * The test helpers this item uses, transpiled with the helpers they import (test/helpers/mariadb.ts
+ * imports ./processes.js, which bench/lib/ts-helpers.js's importTestHelper, one file at a time,
+ * does not follow): each file into .tmp/bench-helpers-connector/<name>.js, the names its relative
+ * imports already use.
+ */
+async function importHelper(name) {
+  const ts = (await import('typescript')).default;
+  const { mkdirSync, readFileSync } = await import('node:fs');
+  const { pathToFileURL } = await import('node:url');
+  const src = join(ROOT, 'test/helpers');
+  const out = join(ROOT, '.tmp', 'bench-helpers-connector');
+  mkdirSync(out, { recursive: true });
+  const done = new Set();
+  const transpile = (file) => {
+    if (done.has(file)) return;
+    done.add(file);
+    const source = readFileSync(join(src, `${file}.ts`), 'utf8');
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+      fileName: `${file}.ts`,
+    });
+    writeFileSync(join(out, `${file}.js`), outputText.replaceAll('import.meta.dirname', JSON.stringify(src)));
+    for (const m of outputText.matchAll(/from\s+['"]\.\/([\w-]+)\.js['"]/g)) transpile(m[1]);
+  };
+  transpile(name);
+  return import(pathToFileURL(join(out, `${name}.js`)).href);
+}
+
+const ITEM = 8;
+const THREADS = 16;
+const TESTS = ['oltp_point_select', 'oltp_read_write'];
+const SWITCHES = 3;
+
+async function freePort(host = '127.0.0.1') {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, host, r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** HAProxy in TCP mode in front of one server, in the foreground; resolves once it accepts connections. */
+async function startHaproxy(dir, backend) {
+  const port = await freePort();
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(config, [
+    'global',
+    '  maxconn 4096',
+    'defaults',
+    '  mode tcp',
+    '  timeout connect 5s',
+    '  timeout client 1h',
+    '  timeout server 1h',
+    'frontend mysql',
+    `  bind 127.0.0.1:${port}`,
+    '  default_backend master',
+    'backend master',
+    `  server db1 ${backend.host}:${backend.port}`,
+    '',
+  ].join('\n'));
+  const child = spawn('haproxy', ['-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c) => (out += c));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const forced = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(forced);
+  };
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`haproxy exited (${child.exitCode}): ${out.trim()}`);
+    const ok = await new Promise((r) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`haproxy did not listen on ${port} within 10 s: ${out.trim()}`);
+    }
+    await sleep(50);
+  }
+  return { port, stop };
+}
+
+/** Ids of app.writes, never reused across the writers of a run. */
+let nextId = 1;
+
+/** A writer opening a new connection for every write: acknowledgements and failed connections, timed. */
+function startWriter(mysql, port, user, password) {
+  const acks = [];
+  const failures = [];
+  let stopping = false;
+  const loop = (async () => {
+    while (!stopping) {
+      const started = Date.now();
+      let conn = null;
+      let connected = false;
+      try {
+        conn = await mysql.createConnection({ host: '127.0.0.1', port, user, password, database: 'app', connectTimeout: 20_000 });
+        connected = true;
+        await conn.query({ sql: 'INSERT INTO writes (id) VALUES (?)', values: [nextId++], timeout: 10_000 });
+        acks.push(Date.now());
+      } catch (e) {
+        failures.push({ at: Date.now(), started, connected, code: e.code ?? String(e.message) });
+        await sleep(10);
+      } finally {
+        conn?.destroy();
+      }
+    }
+  })();
+  return { acks, failures, stop: async () => ((stopping = true), await loop, { acks, failures }) };
+}
+
+async function waitTask(mgr, taskId) {
+  for (;;) {
+    const t = await api(mgr, 'GET', `/api/v2/manager/task/${encodeURIComponent(taskId)}`);
+    if (t.state !== 'in_progress') return t;
+    await sleep(20);
+  }
+}
+
+export async function benchConnector({ quick, log }) {
+  const rows = [];
+  const notMeasured = [];
+  const helpers = await importHelper('mariadb');
+  const conn = await importHelper('connector');
+  const missing = helpers.mariadbMissing() ?? conn.sysbenchMissing();
+  if (missing) return { rows, notMeasured: [{ item: ITEM, name: 'connector', why: missing }] };
+  const noHaproxy = conn.haproxyMissing();
+  const mysql = (await import('mysql2/promise')).default;
+  const seconds = quick ? 5 : 15;
+  const rounds = quick ? 1 : 3;
+  const tableSize = quick ? 10_000 : 50_000;
+
+  log('  connector: starting 3 mariadbd');
+  const cluster = await helpers.startMariaDbCluster({ count: 3 });
+  const cleanups = [() => cluster.stop()];
+  const forget = onInterrupt(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-connector-'));
+  try {
+    const db1 = cluster.server('db1');
+    await conn.sysbenchPrepare('oltp_read_write', { socket: db1.socket, user: 'root', db: 'app' }, { tables: 4, tableSize });
+    await helpers.waitForReplicas(cluster);
+    const mgr = await startManager([
+      '--state-dir', dir,
+      ...[
+        'service.name=alpha', 'manager.driver=mysql', ...helpers.datasourceProperties(cluster),
+        'mysql.user=tungsten', `mysql.password=${helpers.MANAGER_PASSWORD}`,
+        'policy.liveness.samplePeriod=0.5', 'policy.liveness.dbping.timeout=2', 'policy.liveness.hostPing.timeout=1', 'manager.operation.step.timeout=6',
+      ].map((p) => `--property=${p}`),
+    ]);
+    cleanups.push(() => mgr.stop());
+    // The manager sees the servers before the connector asks it for routes.
+    for (let i = 0; i < 200; i++) {
+      const s = await api(mgr, 'GET', '/api/v2/manager/status/service/alpha');
+      if (s.datasources.every((d) => d.state === 'ONLINE') && s.datasources.filter((d) => d.role === 'slave').every((d) => d.replicator?.state === 'ONLINE')) break;
+      await sleep(100);
+    }
+    const connector = conn.spawnConnector(['--manager', mgr.url, '--service', 'alpha', '--listen', '127.0.0.1:0', '--switch-grace', '1', '--hold-timeout', '20'], {
+      TUNGSTEN_API_USER: mgr.user, TUNGSTEN_API_PASSWORD: mgr.password,
+    });
+    cleanups.push(() => connector.stop());
+    const connectorPort = await connector.ready;
+    let haproxy = null;
+    if (noHaproxy) notMeasured.push({ item: ITEM, name: 'connector vs HAProxy', why: noHaproxy });
+    else {
+      haproxy = await startHaproxy(dir, { host: db1.host, port: db1.port });
+      cleanups.push(() => haproxy.stop());
+    }
+
+    const targets = [
+      ['connector', { host: '127.0.0.1', port: connectorPort }],
+      ...(haproxy ? [['HAProxy', { host: '127.0.0.1', port: haproxy.port }]] : []),
+      ['direct', { host: db1.host, port: db1.port }],
+    ];
+    for (const test of TESTS) {
+      const tps = Object.fromEntries(targets.map(([n]) => [n, []]));
+      const p99 = Object.fromEntries(targets.map(([n]) => [n, []]));
+      for (let r = 0; r < rounds; r++) {
+        for (const [name, t] of targets) {
+          const res = await conn.sysbenchRun(test, { ...t, user: helpers.APP_USER, password: helpers.APP_PASSWORD, db: 'app' }, { threads: THREADS, seconds, tables: 4, tableSize, ignoreErrors: '1213,1205' }).done;
+          if (res.code !== 0) throw new Error(`sysbench ${test} via ${name} exited ${res.code}: ${(res.stderr || res.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+          tps[name].push(res.tps);
+          p99[name].push(res.p99Ms);
+          log(`  ${test} via ${name}: ${res.tps.toFixed(0)} tps, p99 ${res.p99Ms} ms`);
+        }
+      }
+      const short = test.replace('oltp_', '');
+      const row = (what, unit, against, target, pass) => {
+        const series = what === 'tps' ? tps : p99;
+        const value = median(series.connector);
+        const baseline = median(series[against]);
+        return {
+          item: ITEM, name: `${short} ${what === 'tps' ? 'throughput' : 'p99 latency'}, connector vs ${against}`, unit,
+          value, samples: series.connector, baselineName: against === 'HAProxy' ? 'HAProxy, TCP mode' : 'direct to the master',
+          baseline, baselineSamples: series[against], ratio: ratio(value, baseline),
+          ...(target ? { target, pass: pass(ratio(value, baseline)) } : { note: 'the limit' }),
+        };
+      };
+      if (haproxy) {
+        rows.push(row('tps', 'tps', 'HAProxy', '>= 1.0x', (x) => x >= 1.0));
+        rows.push(row('p99', 'ms', 'HAProxy', '<= 1.0x', (x) => x <= 1.0));
+      }
+      rows.push(row('tps', 'tps', 'direct'));
+      rows.push(row('p99', 'ms', 'direct'));
+    }
+
+    // ---- write unavailability across a switch ----
+    log(`  connector: ${SWITCHES} switches under a writer opening a new connection per write`);
+    const gaps = [];
+    let connectFailures = 0;
+    let cutWrites = 0;
+    for (let i = 0; i < SWITCHES; i++) {
+      const writer = startWriter(mysql, connectorPort, helpers.APP_USER, helpers.APP_PASSWORD);
+      await sleep(1000);
+      const before = Date.now();
+      const started = await api(mgr, 'POST', '/api/v2/manager/control/service/alpha/switch', {});
+      const task = await waitTask(mgr, started.taskId);
+      if (task.state !== 'complete') throw new Error(`switch ${i + 1} ended ${task.state}: ${JSON.stringify(task.taskResult)}`);
+      const after = Date.now();
+      await sleep(1000);
+      const { acks, failures } = await writer.stop();
+      // The longest stretch without an acknowledged write from just before the switch to just after it.
+      const around = acks.filter((t) => t >= before - 1000 && t <= after + 1000);
+      let gap = 0;
+      for (let k = 1; k < around.length; k++) gap = Math.max(gap, around[k] - around[k - 1]);
+      gaps.push(gap);
+      connectFailures += failures.filter((f) => !f.connected).length;
+      cutWrites += failures.filter((f) => f.connected).length;
+      const codes = [...new Set(failures.map((f) => f.code))].join(', ');
+      log(`  switch ${i + 1} to ${task.taskResult?.newPrimary}: longest gap ${gap} ms, ${failures.length} failed${codes ? ` (${codes})` : ''}`);
+      // Let the old master settle as a slave before the next switch chooses among them.
+      await sleep(1500);
+    }
+    rows.push({
+      item: ITEM, name: 'write unavailability across a switch, through the connector', unit: 'ms', value: median(gaps), samples: gaps,
+      target: '< 1000 ms', pass: median(gaps) < 1000, note: `median of ${SWITCHES} switches; a new connection per write`,
+    });
+    rows.push({
+      item: ITEM, name: 'new connections failing across a switch, through the connector', unit: 'errors', value: connectFailures, samples: [connectFailures],
+      target: '0', pass: connectFailures === 0, note: `${SWITCHES} switches; ${cutWrites} write(s) on connections opened before the hold were cut by the fence`,
+    });
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    forget();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { rows, notMeasured };
+}
