@@ -6,7 +6,7 @@
  *   driver), through HAProxy in TCP mode (Debian haproxy, config in a temp dir, run in the
  *   foreground) and direct. Runs interleaved (connector, HAProxy, direct, again), medians compared.
  *   Targets: connector >= 1.0x HAProxy's throughput, p99 no worse than HAProxy's; the ratio to
- *   direct is reported (it is the limit).
+ *   direct is reported (it is the limit), and to a bare Node pipe (what Node itself costs).
  * - Write unavailability across a switch, as an application that opens a new connection for every
  *   write sees it through the connector: the longest time between two acknowledged writes around
  *   each of 3 switches, median (target < 1 s); and how many new connections failed (target 0).
@@ -114,6 +114,21 @@ async function startHaproxy(dir, backend) {
   return { port, stop };
 }
 
+/**
+ * The floor of any Node.js proxy: a bare pipe (net.connect + pipe both ways, nothing else), in
+ * its own process, as a reference for what the connector adds over Node itself.
+ */
+async function startBarePipe(backend) {
+  const port = await freePort();
+  const code = `const net=require('node:net');net.createServer({noDelay:true},(c)=>{const b=net.connect({host:${JSON.stringify(backend.host)},port:${backend.port},noDelay:true});c.pipe(b);b.pipe(c);c.on('error',()=>b.destroy());b.on('error',()=>c.destroy());}).listen(${port},'127.0.0.1',()=>console.log('ready'));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r, j) => {
+    child.stdout.once('data', r);
+    child.once('exit', (c) => j(new Error(`the bare pipe exited (${c})`)));
+  });
+  return { port, stop: async () => void child.kill('SIGKILL') };
+}
+
 /** Ids of app.writes, never reused across the writers of a run. */
 let nextId = 1;
 
@@ -202,9 +217,12 @@ export async function benchConnector({ quick, log }) {
       cleanups.push(() => haproxy.stop());
     }
 
+    const pipe = await startBarePipe({ host: db1.host, port: db1.port });
+    cleanups.push(() => pipe.stop());
     const targets = [
       ['connector', { host: '127.0.0.1', port: connectorPort }],
       ...(haproxy ? [['HAProxy', { host: '127.0.0.1', port: haproxy.port }]] : []),
+      ['bare Node pipe', { host: '127.0.0.1', port: pipe.port }],
       ['direct', { host: db1.host, port: db1.port }],
     ];
     for (const test of TESTS) {
@@ -226,15 +244,16 @@ export async function benchConnector({ quick, log }) {
         const baseline = median(series[against]);
         return {
           item: ITEM, name: `${short} ${what === 'tps' ? 'throughput' : 'p99 latency'}, connector vs ${against}`, unit,
-          value, samples: series.connector, baselineName: against === 'HAProxy' ? 'HAProxy, TCP mode' : 'direct to the master',
+          value, samples: series.connector, baselineName: { HAProxy: 'HAProxy, TCP mode', direct: 'direct to the master', 'bare Node pipe': 'a bare Node pipe' }[against],
           baseline, baselineSamples: series[against], ratio: ratio(value, baseline),
-          ...(target ? { target, pass: pass(ratio(value, baseline)) } : { note: 'the limit' }),
+          ...(target ? { target, pass: pass(ratio(value, baseline)) } : { note: against === 'direct' ? 'the limit' : 'what Node itself costs' }),
         };
       };
       if (haproxy) {
         rows.push(row('tps', 'tps', 'HAProxy', '>= 1.0x', (x) => x >= 1.0));
         rows.push(row('p99', 'ms', 'HAProxy', '<= 1.0x', (x) => x <= 1.0));
       }
+      rows.push(row('tps', 'tps', 'bare Node pipe'));
       rows.push(row('tps', 'tps', 'direct'));
       rows.push(row('p99', 'ms', 'direct'));
     }
