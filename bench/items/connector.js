@@ -15,6 +15,7 @@
  *
  * `--quick`: one short round of each sysbench run (5 s); the 3 switches as in a full run.
  */
+import { importTestHelper } from '../lib/ts-helpers.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -22,36 +23,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api, onInterrupt, sleep, startManager } from '../lib/proc.js';
 import { median, ratio } from '../lib/stats.js';
-import { ROOT } from '../lib/proc.js';
-
-/**
- * The test helpers this item uses, transpiled with the helpers they import (test/helpers/mariadb.ts
- * imports ./processes.js, which bench/lib/ts-helpers.js's importTestHelper, one file at a time,
- * does not follow): each file into .tmp/bench-helpers-connector/<name>.js, the names its relative
- * imports already use.
- */
-async function importHelper(name) {
-  const ts = (await import('typescript')).default;
-  const { mkdirSync, readFileSync } = await import('node:fs');
-  const { pathToFileURL } = await import('node:url');
-  const src = join(ROOT, 'test/helpers');
-  const out = join(ROOT, '.tmp', 'bench-helpers-connector');
-  mkdirSync(out, { recursive: true });
-  const done = new Set();
-  const transpile = (file) => {
-    if (done.has(file)) return;
-    done.add(file);
-    const source = readFileSync(join(src, `${file}.ts`), 'utf8');
-    const { outputText } = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-      fileName: `${file}.ts`,
-    });
-    writeFileSync(join(out, `${file}.js`), outputText.replaceAll('import.meta.dirname', JSON.stringify(src)));
-    for (const m of outputText.matchAll(/from\s+['"]\.\/([\w-]+)\.js['"]/g)) transpile(m[1]);
-  };
-  transpile(name);
-  return import(pathToFileURL(join(out, `${name}.js`)).href);
-}
 
 const ITEM = 8;
 const THREADS = 16;
@@ -169,8 +140,8 @@ async function waitTask(mgr, taskId) {
 export async function benchConnector({ quick, log }) {
   const rows = [];
   const notMeasured = [];
-  const helpers = await importHelper('mariadb');
-  const conn = await importHelper('connector');
+  const helpers = await importTestHelper('mariadb');
+  const conn = await importTestHelper('connector');
   const missing = helpers.mariadbMissing() ?? conn.sysbenchMissing();
   if (missing) return { rows, notMeasured: [{ item: ITEM, name: 'connector', why: missing }] };
   const noHaproxy = conn.haproxyMissing();

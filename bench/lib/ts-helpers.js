@@ -9,17 +9,27 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from './proc.js';
 
+/**
+ * Imports test/helpers/<name>.ts, transpiled with every test helper it imports (`./X.js`), each
+ * written as .tmp/bench-helpers/X.js so the relative imports resolve as written.
+ */
 export async function importTestHelper(name) {
   const ts = (await import('typescript')).default;
-  const source = readFileSync(join(ROOT, 'test/helpers', `${name}.ts`), 'utf8');
-  const { outputText } = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-    fileName: `${name}.ts`,
-  });
-  const dir = join(ROOT, '.tmp', 'bench-helpers');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${name}.mjs`);
-  // import.meta.dirname in a helper must still point at test/helpers.
-  writeFileSync(file, outputText.replaceAll('import.meta.dirname', JSON.stringify(join(ROOT, 'test/helpers'))));
-  return import(pathToFileURL(file).href);
+  const src = join(ROOT, 'test/helpers');
+  const out = join(ROOT, '.tmp', 'bench-helpers');
+  mkdirSync(out, { recursive: true });
+  const done = new Set();
+  const transpile = (file) => {
+    if (done.has(file)) return;
+    done.add(file);
+    const { outputText } = ts.transpileModule(readFileSync(join(src, `${file}.ts`), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+      fileName: `${file}.ts`,
+    });
+    // import.meta.dirname in a helper must still point at test/helpers.
+    writeFileSync(join(out, `${file}.js`), outputText.replaceAll('import.meta.dirname', JSON.stringify(src)));
+    for (const m of outputText.matchAll(/from\s+['"]\.\/([\w-]+)\.js['"]/g)) transpile(m[1]);
+  };
+  transpile(name);
+  return import(pathToFileURL(join(out, `${name}.js`)).href);
 }
