@@ -663,9 +663,16 @@ export async function runGroupSeed(seed: number, opts: GroupRunOptions): Promise
     }
     checkGroup();
   };
-  const freeze = (name: string) => {
+  /**
+   * SIGSTOP lands between two turns of the member's event loop: what its last callback started
+   * (a control call's first steps, say) runs to its next wait first. A member starting or stopping
+   * is left alone (its start-up and shutdown also wait on setImmediate, which no clock holds).
+   */
+  const freeze = async (name: string) => {
     const p = procs.get(name);
-    if (!p || p.clock.frozen) return false;
+    if (!p || p.clock.frozen || p.status !== 'running') return false;
+    await settle();
+    if (procs.get(name) !== p || p.clock.frozen || p.status !== 'running') return false;
     p.clock.freeze();
     p.freezes++;
     outstanding.push({ kind: 'frozen', name });
@@ -777,7 +784,7 @@ export async function runGroupSeed(seed: number, opts: GroupRunOptions): Promise
         break;
       case 'freeze': {
         const name = resolveMember(a.target, r);
-        const ok = freeze(name);
+        const ok = await freeze(name);
         log(`step ${step.index}: ${describeGroupAction({ ...a, target: name })}${ok ? '' : ' (not running or already frozen)'}`);
         break;
       }
