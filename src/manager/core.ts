@@ -1585,6 +1585,15 @@ export class ManagerCore implements Manager, OperationContext {
    * interrupted switch gets its writes back, or, if another datasource took over as master, that
    * one is adopted; slaves replicating from anything but the master are repointed.
    */
+  /**
+   * Reconciliation runs while the monitor's rules wait (at start, at a takeover): each of its calls
+   * gets an observation's deadline, not an operation step's, so a server that stops answering then
+   * delays a due failover by seconds, not by a minute.
+   */
+  private reconcileTimeoutMs(): number {
+    return Math.min(this.observationTimeoutMs(), this.props.operationStepTimeoutSeconds * 1000);
+  }
+
   private async reconcile(): Promise<void> {
     const master = this.master();
     if (!master) return;
@@ -1607,7 +1616,7 @@ export class ManagerCore implements Manager, OperationContext {
           current = other;
         } else {
           task.step(`MASTER '${this.qualified(master.name)}' WAS LEFT READ-ONLY: ALLOWING WRITES`);
-          await this.call(task, `allowing writes on ${master.name}`, (opts) => this.driver.allowWrites(this.configOf(master.name), opts));
+          await this.call(task, `allowing writes on ${master.name}`, (opts) => this.driver.allowWrites(this.configOf(master.name), opts), this.reconcileTimeoutMs());
         }
       }
       // Slaves follow the master once it answers, each only after the driver confirms it can without diverging.
@@ -1617,7 +1626,7 @@ export class ManagerCore implements Manager, OperationContext {
         const rep = obsOf(d.name)?.replicator;
         if (!rep || obsOf(d.name)?.dataServer.state !== 'ONLINE') continue;
         if (rep.role === 'slave' && rep.masterHost === current.name) continue;
-        const check = await this.call(task, `checking that ${d.name} can follow ${current.name}`, (opts) => this.driver.checkRejoin(this.configOf(d.name), this.configOf(current.name), opts));
+        const check = await this.call(task, `checking that ${d.name} can follow ${current.name}`, (opts) => this.driver.checkRejoin(this.configOf(d.name), this.configOf(current.name), opts), this.reconcileTimeoutMs());
         if (!check.ok) {
           task.step(`'${this.qualified(d.name)}' CANNOT FOLLOW '${this.qualified(current.name)}': ${check.reason}`);
           d.state = 'FAILED';
@@ -1626,7 +1635,7 @@ export class ManagerCore implements Manager, OperationContext {
           continue;
         }
         task.step(`REPOINTING '${this.qualified(d.name)}' TO REPLICATE FROM '${this.qualified(current.name)}'`);
-        await this.call(task, `repointing ${d.name}`, (opts) => this.driver.replicateFrom(this.configOf(d.name), this.configOf(current.name), opts));
+        await this.call(task, `repointing ${d.name}`, (opts) => this.driver.replicateFrom(this.configOf(d.name), this.configOf(current.name), opts), this.reconcileTimeoutMs());
       }
       if (lines.length > 0) {
         await this.notifyRouters(task);
