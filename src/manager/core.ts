@@ -26,7 +26,7 @@ import { planOperation, describeRequest, type PlannedOperation } from './operati
 import type { OperationContext, TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';
-import { decide, type MonitorAction, type MonitorView } from './decide.js';
+import { decide, serverAheadOfMaster, type MonitorAction, type MonitorView } from './decide.js';
 import { ConnectorRegistry, type ConnectorReport } from './routing.js';
 import type { RoutesPayload } from '../connector/routes.js';
 
@@ -1605,6 +1605,9 @@ export class ManagerCore implements Manager, OperationContext {
       return o?.readOnly === false && o.replicator?.role === 'master';
     };
     let current = master;
+    let ahead: ReturnType<typeof serverAheadOfMaster> = null;
+    /** The recorded master was left FAILED: nobody is repointed to it. */
+    let held = false;
     try {
       if (obsOf(master.name)?.readOnly === true) {
         const other = this.serviceRecord.datasources.find((d) => d.name !== master.name && d.state !== 'SHUNNED' && actsAsMaster(d.name));
@@ -1614,13 +1617,22 @@ export class ManagerCore implements Manager, OperationContext {
           other.state = 'ONLINE';
           master.role = 'slave';
           current = other;
+        } else if ((ahead = serverAheadOfMaster(master.name, this.serviceRecord.datasources, obsOf))) {
+          // A promotion no coordinator committed: giving the recorded master its writes back would lose what that server acknowledged.
+          task.step(
+            `MASTER '${this.qualified(master.name)}' WAS LEFT READ-ONLY AND '${this.qualified(ahead.name)}' HOLDS TRANSACTIONS IT LACKS (${ahead.transactions.join(',')}): LEFT FAILED FOR THE OPERATOR`,
+          );
+          master.state = 'FAILED';
+          master.lastError = `'${this.qualified(ahead.name)}' HOLDS TRANSACTIONS IT LACKS: ${ahead.transactions.join(',')}`;
+          master.fencedByMonitor = false;
+          held = true;
         } else {
           task.step(`MASTER '${this.qualified(master.name)}' WAS LEFT READ-ONLY: ALLOWING WRITES`);
           await this.call(task, `allowing writes on ${master.name}`, (opts) => this.driver.allowWrites(this.configOf(master.name), opts), this.reconcileTimeoutMs());
         }
       }
       // Slaves follow the master once it answers, each only after the driver confirms it can without diverging.
-      const masterAnswers = obsOf(current.name)?.dataServer.state === 'ONLINE' && !obsOf(current.name)?.inconclusive;
+      const masterAnswers = !held && obsOf(current.name)?.dataServer.state === 'ONLINE' && !obsOf(current.name)?.inconclusive;
       for (const d of masterAnswers ? this.serviceRecord.datasources : []) {
         if (d === current || d.state === 'SHUNNED') continue;
         const rep = obsOf(d.name)?.replicator;

@@ -14,6 +14,26 @@ import type { PolicyMode } from './model.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, type Fault, type FaultKind } from './rules.js';
 import type { DataSourceRecord } from './store.js';
+import { errantTransactions } from './errant.js';
+
+/**
+ * Another server (not shunned) acting as a master that holds transactions written by neither the
+ * recorded master nor its history: one promoted by a coordinator that could not commit it, say. A read-only master is not
+ * given its writes back while one exists; what it holds is the operator's to reconcile.
+ */
+export function serverAheadOfMaster(master: string, records: readonly DataSourceRecord[], obsOf: (name: string) => Observation | null): { name: string; transactions: string[] } | null {
+  const m = obsOf(master);
+  if (!m?.gtidState) return null;
+  for (const r of records) {
+    const o = obsOf(r.name);
+    // A slave with a write of its own (errant) is flagged, not this: a server that acts as a master
+    // (promoted, replicating from nobody) and holds what the recorded master lacks.
+    if (r.name === master || r.state === 'SHUNNED' || !o?.gtidState || o.inconclusive || o.replicator?.role !== 'master') continue;
+    const transactions = errantTransactions({ slave: o.gtidState, slaveServerId: o.serverId ?? null, master: m.gtidState, masterServerId: m.serverId ?? null, peers: [] });
+    if (transactions.length > 0) return { name: r.name, transactions };
+  }
+  return null;
+}
 
 /** What the monitor knows of one datasource now. */
 export interface Seen {
@@ -102,6 +122,10 @@ class Decision {
   private answersConclusively(name: string): boolean {
     const obs = this.view.seen(name).obs;
     return obs !== null && !obs.inconclusive && obs.host === 'alive' && obs.dataServer.state === 'ONLINE';
+  }
+
+  private aheadOf(master: DataSourceRecord): boolean {
+    return serverAheadOfMaster(master.name, this.records, (n) => this.view.seen(n).obs) !== null;
   }
 
   private otherWriter(r: DataSourceRecord): DataSourceRecord | undefined {
@@ -206,7 +230,7 @@ class Decision {
       });
       return;
     }
-    if (this.mayBeFailsafeFenced(r)) return;
+    if (this.mayBeFailsafeFenced(r) || this.aheadOf(r)) return;
     this.repair({ kind: 'allow-writes', name: r.name, then: 'master-online', log: null });
   }
 
@@ -244,7 +268,7 @@ class Decision {
     if (this.running) return;
     const master = this.master();
     if (!master || master.state !== 'ONLINE' || !this.answersConclusively(master.name)) return;
-    if (this.view.seen(master.name).obs?.readOnly === true && !this.otherWriter(master) && !this.mayBeFailsafeFenced(master)) {
+    if (this.view.seen(master.name).obs?.readOnly === true && !this.otherWriter(master) && !this.mayBeFailsafeFenced(master) && !this.aheadOf(master)) {
       this.repair({ kind: 'allow-writes', name: master.name, then: 'noted', log: `master ${this.q(master.name)} answers read-only: allowing writes` });
     }
     for (const r of this.records) {

@@ -218,6 +218,26 @@ async function restartWithFailedMaster(harness: Harness, store: ReturnType<typeo
 }
 
 describe('start-up', () => {
+  it('a promotion no one committed is not undone: a read-only recorded master is not given its writes back while a promoted server holds writes it lacks (chaos group seeds 341, 1144)', async () => {
+    const store = memoryStore();
+    h = await startHarness([], { store });
+    await h.clock.advance(2000);
+    // What a coordinator cut off from etcd leaves: db1 fenced, db2 promoted and writing, nothing committed; then db2 fenced too.
+    const cfg = (n: string) => h.props.datasources.find((d) => d.name === n)!;
+    h.manager.halt();
+    await h.driver.fenceWrites(cfg('db1'), { timeoutMs: 1000 });
+    await h.driver.promote(cfg('db2'), { timeoutMs: 1000 });
+    for (let i = 0; i < 3; i++) expect(h.driver.appWrite('db2').ok).toBe(true);
+    await h.driver.fenceWrites(cfg('db2'), { timeoutMs: 1000 });
+    h = await startHarness([], { store, driver: h.driver, clock: h.clock });
+    await h.clock.advance(5000);
+    expect(h.ds('db1')).toMatchObject({ state: 'FAILED', lastError: expect.stringMatching(/^'db2@alpha' HOLDS TRANSACTIONS IT LACKS/) });
+    expect(await h.driver.readOnly(cfg('db1'), { timeoutMs: 1000 })).toBe(true);
+    expect(h.manager.history('alpha', 5).find((t) => t.operation === 'reconcile after restart')?.steps.map((x) => x.line)).toContainEqual(
+      expect.stringMatching(/WAS LEFT READ-ONLY AND 'db2@alpha' HOLDS TRANSACTIONS IT LACKS .*: LEFT FAILED FOR THE OPERATOR/),
+    );
+  });
+
   it('a FAILED master restored from the state file is re-verified: healthy, it is ONLINE again and never failed over', async () => {
     const store = memoryStore();
     h = await startHarness([], { store });
