@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { api, runOk, simulatedServiceProperties, sleep, startManager } from '../lib/proc.js';
 import { median, ratio } from '../lib/stats.js';
-import { importManagerGroupHelper } from '../lib/group-helper.js';
 import { importTestHelper } from '../lib/ts-helpers.js';
 
 const TTL_SECONDS = 3;
@@ -211,7 +210,7 @@ async function oneCoordinatorChangeFailover(env, group) {
 }
 
 async function benchCoordinatorChangeFailover({ runs, log, rows, notMeasured }) {
-  const group = await importManagerGroupHelper();
+  const group = await importTestHelper('manager-group');
   const missing = group.groupPrerequisitesMissing();
   if (missing) {
     notMeasured.push({ item: 7, name: FAILOVER_ROW, why: `the MariaDB group cannot run here (${missing})` });

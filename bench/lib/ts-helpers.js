@@ -26,8 +26,10 @@ export async function importTestHelper(name) {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
       fileName: `${file}.ts`,
     });
-    // import.meta.dirname in a helper must still point at test/helpers.
-    writeFileSync(join(out, `${file}.js`), outputText.replaceAll('import.meta.dirname', JSON.stringify(src)));
+    // import.meta.dirname in a helper must still point at test/helpers; what it imports from the
+    // product's sources (TypeScript) comes from the build, dist/src/ (so `npm run build` first).
+    const text = outputText.replaceAll('import.meta.dirname', JSON.stringify(src)).replace(/(from\s+['"])\.\.\/\.\.\/src\//g, '$1../../dist/src/');
+    writeFileSync(join(out, `${file}.js`), text);
     for (const m of outputText.matchAll(/from\s+['"]\.\/([\w-]+)\.js['"]/g)) transpile(m[1]);
   };
   transpile(name);
