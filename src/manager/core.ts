@@ -27,14 +27,14 @@ import type { OperationContext, TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';
 import { decide, serverAheadOfMaster, type MonitorAction, type MonitorView } from './decide.js';
-import { ConnectorRegistry, type ConnectorReport } from './routing.js';
+import { ConnectorRegistry, type ConnectorFleet, type ConnectorReport } from './routing.js';
 import type { RoutesPayload } from '../connector/routes.js';
 
 /** How long a switch waits for every connector to say it holds before fencing the old master. */
 const CONNECTOR_HOLD_WAIT_MS = 2_000;
 import type { DataSourceRecord, PersistedState, ServiceRecord } from './store.js';
 import type { Coordination, CoordinationChange, MemberRecord } from './coordination/coordination.js';
-import { leaderOnlyDriver } from './coordination/leader-only-driver.js';
+import { leaderOnlyDriver, leaderOnlyFleet } from './coordination/leader-only-driver.js';
 import { NotCoordinatorError } from './coordination/coordination.js';
 
 export interface ManagerLogger {
@@ -53,6 +53,8 @@ export interface ManagerCoreOptions {
   coordination: Coordination;
   /** What this manager publishes about itself to the group. */
   member: MemberRecord;
+  /** Connectors it lists and tells besides those reporting to it (the demo's simulated ones); null: none. */
+  fleet: ConnectorFleet | null;
   audit: AuditLog;
   logger: ManagerLogger;
   /** Close the driver when the manager closes. */
@@ -171,6 +173,8 @@ export class ManagerCore implements Manager, OperationContext {
   private unsubscribeCoordination: (() => void) | null = null;
   /** The tungsten-connector processes that report to this manager. */
   private readonly connectors = new ConnectorRegistry();
+  /** The simulated connectors, told through the lease guard like any action. */
+  private readonly fleet: ConnectorFleet | null;
   private readonly audit: AuditLog;
   private readonly logger: ManagerLogger;
   private readonly opts: ManagerCoreOptions;
@@ -217,6 +221,7 @@ export class ManagerCore implements Manager, OperationContext {
     this.service = opts.props.serviceName;
     this.rawDriver = opts.driver;
     this.driver = leaderOnlyDriver(opts.driver, opts.coordination);
+    this.fleet = opts.fleet ? leaderOnlyFleet(opts.fleet, opts.coordination) : null;
     this.clock = opts.clock;
     this.coordination = opts.coordination;
     this.audit = opts.audit;
@@ -729,7 +734,7 @@ export class ManagerCore implements Manager, OperationContext {
     if (connectors.length > 0) {
       task.step(`${wasHeld ? 'CONNECTORS RESUME' : 'CONNECTORS ROUTE'} TO ${masterName ? `'${this.qualified(masterName)}'` : 'NO MASTER'} (ROUTES EPOCH ${this.serviceRecord.routing!.epoch}): ${connectors.map((c) => c.name).join(', ')}`);
     }
-    await this.call(task, 'notify connectors', (o) => this.driver.notifyRouters(masterName, readable, o));
+    if (this.fleet) await this.call(task, 'notify connectors', (o) => this.fleet!.notifyRouters(masterName, readable, o));
   }
 
   async holdRouters(task: TaskContext, reason: string): Promise<void> {
@@ -979,7 +984,7 @@ export class ManagerCore implements Manager, OperationContext {
       const signal = this.shutdown.signal;
       const [observed, routers] = await Promise.all([
         Promise.all(this.serviceRecord.datasources.map(async (r) => [r.name, await this.observeOne(this.configOf(r.name), signal)] as const)),
-        withClockTimeout(this.clock, 'listing connectors', this.observationTimeoutMs(), signal, (opts) => this.driver.routers(opts)).catch((e: unknown) => {
+        withClockTimeout(this.clock, 'listing connectors', this.observationTimeoutMs(), signal, (opts) => this.fleet?.routers(opts) ?? Promise.resolve([])).catch((e: unknown) => {
           this.logger.warn(`connectors: ${messageOf(e)}`);
           return this.routerObservations;
         }),

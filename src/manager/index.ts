@@ -22,6 +22,7 @@ import type { ClusterDriver } from './drivers/driver.js';
 import { SimulatedDriver } from './drivers/simulated.js';
 import { demoProperties, type ManagerProperties } from './properties.js';
 import type { Coordination } from './coordination/coordination.js';
+import { isConnectorFleet, type ConnectorFleet } from './routing.js';
 import { EtcdClient } from './coordination/etcd-client.js';
 import { EtcdCoordination } from './coordination/etcd.js';
 import { localCoordination } from './coordination/local.js';
@@ -53,6 +54,8 @@ export interface CreateManagerOptions {
   coordination?: Coordination;
   /** Where other members reach this manager's API (the server knows once it listens). */
   apiUrl?: string;
+  /** Connectors to list and tell besides those reporting to it; default: the driver's, if it simulates some. */
+  fleet?: ConnectorFleet | null;
 }
 
 /** The master recorded by a previous run, so a simulated cluster restarts in the same shape. */
@@ -159,6 +162,7 @@ async function startCore(
     driver,
     clock,
     coordination,
+    fleet: opts.fleet !== undefined ? opts.fleet : isConnectorFleet(driver) ? driver : null,
     member: {
       name: memberName,
       host: hostName,

@@ -5,6 +5,22 @@
  */
 import { z } from 'zod';
 import { ToolkitError } from '../errors.js';
+import type { DriverCallOptions, RouterObservation } from './drivers/driver.js';
+
+/**
+ * Connectors the manager lists and tells itself, besides those that report to it: the demo's
+ * simulated ones (SimulatedDriver implements this too). Routing is not a database driver's job.
+ */
+export interface ConnectorFleet {
+  routers(opts: DriverCallOptions): Promise<RouterObservation[]>;
+  /** Tell every connector which datasource is the master now and which are readable. */
+  notifyRouters(masterName: string | null, readable: string[], opts: DriverCallOptions): Promise<void>;
+}
+
+export function isConnectorFleet(x: unknown): x is ConnectorFleet {
+  const f = x as Partial<ConnectorFleet> | null;
+  return typeof f?.routers === 'function' && typeof f.notifyRouters === 'function';
+}
 
 export const CONNECTOR_SILENCE_MS = 5_000;
 

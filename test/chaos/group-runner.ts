@@ -53,6 +53,7 @@
  *   group-not-settled         not exactly one coordinator, or a running member showing another
  *                             master than the coordinator's.
  */
+import type { ConnectorFleet } from '../../src/manager/routing.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { isToolkitError } from '../../src/errors.js';
 import type { Clock, TimerHandle, VirtualClock } from '../../src/manager/clock.js';
@@ -443,8 +444,8 @@ export async function runGroupSeed(seed: number, opts: GroupRunOptions): Promise
 
   // -- a member's driver and etcd client --------------------------------------------------------------
 
-  const memberDriver = (p: () => MemberProcess): ClusterDriver => {
-    const d: ClusterDriver = driver;
+  const memberDriver = (p: () => MemberProcess): ClusterDriver & ConnectorFleet => {
+    const d = driver;
     /**
      * One call of this process to a database server. A kill -9 closes its connections: the calls in
      * flight are aborted. The simulated server runs a call that waited on it when it wakes; the

@@ -223,7 +223,8 @@ describe('start-up', () => {
     h = await startHarness([], { store });
     await h.clock.advance(2000);
     // What a coordinator cut off from etcd leaves: db1 fenced, db2 promoted and writing, nothing committed; then db2 fenced too.
-    const cfg = (n: string) => h.props.datasources.find((d) => d.name === n)!;
+    const datasources = h.props.datasources;
+    const cfg = (n: string) => datasources.find((d) => d.name === n)!;
     h.manager.halt();
     await h.driver.fenceWrites(cfg('db1'), { timeoutMs: 1000 });
     await h.driver.promote(cfg('db2'), { timeoutMs: 1000 });

@@ -10,10 +10,12 @@
  * group (core.ts), which must work precisely when there is no lease.
  */
 import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Position } from '../drivers/driver.js';
+import type { ConnectorFleet } from '../routing.js';
 import { NotCoordinatorError, type Coordination } from './coordination.js';
 
-export function leaderOnlyDriver(driver: ClusterDriver, coordination: Coordination): ClusterDriver {
-  if (coordination.kind === 'local') return driver;
+type Guarded = <T>(what: string, opts: DriverCallOptions, run: (opts: DriverCallOptions) => Promise<T>, fresh?: boolean) => Promise<T>;
+
+function leaseGuard(coordination: Coordination): Guarded {
   const clock = coordination.clock;
   /**
    * Runs one action if the lease lets this member act, with its timeout cut to what the lease
@@ -48,15 +50,19 @@ export function leaderOnlyDriver(driver: ClusterDriver, coordination: Coordinati
       outer?.removeEventListener('abort', onOuterAbort);
     }
   };
+  return guarded;
+}
+
+export function leaderOnlyDriver(driver: ClusterDriver, coordination: Coordination): ClusterDriver {
+  if (coordination.kind === 'local') return driver;
+  const guarded = leaseGuard(coordination);
   const wrapped: ClusterDriver = {
     kind: driver.kind,
     observe: (ds, opts) => driver.observe(ds, opts),
-    routers: (opts) => driver.routers(opts),
     position: (ds, opts) => driver.position(ds, opts),
     readOnly: (ds, opts) => driver.readOnly(ds, opts),
     waitApplied: (ds: DataSourceConfig, position: Position, opts) => driver.waitApplied(ds, position, opts),
     checkRejoin: (ds, master, opts) => driver.checkRejoin(ds, master, opts),
-    notifyRouters: (master, readable, opts) => guarded('notify connectors', opts, (o) => driver.notifyRouters(master, readable, o)),
     fenceWrites: (ds, opts) => guarded(`fence ${ds.name}`, opts, (o) => driver.fenceWrites(ds, o)),
     allowWrites: (ds, opts) => guarded(`allow writes on ${ds.name}`, opts, (o) => driver.allowWrites(ds, o)),
     promote: (ds, opts) => guarded(`promote ${ds.name}`, opts, (o) => driver.promote(ds, o), true),
@@ -67,4 +73,14 @@ export function leaderOnlyDriver(driver: ClusterDriver, coordination: Coordinati
   };
   if (driver.injectFault) wrapped.injectFault = driver.injectFault.bind(driver);
   return wrapped;
+}
+
+/** The simulated connectors as the coordinator may tell them: a notice needs the lease, like any action. */
+export function leaderOnlyFleet(fleet: ConnectorFleet, coordination: Coordination): ConnectorFleet {
+  if (coordination.kind === 'local') return fleet;
+  const guarded = leaseGuard(coordination);
+  return {
+    routers: (opts) => fleet.routers(opts),
+    notifyRouters: (master, readable, opts) => guarded('notify connectors', opts, (o) => fleet.notifyRouters(master, readable, o)),
+  };
 }

@@ -74,10 +74,6 @@ export interface ClusterDriver {
 
   /** Observe one datasource; rejects only for driver bugs, never for an unhealthy host. */
   observe(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Observation>;
-  /** Connectors (routers) in front of the service. */
-  routers(opts: DriverCallOptions): Promise<RouterObservation[]>;
-  /** Tell every connector which datasource is the master now and which are readable. */
-  notifyRouters(masterName: string | null, readable: string[], opts: DriverCallOptions): Promise<void>;
 
   /** Current write position of a datasource (master: last written; slave: last applied). */
   position(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Position>;

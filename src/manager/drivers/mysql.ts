@@ -61,15 +61,9 @@ export class MysqlDriver implements ClusterDriver {
   private readonly mariadbConfirmed = new Set<string>();
   /** host:port of every datasource seen, so that a slave's master is reported by datasource name. */
   private readonly names = new Map<string, string>();
-  private lastRouterNotice: { master: string | null; readable: string[] } | null = null;
 
   constructor(private readonly options: MysqlDriverOptions, datasources: DataSourceConfig[] = []) {
     for (const ds of datasources) this.remember(ds);
-  }
-
-  /** What the manager last told the routers (this driver has no connectors of its own). */
-  get routerNotice(): { master: string | null; readable: string[] } | null {
-    return this.lastRouterNotice;
   }
 
   /**
@@ -101,14 +95,6 @@ export class MysqlDriver implements ClusterDriver {
       gtidState: db.gtidState,
       inconclusive,
     };
-  }
-
-  async routers(): Promise<RouterObservation[]> {
-    return [];
-  }
-
-  async notifyRouters(masterName: string | null, readable: string[]): Promise<void> {
-    this.lastRouterNotice = { master: masterName, readable: [...readable] };
   }
 
   async position(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Position> {

@@ -29,6 +29,7 @@
  * Everything runs on the injected Clock and a seeded generator, so a VirtualClock run is exactly
  * repeatable.
  */
+import type { ConnectorFleet } from '../routing.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { seededRandom } from '../random.js';
 import type { FaultAction, ResourceState, Role } from '../model.js';
@@ -225,7 +226,7 @@ function gtidStateText(n: SimNode): string {
     .join(',');
 }
 
-export class SimulatedDriver implements ClusterDriver {
+export class SimulatedDriver implements ClusterDriver, ConnectorFleet {
   readonly kind = 'simulated' as const;
   private readonly clock: Clock;
   private readonly random: () => number;
@@ -452,7 +453,7 @@ export class SimulatedDriver implements ClusterDriver {
     };
   }
 
-  async routers(): Promise<RouterObservation[]> {
+  async routers(_opts?: DriverCallOptions): Promise<RouterObservation[]> {
     return this.connectors
       .filter((c) => this.nodes.get(c.host)?.hostUp !== false)
       .map((c) => ({ host: c.host, pid: c.pid, state: 'ONLINE' as const, connections: { active: c.active, created: c.created } }));
