@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { api, onInterrupt, sleep, startManager } from '../lib/proc.js';
+import { api, onInterrupt, sleep, startManager, stopChild } from '../lib/proc.js';
 import { median, ratio } from '../lib/stats.js';
 
 const ITEM = 8;
@@ -60,14 +60,7 @@ async function startHaproxy(dir, backend) {
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
   child.stderr.setEncoding('utf8').on('data', (c) => (out += c));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const forced = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(forced);
-  };
+  const stop = () => stopChild(child);
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`haproxy exited (${child.exitCode}): ${out.trim()}`);

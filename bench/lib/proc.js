@@ -63,6 +63,16 @@ export async function runOk(command, args, opts = {}) {
   return r;
 }
 
+/** SIGTERM, then SIGKILL after 3 s; resolves once the child has exited. */
+export async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const forced = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(forced);
+}
+
 /**
  * Starts `tungsten-manager` as its own process on a free port; resolves once it prints its URL.
  * `args` are extra flags (--demo, --config FILE, --property=...).
@@ -75,14 +85,7 @@ export function startManager(args, { user = 'bench', password = 'bench-pw' } = {
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
   child.stderr.setEncoding('utf8').on('data', (c) => (err += c));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const forced = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(forced);
-  };
+  const stop = () => stopChild(child);
   return new Promise((resolveStart, reject) => {
     const onData = () => {
       const m = /REST API on (https?:\/\/\S+)\/api\/v2/.exec(out);
