@@ -363,7 +363,9 @@ describe.skipIf(skipWithoutEtcd)(`the etcd client on a real 3-member etcd cluste
       expect(expired.message).toBe('etcdserver: invalid auth token');
       expect((await right.get('/t8/k')).kv?.value).toBe('v');
       expect((await right.leaseKeepAlive(lease.id)).ttl).toBeGreaterThan(0);
-      const w = collect(right, '/t8/', 0);
+      // From the next revision: a watch from 'now' may be set up after the put, and see nothing.
+      const from = (await right.get('/t8/k')).header.revision + 1;
+      const w = collect(right, '/t8/', from);
       await right.put('/t8/k', 'w');
       await w.until(() => w.events.length > 0);
       expect(w.events[0]!.kv.value).toBe('w');
