@@ -13,8 +13,6 @@ import { importTestHelper } from '../lib/ts-helpers.js';
 import { interleaved, median, ratio } from '../lib/stats.js';
 
 const SERVICE = '/api/v2/manager/control/service/alpha';
-/** 24091-24093: the benchmark's share of the MariaDB test ports (24061-24099). */
-const MARIADB_PORTS = [24091, 24092, 24093];
 
 async function timedTask(mgr, path, body) {
   const started = process.hrtime.bigint();
@@ -55,10 +53,10 @@ async function manualSwitch(cluster, from, to, others) {
   await cluster.rootQuery(to, 'STOP SLAVE');
   await cluster.rootQuery(to, 'RESET SLAVE ALL');
   await cluster.rootQuery(to, 'SET GLOBAL read_only = 0');
-  const port = cluster.server(to).port;
+  const { host, port } = cluster.server(to);
   for (const name of [from, ...others]) {
     await cluster.rootQuery(name, 'STOP SLAVE');
-    await cluster.rootQuery(name, `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${port}, MASTER_USER='tungsten', MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos`, [cluster.managerPassword]);
+    await cluster.rootQuery(name, `CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=${port}, MASTER_USER='tungsten', MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos`, [host, cluster.managerPassword]);
     await cluster.rootQuery(name, 'START SLAVE');
   }
   return Number(process.hrtime.bigint() - started) / 1e6;
@@ -68,8 +66,9 @@ async function mariadb(runs, log) {
   const helpers = await importTestHelper('mariadb');
   const missing = helpers.mariadbMissing();
   if (missing) return { notMeasured: { item: 6, name: 'switch on MariaDB', why: missing } };
-  log(`  switch on MariaDB: starting ${MARIADB_PORTS.length} mariadbd`);
-  const cluster = await helpers.startMariaDbCluster({ ports: MARIADB_PORTS, names: ['db1', 'db2', 'db3'] });
+  log('  switch on MariaDB: starting 3 mariadbd');
+  // Its own loopback address and ports, as every test cluster: a suite may run beside it.
+  const cluster = await helpers.startMariaDbCluster({ names: ['db1', 'db2', 'db3'] });
   cluster.managerPassword = helpers.MANAGER_PASSWORD;
   const forget = onInterrupt(() => cluster.stop());
   const dir = mkdtempSync(join(tmpdir(), 'bench-switch-'));
@@ -84,9 +83,9 @@ async function mariadb(runs, log) {
     await helpers.waitForReplicas(cluster, 'db1');
     const config = join(dir, 'alpha.properties');
     writeFileSync(config, [
-      'service.name=alpha', 'service.datasources=db1,db2,db3', 'manager.driver=mysql', 'mysql.user=tungsten', `mysql.password=${helpers.MANAGER_PASSWORD}`,
+      'service.name=alpha', 'manager.driver=mysql', 'mysql.user=tungsten', `mysql.password=${helpers.MANAGER_PASSWORD}`,
       'policy.mode=manual',
-      ...MARIADB_PORTS.flatMap((port, i) => [`datasource.db${i + 1}.host=127.0.0.1`, `datasource.db${i + 1}.port=${port}`, `datasource.db${i + 1}.role=${i === 0 ? 'master' : 'slave'}`]),
+      ...helpers.datasourceProperties(cluster),
       '',
     ].join('\n'));
     const mgr = await startManager(['--config', config]);

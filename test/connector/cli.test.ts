@@ -3,6 +3,7 @@
  * start without a manager, SIGTERM, and what real MySQL clients (the `mariadb` command line client
  * and mysql2) print when an OFFLINE connector refuses them.
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -179,7 +180,7 @@ describe('tungsten-connector OFFLINE: real MySQL clients show why they are refus
     return { port: listen, p };
   }
 
-  it.skipIf(!mariadbClient && process.env.CI !== 'true')('the mariadb client prints the error code, SQLSTATE and message', async () => {
+  it.skipIf(!mariadbClient && process.env.CI !== 'true')(titleOrSkipReason('the mariadb client prints the error code, SQLSTATE and message', mariadbClient ? null : 'the mariadb client is not installed (mariadb-client)'), async () => {
     const { port } = await offlineConnector();
     const result = await new Promise<{ code: number | null; stderr: string }>((res) =>
       execFile('mariadb', ['--skip-ssl', '-h', '127.0.0.1', '-P', String(port), '-u', 'app', '-pnothing', '-e', 'SELECT 1'], { timeout: 10_000 }, (e, _out, stderr) =>

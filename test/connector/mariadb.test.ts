@@ -6,16 +6,17 @@
  * route change new connections reach the new master while the old one's connections end after the
  * grace.
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP_PASSWORD, APP_USER, skipWithoutMariaDb, startMariaDbCluster, waitForReplicas, type MariaDbCluster } from '../helpers/mariadb.js';
+import { APP_PASSWORD, APP_USER, mariadbMissing, skipWithoutMariaDb, startMariaDbCluster, waitForReplicas, type MariaDbCluster } from '../helpers/mariadb.js';
 import { FakeManager, until } from './fake-manager.js';
 
 const BIN = resolve(import.meta.dirname, '../../dist/src/cli/connector.js');
 
-describe.skipIf(skipWithoutMariaDb)('tungsten-connector in front of real MariaDB servers', () => {
+describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('tungsten-connector in front of real MariaDB servers', skipWithoutMariaDb ? mariadbMissing() : null), () => {
   let cluster: MariaDbCluster;
   let manager: FakeManager;
   let child: ChildProcess;

@@ -5,8 +5,8 @@
  * behind and remove its files.
  *
  * Addresses: every member listens on its own loopback address, 127.A.B.C picked at random (Linux
- * routes all of 127.0.0.0/8 to lo) and checked free, with the usual ports on it (2379 client, 2380
- * peer). Two clusters, two test files, or a suite and a benchmark on one machine never share an
+ * routes all of 127.0.0.0/8 to lo) and checked free, with a client and a peer port picked at random
+ * on it. Two clusters, two test files, or a suite and a benchmark on one machine never share an
  * address and port, and a member that restarts finds its address as it left it.
  *
  * Faults a test can inject: `kill` (SIGKILL, a crash), `stop`/`cont` (SIGSTOP/SIGCONT: the process
@@ -20,7 +20,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { commandExists, freeLoopbackAddress, killOnExit, sleep, tailOf, watchdog } from './processes.js';
+import { commandExists, freeLoopbackEndpoint, killOnExit, sleep, tailOf, watchdog } from './processes.js';
 
 /** Is the `etcd` server binary installed? */
 export function etcdAvailable(): boolean {
@@ -43,7 +43,7 @@ export const etcdSkipReason = 'etcd is not installed (install etcd-server and et
 
 export interface EtcdMember {
   name: string;
-  /** http://127.A.B.C:2379 */
+  /** http://127.A.B.C:PORT */
   clientUrl: string;
   /** http://127.A.B.C:2380 */
   peerUrl: string;
@@ -86,8 +86,6 @@ export interface StartEtcdOptions {
   extraArgs?: string[];
 }
 
-const CLIENT_PORT = 2379;
-const PEER_PORT = 2380;
 
 /** etcd 3.4 refuses to start on an architecture it does not support officially unless told to. */
 function unsupportedArch(): string | null {
@@ -144,8 +142,9 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
   // files must not outlive it.
   const guard = watchdog(root, 'etcd.pid');
 
-  const hosts: string[] = [];
-  for (let i = 0; i < size; i++) hosts.push(await freeLoopbackAddress([CLIENT_PORT, PEER_PORT], 'the etcd tests'));
+  const endpoints: Array<{ host: string; ports: number[] }> = [];
+  for (let i = 0; i < size; i++) endpoints.push(await freeLoopbackEndpoint(2, 'the etcd tests'));
+  const hosts = endpoints.map((e) => e.host);
   const members: MemberState[] = hosts.map((host, i) => {
     const name = `etcd${i + 1}`;
     const dir = path.join(root, name);
@@ -153,8 +152,8 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
     const m: MemberState = {
       name,
       host,
-      clientUrl: `http://${host}:${CLIENT_PORT}`,
-      peerUrl: `http://${host}:${PEER_PORT}`,
+      clientUrl: `http://${host}:${endpoints[i]!.ports[0]}`,
+      peerUrl: `http://${host}:${endpoints[i]!.ports[1]}`,
       dir,
       dataDir: path.join(dir, 'data'),
       log: path.join(dir, 'etcd.log'),

@@ -4,8 +4,8 @@
  * processes (the built dist/src/cli/manager.js) on the mysql driver, one beside each datasource
  * (manager.name=dbN, manager.datasource=dbN).
  *
- * - Each manager's REST API listens on port 8090 of its own loopback address (127.A.B.C, picked at
- *   random and checked free), so a restarted manager is found where it was, as on a real host.
+ * - Each manager's REST API listens on its own loopback address (127.A.B.C) and port, both picked at
+ *   random and checked free, and kept: a restarted manager is found where it was, as on a real host.
  * - Each manager reaches etcd only through its own TCP proxy in this process (one listener per etcd
  *   member): `proxy.cut()` partitions that manager from etcd, and from etcd only (its database
  *   connections go straight to the servers); `proxy.heal()` ends the partition.
@@ -36,13 +36,12 @@ import {
   type MariaDbCluster,
 } from './mariadb.js';
 import { MANAGER_BIN } from './manager-process.js';
-import { freeLoopbackAddress, killOnExit, tailOf, watchdog } from './processes.js';
+import { freeLoopbackEndpoint, killOnExit, tailOf, watchdog } from './processes.js';
 
 export const SERVICE = 'alpha';
 export const MEMBER_NAMES = ['db1', 'db2', 'db3'] as const;
 export const API_USER = 'group-admin';
 export const API_PASSWORD = 'group-api-pw-7';
-export const API_PORT = 8090;
 
 /** Why the group tests cannot run here (etcd, mariadbd or the build missing), or null. */
 export function groupPrerequisitesMissing(): string | null {
@@ -247,7 +246,7 @@ export function apiRequest(baseUrl: string, target: string, opts: { method?: 'GE
 export interface GroupManager {
   name: string;
   datasource: string;
-  /** Its own loopback address; the API is on API_PORT there. */
+  /** Its own loopback address; the API is on a port picked for it there (kept across restarts). */
   host: string;
   url: string;
   proxy: EtcdProxy;
@@ -365,7 +364,7 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
   const resetOffsets = new Map<string, number>();
   for (let i = 0; i < MEMBER_NAMES.length; i++) {
     const name = MEMBER_NAMES[i]!;
-    const host = await freeLoopbackAddress([API_PORT]);
+    const { host, ports: [apiPort] } = await freeLoopbackEndpoint(1, 'the manager group tests');
     const dir = path.join(root, name);
     mkdirSync(dir, { recursive: true });
     const logFile = path.join(dir, 'manager.log');
@@ -385,7 +384,7 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
       '--bind',
       host,
       '--port',
-      String(API_PORT),
+      String(apiPort),
       ...[
         `service.name=${SERVICE}`,
         'manager.driver=mysql',
@@ -414,7 +413,7 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
       name,
       datasource: name,
       host,
-      url: `http://${host}:${API_PORT}`,
+      url: `http://${host}:${apiPort}`,
       proxy,
       logFile,
       auditFile,

@@ -5,8 +5,8 @@
  * a crashed test left behind.
  *
  * Addresses: every cluster listens on its own loopback address, 127.A.B.C picked at random (Linux
- * routes all of 127.0.0.0/8 to lo) and checked free, with fixed ports on it (24061, 24062, ... by
- * default). Two clusters, two test files, two whole suites or a suite and a benchmark therefore
+ * routes all of 127.0.0.0/8 to lo) and checked free, with ports picked at random on it (consecutive,
+ * one per server). Two clusters, two test files, two whole suites or a suite and a benchmark therefore
  * never share an address and port, and a server that restarts finds its port as it left it. The
  * manager's datasource host is that address (`cluster.host`; `datasourceProperties()` writes the
  * lines). Clients still connect from 127.0.0.1, so the accounts are for that host.
@@ -26,9 +26,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { commandExists, freeLoopbackAddress, killOnExit, sleep, tailOf, watchdog } from './processes.js';
+import { commandExists, freeLoopbackEndpoint, killOnExit, sleep, tailOf, watchdog } from './processes.js';
 
-export { freeLoopbackAddress } from './processes.js';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { MysqlDriverOptions } from '../../src/manager/drivers/mysql-config.js';
@@ -68,9 +67,6 @@ export function managerDriverOptions(overrides: Partial<MysqlDriverOptions> = {}
     ...overrides,
   };
 }
-
-/** The first port of a cluster on its own address; server i listens on DEFAULT_BASE_PORT + i. */
-export const DEFAULT_BASE_PORT = 24061;
 
 export type ServerState = 'running' | 'frozen' | 'stopped';
 
@@ -172,8 +168,8 @@ export interface StartClusterOptions {
   /** The loopback address to listen on; default a random free one in 127.0.0.0/8. */
   host?: string;
   /**
-   * Ports, one per server; the first is the master. Default DEFAULT_BASE_PORT + i on the cluster's
-   * own address. Given without `host` (the benchmark's older call), the servers listen on
+   * Ports, one per server; the first is the master. Default: consecutive ports picked at random on
+   * the cluster's own address. Given without `host` (the benchmark's older call), the servers listen on
    * 127.0.0.1 instead, as before; then the caller owns those ports on the whole machine.
    */
   ports?: number[];
@@ -220,9 +216,10 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
   const missing = mariadbMissing();
   if (missing) throw new Error(`cannot start MariaDB for the system tests: ${missing}`);
   const count = opts.count ?? opts.names?.length ?? opts.ports?.length ?? 3;
-  const ports = opts.ports ?? Array.from({ length: count }, (_, i) => DEFAULT_BASE_PORT + i);
+  const own = opts.ports ? null : await freeLoopbackEndpoint(count, 'the MariaDB tests');
+  const ports = opts.ports ?? own!.ports;
   if (ports.length !== count) throw new Error(`${count} servers need ${count} ports, not ${ports.length}`);
-  const host = opts.host ?? (opts.ports ? '127.0.0.1' : await freeLoopbackAddress(ports, 'the MariaDB tests'));
+  const host = opts.host ?? own?.host ?? '127.0.0.1';
   const root = mkdtempSync(path.join(tmpdir(), 'mariadb-test-'));
   // If this test process dies without stop() (a worker killed on timeout), the servers and their
   // files must not outlive it.

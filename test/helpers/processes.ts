@@ -94,6 +94,23 @@ export async function freeLoopbackAddress(ports: readonly number[], what = 'the 
   throw new Error(`no free loopback address for ports ${ports.join(', ')} after 50 tries`);
 }
 
+/**
+ * A loopback address of its own and `count` ports on it, all picked at random (ports 20000-59999)
+ * and checked free: no two suites, test files or benchmarks on one machine share any of them.
+ */
+export async function freeLoopbackEndpoint(count: number, what = 'the system tests'): Promise<{ host: string; ports: number[] }> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = randomInt(20_000, 60_000 - count);
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    try {
+      return { host: await freeLoopbackAddress(ports, what), ports };
+    } catch (e) {
+      if (/cannot listen on/.test((e as Error).message)) throw e;
+    }
+  }
+  throw new Error(`no free loopback address and ${count} free ports for ${what} after 20 tries`);
+}
+
 /** The last lines of a log file, for an error message. */
 export function tailOf(file: string, lines = 20, missing = '(no log)'): string {
   try {
@@ -101,4 +118,12 @@ export function tailOf(file: string, lines = 20, missing = '(no log)'): string {
   } catch {
     return missing;
   }
+}
+
+/**
+ * A suite's title, saying why it is skipped here when `missing` (a prerequisite's absence) is
+ * given. Under CI=true nothing is skipped: a missing prerequisite fails the suite instead.
+ */
+export function titleOrSkipReason(title: string, missing: string | null | undefined): string {
+  return missing ? `${title} (skipped: ${missing})` : title;
 }

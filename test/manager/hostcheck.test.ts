@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { titleOrSkipReason } from '../helpers/processes.js';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHost, parseHostCheckMethod } from '../../src/manager/hostcheck.js';
@@ -81,7 +82,7 @@ function installed(command: string): boolean {
 // Outside CI a machine without ping skips; in CI the missing package is a failure.
 const pingMissing = !installed('ping') && process.env.CI !== 'true';
 
-describe.skipIf(pingMissing)('host check by system ping', () => {
+describe.skipIf(pingMissing)(titleOrSkipReason('host check by system ping', pingMissing ? 'ping is not installed (iputils-ping)' : null), () => {
   it('calls a loopback host alive when ping answers', async () => {
     if (!installed('ping')) throw new Error('ping is not installed: install iputils-ping (.ci/system-deps.sh does)');
     expect(await checkHost('127.0.0.1', { method: 'ping', timeoutMs: 2000 })).toEqual({ alive: true, detail: 'ping answered' });

@@ -212,7 +212,7 @@ describe('on a real full disk (tmpfs)', () => {
     const mount = mountTmpfs(256);
     if (!mount) {
       if (process.env.CI === 'true') throw new Error('this test must run in CI: it needs root to mount a tmpfs (mount -t tmpfs)');
-      ctx.skip();
+      ctx.skip('needs root to mount a tmpfs (mount -t tmpfs)');
       return;
     }
     try {

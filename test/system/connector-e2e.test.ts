@@ -21,6 +21,7 @@
  *
  * Skipped with the reason when mariadbd or sysbench is missing, failed under CI=true.
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -138,7 +139,7 @@ function sysbenchLoop(port: number) {
   };
 }
 
-describe.skipIf(missing !== null)(`tungsten-connector end to end${missing ? ` (skipped: ${missing})` : ''}`, () => {
+describe.skipIf(missing !== null)(titleOrSkipReason('tungsten-connector end to end', missing), () => {
   let cluster: MariaDbCluster;
   let stateDir: string;
   let manager: ManagerProcess | null = null;

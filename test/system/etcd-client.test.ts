@@ -8,6 +8,7 @@
  * One cluster serves the file; each test that kills or freezes a member brings it back before it
  * ends, and the quorum-loss test comes last. ETCD_TEST_TIMINGS=1 prints the failover times.
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -96,7 +97,7 @@ function compact(endpoint: string, revision: number): Promise<void> {
   });
 }
 
-describe.skipIf(skipWithoutEtcd)(`the etcd client on a real 3-member etcd cluster${skipWithoutEtcd ? ` (skipped: ${etcdSkipReason})` : ''}`, () => {
+describe.skipIf(skipWithoutEtcd)(titleOrSkipReason('the etcd client on a real 3-member etcd cluster', skipWithoutEtcd ? etcdSkipReason : null), () => {
   let cluster: EtcdCluster;
   const clients: EtcdClient[] = [];
   const client = (opts: Partial<EtcdClientOptions> = {}) => {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -64,7 +65,7 @@ function extract(archive: string, into: string): string[] {
   return list.stdout.trim().split('\n');
 }
 
-describe.skipIf(skip !== undefined)('tpm diag -a against real sshd hosts', () => {
+describe.skipIf(skip !== undefined)(titleOrSkipReason('tpm diag -a against real sshd hosts', skip), () => {
   let fleet: Fleet;
   let silent: Server;
   const silentSockets: Socket[] = [];

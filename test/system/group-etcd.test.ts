@@ -6,6 +6,7 @@
  * member acting while etcd has no majority. (test/system/manager-group.test.ts runs the same
  * faults with real tungsten-manager processes on real MariaDB.)
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/manager/clock.js';
 import { EtcdClient } from '../../src/manager/coordination/etcd-client.js';
@@ -20,7 +21,7 @@ const TTL_SECONDS = 3;
 const required = process.env.CI === 'true';
 if (required && !etcdAvailable()) throw new Error(`CI=true: the group tests need etcd: ${etcdSkipReason}`);
 
-describe.skipIf(!etcdAvailable())('a manager group on real etcd (in-process managers)', () => {
+describe.skipIf(!etcdAvailable())(titleOrSkipReason('a manager group on real etcd (in-process managers)', etcdAvailable() ? null : etcdSkipReason), () => {
   let etcd: EtcdCluster;
   const props = demoProperties([
     'simulation.stepDelayMs=0',

@@ -15,6 +15,7 @@
  * never seen anything (env.reset(): managers killed, etcd whole, servers reset, a new etcd prefix,
  * managers started with db2 the coordinator unless a test says otherwise).
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -42,9 +43,7 @@ function measured(what: string, figures: Record<string, unknown>): void {
   console.log(`[measured] ${JSON.stringify({ what, ...figures })}`);
 }
 
-const title = skipWithoutGroup
-  ? `manager group on real etcd, MariaDB and tungsten-manager processes (skipped: ${groupPrerequisitesMissing()})`
-  : 'manager group on real etcd, MariaDB and tungsten-manager processes';
+const title = titleOrSkipReason('manager group on real etcd, MariaDB and tungsten-manager processes', skipWithoutGroup ? groupPrerequisitesMissing() : null);
 
 describe.skipIf(skipWithoutGroup)(title, () => {
   let env: GroupEnv;

@@ -4,12 +4,13 @@
  * overridden for three local mariadbd servers), then drive it with `cctrl`. The password never
  * appears in the manager's output, the API or cctrl's output.
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MANAGER_PASSWORD, skipWithoutMariaDb, startMariaDbCluster, type MariaDbCluster } from '../helpers/mariadb.js';
+import { MANAGER_PASSWORD, mariadbMissing, skipWithoutMariaDb, startMariaDbCluster, type MariaDbCluster } from '../helpers/mariadb.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MANAGER_BIN = path.join(ROOT, 'dist/src/cli/manager.js');
@@ -41,7 +42,7 @@ function cctrl(url: string, commands: string) {
   return { code: result.status, out: result.stdout, err: result.stderr };
 }
 
-describe.skipIf(skipWithoutMariaDb)('tungsten-manager and cctrl on an existing MariaDB replication setup', () => {
+describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('tungsten-manager and cctrl on an existing MariaDB replication setup', skipWithoutMariaDb ? mariadbMissing() : null), () => {
   let cluster: MariaDbCluster;
   let work: string;
   let manager: ChildProcess | null = null;

@@ -13,11 +13,12 @@
  *   MARIADB_CHAOS_STEPS=12 ...                                                longer rounds (default 6 steps)
  *   MARIADB_CHAOS_WAIT_SCALE=0.3 ...                                          longer waits between steps (default 0.15)
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvariantChecker, formatViolation, summarize } from '../chaos/checker.js';
 import { runMariaDbRound, watchServers, type RoundResult } from '../helpers/mariadb-chaos.js';
-import { skipWithoutMariaDb, startMariaDbCluster, type MariaDbCluster } from '../helpers/mariadb.js';
+import { mariadbMissing, skipWithoutMariaDb, startMariaDbCluster, type MariaDbCluster } from '../helpers/mariadb.js';
 
 const env = process.env;
 const single = env.MARIADB_CHAOS_SEED ? Number(env.MARIADB_CHAOS_SEED) : null;
@@ -29,7 +30,7 @@ const waitScale = env.MARIADB_CHAOS_WAIT_SCALE ? Number(env.MARIADB_CHAOS_WAIT_S
 const replay = (seed: number) => `MARIADB_CHAOS_SEED=${seed}${steps !== 6 ? ` MARIADB_CHAOS_STEPS=${steps}` : ''} npx vitest run test/system/mariadb-chaos.test.ts`;
 const seeds = Array.from({ length: rounds }, (_, i) => firstSeed + i);
 
-describe.skipIf(skipWithoutMariaDb)(`chaos on three real MariaDB servers: ${rounds} round(s) of ${steps} steps from seed ${firstSeed}`, () => {
+describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason(`chaos on three real MariaDB servers: ${rounds} round(s) of ${steps} steps from seed ${firstSeed}`, skipWithoutMariaDb ? mariadbMissing() : null), () => {
   let cluster: MariaDbCluster;
   const results: RoundResult[] = [];
   const started = Date.now();

@@ -13,6 +13,7 @@
  * next to any other (another copy of the suite, a benchmark). Waits are on conditions, with
  * generous deadlines for a shared machine.
  */
+import { titleOrSkipReason } from '../helpers/processes.js';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ import { loadProperties } from '../../src/manager/properties.js';
 import {
   datasourceProperties,
   MANAGER_PASSWORD,
-  skipWithoutMariaDb,
+  mariadbMissing, skipWithoutMariaDb,
   startMariaDbCluster,
   outageBefore,
   startWriter,
@@ -153,7 +154,7 @@ function measured(what: string, figures: Record<string, unknown>): void {
   }
 }
 
-describe.skipIf(skipWithoutMariaDb)('manager on the mysql driver with three real MariaDB servers', () => {
+describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('manager on the mysql driver with three real MariaDB servers', skipWithoutMariaDb ? mariadbMissing() : null), () => {
   let cluster: MariaDbCluster;
   /** The manager of the running test, closed after it. */
   let manager: RunningManager | null = null;

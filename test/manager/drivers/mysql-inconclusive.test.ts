@@ -7,6 +7,7 @@
  *
  * The descriptor cases run in child processes under `ulimit -n` and need the build (dist/).
  */
+import { titleOrSkipReason } from '../../helpers/processes.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -24,7 +25,7 @@ import {
   MANAGER_USER,
   datasourceProperties,
   managerDriverOptions,
-  skipWithoutMariaDb,
+  mariadbMissing, skipWithoutMariaDb,
   startMariaDbCluster,
   type MariaDbCluster,
 } from '../../helpers/mariadb.js';
@@ -35,7 +36,7 @@ const call = { timeoutMs: 5000 };
 
 const options = () => managerDriverOptions();
 
-describe.skipIf(skipWithoutMariaDb)('mysql driver: evidence, not noise (one real MariaDB server)', () => {
+describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('mysql driver: evidence, not noise (one real MariaDB server)', skipWithoutMariaDb ? mariadbMissing() : null), () => {
   let cluster: MariaDbCluster;
   let driver: MysqlDriver;
   let db1: DataSourceConfig;

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { titleOrSkipReason } from '../../helpers/processes.js';
 import type { DataSourceConfig } from '../../../src/manager/drivers/driver.js';
 import { MysqlDriver } from '../../../src/manager/drivers/mysql.js';
-import { MANAGER_PASSWORD, managerDriverOptions, skipWithoutMariaDb, startMariaDbCluster, waitForReplicas, type MariaDbCluster } from '../../helpers/mariadb.js';
+import { MANAGER_PASSWORD, managerDriverOptions, mariadbMissing, skipWithoutMariaDb, startMariaDbCluster, waitForReplicas, type MariaDbCluster } from '../../helpers/mariadb.js';
 
 const call = { timeoutMs: 5000 };
 
 const options = managerDriverOptions;
 
-describe.skipIf(skipWithoutMariaDb)('mysql driver on three real MariaDB servers', () => {
+describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('mysql driver on three real MariaDB servers', skipWithoutMariaDb ? mariadbMissing() : null), () => {
   let cluster: MariaDbCluster;
   let driver: MysqlDriver;
   let db1: DataSourceConfig;
