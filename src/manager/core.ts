@@ -558,12 +558,8 @@ export class ManagerCore implements Manager, OperationContext {
     this.running?.abort.abort();
     await this.running?.done;
     await Promise.allSettled([...this.background]);
-    if (this.inCharge) {
-      this.persist();
-      await this.coordination.close().catch((e: unknown) => this.logger.warn(`leaving the group: ${messageOf(e)}`));
-    } else {
-      await this.coordination.close().catch(() => undefined);
-    }
+    this.persist();
+    await this.coordination.close().catch((e: unknown) => this.logger.warn(`leaving the group: ${messageOf(e)}`));
     if (this.opts.ownsDriver) await this.rawDriver.close();
     this.listeners.clear();
   }
@@ -1280,10 +1276,7 @@ export class ManagerCore implements Manager, OperationContext {
       const known = this.fencePending.has(name);
       const cfg = this.configOf(name);
       this.fencing.add(name);
-      const done = withClockTimeout(this.clock, `guarding writes on ${name}`, this.fenceTimeoutMs(), this.shutdown.signal, async (opts) => {
-        if (!known && (await this.driver.readOnly(cfg, opts))) return null;
-        return this.driver.fenceWrites(cfg, opts);
-      })
+      const done = this.fenceUnlessReadOnly(this.driver, cfg, `guarding writes on ${name}`, !known)
         .then((ended) => {
           if (this.dead) return;
           this.fencePending.delete(name);
@@ -1331,10 +1324,7 @@ export class ManagerCore implements Manager, OperationContext {
     if (this.fencing.has(own)) return;
     this.fencing.add(own);
     const cfg = this.configOf(own);
-    const done = withClockTimeout(this.clock, `failsafe fence of ${own}`, this.fenceTimeoutMs(), this.shutdown.signal, async (opts) => {
-      if (await this.rawDriver.readOnly(cfg, opts)) return null;
-      return this.rawDriver.fenceWrites(cfg, opts);
-    })
+    const done = this.fenceUnlessReadOnly(this.rawDriver, cfg, `failsafe fence of ${own}`, true)
       .then((ended) => {
         if (ended === null || this.dead) return;
         this.logger.error(`FAILSAFE: made ${this.qualified(own)} read-only: ended ${ended} client sessions`);
@@ -1343,6 +1333,17 @@ export class ManagerCore implements Manager, OperationContext {
       .catch((e: unknown) => this.logger.warn(`FAILSAFE: could not fence ${this.qualified(own)} yet: ${messageOf(e)}`))
       .finally(() => this.fencing.delete(own));
     this.track(done);
+  }
+
+  /**
+   * Makes a server read-only and ends its sessions, within the fence timeout; with `askFirst`, only
+   * if one cheap query finds it writable. Resolves to the sessions ended, or null when it was read-only.
+   */
+  private fenceUnlessReadOnly(driver: ClusterDriver, cfg: DataSourceConfig, what: string, askFirst: boolean): Promise<number | null> {
+    return withClockTimeout(this.clock, what, this.fenceTimeoutMs(), this.shutdown.signal, async (opts) => {
+      if (askFirst && (await driver.readOnly(cfg, opts))) return null;
+      return driver.fenceWrites(cfg, opts);
+    });
   }
 
   private scheduleGuard(): void {
