@@ -19,8 +19,9 @@ export function formatLs(service: ServiceStatus, options: LsOptions = {}): strin
   const datasources = options.host
     ? service.datasources.filter((ds) => ds.name === options.host)
     : service.datasources;
-  const routers = options.host ? [] : service.routers;
-  const routerBox: Box = routers.length > 0 ? [routers.map(routerRow)] : [];
+  // cctrl always prints the ROUTERS box (`NONE` when no connector reports): tpm's parser
+  // raises when the section is missing. `ls HOST` shows only the datasource.
+  const routerBox: Box = options.host ? [] : [service.routers.length > 0 ? service.routers.map(routerRow) : ['NONE']];
   const dsBoxes = datasources.map((ds) => datasourceBox(ds, options));
   const width = innerWidthFor([...routerBox, ...dsBoxes].flat(2));
 

@@ -20,6 +20,9 @@ export interface MainIO {
   env: NodeJS.ProcessEnv;
 }
 
+/** What cctrl says when its standard input ends (after a blank line), as the original does. */
+export const END_OF_INPUT_LINE = 'Exiting...';
+
 export const SCRIPT_REFUSAL_HINT = 'run cctrl with -expert or --yes to allow it in a script';
 
 export async function main(argv: string[], io: MainIO): Promise<number> {
@@ -80,8 +83,15 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     const onSigint = () => abort.abort();
     process.on('SIGINT', onSigint);
     try {
-      const lines = options.execute !== null ? [options.execute] : createInterface({ input: io.stdin, crlfDelay: Infinity });
-      return await runScripted(shell, lines, { json: options.json, stdout: io.stdout, stderr: io.stderr, signal: abort.signal });
+      const fromStdin = options.execute === null;
+      const lines = fromStdin ? createInterface({ input: io.stdin, crlfDelay: Infinity }) : [options.execute!];
+      return await runScripted(shell, lines, {
+        json: options.json,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        signal: abort.signal,
+        ...(fromStdin ? { endOfInputLine: END_OF_INPUT_LINE } : {}),
+      });
     } finally {
       process.off('SIGINT', onSigint);
     }

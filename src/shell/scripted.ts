@@ -14,6 +14,12 @@ export interface ScriptedOptions {
   stdout: Writable;
   stderr: Writable;
   signal: AbortSignal;
+  /**
+   * Printed (after a blank line) when the input ends, as cctrl does at the end of its input
+   * (`Exiting...`). Not with --json. tpm reads `echo ls | cctrl` with its output stripped: without
+   * a line after the last box, its parser loses the last datasource.
+   */
+  endOfInputLine?: string;
 }
 
 /** When several commands fail differently, the exit code reports the most serious. */
@@ -52,7 +58,11 @@ export async function runScripted(shell: Shell, lines: AsyncIterable<string> | I
   const iterator = Symbol.asyncIterator in lines ? lines[Symbol.asyncIterator]() : toAsync(lines[Symbol.iterator]());
   for (;;) {
     const next = await Promise.race([iterator.next(), aborted]);
-    if (next === 'aborted' || next.done) break;
+    if (next === 'aborted') break;
+    if (next.done) {
+      if (options.endOfInputLine && !options.json) write(options.stdout, `\n${options.endOfInputLine}\n`);
+      break;
+    }
     await shell.runLine(next.value, { signal: options.signal, progress }, onOutcome);
     if (stop || options.signal.aborted) break;
   }
