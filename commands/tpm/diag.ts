@@ -14,7 +14,7 @@ export const diagHelp = {
   options: [
     ['-a, --allhosts', 'collect from every host of the configuration, over SSH'],
     ['--hosts <names>', 'only these hosts (comma separated, names as in the configuration); implies --allhosts'],
-    ['--ini <file>', 'the tungsten.ini to read (default: ~/tungsten.ini, /etc/tungsten/tungsten*.ini, /etc/tungsten.ini)'],
+    ['--ini <files>', 'the tungsten.ini files to read, comma separated (default: every one of ~/tungsten.ini, /etc/tungsten/tungsten*.ini, /etc/tungsten.ini)'],
     ['--ssh-config <file>', 'OpenSSH client config (default ~/.ssh/config)'],
     ['--path <dir>', 'write the archive here (default: the current directory)'],
     ['--log-size <MiB>', 'keep the last MiB of each log; 0 keeps everything', '10'],
@@ -83,7 +83,7 @@ export async function runDiagCommand(opts: DiagOptions, ctx: DiagContext): Promi
   const hostTimeoutMs = number(opts.hostTimeout, 300, '--host-timeout', 1) * 1000;
   const commandTimeoutMs = number(opts.commandTimeout, 60, '--command-timeout', 0.5) * 1000;
   const netSshOptions = parseNetSshOptions(opts.netSshOption ?? []);
-  const config = loadTungstenConfig(opts.ini ? resolve(ctx.cwd, opts.ini) : undefined, ctx.iniSearch ?? {});
+  const config = loadTungstenConfig(opts.ini, { cwd: ctx.cwd, ...ctx.iniSearch });
   const allHosts = opts.allhosts === true || opts.hosts !== undefined;
   const hosts = allHosts ? selectHosts(config, opts.hosts) : [localHostName(config)];
   const sshConfig = allHosts ? loadSshConfig(opts.sshConfig ? resolve(ctx.cwd, opts.sshConfig) : undefined, ctx.home) : undefined;

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { toolVersion } from '../../src/config/toolVersion.js';
 import { loadTungstenConfig, type IniSearch, type TungstenConfig } from '../../src/config/tungstenIni.js';
 import { isSecretKey } from '../../src/diag/redact.js';
@@ -15,7 +15,7 @@ export type QueryWhat = (typeof QUERY_WHATS)[number];
 export const queryHelp = {
   name: 'query',
   summary: `Print one fact about the installation: ${QUERY_WHATS.join(', ')}`,
-  options: [['--ini <file>', 'the tungsten.ini to read']] as Array<[string, string, string?]>,
+  options: [['--ini <files>', 'the tungsten.ini files to read, comma separated (default: every one of ~/tungsten.ini, /etc/tungsten/tungsten*.ini, /etc/tungsten.ini)']] as Array<[string, string, string?]>,
 } as const;
 
 export interface QueryResult {
@@ -46,7 +46,7 @@ export function runQueryCommand(what: string, opts: { ini?: string }, ctx: Query
   if (!(QUERY_WHATS as readonly string[]).includes(what)) {
     throw new ToolkitError('usage', `tpm query: unknown "${what}"`, `use one of: ${QUERY_WHATS.join(', ')}`);
   }
-  const config = loadTungstenConfig(opts.ini ? resolve(ctx.cwd, opts.ini) : undefined, ctx.iniSearch ?? {});
+  const config = loadTungstenConfig(opts.ini, { cwd: ctx.cwd, ...ctx.iniSearch });
   switch (what as QueryWhat) {
     case 'staging':
       return { text: `${config.user ?? userInfo().username}@${hostname()}:${dirname(config.file)}\n` };

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { loadTungstenConfig, type IniSearch } from '../../src/config/tungstenIni.js';
 import { renderReverse } from '../../src/diag/reverse.js';
 
@@ -8,7 +7,7 @@ export const reverseHelp = {
   options: [
     ['--public', 'hide passwords'],
     ['--ini-format', 'print the configuration as tungsten.ini'],
-    ['--ini <file>', 'the tungsten.ini to read'],
+    ['--ini <files>', 'the tungsten.ini files to read, comma separated (default: every one of ~/tungsten.ini, /etc/tungsten/tungsten*.ini, /etc/tungsten.ini)'],
   ] as Array<[string, string, string?]>,
 } as const;
 
@@ -19,6 +18,6 @@ export interface ReverseOptions {
 }
 
 export function runReverseCommand(opts: ReverseOptions, ctx: { cwd: string; iniSearch?: IniSearch }): { text: string } {
-  const config = loadTungstenConfig(opts.ini ? resolve(ctx.cwd, opts.ini) : undefined, ctx.iniSearch ?? {});
+  const config = loadTungstenConfig(opts.ini, { cwd: ctx.cwd, ...ctx.iniSearch });
   return { text: renderReverse(config, { public: opts.public === true, iniFormat: opts.iniFormat === true }) };
 }

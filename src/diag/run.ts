@@ -234,7 +234,7 @@ async function collectHost(host: string, options: DiagRunOptions & { streamSlot?
   const stop = new AbortController();
   const collector = new HostCollector(transport, part, {
     signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal,
-    installDirectory: options.config.installDirectory,
+    installDirectory: options.config.hosts.find((h) => h.name === host)?.installDirectory ?? options.config.installDirectory,
     logSizeBytes: options.logSizeMiB * 1048576,
     idleTimeoutMs: options.commandTimeoutMs,
     cctrlTimeoutS: options.cctrlTimeoutS,

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseTungstenIni, readTungstenIni } from '../../src/config/tungstenIni.js';
+import { parseTungstenIni, readTungstenIni, readTungstenInis } from '../../src/config/tungstenIni.js';
 import { renderReverse, shellWord } from '../../src/diag/reverse.js';
 
 const file = fileURLToPath(new URL('../../fixtures/tpm/tungsten.ini', import.meta.url));
@@ -45,6 +45,37 @@ describe('tpm reverse', () => {
     const again = parseTungstenIni(ini, 'again.ini');
     expect(again.hosts).toEqual(config.hosts);
     expect(again.defaults.map((e) => [e.key, e.value]).sort()).toEqual(config.defaults.map((e) => [e.key, e.value]).sort());
+  });
+
+  it('keeps every repeated property= and skip-validation-check= line, in order; other keys once, the last', () => {
+    const repeated = fileURLToPath(new URL('../../fixtures/tpm/ini-corpus/15-repeated-property.ini', import.meta.url));
+    const out = renderReverse(readTungstenIni(repeated, { hostname: 'staging' }));
+    expect(out).toContain(
+      [
+        'tools/tpm configure defaults \\',
+        '--property=replicator.filter.pkey.addColumnsToDeletes=true \\',
+        '--property=replicator.filter.pkey.addPkeyToInserts=true \\',
+        '--property=replicator.stage.q-to-dbms.blockCommitRowCount=100 \\',
+        '--skip-validation-check=MySQLPermissionsCheck \\',
+        '--skip-validation-check=HostsFileCheck \\',
+        '--skip-validation-check=ReplicationServicePipelines \\',
+        '--user=tungsten',
+      ].join('\n'),
+    );
+    expect(out).toContain('--property=replicator.applier.dbms.optimizeRowEvents=false \\\n--property=replicator.extractor.dbms.usingBytesForString=true\n');
+    const ini = renderReverse(readTungstenIni(repeated, { hostname: 'staging' }), { iniFormat: true });
+    expect(ini.match(/^skip-validation-check=/gm)).toHaveLength(3);
+    const again = parseTungstenIni(ini, 'again.ini', { hostname: 'staging' });
+    expect(again.defaults.filter((e) => e.key === 'property').map((e) => e.value)).toHaveLength(3);
+    const last = renderReverse(parseTungstenIni('[defaults]\nuser=a\nuser=b\n[alpha]\nmembers=db1\n', 'f.ini', { hostname: 'staging' }));
+    expect(last).toContain('tools/tpm configure defaults \\\n--user=b\n');
+  });
+
+  it('prints one block per INI file', () => {
+    const two = readTungstenInis([file, fileURLToPath(new URL('../../fixtures/tpm/composite.ini', import.meta.url))], { hostname: 'staging' });
+    const out = renderReverse(two);
+    expect(out.match(/^# Configuration built from /gm)).toHaveLength(2);
+    expect(out).toContain('tools/tpm configure world \\\n--composite-datasources=east,west\n');
   });
 
   it('quotes only what the shell needs quoted', () => {
