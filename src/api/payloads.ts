@@ -9,6 +9,7 @@ import type {
   DataSourceStatus,
   ManagerEvent,
   PolicyMode,
+  ResourceState,
   Role,
   ServiceStatus,
   TaskStatus,
@@ -48,11 +49,16 @@ export type ServiceStatusPayload = Omit<ServiceStatus, 'routers'> & Partial<Pick
 
 export type DatasourceStatusPayload = DataSourceStatus;
 
-/** `value` is the APIv2 field; `host` and `address` say what was pinged. */
+/**
+ * `value` is the APIv2 field. For a datasource ping it says whether the host is up (as cctrl's
+ * `ping`), whatever its database server does; `host` and `address` say what was pinged and
+ * `dataServer` the state the database ping found.
+ */
 export interface BooleanPayload {
   value: boolean;
   host?: string;
   address?: string;
+  dataServer?: ResourceState;
 }
 
 export interface MemberStatus {

@@ -10,6 +10,7 @@ import type {
   DataSourceStatus,
   ManagerEvent,
   PolicyMode,
+  ResourceState,
   ServiceStatus,
   TaskStatus,
 } from './model.js';
@@ -51,6 +52,17 @@ export interface GroupSummary {
   lastError: string | null;
 }
 
+/** One datasource pinged now: its host (cctrl's `ping`) and its database server, checked apart. */
+export interface DatasourcePing {
+  host: string;
+  address: string;
+  /** The database server answered the ping. */
+  alive: boolean;
+  /** The host is up (host check, or its server or kernel answered), whatever its database does. */
+  hostAlive: boolean;
+  dataServer: ResourceState;
+}
+
 export interface Manager {
   info(): ManagerInfo;
   serviceNames(): string[];
@@ -61,8 +73,8 @@ export interface Manager {
    */
   serviceStatus(service: string): ServiceStatus;
   datasourceStatus(service: string, datasource: string): DataSourceStatus;
-  /** Database ping of one datasource, now. */
-  pingDatasource(service: string, datasource: string): Promise<{ host: string; address: string; alive: boolean }>;
+  /** Host check and database ping of one datasource, now. */
+  pingDatasource(service: string, datasource: string): Promise<DatasourcePing>;
   /**
    * Start a control operation as a task and return it at once (state in_progress, or already
    * complete for instant ones). A second operation on a service while one runs: conflict.

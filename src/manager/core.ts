@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { ToolkitError, isToolkitError } from '../errors.js';
+import type { DatasourcePing } from './api.js';
 import type { GroupSummary, ManagerInfo, Manager } from './api.js';
 import type { AuditLog } from './audit.js';
 import { evaluateCandidates, selectCandidate, type CandidateInput, type EligibilityRules } from './candidates.js';
@@ -433,7 +434,7 @@ export class ManagerCore implements Manager, OperationContext {
   /** Pings in flight by datasource: concurrent pings of one datasource share one observation. */
   private readonly pingsInFlight = new Map<string, Promise<Observation>>();
 
-  async pingDatasource(service: string, datasource: string): Promise<{ host: string; address: string; alive: boolean }> {
+  async pingDatasource(service: string, datasource: string): Promise<DatasourcePing> {
     this.requireService(service);
     const cfg = this.configOf(datasource);
     // However many clients ask at once, the server sees one probe (one connection).
@@ -443,7 +444,7 @@ export class ManagerCore implements Manager, OperationContext {
       this.pingsInFlight.set(cfg.name, pending);
     }
     const obs = await pending;
-    return { host: cfg.name, address: cfg.host, alive: obs.dataServer.state === 'ONLINE' };
+    return { host: cfg.name, address: cfg.host, alive: obs.dataServer.state === 'ONLINE', hostAlive: obs.host === 'alive', dataServer: obs.dataServer.state };
   }
 
   /** Tells the group where this manager's API listens, unless manager.api.advertise says otherwise. */

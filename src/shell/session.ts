@@ -143,9 +143,6 @@ export class Shell {
     if (result.kind === 'dry-run' && result.selected === null) {
       error = { kind: 'refused', message: `no eligible slave: ${result.operation} would be refused`, hint: null, taskId: null };
     }
-    if (result.kind === 'ping' && result.results.some((r) => !r.alive)) {
-      error = { kind: 'refused', message: 'some datasources are not reachable', hint: null, taskId: null };
-    }
     return {
       command: statement.text,
       name,

@@ -34,6 +34,8 @@ export class FakeApi implements ShellApi {
   readonly address = 'http://fake';
   status: ServiceStatus = demoStatus();
   readonly requests: ControlRequest[] = [];
+  /** Datasources whose host does not answer a ping. */
+  readonly hostsDown = new Set<string>();
   private readonly tasks = new Map<string, { task: TaskStatus; pending: string[] }>();
   private next = 1;
 
@@ -83,7 +85,7 @@ export class FakeApi implements ShellApi {
     this.check();
     const found = this.status.datasources.find((d) => d.name === ds);
     if (!found) throw new ToolkitError('not_found', `no datasource '${ds}' in service 'alpha'`);
-    return { host: ds, address: `127.0.0.1${ds.slice(-1)}`, alive: found.dataServer.state === 'ONLINE' };
+    return { host: ds, address: `127.0.0.1${ds.slice(-1)}`, alive: !this.hostsDown.has(ds) };
   }
   async members() {
     this.check();

@@ -131,7 +131,11 @@ export const routes: Route[] = [
     handle: async ({ manager, params }) => {
       const svc = knownService(manager, params.svc!);
       const result = await manager.pingDatasource(svc, knownDatasource(manager, svc, params.ds!));
-      return { payloadType: 'BooleanPayload', payload: { value: result.alive, host: result.host, address: result.address } };
+      // As cctrl's `ping`: the host, checked apart from its database server (reported beside it).
+      return {
+        payloadType: 'BooleanPayload',
+        payload: { value: result.hostAlive, host: result.host, address: result.address, dataServer: result.dataServer },
+      };
     },
   },
   {

@@ -79,7 +79,7 @@ export class FakeManager implements Manager {
 
   async pingDatasource(service: string, datasource: string) {
     this.datasourceStatus(service, datasource);
-    return { host: datasource, address: '127.0.0.11', alive: true };
+    return { host: datasource, address: '127.0.0.11', alive: true, hostAlive: true, dataServer: 'ONLINE' as const };
   }
 
   control(service: string, request: ControlRequest, requestedBy: string): TaskStatus {
