@@ -17,7 +17,7 @@ export async function openApi(options: CctrlOptions, env: NodeJS.ProcessEnv): Pr
   }
   const credentials = resolveCredentials(options, env);
   const [{ FailoverClient }, { restShellApi }] = await Promise.all([import('../api/failover.js'), import('./rest-api.js')]);
-  const managers = new FailoverClient(managerUrls(options), {
+  const managers = new FailoverClient(managerUrls(options, env), {
     ...(credentials ?? {}),
     timeoutMs: Math.min(REQUEST_TIMEOUT_MS, options.timeoutSeconds * 1000),
     ...(options.cacert ? { caFile: options.cacert } : {}),

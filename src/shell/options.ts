@@ -10,7 +10,10 @@ export interface CctrlOptions {
   expert: boolean;
   multi: boolean;
   host: string;
+  /** -port as given: the manager's RMI port as real callers pass it (9997), or its REST port. */
   port: number;
+  /** --api-port: the manager's REST port, when -port is its RMI port; null when not given. */
+  apiPort: number | null;
   service: string | null;
   history: boolean;
   /** --manager as given: one URL or several, comma-separated (see managerUrls). */
@@ -30,11 +33,16 @@ export interface CctrlOptions {
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
+/** The manager's REST API port (tpm's manager-rest-api-port, mgr_api_port). */
 export const DEFAULT_PORT = 8090;
+/** The manager's RMI port (tpm's mgr_rmi_port): what tpm and Continuent's scripts pass as -port. */
+export const MANAGER_RMI_PORT = 9997;
+/** The REST port to use when -port is the RMI port, unless --api-port says. */
+export const API_PORT_ENV = 'TUNGSTEN_API_PORT';
 export const DEFAULT_TIMEOUT_SECONDS = 120;
 
 const SINGLE_DASH_LONG = new Set([
-  'expert', 'multi', 'host', 'port', 'service', 'no-history', 'manager', 'user', 'password',
+  'expert', 'multi', 'host', 'port', 'api-port', 'service', 'no-history', 'manager', 'user', 'password',
   'credentials', 'cacert', 'insecure', 'timeout', 'yes', 'json', 'demo', 'property', 'help', 'version',
 ]);
 
@@ -57,7 +65,12 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
       `the manager's REST API (default http://${DEFAULT_HOST}:${DEFAULT_PORT}); several managers of a group: tried in order, the next when one stops answering`,
     )
     .option('--host <host>', `the manager's host, when --manager is not given`, DEFAULT_HOST)
-    .option('--port <port>', `the manager's REST port, when --manager is not given`, String(DEFAULT_PORT))
+    .option(
+      '--port <port>',
+      `the manager's port, when --manager is not given: its REST port, or its RMI port ${MANAGER_RMI_PORT} as tpm passes it (then the REST port is --api-port's)`,
+      String(DEFAULT_PORT),
+    )
+    .option('--api-port <port>', `the manager's REST port when --port is its RMI port ${MANAGER_RMI_PORT} (default $${API_PORT_ENV}, else ${DEFAULT_PORT})`)
     .option('--user <user>', 'API user (or TUNGSTEN_API_USER, or the credentials file)')
     .option('--password <password>', 'API password (or TUNGSTEN_API_PASSWORD, or the credentials file)')
     .option('--credentials <file>', 'credentials file with user= and password= lines, mode 0600 (default ~/.cctrl_credentials)')
@@ -88,17 +101,15 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
     throw e;
   }
   const o = program.opts<Record<string, string | boolean | string[] | undefined>>();
-  const port = Number(o['port']);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ToolkitError('usage', `--port must be a TCP port (1-65535), not '${o['port']}'`);
-  }
+  const port = tcpPort('--port', o['port']);
+  const apiPort = o['apiPort'] === undefined ? null : tcpPort('--api-port', o['apiPort']);
   const timeoutSeconds = Number(o['timeout']);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
     throw new ToolkitError('usage', `--timeout must be a positive number of seconds, not '${o['timeout']}'`);
   }
   // Either would be ignored without a word, and the operator would believe they acted on the other.
   const given = (k: string) => program.getOptionValueSource(k) === 'cli';
-  if (o['demo'] === true && (given('manager') || given('host') || given('port'))) {
+  if (o['demo'] === true && (given('manager') || given('host') || given('port') || given('apiPort'))) {
     throw new ToolkitError('usage', '--demo runs its own simulated cluster: give --demo or --manager, not both');
   }
   if (o['demo'] !== true && given('property')) {
@@ -113,6 +124,7 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
       multi: o['multi'] === true,
       host: str('host') ?? DEFAULT_HOST,
       port,
+      apiPort,
       service: str('service'),
       history: o['history'] !== false,
       manager: str('manager'),
@@ -131,11 +143,36 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
   };
 }
 
-/** The managers to talk to, in the order to try them: --manager's list, else --host and --port. */
-export function managerUrls(options: Pick<CctrlOptions, 'manager' | 'host' | 'port'>): string[] {
+/**
+ * The managers to talk to, in the order to try them: --manager's list, else --host and the REST
+ * port (restPort).
+ */
+export function managerUrls(options: Pick<CctrlOptions, 'manager' | 'host' | 'port'> & Partial<Pick<CctrlOptions, 'apiPort'>>, env: NodeJS.ProcessEnv = {}): string[] {
   if (options.manager !== null) return splitManagers(options.manager);
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return [`http://${host}:${options.port}`];
+  return [`http://${host}:${restPort(options, env)}`];
+}
+
+/**
+ * The REST port -port means. Every real caller (tpm, Continuent's scripts) passes the manager's
+ * RMI port, 9997: that is mapped to the REST port, --api-port's, else $TUNGSTEN_API_PORT's, else
+ * 8090 (tpm's defaults pair mgr_rmi_port 9997 with manager-rest-api-port 8090). Any other -port
+ * is the REST port itself.
+ */
+export function restPort(options: Pick<CctrlOptions, 'port'> & Partial<Pick<CctrlOptions, 'apiPort'>>, env: NodeJS.ProcessEnv = {}): number {
+  if (options.port !== MANAGER_RMI_PORT) return options.port;
+  if (options.apiPort !== undefined && options.apiPort !== null) return options.apiPort;
+  const fromEnv = env[API_PORT_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return tcpPort(`$${API_PORT_ENV}`, fromEnv);
+  return DEFAULT_PORT;
+}
+
+function tcpPort(what: string, value: unknown): number {
+  const port = Number(value);
+  if (typeof value === 'boolean' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ToolkitError('usage', `${what} must be a TCP port (1-65535), not '${String(value)}'`);
+  }
+  return port;
 }
 
 /** `URL[,URL...]`; an empty entry is a usage error (each URL is checked when the client is made). */

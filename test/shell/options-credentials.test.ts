@@ -21,6 +21,17 @@ describe('parseArgs', () => {
     expect(managerUrls(cctrl)).toEqual(['http://mgr1:9000']);
   });
 
+  it("-port 9997 is the manager's RMI port, as tpm passes it: the REST API is reached on 8090 unless told otherwise", () => {
+    expect(managerUrls(run(['-expert', '-port', '9997']))).toEqual(['http://127.0.0.1:8090']);
+    expect(managerUrls(run(['-port', '9997', '--api-port', '8095']))).toEqual(['http://127.0.0.1:8095']);
+    expect(managerUrls(run(['-port', '9997', '-api-port', '8095']))).toEqual(['http://127.0.0.1:8095']);
+    expect(managerUrls(run(['-host', 'db2', '-port', '9997']), { TUNGSTEN_API_PORT: '8096' })).toEqual(['http://db2:8096']);
+    // Any other -port is the REST port itself.
+    expect(managerUrls(run(['-port', '8091']), { TUNGSTEN_API_PORT: '8096' })).toEqual(['http://127.0.0.1:8091']);
+    expect(() => run(['--api-port', 'x'])).toThrow(/--api-port must be a TCP port/);
+    expect(() => managerUrls(run(['-port', '9997']), { TUNGSTEN_API_PORT: 'x' })).toThrow(/TUNGSTEN_API_PORT must be a TCP port/);
+  });
+
   it('has the documented defaults', () => {
     const o = run([]);
     expect(o).toMatchObject({ expert: false, multi: false, history: true, json: false, yes: false, demo: false, timeoutSeconds: 120, execute: null, manager: null });
