@@ -32,6 +32,8 @@ import {
   type TaskPayload,
 } from './payloads.js';
 import { SseParser } from './sse.js';
+import type { RoutesPayload } from '../connector/routes.js';
+import type { ConnectorReport } from '../manager/routing.js';
 
 export interface ManagerClientOptions {
   /** `http://127.0.0.1:8090` or `https://...`; a trailing slash is fine. */
@@ -82,10 +84,26 @@ export interface WaitForTaskOptions {
   pollIntervalMs?: number;
 }
 
+export interface EventStreamOptions {
+  signal?: AbortSignal;
+  /**
+   * Sent as `Last-Event-ID` (the id of the last event this subscriber holds): the manager then sends
+   * only what is newer. Route events carry their epoch as id, so a connector reopening the stream
+   * with the epoch it holds is not sent those routes again.
+   */
+  lastEventId?: string | number | null;
+  /** Called for everything the stream carries (events and heartbeat comments): the manager is there. */
+  onActivity?: () => void;
+  /** A stream silent for this long is dead (the manager sends a comment every 15 s). Default 45 s. */
+  idleMs?: number;
+}
+
 export interface EventSubscription {
   /** Settles when the stream ends: resolves on close()/abort, rejects when the connection drops. */
   done: Promise<void>;
   close(): void;
+  /** The last event ID the stream gave (the SSE `id:` field), or the one it was opened with. */
+  lastEventId(): string | null;
 }
 
 interface Transport {
@@ -202,6 +220,16 @@ export class ManagerClient {
 
   task(taskId: string): Promise<TaskPayload> {
     return this.get('TaskPayload', apiPaths.task(taskId));
+  }
+
+  /** Where a service's connectors send connections (not validated here: the connector's parseRoutes does). */
+  routes(service: string): Promise<RoutesPayload> {
+    return this.get('RoutesPayload', apiPaths.routes(service));
+  }
+
+  /** A connector's registration and heartbeat (`tungsten-connector` sends one every second). */
+  reportConnector(service: string, report: ConnectorReport): Promise<BooleanPayload> {
+    return this.call('POST', apiPaths.connectors(service), JSON.stringify(report), 'BooleanPayload');
   }
 
   // ---- control: each starts a task and returns it at once ----
@@ -379,7 +407,7 @@ export class ManagerClient {
           if (snapshotTaken) handle(event);
           else early.push(event);
         },
-        signal,
+        { signal },
       ).then(
         async (sub) => {
           subscription = sub;
@@ -413,9 +441,17 @@ export class ManagerClient {
 
   /**
    * Subscribe to a service's events. Resolves once the stream is open (so nothing that happens
-   * after this resolves is missed); onEvent then runs for each event until close() or abort.
+   * after this resolves is missed); onEvent then runs for each event, with its SSE framing (the
+   * `event:` name and the last `id:`, null when the stream has given none), until close() or abort.
    */
-  async events(service: string, onEvent: (event: ManagerEvent) => void, signal?: AbortSignal): Promise<EventSubscription> {
+  async events(
+    service: string,
+    onEvent: (event: ManagerEvent, sse: { name: string; id: string | null }) => void,
+    options: EventStreamOptions = {},
+  ): Promise<EventSubscription> {
+    const { signal } = options;
+    const idleMs = options.idleMs ?? EVENT_STREAM_IDLE_MS;
+    const opened = options.lastEventId === undefined || options.lastEventId === null ? null : String(options.lastEventId);
     const transport = await this.transport;
     return new Promise<EventSubscription>((resolve, reject) => {
       if (signal?.aborted) return reject(interrupted());
@@ -428,7 +464,7 @@ export class ManagerClient {
       const req = transport.request(url, {
         method: 'GET',
         agent: false, // a stream holds its socket for good: keep it out of the pool
-        headers: { ...this.headers(), accept: 'text/event-stream' },
+        headers: { ...this.headers(), accept: 'text/event-stream', ...(opened === null ? {} : { 'last-event-id': opened }) },
         ...transport.tls,
       });
       const connected = trackConnection(req, this.baseUrl.protocol === 'https:');
@@ -465,7 +501,7 @@ export class ManagerClient {
           clearTimeout(idleTimer);
           idleTimer = setTimeout(
             () => req.destroy(this.callError('timeout', `event stream from ${this.url} went silent`, undefined, 'the event stream went silent', true, null)),
-            EVENT_STREAM_IDLE_MS,
+            idleMs,
           );
           idleTimer.unref();
         };
@@ -473,7 +509,7 @@ export class ManagerClient {
         const parser = new SseParser((message) => {
           if (message.data === '') return;
           try {
-            onEvent(JSON.parse(message.data) as ManagerEvent);
+            onEvent(JSON.parse(message.data) as ManagerEvent, { name: message.event, id: message.id });
           } catch {
             // a malformed event is skipped; the next state event corrects the picture
           }
@@ -481,6 +517,7 @@ export class ManagerClient {
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           armIdle();
+          options.onActivity?.();
           parser.push(chunk);
         });
         res.on('end', () => {
@@ -499,7 +536,7 @@ export class ManagerClient {
           if (closedByUs) return;
           settleDone?.reject(this.transportError(e, 'GET', url, true));
         });
-        resolve({ done, close });
+        resolve({ done, close, lastEventId: () => parser.lastEventId ?? opened });
       });
       req.end();
     });

@@ -133,6 +133,8 @@ export const apiPaths = {
   datasourcePing: (svc: string, ds: string) =>
     `${API_PREFIX}/manager/service/${enc(svc)}/datasource/${enc(ds)}/ping`,
   members: (svc: string) => `${API_PREFIX}/manager/service/${enc(svc)}/members`,
+  routes: (svc: string) => `${API_PREFIX}/manager/service/${enc(svc)}/routes`,
+  connectors: (svc: string) => `${API_PREFIX}/manager/service/${enc(svc)}/connectors`,
   policy: (svc: string) => `${API_PREFIX}/manager/service/${enc(svc)}/policy`,
   history: (svc: string, limit?: number) =>
     `${API_PREFIX}/manager/service/${enc(svc)}/history${limit === undefined ? '' : `?limit=${limit}`}`,

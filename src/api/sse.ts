@@ -3,6 +3,12 @@
 export interface SseMessage {
   event: string;
   data: string;
+  /**
+   * The last event ID as the spec keeps it: set by an `id:` field and kept for the events after it
+   * until another `id:` changes it; null until the stream gives one. A client that reconnects sends
+   * it as `Last-Event-ID`.
+   */
+  id: string | null;
 }
 
 /** Feeds on text chunks; calls onMessage for each complete event. Comment lines (`:`) are skipped. */
@@ -10,6 +16,7 @@ export class SseParser {
   private buffer = '';
   private event = '';
   private data: string[] = [];
+  private lastId: string | null = null;
 
   constructor(private readonly onMessage: (message: SseMessage) => void) {}
 
@@ -28,7 +35,7 @@ export class SseParser {
 
   private line(line: string): void {
     if (line === '') {
-      if (this.data.length > 0) this.onMessage({ event: this.event || 'message', data: this.data.join('\n') });
+      if (this.data.length > 0) this.onMessage({ event: this.event || 'message', data: this.data.join('\n'), id: this.lastId });
       this.event = '';
       this.data = [];
       return;
@@ -40,6 +47,12 @@ export class SseParser {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'event') this.event = value;
     else if (field === 'data') this.data.push(value);
+    else if (field === 'id' && !value.includes('\0')) this.lastId = value;
+  }
+
+  /** The last event ID seen so far (see SseMessage.id). */
+  get lastEventId(): string | null {
+    return this.lastId;
   }
 }
 

@@ -298,6 +298,7 @@ export class Connector {
       epoch: this.table.epoch,
       holding: this.router.holding,
       waiting: stats.waiting,
+      manager: this.manager,
     };
   }
 

@@ -90,7 +90,8 @@ export interface Manager {
   /** Where connectors send connections now (RoutesPayload). */
   routes?(service: string): RoutesPayload;
   /** A connector's report of itself (every second): it is listed under ROUTERS while it reports. */
-  reportConnector?(service: string, report: ConnectorReport): void;
+  /** `via`: the member that passed the report on (it came to another member), null when it came from the connector. */
+  reportConnector?(service: string, report: ConnectorReport, via?: string | null): void;
   /** Members (managers) of the service with their state. */
   members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean; datasource?: string | null; apiUrl?: string | null }>;
   subscribe(listener: (event: ManagerEvent) => void): () => void;

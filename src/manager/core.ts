@@ -28,7 +28,14 @@ import type { OperationContext, TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';
 import { decide, serverAheadOfMaster, type MonitorAction, type MonitorView } from './decide.js';
-import { ConnectorRegistry, type ConnectorFleet, type ConnectorReport } from './routing.js';
+import {
+  ConnectorRegistry,
+  parseSharedConnector,
+  SHARED_CONNECTOR_STALE_MS,
+  type ConnectorFleet,
+  type ConnectorReport,
+  type KnownConnector,
+} from './routing.js';
 import type { RoutesPayload } from '../connector/routes.js';
 
 /** How long a switch waits for every connector to say it holds before fencing the old master. */
@@ -319,6 +326,8 @@ export class ManagerCore implements Manager, OperationContext {
       else this.stepDown('its lease or the leader key is gone');
     } else if (change.type === 'state') {
       if (!this.inCharge) this.adopt(change.state, { restart: false });
+    } else if (change.type === 'connectors') {
+      this.invalidateStatus();
     } else {
       if (this.inCharge && !this.coordination.isCoordinator()) this.stepDown('it lost the group');
       this.invalidateStatus();
@@ -407,12 +416,22 @@ export class ManagerCore implements Manager, OperationContext {
           state: r.state,
           connections: { ...r.connections },
         })),
-        ...this.connectors.list(this.clock.now()).map((c) => ({
+        ...this.knownConnectors().map((c) => ({
           name: c.name,
           host: c.host,
           pid: c.pid,
           state: c.state,
           connections: { active: c.active, created: c.created },
+          connector: {
+            listen: c.listen,
+            readListen: c.readListen,
+            manager: c.manager ?? null,
+            epoch: c.epoch,
+            holding: c.holding,
+            waiting: c.waiting ?? 0,
+            lastReportAt: iso(c.seenAt),
+            reportedTo: c.reportedTo,
+          },
         })),
       ],
       sampledAt: this.sampledAtIso,
@@ -727,7 +746,7 @@ export class ManagerCore implements Manager, OperationContext {
     const readable = this.serviceRecord.datasources.filter((d) => d.state === 'ONLINE').map((d) => d.name);
     const wasHeld = this.serviceRecord.routing?.hold ?? null;
     this.publishRoutes(null, opts.endImmediately ?? false);
-    const connectors = this.connectors.list(this.clock.now());
+    const connectors = this.knownConnectors();
     if (connectors.length > 0) {
       task.step(`${wasHeld ? 'CONNECTORS RESUME' : 'CONNECTORS ROUTE'} TO ${masterName ? `'${this.qualified(masterName)}'` : 'NO MASTER'} (ROUTES EPOCH ${this.serviceRecord.routing!.epoch}): ${connectors.map((c) => c.name).join(', ')}`);
     }
@@ -736,11 +755,11 @@ export class ManagerCore implements Manager, OperationContext {
 
   async holdRouters(task: TaskContext, reason: string): Promise<void> {
     const epoch = this.publishRoutes({ reason, since: iso(this.clock.now()) }, false);
-    const expected = this.connectors.list(this.clock.now());
+    const expected = this.knownConnectors();
     if (expected.length === 0) return;
     task.step(`CONNECTORS TOLD TO HOLD NEW CONNECTIONS (ROUTES EPOCH ${epoch}): ${expected.map((c) => c.name).join(', ')}`);
     const holding = (name: string) => {
-      const c = this.connectors.list(this.clock.now()).find((x) => x.name === name);
+      const c = this.knownConnectors().find((x) => x.name === name);
       return c !== undefined && c.holding && (c.epoch ?? -1) >= epoch;
     };
     const deadline = this.clock.now() + CONNECTOR_HOLD_WAIT_MS;
@@ -791,13 +810,34 @@ export class ManagerCore implements Manager, OperationContext {
     };
   }
 
-  reportConnector(service: string, report: ConnectorReport): void {
+  reportConnector(service: string, report: ConnectorReport, via: string | null = null): void {
     this.requireService(service);
-    const known = this.connectors.list(this.clock.now()).some((c) => c.name === report.name);
-    this.connectors.report(report, this.clock.now());
-    if (!known) this.logger.info(`connector ${report.name} (${report.host}, pid ${report.pid}) reports: ${report.state}, routes epoch ${report.epoch ?? 'none'}`);
+    const now = this.clock.now();
+    const known = this.connectors.list(now).some((c) => c.name === report.name);
+    const reportedTo = via ?? this.coordination.memberName;
+    const { share } = this.connectors.report(report, now, reportedTo, via === null);
+    if (share) this.coordination.shareConnector?.(report.name, { ...report, seenAt: now, reportedTo });
+    if (!known) this.logger.info(`connector ${report.name} (${report.host}, pid ${report.pid}) reports: ${report.state}, routes epoch ${report.epoch ?? 'none'}${via ? ` (through ${via})` : ''}`);
+    this.pruneConnectors(now);
     // Its counts are part of the status: the next read shows them.
     this.invalidateStatus();
+  }
+
+  /**
+   * Every connector of the service: those that report to this member (or were passed on to it),
+   * and those the other members of the group share (see routing.ts).
+   */
+  private knownConnectors(): KnownConnector[] {
+    const shared = (this.coordination.sharedConnectors?.() ?? []).flatMap((s) => {
+      const c = parseSharedConnector(s.value);
+      return c && c.name === s.name && this.clock.now() - c.seenAt <= SHARED_CONNECTOR_STALE_MS ? [c] : [];
+    });
+    return this.connectors.merged(this.clock.now(), shared);
+  }
+
+  /** Connectors silent too long are forgotten, and withdrawn from the group if this member shared them. */
+  private pruneConnectors(now: number): void {
+    for (const name of this.connectors.prune(now)) this.coordination.withdrawConnector?.(name);
   }
 
   qualified(name: string): string {
@@ -1021,6 +1061,7 @@ export class ManagerCore implements Manager, OperationContext {
         }
       }
       this.sampledAtIso = iso(at);
+      this.pruneConnectors(this.clock.now());
       this.invalidateStatus();
     } finally {
       this.sampling = false;

@@ -88,6 +88,27 @@ export interface RouterStatus {
   pid: number;
   state: ResourceState;
   connections: { active: number; created: number };
+  /** A `tungsten-connector` that reports itself (absent for the demo's simulated connectors). */
+  connector?: ConnectorDetail;
+}
+
+/** What a `tungsten-connector` last reported of itself, and where (for `ls -l` and the API). */
+export interface ConnectorDetail {
+  /** `HOST:PORT` of its write port, and of its read port (null: none). */
+  listen: string;
+  readListen: string | null;
+  /** The manager it follows (the member its event stream comes from), as it names it; null: none yet. */
+  manager: string | null;
+  /** The routes epoch it applied; null before any. */
+  epoch: number | null;
+  /** It holds new connections (a switch is under way). */
+  holding: boolean;
+  /** Clients waiting for a server now. */
+  waiting: number;
+  /** ISO-8601 UTC of its last report that reached this member (directly, passed on, or shared). */
+  lastReportAt: string;
+  /** The member (manager name) its last report reached. */
+  reportedTo: string;
 }
 
 export interface ServiceStatus {

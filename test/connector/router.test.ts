@@ -273,6 +273,7 @@ describe('connector: following the managers', () => {
       epoch: m.routes.epoch,
       holding: false,
       waiting: 0,
+      manager: m.url,
     });
   });
 

@@ -56,7 +56,15 @@ export type CoordinationChange =
   /** The committed state changed (by the coordinator, seen by a follower). */
   | { type: 'state'; state: PersistedState; revision: number }
   /** Members joined or left, the coordinator changed, or quorum was lost or regained. */
-  | { type: 'group' };
+  | { type: 'group' }
+  /** What the members share of the connectors that report to them changed (sharedConnectors()). */
+  | { type: 'connectors' };
+
+/** A connector's report as one member shares it with the group (opaque here: the core validates it). */
+export interface SharedConnector {
+  name: string;
+  value: unknown;
+}
 
 export interface Coordination {
   readonly kind: 'local' | 'etcd';
@@ -83,6 +91,16 @@ export interface Coordination {
   /** Renews now if less than `minMs` of leadership is left; resolves to what is left after. */
   ensureLeadership(minMs: number): Promise<number>;
   group(): GroupView;
+  /**
+   * Shares the last report of a connector that reports to this member, so that every member lists
+   * it (etcd: a key under this member's lease, gone with it; newest wins). Absent: nothing to share
+   * (a single manager sees every connector itself).
+   */
+  shareConnector?(name: string, value: unknown): void;
+  /** Withdraws a connector this member shared, unless another member has shared it since. */
+  withdrawConnector?(name: string): void;
+  /** The connectors the members share, as of the last read-back. */
+  sharedConnectors?(): SharedConnector[];
   subscribe(listener: (change: CoordinationChange) => void): () => void;
   /** Leaves the group: resigns the leader key and revokes the lease, so another takes over at once. */
   close(): Promise<void>;

@@ -6,6 +6,9 @@
  *   leader        the coordinator's name, attached to its lease; its creation revision is the term
  *   state         the service's PersistedState, written only by a transaction that compares the
  *                 leader key (creation revision == term, value == the coordinator's name)
+ *   connectors/NAME  the last report of connector NAME, shared by the member it reports to, under
+ *                 that member's lease (gone when the member is; another member that hears from the
+ *                 connector writes it again). Read back with the rest by every round.
  *
  * Twice a second a round renews the lease, campaigns for the leader key when it is free and
  * reads the group back (one linearizable range). Validity is timed from when a renewal was *sent*:
@@ -18,7 +21,15 @@ import type { PersistedState } from '../store.js';
 import { persistedStateSchema } from '../store.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { isLeaseLost, type EtcdKv, type EtcdKeyValue } from './kv.js';
-import { NotCoordinatorError, type Coordination, type CoordinationChange, type GroupView, type MemberRecord, type MemberView } from './coordination.js';
+import {
+  NotCoordinatorError,
+  type Coordination,
+  type CoordinationChange,
+  type GroupView,
+  type MemberRecord,
+  type MemberView,
+  type SharedConnector,
+} from './coordination.js';
 
 export interface EtcdCoordinationOptions {
   kv: EtcdKv;
@@ -52,7 +63,7 @@ export class EtcdCoordination implements Coordination {
   private readonly kv: EtcdKv;
   readonly clock: Clock;
   private readonly opts: EtcdCoordinationOptions;
-  private readonly keys: { leader: string; state: string; members: string; member: string };
+  private readonly keys: { leader: string; state: string; members: string; member: string; connectors: string };
   private member: MemberRecord | null = null;
   private lease: Lease | null = null;
   private term: number | null = null;
@@ -68,6 +79,14 @@ export class EtcdCoordination implements Coordination {
   private readonly listeners = new Set<(change: CoordinationChange) => void>();
   private pending: { state: PersistedState; waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> } | null = null;
   private flushing = false;
+  /** Connectors shared by the members, as of the last read-back, and a signature of their revisions. */
+  private shared: SharedConnector[] = [];
+  private sharedSignature = '';
+  /** Reports to share (newest per name wins) and names to withdraw, written by one transaction at a time. */
+  private readonly toShare = new Map<string, string>();
+  private readonly toWithdraw = new Set<string>();
+  private sharing = false;
+  private shareWarned = false;
 
   constructor(opts: EtcdCoordinationOptions) {
     this.opts = opts;
@@ -76,7 +95,13 @@ export class EtcdCoordination implements Coordination {
     this.location = opts.location;
     this.memberName = opts.memberName;
     const base = `${opts.prefix.replace(/\/+$/, '')}/${opts.service}/`;
-    this.keys = { leader: `${base}leader`, state: `${base}state`, members: `${base}members/`, member: `${base}members/${opts.memberName}` };
+    this.keys = {
+      leader: `${base}leader`,
+      state: `${base}state`,
+      members: `${base}members/`,
+      member: `${base}members/${opts.memberName}`,
+      connectors: `${base}connectors/`,
+    };
   }
 
   private get ttlMs(): number {
@@ -251,13 +276,25 @@ export class EtcdCoordination implements Coordination {
     const members: MemberRecord[] = [];
     let leaderKv: EtcdKeyValue | null = null;
     let stateKv: EtcdKeyValue | null = null;
+    const shared: SharedConnector[] = [];
+    const revisions: string[] = [];
     for (const kv of kvs) {
       if (kv.key === this.keys.leader) leaderKv = kv;
       else if (kv.key === this.keys.state) stateKv = kv;
       else if (kv.key.startsWith(this.keys.members)) {
         const m = parseMember(kv.value);
         if (m) members.push(m);
+      } else if (kv.key.startsWith(this.keys.connectors)) {
+        const value = parseJson(kv.value);
+        if (value !== undefined) shared.push({ name: kv.key.slice(this.keys.connectors.length), value });
+        revisions.push(`${kv.key}@${kv.modRevision}`);
       }
+    }
+    const signature = revisions.join(' ');
+    if (signature !== this.sharedSignature) {
+      this.sharedSignature = signature;
+      this.shared = shared;
+      this.emit({ type: 'connectors' });
     }
     this.members = members.sort((a, b) => a.name.localeCompare(b.name));
     this.leader = leaderKv ? { name: leaderKv.value, term: leaderKv.createRevision } : null;
@@ -333,6 +370,62 @@ export class EtcdCoordination implements Coordination {
       throw new NotCoordinatorError(`the leader key is no longer this member's (term ${term})`);
     }
     this.stateRevision = Math.max(this.stateRevision, r.header.revision);
+  }
+
+  shareConnector(name: string, value: unknown): void {
+    this.toWithdraw.delete(name);
+    this.toShare.set(name, JSON.stringify(value));
+    void this.flushShared();
+  }
+
+  withdrawConnector(name: string): void {
+    this.toShare.delete(name);
+    this.toWithdraw.add(name);
+    void this.flushShared();
+  }
+
+  sharedConnectors(): SharedConnector[] {
+    return this.shared;
+  }
+
+  /**
+   * Writes what is to share under this member's lease and deletes what is withdrawn, if the key is
+   * still under this lease (a member the connector moved to may have written it since). Best effort:
+   * without a lease (out of the group) nothing is written, and what failed is not retried (the
+   * connector's next report shares it again).
+   */
+  private async flushShared(): Promise<void> {
+    if (this.sharing) return;
+    this.sharing = true;
+    try {
+      while ((this.toShare.size > 0 || this.toWithdraw.size > 0) && !this.stopped) {
+        const lease = this.lease;
+        const puts = [...this.toShare];
+        const withdrawals = [...this.toWithdraw];
+        this.toShare.clear();
+        this.toWithdraw.clear();
+        if (!lease) return;
+        try {
+          if (puts.length > 0) {
+            await this.kv.txn([], puts.map(([name, value]) => ({ put: { key: this.connectorKey(name), value, lease: lease.id } })));
+          }
+          for (const name of withdrawals) {
+            const key = this.connectorKey(name);
+            await this.kv.txn([{ key, target: 'LEASE', result: 'EQUAL', value: lease.id }], [{ delete: { key } }]);
+          }
+          this.shareWarned = false;
+        } catch (e) {
+          if (!this.shareWarned) this.opts.logger.warn(`etcd: could not share connector reports: ${messageOf(e)}`);
+          this.shareWarned = true;
+        }
+      }
+    } finally {
+      this.sharing = false;
+    }
+  }
+
+  private connectorKey(name: string): string {
+    return `${this.keys.connectors}${name}`;
   }
 
   advertise(apiUrl: string): void {
@@ -464,6 +557,14 @@ function isHttpUrl(text: string): boolean {
     return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '';
   } catch {
     return false;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

@@ -158,10 +158,10 @@ export const routes: Route[] = [
   {
     method: 'POST',
     pattern: CONNECTORS_PATTERN,
-    handle: ({ manager, params, body }) => {
+    handle: ({ manager, params, body, via }) => {
       const svc = knownService(manager, params.svc!);
       if (!manager.reportConnector) throw new ToolkitError('not_found', 'this manager takes no connector reports');
-      manager.reportConnector(svc, parseConnectorReport(body));
+      manager.reportConnector(svc, parseConnectorReport(body), via);
       return { payloadType: 'BooleanPayload', payload: { value: true } };
     },
   },

@@ -442,10 +442,22 @@ function openEventStream(
     'x-accel-buffering': 'no',
   });
   res.write(': connected\n\n');
+  // Routes events carry their epoch as id. A subscriber that comes back with Last-Event-ID (the
+  // epoch it holds) is sent routes only with a higher epoch, and no stream ever goes back to an
+  // older one: the current routes supersede every epoch before them, so there is nothing to replay.
+  const routesSent = new Map<string, number>();
+  const resumeFrom = lastEventEpoch(req.headers['last-event-id']);
   const send = (event: ManagerEvent) => {
     if (service !== null && event.service !== service) return;
     if (res.writableEnded) return;
-    res.write(event.type === 'routes' ? formatSse(event.type, event, event.routes.epoch) : formatSse(event.type, event));
+    if (event.type === 'routes') {
+      const after = routesSent.get(event.service) ?? resumeFrom;
+      if (after !== null && event.routes.epoch <= after) return;
+      routesSent.set(event.service, event.routes.epoch);
+      res.write(formatSse(event.type, event, event.routes.epoch));
+      return;
+    }
+    res.write(formatSse(event.type, event));
   };
   // Subscribe before reading the current state, so no change falls in between.
   const unsubscribe = manager.subscribe(send);
@@ -466,6 +478,13 @@ function openEventStream(
   streams.set(res, cleanup);
   // Not req 'close': a request emits that as soon as its (empty) body is read.
   res.on('close', cleanup);
+}
+
+/** The epoch in a Last-Event-ID header (a routes event's id); null when absent or not one. */
+function lastEventEpoch(header: string | string[] | undefined): number | null {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^\d{1,15}$/.test(value.trim())) return null;
+  return Number(value.trim());
 }
 
 class BodyTooLarge extends ToolkitError {}

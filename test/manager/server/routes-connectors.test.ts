@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { launchManager, type RunningManager } from '../../../src/manager/server/launch.js';
 import type { RoutesPayload } from '../../../src/connector/routes.js';
+import { ManagerClient, type EventSubscription } from '../../../src/api/client.js';
 
 let running: RunningManager | undefined;
 afterEach(async () => {
@@ -35,9 +36,26 @@ describe('routes and connectors', () => {
     expect(routes.json.payload).toMatchObject({ service: 'alpha', master: { name: 'db1', host: '127.0.0.11', port: 3306 }, hold: null });
     expect(routes.json.payload.slaves.map((s: { name: string }) => s.name)).toEqual(['db2', 'db3']);
 
-    expect((await call('POST', '/api/v2/manager/service/alpha/connectors', report())).status).toBe(200);
+    expect((await call('POST', '/api/v2/manager/service/alpha/connectors', report({ manager: 'http://mgr1:8090' }))).status).toBe(200);
     const status = await call('GET', '/api/v2/manager/status/service/alpha');
-    expect(status.json.payload.routers).toContainEqual({ name: 'connector@app1', host: 'app1', pid: 4242, state: 'ONLINE', connections: { active: 3, created: 7 } });
+    expect(status.json.payload.routers).toContainEqual({
+      name: 'connector@app1',
+      host: 'app1',
+      pid: 4242,
+      state: 'ONLINE',
+      connections: { active: 3, created: 7 },
+      // What ls -l shows of it: its ports, whom it follows, its epoch, when it last reported and to which member.
+      connector: {
+        listen: '127.0.0.1:3306',
+        readListen: null,
+        manager: 'http://mgr1:8090',
+        epoch: 0,
+        holding: false,
+        waiting: 0,
+        lastReportAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        reportedTo: running.manager.memberName!(),
+      },
+    });
 
     const bad = await call('POST', '/api/v2/manager/service/alpha/connectors', report({ active: -1 }));
     expect(bad.status).toBe(400);
@@ -134,3 +152,70 @@ describe('routes and connectors', () => {
     }
   });
 });
+
+describe('the event stream resumed with Last-Event-ID', () => {
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+  it('a subscriber back with the epoch it holds gets only newer routes; one behind gets the current routes at once; one ahead gets nothing until the manager passes it; none ever goes back', async () => {
+    running = await launchManager({ demo: true, port: 0, properties: ['simulation.stepDelayMs=0'], logger: quiet as never });
+    const client = new ManagerClient({ url: running.url, user: running.user, password: running.password, timeoutMs: 5000 });
+    const subscriptions: EventSubscription[] = [];
+    try {
+      const switchOnce = async () => {
+        const task = await client.switch('alpha');
+        expect((await client.waitForTask(task.taskId, { timeoutMs: 10_000 })).state).toBe('complete');
+        return (await client.routes('alpha')).epoch;
+      };
+      const current = await switchOnce(); // a hold and a resume: epoch 2
+      expect(current).toBeGreaterThanOrEqual(2);
+      const subscribe = async (lastEventId?: number) => {
+        const seen: Array<{ epoch: number; id: string | null }> = [];
+        const sub = await client.events(
+          'alpha',
+          (e, sse) => {
+            if (e.type === 'routes') seen.push({ epoch: e.routes.epoch, id: sse.id });
+          },
+          { lastEventId },
+        );
+        subscriptions.push(sub);
+        return { seen, sub };
+      };
+      const upToDate = await subscribe(current);
+      const behind = await subscribe(current - 1);
+      const fresh = await subscribe();
+      const ahead = await subscribe(current + 2);
+      await until(() => behind.seen.length === 1 && fresh.seen.length === 1, 'the current routes on the streams behind');
+      expect(behind.seen).toEqual([{ epoch: current, id: String(current) }]);
+      expect(fresh.seen).toEqual([{ epoch: current, id: String(current) }]);
+      expect(upToDate.seen).toEqual([]);
+      expect(upToDate.sub.lastEventId()).toBe(String(current));
+
+      const next = await switchOnce(); // current + 1 (hold), current + 2 (resume)
+      expect(next).toBe(current + 2);
+      await until(() => upToDate.seen.length === 2, 'both new epochs on the up-to-date stream');
+      expect(upToDate.seen.map((s) => s.epoch)).toEqual([current + 1, current + 2]);
+      expect(upToDate.seen.map((s) => s.id)).toEqual([String(current + 1), String(current + 2)]);
+      expect(upToDate.sub.lastEventId()).toBe(String(next));
+      expect(ahead.seen).toEqual([]);
+
+      const last = await switchOnce();
+      await until(() => ahead.seen.length === 2, 'the stream that was ahead, once the manager passed it');
+      expect(ahead.seen.map((s) => s.epoch)).toEqual([last - 1, last]);
+      for (const { seen } of [upToDate, behind, fresh, ahead]) {
+        const epochs = seen.map((s) => s.epoch);
+        expect(epochs).toEqual([...new Set(epochs)].sort((a, b) => a - b));
+      }
+    } finally {
+      for (const s of subscriptions) s.close();
+      client.close();
+    }
+  });
+});
+
+async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
