@@ -3,8 +3,9 @@
  * (docs/cctrl.md). The Ink UI shows the same text.
  */
 import type { GroupSummary, ManagerInfo } from '../manager/api.js';
-import type { TaskStatus } from '../manager/model.js';
+import type { ServiceStatus, TaskStatus } from '../manager/model.js';
 import type { CommandResult, Outcome } from '../shell/result.js';
+import { healthVerdict } from './health.js';
 import { formatLs, formatServiceList } from './ls.js';
 
 export const JSON_SCHEMA_VERSION = 1;
@@ -39,9 +40,12 @@ export function renderResultText(result: CommandResult, options: TextOptions = {
 function resultLines(result: CommandResult, options: TextOptions): string[] {
   switch (result.kind) {
     case 'ls':
-      return formatLs(result.status, { detailed: result.detailed, host: result.host, timeZone: options.timeZone })
-        .replace(/\n$/, '')
-        .split('\n');
+      return [
+        ...formatLs(result.status, { detailed: result.detailed, host: result.host, timeZone: options.timeZone })
+          .replace(/\n$/, '')
+          .split('\n'),
+        ...lsTrailer(result.status, result.host),
+      ];
     case 'services':
       return formatServiceList(result.services).replace(/\n$/, '').split('\n');
     case 'task':
@@ -87,6 +91,7 @@ function resultLines(result: CommandResult, options: TextOptions): string[] {
               ? `CONCLUSION: '${g.self}' REACHES AN ETCD MAJORITY BUT NO COORDINATOR IS ELECTED YET`
               : `CONCLUSION: I AM IN A NON-PRIMARY PARTITION: '${g.self}' CANNOT REACH AN ETCD MAJORITY${g.lastError ? ` (${g.lastError})` : ''}`,
           `VALIDATION STATUS=${result.valid ? 'VALID CLUSTER' : 'NO QUORUM'}`,
+          ...(result.health ? [result.health.line] : []),
         ];
       }
       return [
@@ -99,6 +104,7 @@ function resultLines(result: CommandResult, options: TextOptions): string[] {
           ? `CONCLUSION: I AM IN A PRIMARY PARTITION OF ${result.reachable.length} MEMBERS OUT OF A REQUIRED MAJORITY SIZE OF ${result.majority}`
           : `CONCLUSION: I AM IN A NON-PRIMARY PARTITION OF ${result.reachable.length} MEMBERS OUT OF A REQUIRED MAJORITY SIZE OF ${result.majority}`,
         `VALIDATION STATUS=${result.valid ? 'VALID CLUSTER' : 'NO QUORUM'}`,
+        ...(result.health ? [result.health.line] : []),
       ];
     case 'replicator-status': {
       const r = result.replicator;
@@ -138,6 +144,17 @@ function resultLines(result: CommandResult, options: TextOptions): string[] {
     case 'quit':
       return [];
   }
+}
+
+/**
+ * What follows the last box of `ls`: a blank line, what the rules are about to do (one line per
+ * datasource shown with something pending), and the service's health verdict as the last line.
+ * No line starts with `+` or `|`, so parsers of the boxes read them as before.
+ */
+function lsTrailer(status: ServiceStatus, host: string | null): string[] {
+  const shown = host === null ? status.datasources : status.datasources.filter((d) => d.name === host);
+  const pending = shown.flatMap((d) => (d.pendingAction ? [d.pendingAction.message] : []));
+  return ['', ...pending, healthVerdict(status).line];
 }
 
 function stepLines(task: TaskStatus): string[] {

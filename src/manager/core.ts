@@ -19,10 +19,12 @@ import type {
   ControlRequest,
   DataSourceStatus,
   ManagerEvent,
+  PendingAction,
   PolicyMode,
   ServiceStatus,
   TaskStatus,
 } from './model.js';
+import { pendingActionOf } from './pending.js';
 import { planOperation, describeRequest, type PlannedOperation } from './operations/index.js';
 import type { OperationContext, TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
@@ -393,7 +395,32 @@ export class ManagerCore implements Manager, OperationContext {
   serviceStatus(service: string): ServiceStatus {
     this.requireService(service);
     this.statusView ??= deepFreeze(this.buildServiceStatus(this.statusAsOf));
-    return this.statusView;
+    // A countdown runs between changes: while one is pending, each read says how long is left now.
+    if (!this.statusView.datasources.some((d) => d.pendingAction?.dueAt)) return this.statusView;
+    const view = this.statusView;
+    return deepFreeze({
+      ...view,
+      datasources: view.datasources.map((d) => (d.pendingAction?.dueAt ? { ...d, pendingAction: this.pendingAction(this.record(d.name)) } : d)),
+    });
+  }
+
+  /** What the rules will do about `r` on their own, and when (src/manager/pending.ts). */
+  private pendingAction(r: DataSourceRecord): PendingAction | null {
+    const live = this.liveOf(r.name);
+    const running = this.running?.task;
+    const failover = running && running.requestedBy === 'manager' && running.operation.startsWith('failover') ? 'running' : this.autoFailoverReported ? 'tried' : 'not-yet';
+    return pendingActionOf({
+      name: r.name,
+      role: r.role,
+      state: r.state,
+      isMaster: r === this.master(),
+      faults: live.faults,
+      faultSince: live.faultSince,
+      policy: this.serviceRecord.policy,
+      props: this.props,
+      now: this.clock.now(),
+      failover,
+    });
   }
 
   private buildServiceStatus(asOf: number): ServiceStatus {
@@ -1495,6 +1522,7 @@ export class ManagerCore implements Manager, OperationContext {
       seqno: rep?.appliedSeqno ?? null,
       appliedLatency: rep?.appliedLatency ?? null,
       relativeLatency,
+      pendingAction: this.pendingAction(r),
     };
   }
 

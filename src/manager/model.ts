@@ -79,6 +79,27 @@ export interface DataSourceStatus {
   seqno: number | null;
   appliedLatency: number | null;
   relativeLatency: number | null;
+  /**
+   * What the rules will do about this datasource on their own, and when (a fault waiting out its
+   * interval, a FAILED master waiting for a failover or for the operator); null when nothing is
+   * coming. Absent from older managers.
+   */
+  pendingAction?: PendingAction | null;
+}
+
+/** What the manager's rules are about to do (or will not do) about a datasource. docs/api.md. */
+export interface PendingAction {
+  /** `failover`: of the master; `fail` / `offline`: the datasource's own state; `none`: the policy will not act. */
+  action: 'failover' | 'fail' | 'offline' | 'none';
+  /** What is wrong, as REASON shows it (`DATASERVER STOPPED`), or `FAILED` for a master already failed. */
+  fault: string;
+  policy: PolicyMode;
+  /** When the rules act, ISO-8601 UTC on the manager's clock; null when they will not, or act at once. */
+  dueAt: string | null;
+  /** Seconds from this answer until then, rounded up; null when dueAt is. */
+  inSeconds: number | null;
+  /** In words: `db1 DATASERVER STOPPED: automatic failover in 12 s (AUTOMATIC)`. */
+  message: string;
 }
 
 export interface RouterStatus {

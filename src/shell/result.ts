@@ -5,6 +5,7 @@
 import type { ErrorKind } from '../errors.js';
 import type { GroupSummary, ManagerInfo } from '../manager/api.js';
 import type { DataSourceStatus, PolicyMode, ReplicatorStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
+import type { HealthVerdict } from '../format/health.js';
 import type { MemberView } from './services.js';
 
 export interface Candidate {
@@ -26,7 +27,17 @@ export type CommandResult =
   | { kind: 'dry-run'; operation: string; master: string | null; selected: string | null; candidates: Candidate[] }
   | { kind: 'ping'; results: Array<{ name: string; address: string | null; alive: boolean }> }
   | { kind: 'members'; service: string; members: MemberView[]; group: GroupSummary | null }
-  | { kind: 'validate'; service: string; members: string[]; reachable: string[]; majority: number; valid: boolean; group: GroupSummary | null }
+  | {
+      kind: 'validate';
+      service: string;
+      members: string[];
+      reachable: string[];
+      majority: number;
+      valid: boolean;
+      group: GroupSummary | null;
+      /** The service's health verdict (src/format/health.ts); null when its status could not be read. */
+      health: HealthVerdict | null;
+    }
   | { kind: 'replicator-status'; datasource: string; replicator: ReplicatorStatus | null; status: DataSourceStatus }
   | { kind: 'history'; service: string; tasks: TaskStatus[] }
   | { kind: 'use'; service: string | null }
