@@ -5,6 +5,7 @@
 import type { GroupSummary, ManagerInfo } from '../manager/api.js';
 import type { ServiceStatus, TaskStatus } from '../manager/model.js';
 import type { CommandResult, Outcome } from '../shell/result.js';
+import { taskError } from '../shell/tasks.js';
 import { healthVerdict } from './health.js';
 import { formatLs, formatServiceList } from './ls.js';
 
@@ -126,13 +127,26 @@ function resultLines(result: CommandResult, options: TextOptions): string[] {
     }
     case 'history': {
       if (result.tasks.length === 0) return [`no operations recorded for service '${result.service}'`];
-      const idWidth = Math.max(4, ...result.tasks.map((t) => t.taskId.length));
-      const byWidth = Math.max(2, ...result.tasks.map((t) => t.requestedBy.length));
+      const rows = result.tasks.map((t) => [t.taskId, t.startTime, taskDuration(t), taskOutcome(t), t.requestedBy, t.operation, taskReason(t)]);
+      const head = ['TASK', 'STARTED', 'DURATION', 'OUTCOME', 'BY', 'OPERATION', 'REASON'];
+      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+      return [line(head), ...rows.map(line)];
+    }
+    case 'task-log': {
+      const t = result.task;
+      const reason = taskReason(t);
       return [
-        `${'TASK'.padEnd(idWidth)} ${'STARTED'.padEnd(24)} ${'STATE'.padEnd(11)} ${'BY'.padEnd(byWidth)} OPERATION`,
-        ...result.tasks.map(
-          (t) => `${t.taskId.padEnd(idWidth)} ${t.startTime.padEnd(24)} ${t.state.padEnd(11)} ${t.requestedBy.padEnd(byWidth)} ${t.operation}`,
-        ),
+        `TASK ${t.taskId}: ${t.operation}`,
+        `SERVICE: ${t.service}`,
+        `REQUESTED BY: ${t.requestedBy}`,
+        `STARTED: ${t.startTime}`,
+        `ENDED: ${t.endTime ?? 'still running'}`,
+        `DURATION: ${taskDuration(t)}`,
+        `OUTCOME: ${taskOutcome(t)}${reason ? `: ${reason}` : ''}`,
+        `STEPS (${t.steps.length}):`,
+        ...t.steps.map((s) => `  ${s.time}  ${s.line}`),
+        ...(t.taskResult && Object.keys(t.taskResult).length > 0 ? [`RESULT: ${JSON.stringify(t.taskResult)}`] : []),
       ];
     }
     case 'help':
@@ -155,6 +169,24 @@ function lsTrailer(status: ServiceStatus, host: string | null): string[] {
   const shown = host === null ? status.datasources : status.datasources.filter((d) => d.name === host);
   const pending = shown.flatMap((d) => (d.pendingAction ? [d.pendingAction.message] : []));
   return ['', ...pending, healthVerdict(status).line];
+}
+
+/** How long a task ran (`3.2 s`, `2 min 5 s`), or `running`. */
+function taskDuration(t: TaskStatus): string {
+  if (t.endTime === null) return 'running';
+  const ms = Date.parse(t.endTime) - Date.parse(t.startTime);
+  if (!Number.isFinite(ms) || ms < 0) return 'unknown';
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+function taskOutcome(t: TaskStatus): string {
+  return t.state === 'complete' ? 'complete' : t.state === 'failed' ? 'FAILED' : 'running';
+}
+
+/** Why a task failed, in the manager's words; empty when it did not. */
+function taskReason(t: TaskStatus): string {
+  return t.state === 'failed' ? taskError(t) : '';
 }
 
 function stepLines(task: TaskStatus): string[] {

@@ -40,6 +40,8 @@ export type CommandResult =
     }
   | { kind: 'replicator-status'; datasource: string; replicator: ReplicatorStatus | null; status: DataSourceStatus }
   | { kind: 'history'; service: string; tasks: TaskStatus[] }
+  /** `history TASKID`: one task with its whole step log. */
+  | { kind: 'task-log'; task: TaskStatus }
   | { kind: 'use'; service: string | null }
   | { kind: 'expert'; expert: boolean }
   | { kind: 'help'; command: string | null; text: string }
@@ -52,7 +54,7 @@ export interface OutcomeError {
   kind: ErrorKind;
   message: string;
   hint: string | null;
-  /** The manager task concerned (timeouts, interrupted waits): check it with `history`. */
+  /** The manager task concerned (timeouts, interrupted waits): check it with `history TASKID`. */
   taskId: string | null;
 }
 

@@ -46,7 +46,7 @@ export async function waitForTask(ctx: CommandContext, started: TaskStatus): Pro
       throw new TaskWaitError(
         'unreachable',
         `lost the manager while waiting for '${started.operation}' (task ${started.taskId}); its outcome is unknown: ${e.message}`,
-        'when the manager answers again, check the task with: history',
+        `when the manager answers again, check the task with: history ${started.taskId}`,
         started.taskId,
       );
     }
@@ -59,14 +59,14 @@ function waitError(kind: 'timeout' | 'interrupted', task: TaskStatus, timeoutMs:
     return new TaskWaitError(
       'interrupted',
       `stopped waiting for '${task.operation}' (task ${task.taskId}); it keeps running on the manager`,
-      'check its outcome with: history',
+      `check its outcome with: history ${task.taskId}`,
       task.taskId,
     );
   }
   return new TaskWaitError(
     'timeout',
     `'${task.operation}' did not finish within ${Math.round(timeoutMs / 1000)} s; its outcome is unknown (task ${task.taskId} is still running on the manager)`,
-    'check it with: history, or wait longer with --timeout',
+    `check it with: history ${task.taskId}, or wait longer with --timeout`,
     task.taskId,
   );
 }

@@ -146,8 +146,31 @@ describe('cctrl scripted', () => {
   it('exit 4: a switch that outlives --timeout says its outcome is unknown and names the task', async () => {
     const r = await runCctrl(['--demo', '--property', 'simulation.stepDelayMs=2000', '--timeout', '1', '-e', 'switch; ls']);
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/'switch' did not finish within 1 s; its outcome is unknown \(task [\w-]+ is still running on the manager\); check it with: history/);
+    const id = /task ([\w-]+) is still running/.exec(r.stderr)?.[1];
+    expect(r.stderr).toMatch(/'switch' did not finish within 1 s; its outcome is unknown \(task [\w-]+ is still running on the manager\); check it with: history [\w-]+,/);
+    expect(r.stderr).toContain(`check it with: history ${id}, or wait longer`);
     expect(r.stdout).toContain('SET POLICY: AUTOMATIC => MAINTENANCE');
+  });
+
+  it('history shows outcome, duration, who and why; history TASKID (or its first characters) prints the whole step log', async () => {
+    const r = await runCctrl([...manager.args, '-e', 'switch to db2; history 3; switch to db1']);
+    const rows = r.stdout.split('\n');
+    const head = rows.findIndex((l) => l.startsWith('TASK '));
+    expect(rows[head]).toMatch(/^TASK +STARTED +DURATION +OUTCOME +BY +OPERATION +REASON$/);
+    expect(rows[head + 1]).toMatch(new RegExp(`^[\\w-]{36}  \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  \\d+\\.\\d s +complete +${manager.user} +switch to db2$`));
+    const id = rows[head + 1]!.split(' ')[0]!;
+    const log = await runCctrl([...manager.args, '-e', `history ${id.slice(0, 8)}`]);
+    expect(log.code).toBe(0);
+    const lines = log.stdout.split('\n');
+    expect(lines[0]).toBe(`TASK ${id}: switch to db2`);
+    expect(lines).toContain(`REQUESTED BY: ${manager.user}`);
+    expect(lines).toContain('OUTCOME: complete');
+    expect(log.stdout).toMatch(/^DURATION: \d+\.\d s$/m);
+    expect(log.stdout).toMatch(/^ {2}\d{4}-\d\d-\d\dT[\d:.]+Z {2}SET POLICY: AUTOMATIC => MAINTENANCE$/m);
+    expect(log.stdout).toMatch(/^ {2}\S+ {2}SWITCH TO 'db2@alpha' WAS SUCCESSFUL$/m);
+    const unknown = await runCctrl([...manager.args, '-e', 'history 0123456789abcdef']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe("ERROR: no task '0123456789abcdef' in service 'alpha'; list the recent ones with: history\n");
   });
 
   it('exit 130: SIGINT during a switch stops waiting and says the task keeps running', async () => {

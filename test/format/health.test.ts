@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { healthVerdict } from '../../src/format/health.js';
 import { renderResultText } from '../../src/format/render.js';
+import type { TaskStatus } from '../../src/manager/model.js';
 import { classicService, datasource } from './model-builders.js';
 
 describe('one health verdict on the service', () => {
@@ -80,5 +81,56 @@ describe('what follows the last box of ls', () => {
     const lines = text.split('\n');
     const lastBox = lines.findLastIndex((l) => /^\+-+\+$/.test(l));
     for (const line of lines.slice(lastBox + 1)) expect(line).not.toMatch(/^[+|]/);
+  });
+});
+
+describe('history', () => {
+  const task = (patch: Partial<TaskStatus>): TaskStatus => ({
+    taskId: 'a1b2c3',
+    service: 'alpha',
+    operation: 'switch',
+    requestedBy: 'manager',
+    state: 'complete',
+    startTime: '2026-01-01T10:00:00.000Z',
+    endTime: '2026-01-01T10:00:03.200Z',
+    steps: [{ time: '2026-01-01T10:00:00.000Z', line: 'SET POLICY: AUTOMATIC => MAINTENANCE' }],
+    taskResult: null,
+    ...patch,
+  });
+
+  it('one row per task: outcome, duration, who started it, and why a failed one failed', () => {
+    const text = renderResultText({
+      kind: 'history',
+      service: 'alpha',
+      tasks: [
+        task({ taskId: 'f00d', state: 'failed', requestedBy: 'ops', operation: 'failover', endTime: '2026-01-01T10:02:05.000Z', taskResult: { error: 'no eligible slave: db2 lags 30 s' } }),
+        task({ state: 'in_progress', endTime: null }),
+      ],
+    });
+    expect(text.split('\n')).toEqual([
+      'TASK    STARTED                   DURATION   OUTCOME  BY       OPERATION  REASON',
+      'f00d    2026-01-01T10:00:00.000Z  2 min 5 s  FAILED   ops      failover   no eligible slave: db2 lags 30 s',
+      'a1b2c3  2026-01-01T10:00:00.000Z  running    running  manager  switch',
+      '',
+    ]);
+  });
+
+  it('history TASKID: the whole step log with times, outcome and reason', () => {
+    const text = renderResultText({ kind: 'task-log', task: task({ state: 'failed', taskResult: { error: 'interrupted by manager restart' } }) });
+    expect(text).toBe(
+      [
+        'TASK a1b2c3: switch',
+        'SERVICE: alpha',
+        'REQUESTED BY: manager',
+        'STARTED: 2026-01-01T10:00:00.000Z',
+        'ENDED: 2026-01-01T10:00:03.200Z',
+        'DURATION: 3.2 s',
+        'OUTCOME: FAILED: interrupted by manager restart',
+        'STEPS (1):',
+        '  2026-01-01T10:00:00.000Z  SET POLICY: AUTOMATIC => MAINTENANCE',
+        'RESULT: {"error":"interrupted by manager restart"}',
+        '',
+      ].join('\n'),
+    );
   });
 });

@@ -109,7 +109,7 @@ describe('cctrl commands against a manager double', () => {
     expect(r.outcomes[0]).toMatchObject({ exitCode: 3, error: { kind: 'unreachable', taskId: 'task-1' } });
     expect(r.err).toBe(
       "ERROR: lost the manager while waiting for 'switch' (task task-1); its outcome is unknown: the manager at http://fake is unreachable: connection refused;" +
-        ' when the manager answers again, check the task with: history\n',
+        ' when the manager answers again, check the task with: history task-1\n',
     );
   });
 
@@ -156,7 +156,7 @@ describe('cctrl commands against a manager double', () => {
       ['replicator db1 reboot', 'replicator HOST status|online|offline'],
       ['service db1 stop', 'service HOST/mysql|replicator|host start|stop'],
       ['cluster explode', 'cluster heartbeat|validate'],
-      ['history lots', 'history [N] (N from 1 to 1000)'],
+      ['history 0', 'history [N] | history TASKID (N from 1 to 1000)'],
     ]) {
       const r = await run(shell().shell, line!);
       expect(r.outcomes[0]!.exitCode, line).toBe(2);
@@ -229,9 +229,9 @@ describe('cctrl commands against a manager double', () => {
     await run(s, 'datasource db3 shun; set policy manual');
     const h = await run(s, 'history');
     const rows = h.out.trim().split('\n');
-    expect(rows[0]).toMatch(/^TASK\s+STARTED\s+STATE\s+BY\s+OPERATION$/);
-    expect(rows[1]).toMatch(/task-2 .* complete .* set policy manual$/);
-    expect(rows[2]).toMatch(/task-1 .* datasource db3 shun$/);
+    expect(rows[0]).toMatch(/^TASK\s+STARTED\s+DURATION\s+OUTCOME\s+BY\s+OPERATION\s+REASON$/);
+    expect(rows[1]).toMatch(/^task-2 .* complete +tester +set policy manual$/);
+    expect(rows[2]).toMatch(/^task-1 .* datasource db3 shun$/);
     const rep = await run(s, 'replicator db2 status');
     expect(rep.out).toContain('masterHost               : db1');
   });
