@@ -53,7 +53,11 @@ function buildProgram(): Command {
 
 function startBanner(running: RunningManager, tlsCertFile: string | undefined): string {
   const { props } = running;
-  const datasources = props.datasources.map((d) => `${d.name} (${d.role})`).join(', ');
+  // The roles as the manager holds them now (restored from --state-dir), not as configured.
+  const datasources = running.manager
+    .serviceStatus(props.serviceName)
+    .datasources.map((d) => `${d.name} (${d.role}${d.state === 'ONLINE' ? '' : `, ${d.state}`})`)
+    .join(', ');
   const lines = [
     `tungsten-manager: service ${props.serviceName}, ${props.driver} driver, datasources ${datasources}`,
     `REST API on ${running.url}/api/v2 (docs/api.md)`,

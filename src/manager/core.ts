@@ -655,6 +655,10 @@ export class ManagerCore implements Manager, OperationContext {
     return this.serviceRecord.policy;
   }
 
+  heldPolicy(): { taskId: string; policy: PolicyMode } | null {
+    return this.serviceRecord.policyToRestore;
+  }
+
   setPolicy(mode: PolicyMode, holdFor?: { taskId: string; restore: PolicyMode } | null): void {
     this.serviceRecord.policy = mode;
     if (holdFor !== undefined) {

@@ -72,6 +72,30 @@ describe('tungsten-manager --state-dir', () => {
     expect(again.stderr().trimEnd().split('\n')).toEqual([expect.stringMatching(/is corrupt: service\.policy: .*"AUTOMATIC"/)]);
   });
 
+  it('after a restart the banner names the restored master, not the configured one', async () => {
+    const dir = stateDir();
+    writeFileSync(
+      join(dir, 'manager-state.json'),
+      JSON.stringify({
+        version: 1,
+        service: {
+          name: 'alpha',
+          policy: 'AUTOMATIC',
+          policyToRestore: null,
+          datasources: [
+            { name: 'db1', role: 'slave', state: 'ONLINE', lastShunReason: null, lastError: null, fencedByMonitor: false, heldOffline: false },
+            { name: 'db2', role: 'master', state: 'ONLINE', lastShunReason: null, lastError: null, fencedByMonitor: false, heldOffline: false },
+            { name: 'db3', role: 'slave', state: 'SHUNNED', lastShunReason: 'MANUALLY-SHUNNED', lastError: null, fencedByMonitor: false, heldOffline: false },
+          ],
+        },
+        tasks: [],
+      }),
+    );
+    const p = run(dir);
+    await p.ready;
+    expect(p.stdout()).toContain('tungsten-manager: service alpha, simulated driver, datasources db1 (slave), db2 (master), db3 (slave, SHUNNED)\n');
+  });
+
   it('lets exactly one of several processes racing for a directory with a stale lock have it', async () => {
     const dir = stateDir();
     const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);

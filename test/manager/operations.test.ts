@@ -1,3 +1,4 @@
+import { formatLs } from '../../src/format/ls.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lines, startHarness, type Harness } from './harness.js';
 import { toolkitErrorOf } from '../helpers/toolkit-error.js';
@@ -47,7 +48,7 @@ describe('switch', () => {
     const task = await h.run({ op: 'switch' });
     expect(lines(task).filter((l) => l.startsWith('EVALUATING SLAVE') || l.includes('NOT ELIGIBLE'))).toEqual([
       'EVALUATING SLAVE: db3(stored=1, applied=1, latency=0.' + lines(task)[1]!.split('latency=0.')[1],
-      "SLAVE 'db2@alpha' IS NOT ELIGIBLE: replicator STOPPED",
+      "SLAVE 'db2@alpha' IS NOT ELIGIBLE: replicator OFFLINE",
     ]);
     expect(task.taskResult).toMatchObject({ newPrimary: 'db3' });
   });
@@ -304,9 +305,16 @@ describe('other operations', () => {
     expect(lines(hb)).toEqual(["HEARTBEAT SENT THROUGH MASTER 'db1@alpha' AT SEQNO 1"]);
     await h.run({ op: 'replicator', host: 'db2', action: 'offline' });
     expect(h.driver.node('db2').replicatorRunning).toBe(false);
-    expect(h.ds('db2')).toMatchObject({ state: 'ONLINE', alertStatus: 'DIMINISHED', alertMessage: 'REPLICATOR STOPPED' });
+    // Stopped on purpose: OFFLINE, as the task said, not STOPPED as after a crash.
+    expect(h.ds('db2')).toMatchObject({ state: 'ONLINE', alertStatus: 'DIMINISHED', alertMessage: 'REPLICATOR OFFLINE' });
+    await h.clock.advance(10_000);
+    expect(h.ds('db2').replicator).toMatchObject({ state: 'OFFLINE', role: 'slave', masterHost: 'db1' });
+    expect(formatLs(h.manager.serviceStatus('alpha'), { host: 'db2' })).toContain('|  REPLICATOR(role=slave, master=db1, state=OFFLINE)');
     await h.run({ op: 'replicator', host: 'db2', action: 'online' });
     expect(h.driver.node('db2').replicatorRunning).toBe(true);
+    await h.fault('db2', 'replicator-stop');
+    await h.clock.advance(10_000);
+    expect(h.ds('db2').replicator?.state).toBe('STOPPED');
   });
 
   it('one control operation per service at a time: a second one is a conflict naming the first', async () => {
@@ -316,10 +324,16 @@ describe('other operations', () => {
     expect(e.kind).toBe('conflict');
     expect(e.message).toBe(`another operation is running on service 'alpha': task ${first.taskId} (switch, requested by alice)`);
     expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'policy', mode: 'MANUAL' }, 'bob')).kind).toBe('conflict');
+    // Freezing automation mid-incident is always taken.
+    expect(h.manager.control('alpha', { op: 'policy', mode: 'MAINTENANCE' }, 'bob').state).toBe('complete');
     // Fault injection is not an operation on the service: it may happen during one.
     expect(h.manager.control('alpha', { op: 'fault', host: 'db2', fault: 'replicator-stop' }, 'bob').state).not.toBe('failed');
     await h.clock.advance(10_000);
     expect(h.manager.task(first.taskId).state).toBe('complete');
+    // The switch held MAINTENANCE and would have put AUTOMATIC back: the operator's freeze stands.
+    expect(lines(h.manager.task(first.taskId))).toContain('POLICY STAYS MAINTENANCE (SET BY AN OPERATOR DURING THE OPERATION)');
+    expect(lines(h.manager.task(first.taskId)).join('\n')).not.toContain('REVERT POLICY');
+    expect(h.manager.serviceStatus('alpha').policy).toBe('MAINTENANCE');
     expect(h.manager.control('alpha', { op: 'policy', mode: 'MANUAL' }, 'bob').state).toBe('complete');
   });
 

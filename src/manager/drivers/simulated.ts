@@ -157,6 +157,8 @@ interface SimNode {
   silentSince: number | null;
   /** Slave threads started (START SLAVE); on a master, the legacy "master replicator" switch. */
   replicatorRunning: boolean;
+  /** Stopped on purpose (`replicator HOST offline`), not by a crash: observed OFFLINE, not STOPPED. */
+  replicatorOffline: boolean;
   /** Error that stopped a slave thread; null when none. */
   replError: string | null;
   /** When the slave's IO thread last (re)connected: a link made after its master went silent never worked. */
@@ -270,6 +272,7 @@ export class SimulatedDriver implements ClusterDriver, ConnectorFleet {
         frozen: false,
         silentSince: null,
         replicatorRunning: true,
+        replicatorOffline: false,
         replError: null,
         linkSince: now,
         isMaster,
@@ -547,6 +550,7 @@ export class SimulatedDriver implements ClusterDriver, ConnectorFleet {
     n.masterName = master.name;
     n.readOnly = true;
     n.replicatorRunning = true;
+    n.replicatorOffline = false;
     n.replError = null;
     n.linkSince = this.clock.now();
     // CHANGE MASTER ... MASTER_USE_GTID=slave_pos after gtid_slave_pos := the server's binlog: the
@@ -581,6 +585,7 @@ export class SimulatedDriver implements ClusterDriver, ConnectorFleet {
     if (online && !n.replicatorRunning) n.linkSince = this.clock.now();
     if (online) n.replError = null;
     n.replicatorRunning = online;
+    n.replicatorOffline = !online;
     this.catchUp();
   }
 
@@ -611,6 +616,7 @@ export class SimulatedDriver implements ClusterDriver, ConnectorFleet {
         n.dataServerUp = true;
         n.readOnly = this.restartReadOnly;
         n.replicatorRunning = true;
+        n.replicatorOffline = false;
         n.replError = null;
         n.linkSince = now;
         break;
@@ -633,10 +639,12 @@ export class SimulatedDriver implements ClusterDriver, ConnectorFleet {
         break;
       case 'replicator-stop':
         n.replicatorRunning = false;
+        n.replicatorOffline = false;
         break;
       case 'replicator-start':
         if (!n.replicatorRunning) n.linkSince = now;
         n.replicatorRunning = true;
+        n.replicatorOffline = false;
         n.replError = null;
         break;
       case 'errant-write': {
@@ -796,8 +804,9 @@ export class SimulatedDriver implements ClusterDriver, ConnectorFleet {
 
   /** What SHOW SLAVE STATUS would make of `n`'s replication (or the legacy master replicator switch). */
   private replicatorStateOf(n: SimNode, now: number): ResourceState {
-    if (n.isMaster || !n.masterName) return n.replicatorRunning ? 'ONLINE' : 'STOPPED';
-    if (!n.replicatorRunning) return 'STOPPED';
+    const stopped = n.replicatorOffline ? 'OFFLINE' : 'STOPPED';
+    if (n.isMaster || !n.masterName) return n.replicatorRunning ? 'ONLINE' : stopped;
+    if (!n.replicatorRunning) return stopped;
     if (n.replError) return 'FAILED';
     const up = this.nodes.get(n.masterName);
     if (!up) return 'SYNCHRONIZING';

@@ -27,6 +27,8 @@ export interface OperationContext {
   /** The datasource with role master that is not SHUNNED (it may be FAILED); null when none. */
   master(): DataSourceRecord | null;
   policy(): PolicyMode;
+  /** The policy a task holding MAINTENANCE puts back when it ends (or is interrupted); null when none holds it. */
+  heldPolicy(): { taskId: string; policy: PolicyMode } | null;
   /** Sets the policy; `holdFor` marks it as held by a task (restored if that task is interrupted). */
   setPolicy(mode: PolicyMode, holdFor?: { taskId: string; restore: PolicyMode } | null): void;
   /** Fresh observations of every datasource (timed out ones are reported as such). */

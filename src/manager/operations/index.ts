@@ -55,6 +55,7 @@ export function planOperation(ctx: OperationContext, request: ControlRequest, op
       return planDatasource(ctx, request.host, oneOf('datasource action', request.action, DATASOURCE_ACTIONS));
     case 'policy': {
       const mode = oneOf('policy', typeof request.mode === 'string' ? request.mode.toUpperCase() : request.mode, POLICY_MODES);
+      if (mode === 'MAINTENANCE') return freezeAutomation(ctx);
       return {
         exclusive: true,
         run: (task) => {
@@ -96,6 +97,24 @@ export function planOperation(ctx: OperationContext, request: ControlRequest, op
     default:
       throw new ToolkitError('usage', `unknown operation '${String((request as { op?: unknown }).op)}'`);
   }
+}
+
+/**
+ * `set policy maintenance` is taken while another operation runs: it freezes the rules at once,
+ * mid-incident. An operation holding MAINTENANCE (a switch) then leaves it MAINTENANCE when it ends.
+ */
+function freezeAutomation(ctx: OperationContext): PlannedOperation {
+  return {
+    exclusive: false,
+    run: (task) => {
+      const held = ctx.heldPolicy();
+      if (held) ctx.setPolicy('MAINTENANCE', { taskId: held.taskId, restore: 'MAINTENANCE' });
+      else ctx.setPolicy('MAINTENANCE');
+      task.step('policy mode is now MAINTENANCE');
+      if (held) task.step(`task ${held.taskId}, running, held it already: it will leave it MAINTENANCE when it ends`);
+      return { policy: 'MAINTENANCE' };
+    },
+  };
 }
 
 function planHeartbeat(ctx: OperationContext): PlannedOperation {

@@ -11,8 +11,10 @@ export async function holdMaintenance<T>(ctx: OperationContext, task: TaskContex
     return await work();
   } finally {
     if (before !== 'MAINTENANCE') {
-      ctx.setPolicy(before, null);
-      task.step(`REVERT POLICY: MAINTENANCE => ${before}`);
+      // An operator who froze automation meanwhile (set policy maintenance) keeps it frozen.
+      const restore = ctx.heldPolicy()?.taskId === task.id ? ctx.heldPolicy()!.policy : before;
+      ctx.setPolicy(restore, null);
+      task.step(restore === 'MAINTENANCE' ? 'POLICY STAYS MAINTENANCE (SET BY AN OPERATOR DURING THE OPERATION)' : `REVERT POLICY: MAINTENANCE => ${restore}`);
     }
   }
 }
