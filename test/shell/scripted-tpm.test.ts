@@ -4,6 +4,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { formatLs } from '../../src/format/ls.js';
 import type { ServiceStatus } from '../../src/manager/model.js';
 import { END_OF_INPUT_LINE } from '../../src/shell/main.js';
 import { runScripted } from '../../src/shell/scripted.js';
@@ -74,13 +75,14 @@ describe('scripted ls as tpm reads it', () => {
     });
   }
 
-  it('ends a session read from stdin with a blank line and Exiting..., after the last box', async () => {
+  it('ends a session read from stdin with a blank line and Exiting..., after the last box and the health verdict', async () => {
     const out = await scriptedOutput(demoStatus(), ['ls']);
-    expect(out.endsWith('+\n\nExiting...\n')).toBe(true);
+    expect(out).toMatch(/\+\n\nHEALTH: OK: [^\n]+\n\nExiting\.\.\.\n$/);
   });
 
-  it('without that line tpm loses the last datasource (why it is there)', async () => {
-    const view = readAsTpm(await scriptedOutput(demoStatus(), ['ls'], null));
-    expect(Object.keys(view.datasources)).toEqual(['db1', 'db2']);
+  it('with nothing after the last box tpm loses the last datasource (why something must follow it)', async () => {
+    expect(Object.keys(readAsTpm(formatLs(demoStatus())).datasources)).toEqual(['db1', 'db2']);
+    // The verdict after the boxes is enough on its own (a -e session has no Exiting... line).
+    expect(Object.keys(readAsTpm(await scriptedOutput(demoStatus(), ['ls'], null)).datasources)).toEqual(['db1', 'db2', 'db3']);
   });
 });
