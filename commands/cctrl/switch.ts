@@ -1,6 +1,6 @@
 import { ToolkitError } from '../../src/errors.js';
 import { defineCommand } from '../../src/shell/command.js';
-import type { Candidate } from '../../src/shell/result.js';
+import type { Candidate } from '../../src/format/result.js';
 import { runTask, waitForTask } from '../../src/shell/tasks.js';
 import { parseTarget } from './failover.js';
 

@@ -8,6 +8,7 @@ import type { ManagerInfo } from '../manager/api.js';
 import type {
   DataSourceStatus,
   ManagerEvent,
+  MemberStatus,
   PolicyMode,
   ResourceState,
   Role,
@@ -61,15 +62,7 @@ export interface BooleanPayload {
   dataServer?: ResourceState;
 }
 
-export interface MemberStatus {
-  name: string;
-  host: string;
-  state: 'ONLINE' | 'STOPPED';
-  coordinator: boolean;
-  /** In a group: the datasource the member sits beside, and where its API listens. */
-  datasource?: string | null;
-  apiUrl?: string | null;
-}
+export type { MemberStatus } from '../manager/model.js';
 
 export interface MembersPayload {
   service: string;

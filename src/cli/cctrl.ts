@@ -3,6 +3,7 @@
  * cctrl: the operator's shell. Scripted (stdin or stdout not a terminal, or -e) it prints plain
  * text or --json; at a terminal it opens the Ink UI. Exit codes: README, section cctrl.
  */
+import { cctrlCommands } from '../../commands/cctrl/index.js';
 import { main } from '../shell/main.js';
 
 // A closed pipe (`cctrl -e ls | head -1`) ends the program quietly.
@@ -15,6 +16,7 @@ const code = await main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  commands: cctrlCommands,
 });
 process.exitCode = code;
 // Let stdout drain into a pipe, then leave even if a keep-alive socket or stdin is still open.

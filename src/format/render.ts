@@ -4,8 +4,7 @@
  */
 import type { GroupSummary, ManagerInfo } from '../manager/api.js';
 import type { ServiceStatus, TaskStatus } from '../manager/model.js';
-import type { CommandResult, Outcome } from '../shell/result.js';
-import { taskError } from '../shell/tasks.js';
+import type { CommandResult, Outcome } from './result.js';
 import { healthVerdict } from './health.js';
 import { formatLs, formatServiceList } from './ls.js';
 
@@ -231,4 +230,12 @@ function groupLine(g: GroupSummary): string {
 /** The datasource a group member sits beside, when the manager says. */
 function besideOf(m: object): string | null {
   return 'datasource' in m && typeof m.datasource === 'string' ? m.datasource : null;
+}
+
+/** The failure message of a task that ended `failed`. */
+export function taskError(task: TaskStatus): string {
+  const e = task.taskResult?.['error'];
+  if (typeof e === 'string' && e.length > 0) return e;
+  const last = task.steps.at(-1)?.line;
+  return last ? `'${task.operation}' failed: ${last}` : `'${task.operation}' failed`;
 }

@@ -9,6 +9,7 @@ import type {
   ControlRequest,
   DataSourceStatus,
   ManagerEvent,
+  MemberStatus,
   PolicyMode,
   ResourceState,
   ServiceStatus,
@@ -93,7 +94,7 @@ export interface Manager {
   /** `via`: the member that passed the report on (it came to another member), null when it came from the connector. */
   reportConnector?(service: string, report: ConnectorReport, via?: string | null): void;
   /** Members (managers) of the service with their state. */
-  members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean; datasource?: string | null; apiUrl?: string | null }>;
+  members(service: string): MemberStatus[];
   subscribe(listener: (event: ManagerEvent) => void): () => void;
   /** Stop monitoring, finish or abandon tasks, flush state to disk. */
   close(): Promise<void>;

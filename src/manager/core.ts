@@ -20,6 +20,7 @@ import type {
   DataSourceStatus,
   ManagerEvent,
   PendingAction,
+  MemberStatus,
   PolicyMode,
   ServiceStatus,
   TaskStatus,
@@ -576,7 +577,7 @@ export class ManagerCore implements Manager, OperationContext {
       .map((t) => structuredClone(t));
   }
 
-  members(service: string): Array<{ name: string; host: string; state: 'ONLINE' | 'STOPPED'; coordinator: boolean }> {
+  members(service: string): MemberStatus[] {
     this.requireService(service);
     if (!this.simulatedMembers()) {
       return this.coordination.group().members.map((m) => ({ name: m.name, host: m.host, state: m.state, coordinator: m.coordinator, datasource: m.datasource, apiUrl: m.apiUrl }));

@@ -154,6 +154,17 @@ export interface TaskStep {
   line: string;
 }
 
+/** A manager of the service, as `members` lists it (the simulated cluster's, or a group's). */
+export interface MemberStatus {
+  name: string;
+  host: string;
+  state: 'ONLINE' | 'STOPPED';
+  coordinator: boolean;
+  /** In a group: the datasource the member sits beside, and where its API listens. */
+  datasource?: string | null;
+  apiUrl?: string | null;
+}
+
 export interface TaskStatus {
   taskId: string;
   service: string;

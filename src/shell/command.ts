@@ -1,5 +1,6 @@
 /** The shape of one shell command (commands/cctrl/<name>.ts) and what it may use while it runs. */
-import type { CommandResult } from './result.js';
+import type { CommandRegistry } from './registry.js';
+import type { CommandResult } from '../format/result.js';
 import type { ShellApi } from './services.js';
 
 export interface SessionState {
@@ -20,11 +21,14 @@ export interface CommandContext {
   progress(line: string): void;
   /** The service this command acts on; a usage error at the -multi root. */
   requireService(): string;
+  /** The shell's commands (for help). */
+  commands: CommandRegistry;
 }
 
 export interface CompletionContext {
   services: string[];
   datasources: string[];
+  commands: CommandRegistry;
 }
 
 export interface CommandSpec {

@@ -1,7 +1,6 @@
 /** Tab completion of commands, sub-commands, datasource and service names. */
 import type { CompletionContext } from './command.js';
 import { splitForCompletion } from './parser.js';
-import { commandNames, findCommand } from './registry.js';
 
 export interface Completion {
   /** The line after Tab: the word completed (plus a blank when unique) or extended to the common prefix. */
@@ -13,8 +12,8 @@ export interface Completion {
 export function complete(line: string, ctx: CompletionContext): Completion {
   const { words, partial } = splitForCompletion(line);
   let pool: string[];
-  if (words.length === 0) pool = commandNames();
-  else pool = findCommand(words[0]!)?.complete?.(words.slice(1), ctx) ?? [];
+  if (words.length === 0) pool = ctx.commands.commandNames();
+  else pool = ctx.commands.findCommand(words[0]!)?.complete?.(words.slice(1), ctx) ?? [];
   const candidates = [...new Set(pool.filter((c) => c.startsWith(partial)))];
   if (candidates.length === 0) return { line, candidates };
   const head = line.slice(0, line.length - partial.length);

@@ -9,6 +9,7 @@ import { ExitCode, isToolkitError } from '../errors.js';
 import { bannerLines, errorLine, jsonDocument } from '../format/render.js';
 import { checkService, greet, openApi } from './connect.js';
 import { parseArgs, type CctrlOptions } from './options.js';
+import type { CommandRegistry } from './registry.js';
 import { Shell, promptFor, toOutcomeError } from './session.js';
 import { runScripted } from './scripted.js';
 import { memberChangeNote, type ShellApi } from './services.js';
@@ -18,6 +19,8 @@ export interface MainIO {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable;
   env: NodeJS.ProcessEnv;
+  /** The commands (commands/cctrl/index.ts), handed in by the entry point. */
+  commands: CommandRegistry;
 }
 
 /** What cctrl says when its standard input ends (after a blank line), as the original does. */
@@ -66,7 +69,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       stdin.setRawMode?.(true);
       try {
         const { runInteractive } = await import('../ui/interactive.js');
-        return await runInteractive({ api, state, info, options, env: io.env, version: version(), banner, earlyRows });
+        return await runInteractive({ api, commands: io.commands, state, info, options, env: io.env, version: version(), banner, earlyRows });
       } finally {
         stdin.setRawMode?.(false);
       }
@@ -74,6 +77,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     const yes = options.yes;
     const shell = new Shell({
       api,
+      commands: io.commands,
       state,
       timeoutMs: options.timeoutSeconds * 1000,
       confirm: async () => yes,

@@ -6,7 +6,7 @@
 import type { Writable } from 'node:stream';
 import { ExitCode } from '../errors.js';
 import { jsonDocument, renderOutcomeText } from '../format/render.js';
-import type { Outcome } from './result.js';
+import type { Outcome } from '../format/result.js';
 import type { Shell } from './session.js';
 
 export interface ScriptedOptions {

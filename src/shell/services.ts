@@ -5,16 +5,9 @@
  */
 import type { MemberChange } from '../api/failover.js';
 import type { ManagerInfo } from '../manager/api.js';
-import type { ControlRequest, DataSourceStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
+import type { ControlRequest, DataSourceStatus, MemberStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
 
 export type { MemberChange } from '../api/failover.js';
-
-export interface MemberView {
-  name: string;
-  host: string;
-  state: 'ONLINE' | 'STOPPED';
-  coordinator: boolean;
-}
 
 export interface PingView {
   host: string;
@@ -33,7 +26,7 @@ export interface ShellApi {
   serviceStatus(service: string): Promise<ServiceStatus>;
   datasourceStatus(service: string, datasource: string): Promise<DataSourceStatus>;
   pingDatasource(service: string, datasource: string): Promise<PingView>;
-  members(service: string): Promise<MemberView[]>;
+  members(service: string): Promise<MemberStatus[]>;
   control(service: string, request: ControlRequest): Promise<TaskStatus>;
   task(taskId: string): Promise<TaskStatus>;
   /** Newest first. */

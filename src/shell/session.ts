@@ -6,10 +6,11 @@
 import { ExitCode, ToolkitError, isToolkitError } from '../errors.js';
 import type { CommandContext, CompletionContext, SessionState } from './command.js';
 import { parseLine, type Statement } from './parser.js';
-import { findCommand, suggestCommand } from './registry.js';
-import type { CommandResult, Outcome, OutcomeError } from './result.js';
+import type { CommandRegistry } from './registry.js';
+import { taskError } from '../format/render.js';
+import type { CommandResult, Outcome, OutcomeError } from '../format/result.js';
 import type { ShellApi } from './services.js';
-import { TaskWaitError, taskError } from './tasks.js';
+import { TaskWaitError } from './tasks.js';
 
 export const EXPERT_WARNING = [
   '',
@@ -22,6 +23,8 @@ export const EXPERT_WARNING = [
 
 export interface ShellOptions {
   api: ShellApi;
+  /** The commands it runs (commands/cctrl/index.ts). */
+  commands: CommandRegistry;
   state: SessionState;
   timeoutMs: number;
   /** Asked before an expert-level command outside expert mode; scripted sessions answer --yes. */
@@ -36,7 +39,7 @@ export interface RunHooks {
 }
 
 export class Shell {
-  private names: CompletionContext = { services: [], datasources: [] };
+  private names: Pick<CompletionContext, 'services' | 'datasources'> = { services: [], datasources: [] };
 
   constructor(private readonly options: ShellOptions) {}
 
@@ -59,7 +62,7 @@ export class Shell {
   }
 
   completionContext(): CompletionContext {
-    return this.names;
+    return { ...this.names, commands: this.options.commands };
   }
 
   /** Refreshes the service and datasource names that Tab completes. */
@@ -96,9 +99,9 @@ export class Shell {
 
   async run(statement: Statement, hooks: RunHooks = {}): Promise<Outcome> {
     const [word, ...args] = statement.words;
-    const spec = word === undefined ? undefined : findCommand(word);
+    const spec = word === undefined ? undefined : this.options.commands.findCommand(word);
     if (!spec) {
-      const suggestion = word === undefined ? null : suggestCommand(word);
+      const suggestion = word === undefined ? null : this.options.commands.suggestCommand(word);
       return this.failure(
         statement,
         null,
@@ -126,6 +129,7 @@ export class Shell {
       signal: hooks.signal ?? new AbortController().signal,
       timeoutMs: this.options.timeoutMs,
       progress: hooks.progress ?? (() => undefined),
+      commands: this.options.commands,
       requireService() {
         if (state.service === null) throw new ToolkitError('usage', 'no service selected', 'choose one with: use SERVICE');
         return state.service;

@@ -101,11 +101,3 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
   });
 }
-
-/** The failure message of a task that ended `failed`. */
-export function taskError(task: TaskStatus): string {
-  const e = task.taskResult?.['error'];
-  if (typeof e === 'string' && e.length > 0) return e;
-  const last = task.steps.at(-1)?.line;
-  return last ? `'${task.operation}' failed: ${last}` : `'${task.operation}' failed`;
-}

@@ -8,7 +8,7 @@ import { renderOutcomeText } from '../format/render.js';
 import type { Statement } from '../shell/parser.js';
 import { complete } from '../shell/completion.js';
 import type { History } from '../shell/history.js';
-import type { Outcome } from '../shell/result.js';
+import type { Outcome } from '../format/result.js';
 import { memberChangeNote } from '../shell/services.js';
 import { EXPERT_WARNING, type Shell } from '../shell/session.js';
 import { statusText, type StatusSnapshot } from './status.js';

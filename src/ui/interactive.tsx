@@ -4,12 +4,14 @@ import type { ManagerInfo } from '../manager/api.js';
 import type { SessionState } from '../shell/command.js';
 import { History, defaultHistoryPath } from '../shell/history.js';
 import type { CctrlOptions } from '../shell/options.js';
+import type { CommandRegistry } from '../shell/registry.js';
 import type { ShellApi } from '../shell/services.js';
 import { Shell } from '../shell/session.js';
 import { ShellApp } from './App.js';
 
 export interface InteractiveOptions {
   api: ShellApi;
+  commands: CommandRegistry;
   state: SessionState;
   info: ManagerInfo;
   options: CctrlOptions;
@@ -23,6 +25,7 @@ export interface InteractiveOptions {
 export async function runInteractive(o: InteractiveOptions): Promise<number> {
   const shell = new Shell({
     api: o.api,
+    commands: o.commands,
     state: o.state,
     timeoutMs: o.options.timeoutSeconds * 1000,
     confirm: async () => o.options.yes,

@@ -2,6 +2,7 @@
  * cctrl --manager A,B,C, scripted, in this process (main() on real sockets): a group of manager
  * servers over one demo manager (one shared state), members dying at chosen moments.
  */
+import { cctrlCommands } from '../../commands/cctrl/index.js';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/shell/main.js';
@@ -39,7 +40,7 @@ function cctrl(argv: string[]): Run {
   let err = '';
   stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exit = main(argv, { stdin, stdout, stderr, env: {} });
+  const exit = main(argv, { stdin, stdout, stderr, env: {}, commands: cctrlCommands });
   return {
     type: (line) => stdin.write(`${line}\n`),
     end: () => stdin.end(),

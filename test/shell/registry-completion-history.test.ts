@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { complete } from '../../src/shell/completion.js';
 import { History, MAX_HISTORY, defaultHistoryPath } from '../../src/shell/history.js';
-import { commandNames, findCommand, helpFor, helpOverview, suggestCommand } from '../../src/shell/registry.js';
+import { cctrlCommands } from '../../commands/cctrl/index.js';
 
-const ctx = { services: ['alpha', 'beta'], datasources: ['db1', 'db2', 'db3'] };
+const { commandNames, findCommand, helpFor, helpOverview, suggestCommand } = cctrlCommands;
+const ctx = { services: ['alpha', 'beta'], datasources: ['db1', 'db2', 'db3'], commands: cctrlCommands };
 
 describe('registry', () => {
   it('has every command of the issue, with cd/use and quit/exit aliases', () => {

@@ -1,5 +1,6 @@
 import { cleanup, render } from 'ink-testing-library';
 import { afterEach, describe, expect, it } from 'vitest';
+import { cctrlCommands } from '../../commands/cctrl/index.js';
 import { History } from '../../src/shell/history.js';
 import { Shell } from '../../src/shell/session.js';
 import { ShellApp } from '../../src/ui/App.js';
@@ -19,6 +20,7 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 3000): Pr
 function mount(apiOptions: FakeApiOptions = {}, entries: string[] = []) {
   const api = new FakeApi(apiOptions);
   const shell = new Shell({
+    commands: cctrlCommands,
     api,
     state: { service: 'alpha', expert: false, multi: false },
     timeoutMs: 10_000,

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { cctrlCommands } from '../../../commands/cctrl/index.js';
 import { ToolkitError } from '../../../src/errors.js';
 import { jsonDocument, renderOutcomeText } from '../../../src/format/render.js';
 import { Shell } from '../../../src/shell/session.js';
-import type { Outcome } from '../../../src/shell/result.js';
+import type { Outcome } from '../../../src/format/result.js';
 import { FakeApi, type FakeApiOptions } from '../../shell/fake-api.js';
 
 function shell(options: FakeApiOptions = {}, yes = false, multi = false) {
   const api = new FakeApi(options);
   const s = new Shell({
     api,
+    commands: cctrlCommands,
     state: { service: multi ? null : 'alpha', expert: false, multi },
     timeoutMs: 2000,
     confirm: async () => yes,

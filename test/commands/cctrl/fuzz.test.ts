@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { commandNames } from '../../../src/shell/registry.js';
+import { cctrlCommands } from '../../../commands/cctrl/index.js';
 import { Shell } from '../../../src/shell/session.js';
 import { FakeApi } from '../../shell/fake-api.js';
 
 describe('no input line crashes or hangs the shell', () => {
   it('random lines built from command names, arguments and junk always end in outcomes', async () => {
-    const words = [...commandNames(), 'to', 'db1', 'db2', 'db9', '-l', '--dry-run', 'policy', 'maintenance', 'shun', 'fail', 'status', 'db1/mysql', '..', '/', '"', "'", ';', '\\', '\u0000', '\u001b[2J', '9999999999999999999', '-', ''];
+    const words = [...cctrlCommands.commandNames(), 'to', 'db1', 'db2', 'db9', '-l', '--dry-run', 'policy', 'maintenance', 'shun', 'fail', 'status', 'db1/mysql', '..', '/', '"', "'", ';', '\\', '\u0000', '\u001b[2J', '9999999999999999999', '-', ''];
     let seed = 7;
     const rand = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -14,6 +14,7 @@ describe('no input line crashes or hangs the shell', () => {
     const api = new FakeApi();
     const shell = new Shell({
       api,
+      commands: cctrlCommands,
       state: { service: 'alpha', expert: false, multi: true },
       timeoutMs: 1000,
       confirm: async () => rand(2) === 0,

@@ -1,12 +1,12 @@
 /**
- * What commands return: typed data, never text. src/format/ turns these into cctrl text, the
- * --json documents (docs/cctrl.md) and the Ink views.
+ * What commands return: typed data, never text. src/format/ turns these into cctrl text and the
+ * --json documents (docs/cctrl.md), src/ui into the Ink views. It sits here, below the shell, so
+ * the views never import src/shell.
  */
 import type { ErrorKind } from '../errors.js';
 import type { GroupSummary, ManagerInfo } from '../manager/api.js';
-import type { DataSourceStatus, PolicyMode, ReplicatorStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
-import type { HealthVerdict } from '../format/health.js';
-import type { MemberView } from './services.js';
+import type { DataSourceStatus, MemberStatus, PolicyMode, ReplicatorStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
+import type { HealthVerdict } from './health.js';
 
 export interface Candidate {
   name: string;
@@ -26,7 +26,7 @@ export type CommandResult =
   | { kind: 'policy'; policy: PolicyMode; task: TaskStatus }
   | { kind: 'dry-run'; operation: string; master: string | null; selected: string | null; candidates: Candidate[] }
   | { kind: 'ping'; results: Array<{ name: string; address: string | null; alive: boolean }> }
-  | { kind: 'members'; service: string; members: MemberView[]; group: GroupSummary | null }
+  | { kind: 'members'; service: string; members: MemberStatus[]; group: GroupSummary | null }
   | {
       kind: 'validate';
       service: string;
