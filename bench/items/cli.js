@@ -3,6 +3,7 @@
  * CLI), and the time from start to the first interactive prompt under a pseudo-terminal vs a Node
  * program that prints a prompt at once.
  */
+import { stripVTControlCharacters } from 'node:util';
 import { BIN, ROOT, runOk, startManager } from '../lib/proc.js';
 import { interleaved, median, ratio } from '../lib/stats.js';
 
@@ -18,7 +19,7 @@ async function timeToOutput(pty, args, ready, env) {
       const timer = setTimeout(() => reject(new Error(`no prompt within 10 s; output: ${JSON.stringify(out.slice(-300))}`)), 10_000);
       term.onData((d) => {
         out += d;
-        if (ready.test(out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''))) {
+        if (ready.test(stripVTControlCharacters(out))) {
           clearTimeout(timer);
           resolve(Number(process.hrtime.bigint() - started) / 1e6);
         }

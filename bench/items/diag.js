@@ -157,7 +157,7 @@ export async function benchDiag({ quick, log }) {
       phases[phase] = { totalMiB, t, b, rss, archiveBytes };
     }
     for (const phase of ['small', 'large']) {
-      const { totalMiB, t, b, rss, archiveBytes } = phases[phase];
+      const { totalMiB, t, b, archiveBytes } = phases[phase];
       const r = ratio(median(t), median(b));
       rows.push({
         item: 3, name: `tpm diag -a, 8 hosts, ${totalMiB} MiB logs`, unit: 'ms', value: median(t), samples: t,

@@ -14,11 +14,11 @@ export function isSecretKey(key: string): boolean {
  * names a secret, and every `--key=value` option inside a line.
  */
 export function redactLine(line: string): string {
-  const kv = /^(\s*[#;]?\s*)([A-Za-z0-9_.\-]+)(\s*[=:]\s*|\s+)(.*)$/.exec(line);
+  const kv = /^(\s*[#;]?\s*)([A-Za-z0-9_.-]+)(\s*[=:]\s*|\s+)(.*)$/.exec(line);
   if (kv && isSecretKey(kv[2]!) && kv[4]!.trim() !== '') {
     return `${kv[1]}${kv[2]}${kv[3]}${MASK}`;
   }
-  return line.replace(/(--?[A-Za-z0-9_.\-]+=)(\S+)/g, (whole, prefix: string) => (isSecretKey(prefix) ? `${prefix}${MASK}` : whole));
+  return line.replace(/(--?[A-Za-z0-9_.-]+=)(\S+)/g, (whole, prefix: string) => (isSecretKey(prefix) ? `${prefix}${MASK}` : whole));
 }
 
 export function redactText(text: string): string {

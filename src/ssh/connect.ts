@@ -94,7 +94,6 @@ function hostKeyMessage(target: SshTarget, name: string, key: Buffer, verdict: R
 export async function connectSsh(target: SshTarget, options: ConnectOptions = {}): Promise<Client> {
   const hops: Client[] = [];
   try {
-    let sock: Duplex | undefined;
     let previous: Client | undefined;
     for (const jump of target.proxyJump) {
       const hopTarget = options.resolveJump ? options.resolveJump(jump) : { ...target, alias: jump.host, hostName: jump.host, port: jump.port ?? 22, user: jump.user ?? target.user, proxyJump: [] };
@@ -102,7 +101,7 @@ export async function connectSsh(target: SshTarget, options: ConnectOptions = {}
       previous = await handshake(hopTarget, hopSock, options);
       hops.push(previous);
     }
-    sock = previous ? await forward(previous, target) : await openTcp(target.hostName, target.port, target.connectTimeoutMs, options.signal);
+    const sock: Duplex = previous ? await forward(previous, target) : await openTcp(target.hostName, target.port, target.connectTimeoutMs, options.signal);
     const client = await handshake(target, sock, options);
     if (hops.length > 0) client.once('close', () => hops.forEach((h) => h.end()));
     return client;

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { spawn } from 'node-pty';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildInstallTree } from '../helpers/fleet.js';
@@ -18,7 +19,7 @@ describe('tpm diag on a terminal', () => {
     let output = '';
     pty.onData((d) => (output += d));
     const code = await new Promise<number>((resolve) => pty.onExit((e) => resolve(e.exitCode)));
-    const plain = output.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
+    const plain = stripVTControlCharacters(output);
     expect(code).toBe(0);
     expect(plain).toMatch(/\S+\s+ok\s+\d+ files\s+[\d.]+ MiB\s+[\d.]+ s/);
     expect(plain).not.toMatch(/: connecting\r?\n/);

@@ -1,8 +1,9 @@
+import { stripVTControlCharacters } from 'node:util';
 import { render } from 'ink-testing-library';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createProgressStore, DiagProgressView } from '../../src/ui/diag/progress.js';
 
-const strip = (s: string | undefined) => (s ?? '').replace(/\u001b\[[0-9;]*m/g, '');
+const strip = (s: string | undefined) => stripVTControlCharacters(s ?? '');
 let cleanup: (() => void) | undefined;
 afterEach(() => cleanup?.());
 

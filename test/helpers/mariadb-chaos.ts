@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isToolkitError } from '../../src/errors.js';
 import type { ManagerCore } from '../../src/manager/core.js';
-import { MysqlDriver, mysqlDriverFromProperties } from '../../src/manager/drivers/mysql.js';
+import { type MysqlDriver, mysqlDriverFromProperties } from '../../src/manager/drivers/mysql.js';
 import { createManager } from '../../src/manager/index.js';
 import type { ControlRequest, ManagerEvent } from '../../src/manager/model.js';
 import { loadProperties, type ManagerProperties } from '../../src/manager/properties.js';

@@ -174,7 +174,7 @@ describe('policies', () => {
     const sim = new SimulatedDriver({ clock, datasources: props.datasources, connectors: props.connectors, writesPerSecond: 2 });
     let hang = false;
     const hanging: ClusterDriver = Object.assign(Object.create(sim) as SimulatedDriver, {
-      observe: (ds: Parameters<ClusterDriver['observe']>[0], opts: Parameters<ClusterDriver['observe']>[1]) =>
+      observe: (ds: Parameters<ClusterDriver['observe']>[0], _opts: Parameters<ClusterDriver['observe']>[1]) =>
         hang && ds.name === 'db2' ? new Promise<never>(() => {}) : sim.observe(ds),
     });
     h = await startHarness([], { clock, driver: hanging as SimulatedDriver });

@@ -18,7 +18,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createManager, type ManagerCore } from '../../src/manager/index.js';
-import { MysqlDriver, mysqlDriverFromProperties } from '../../src/manager/drivers/mysql.js';
+import { type MysqlDriver, mysqlDriverFromProperties } from '../../src/manager/drivers/mysql.js';
 import type { ControlRequest, TaskStatus } from '../../src/manager/model.js';
 import { loadProperties } from '../../src/manager/properties.js';
 import {
@@ -227,7 +227,7 @@ describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('manager on the mysql driv
   }, samples(60_000));
 
   it('switches to db2 while a client writes continuously: every acknowledged row is on the new master and every slave', async () => {
-    const { core, driver } = await freshManager();
+    const { core } = await freshManager();
     await settled(core);
     const w = writer();
     await writesAcknowledged(w, 100, 'db1');

@@ -11,7 +11,7 @@
 import mysql from 'mysql2/promise';
 import type { ResourceState } from '../model.js';
 import { checkHost, localResourceShortage } from '../hostcheck.js';
-import { withTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position, type RouterObservation } from './driver.js';
+import { withTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position } from './driver.js';
 import { mysqlDriverOptionsFromProperties, type MysqlDriverOptions, type MysqlDriverProperties } from './mysql-config.js';
 import {
   formatGtid,

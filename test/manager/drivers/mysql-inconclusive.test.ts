@@ -53,6 +53,19 @@ describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('mysql driver: evidence, n
     await cluster?.stop();
   });
 
+  /** The server notices closed connections a moment later: retry until it takes the new limit. */
+  async function restoreMaxConnections(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await cluster.rootQuery('db1', 'SET GLOBAL max_connections = 200');
+        return;
+      } catch (e) {
+        if (attempt === 50) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
   it('reports the server\'s GTID state: gtid_binlog_state merged with gtid_slave_pos, one entry per (domain, server)', async () => {
     const conn = await cluster.appConnection('db1');
     await conn.query('INSERT INTO writes (id) VALUES (?)', [Date.now()]);
@@ -100,16 +113,7 @@ describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('mysql driver: evidence, n
       expect(seen.gtidState).toBeNull();
     } finally {
       for (const c of held) c.destroy();
-      // The server notices the closed connections a moment later.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await cluster.rootQuery('db1', 'SET GLOBAL max_connections = 200');
-          break;
-        } catch (e) {
-          if (attempt === 50) throw e;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
+      await restoreMaxConnections();
     }
     const after = await driver.observe(db1, call);
     expect(after).toMatchObject({ dataServer: { state: 'ONLINE' }, inconclusive: null });
