@@ -3,6 +3,7 @@
  * every datasource, in every cluster state, through the scripted session's real output path.
  */
 import { PassThrough } from 'node:stream';
+import { cctrlCommands } from '../../commands/cctrl/index.js';
 import { describe, expect, it } from 'vitest';
 import { formatLs } from '../../src/format/ls.js';
 import type { ServiceStatus } from '../../src/manager/model.js';
@@ -51,7 +52,7 @@ export const CLUSTER_STATES: Record<string, (s: ServiceStatus) => ServiceStatus>
 async function scriptedOutput(status: ServiceStatus, input: string[], endOfInputLine: string | null = END_OF_INPUT_LINE): Promise<string> {
   const api = new FakeApi();
   api.status = status;
-  const shell = new Shell({ api, state: { service: 'alpha', expert: false, multi: false }, timeoutMs: 2000, confirm: async () => false, refusalHint: '' });
+  const shell = new Shell({ api, commands: cctrlCommands, state: { service: 'alpha', expert: false, multi: false }, timeoutMs: 2000, confirm: async () => false, refusalHint: '' });
   const stdout = new PassThrough();
   let out = '';
   stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
