@@ -1,18 +1,16 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatLs, formatServiceList } from '../../src/format/ls.js';
 import type { ServiceStatus } from '../../src/manager/model.js';
+import { expectGolden as expectGoldenFile } from '../helpers/golden.js';
 import { classicService, datasource, replicator, router } from './model-builders.js';
 
 const GOLDEN = join(import.meta.dirname, '../../fixtures/ls');
 const TZ = 'Europe/London';
 
-/** Compares with fixtures/ls/NAME.txt; UPDATE_GOLDEN=1 rewrites the file (review the diff!). */
+/** Compares with fixtures/ls/NAME.txt (`npm run golden:update` rewrites them). */
 function expectGolden(name: string, text: string): void {
-  const file = join(GOLDEN, `${name}.txt`);
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, text);
-  expect(text).toBe(readFileSync(file, 'utf8'));
+  expectGoldenFile(join(GOLDEN, `${name}.txt`), text);
 }
 
 function afterFailover(): ServiceStatus {
