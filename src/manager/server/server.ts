@@ -371,9 +371,16 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
     const passOn = (method: 'GET' | 'POST') => passToCoordinator(req, res, options, method, method === 'POST' ? body : null);
     if (match.route.pattern.startsWith(CONTROL_PREFIX) && options.manager.coordinatorApi?.()) return await passOn('POST');
     // A connector reports to whichever member it reaches: this one lists it, and the coordinator, which holds and resumes connectors, hears of it too.
+    // The report is this member's either way (it lists the connector and shares it with the group):
+    // a coordinator that is gone, or does not answer, is no reason to refuse it.
     if (match.route.pattern === CONNECTORS_PATTERN && options.manager.coordinatorApi?.()) {
-      match.route.handle!({ manager: options.manager, params: match.params, query: url.searchParams, body, user, via });
-      return await passOn('POST');
+      const taken = match.route.handle!({ manager: options.manager, params: match.params, query: url.searchParams, body, user, via }) as RouteResult;
+      try {
+        return await passToCoordinator(req, res, options, 'POST', body, CONNECTOR_REPORT_FORWARD_MS);
+      } catch (e) {
+        if (!isToolkitError(e) || (e.kind !== 'unreachable' && e.kind !== 'timeout')) throw e;
+        return sendJson(res, 200, envelope(taken.payloadType, taken.payload as never));
+      }
     }
     let result: RouteResult;
     try {
@@ -407,7 +414,20 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
 const CONTROL_PREFIX = '/api/v2/manager/control/';
 const TASK_PATTERN = '/api/v2/manager/task/:taskId';
 
-async function passToCoordinator(req: IncomingMessage, res: ServerResponse, options: ManagerServerOptions, method: 'GET' | 'POST', body: Record<string, unknown> | null): Promise<void> {
+/**
+ * A connector's report passed on to the coordinator waits at most this long: the connector times
+ * its heartbeat out after 2 s, and a frozen coordinator must not make it think no member answers.
+ */
+const CONNECTOR_REPORT_FORWARD_MS = 1000;
+
+async function passToCoordinator(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ManagerServerOptions,
+  method: 'GET' | 'POST',
+  body: Record<string, unknown> | null,
+  timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+): Promise<void> {
   const coordinator = options.manager.coordinatorApi!()!;
   const answer = await forward({
     coordinator,
@@ -416,7 +436,7 @@ async function passToCoordinator(req: IncomingMessage, res: ServerResponse, opti
     target: req.url ?? '/',
     authorization: req.headers.authorization,
     body,
-    timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    timeoutMs,
   });
   if (answer.location) res.setHeader('location', answer.location);
   res.writeHead(answer.status, { 'content-type': answer.contentType, 'content-length': answer.body.length });

@@ -87,4 +87,24 @@ describe('a control call to a follower over HTTP', () => {
     expect(answer.status).toBe(503);
     expect(JSON.stringify(answer.body)).toMatch(/lost the group/);
   });
+
+  it('a connector report to a follower whose coordinator just died is taken there (200), not refused: the connector does not lose its managers', async () => {
+    group = await startGroup();
+    await serveEveryMember(group);
+    await group.clock.advance(3000);
+    const coordinator = group.coordinatorName()!;
+    const followerIndex = ['db1', 'db2', 'db3'].findIndex((n) => n !== coordinator);
+    const follower = servers[followerIndex]!;
+    // Dead, and its lease not yet run out: the follower still names it and passes reports on to it.
+    await servers[['db1', 'db2', 'db3'].indexOf(coordinator)]!.close();
+    group.kill(coordinator);
+    const res = await fetch(`${follower.url}/api/v2/manager/service/alpha/connectors`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'connector@app1', host: 'app1', pid: 4242, state: 'ONLINE', created: 1, active: 0, listen: '127.0.0.1:3306', readListen: null, epoch: 1, holding: false }),
+    });
+    expect(res.status).toBe(200);
+    const listed = await call(follower.url, 'GET', '/api/v2/manager/status/service/alpha');
+    expect(JSON.stringify(listed.body.payload.routers)).toContain('connector@app1');
+  });
 });
