@@ -375,6 +375,29 @@ describe('connector: following the managers', () => {
     await client(writePort).waitFor('hello from db1');
   });
 
+  it('ON-HOLD and back before OFFLINE: open connections go on meanwhile, a client that arrived meanwhile waits, then goes where the routes say now (read again before ONLINE)', async () => {
+    const [db1, db2] = await Promise.all([echo('db1'), echo('db2')]);
+    const m = await manager();
+    m.set({ master: db1.backend });
+    const { writePort, connector: c, logs } = await connector([m], { offlineAfterMs: 30_000, contactTimeoutMs: 300 });
+    const open = client(writePort);
+    await open.waitFor('hello from db1');
+    await m.stop();
+    await until(() => c.status().state === 'ON-HOLD', 'ON-HOLD');
+    open.socket.write('still there\n');
+    await open.waitFor('still there');
+    const held = client(writePort);
+    await sleep(200);
+    expect(held.text).toBe('');
+    // While it was away, the master changed (a failover, say): the manager comes back with it.
+    m.set({ master: db2.backend, slaves: [db1.slave()] }, { silent: true });
+    await m.start();
+    await held.waitFor('hello from db2', 5000);
+    expect(c.status()).toMatchObject({ state: 'ONLINE', epoch: m.routes.epoch });
+    expect(logs.join('\n')).toMatch(/ON-HOLD: [^]*ONLINE \(was ON-HOLD\)/);
+    expect(logs.join('\n')).not.toMatch(/OFFLINE: /);
+  });
+
   it('stopping: waiting clients are told, open ones get the drain time', async () => {
     const db1 = await echo('db1');
     const m = await manager();
