@@ -4,10 +4,11 @@
  */
 import type { DataSourceStatus, RouterStatus, ServiceStatus } from '../manager/model.js';
 import { type Box, innerWidthFor, renderBox } from './box.js';
+import { componentBoxes, connectorBox, datasourceDetailRows } from './ls-long.js';
 import { formatAlertTime } from './time.js';
 
 export interface LsOptions {
-  /** `ls -l`: a third group of key=value rows per datasource. */
+  /** `ls -l`: cctrl's long layout (ls-long.ts): `key : value` rows and a box per component and connector. */
   detailed?: boolean;
   /** `ls HOST`: only that datasource. */
   host?: string | null;
@@ -22,13 +23,18 @@ export function formatLs(service: ServiceStatus, options: LsOptions = {}): strin
   // cctrl always prints the ROUTERS box (`NONE` when no connector reports): tpm's parser
   // raises when the section is missing. `ls HOST` shows only the datasource.
   const routerBox: Box = options.host ? [] : [service.routers.length > 0 ? service.routers.map(routerRow) : ['NONE']];
-  const dsBoxes = datasources.map((ds) => datasourceBox(ds, options));
-  const width = innerWidthFor([...routerBox, ...dsBoxes].flat(2));
+  const routerDetails = options.detailed && !options.host ? service.routers.map((r) => connectorBox(r, routerRow(r))) : [];
+  // Each datasource's boxes: its own, then (ls -l) one per component.
+  const dsBoxes = datasources.map((ds) => [datasourceBox(ds, options), ...(options.detailed ? componentBoxes(ds, replicatorRow(ds)) : [])]);
+  const width = innerWidthFor([...routerBox, ...routerDetails, ...dsBoxes.flat()].flat(2));
 
   const out = [coordinatorLine(service), ''];
-  if (routerBox.length > 0) out.push('ROUTERS:', ...renderBox(routerBox, width), '');
+  if (routerBox.length > 0) {
+    out.push('ROUTERS:', ...renderBox(routerBox, width), '');
+    for (const box of routerDetails) out.push(...renderBox(box, width), '');
+  }
   out.push('DATASOURCES:');
-  dsBoxes.forEach((box, i) => {
+  dsBoxes.flat().forEach((box, i) => {
     if (i > 0) out.push('');
     out.push(...renderBox(box, width));
   });
@@ -63,7 +69,7 @@ export function datasourceBox(ds: DataSourceStatus, options: LsOptions = {}): Bo
       `  CONNECTIONS(created=${ds.connections.created}, active=${ds.connections.active})`,
     ],
   ];
-  if (options.detailed) box.push(detailRows(ds));
+  if (options.detailed) box.push(datasourceDetailRows(ds));
   return box;
 }
 
@@ -106,22 +112,4 @@ function replicatorRow(ds: DataSourceStatus): string {
   if (r.state === 'STOPPED') return 'REPLICATOR(state=STOPPED)';
   if (r.role === 'master' || !r.masterHost) return `REPLICATOR(role=${r.role}, state=${r.state})`;
   return `REPLICATOR(role=${r.role}, master=${r.masterHost}, state=${r.state})`;
-}
-
-function detailRows(ds: DataSourceStatus): string[] {
-  const r = ds.replicator;
-  const pairs: Array<[string, unknown]> = [
-    ['host', ds.host],
-    ['precedence', ds.precedence],
-    ['standby', ds.standby],
-    ['archive', ds.archive],
-    ['lastShunReason', ds.lastShunReason],
-    ['lastError', ds.lastError],
-    ['appliedSeqno', r?.appliedSeqno],
-    ['storedSeqno', r?.storedSeqno],
-    ['appliedLatency', r ? fixed3(r.appliedLatency).trim() : undefined],
-    ['relativeLatency', r ? fixed3(r.relativeLatency).trim() : undefined],
-    ['alertTime', ds.alertTime],
-  ];
-  return pairs.map(([k, v]) => `  ${k}=${v === undefined || v === null ? 'NONE' : String(v)}`);
 }

@@ -5,6 +5,22 @@ import type { ServiceStatus } from '../../src/manager/model.js';
 import { expectGolden as expectGoldenFile } from '../helpers/golden.js';
 import { classicService, datasource, replicator, router } from './model-builders.js';
 
+/**
+ * What a latency check reads from `ls -l`: per `host:REPLICATOR(...)` box, the number on its
+ * `appliedLatency : N` row (the check grepping `appliedLatency` as it does trepctl's status).
+ */
+function latencyByHost(text: string): Record<string, number> {
+  const found: Record<string, number> = {};
+  let host: string | null = null;
+  for (const line of text.split('\n')) {
+    const box = /^\|(\S+?):REPLICATOR\(/.exec(line);
+    if (box) host = box[1]!;
+    const row = /^\|\s+appliedLatency\s+:\s+([0-9.-]+)/.exec(line);
+    if (row && host) found[host] = Number(row[1]);
+  }
+  return found;
+}
+
 const GOLDEN = join(import.meta.dirname, '../../fixtures/ls');
 const TZ = 'Europe/London';
 
@@ -145,11 +161,21 @@ describe('ls golden outputs (TZ Europe/London)', () => {
     expect(m?.slice(1)).toEqual(['host1', 'MAINTENANCE', 'ONLINE']);
   });
 
-  it('ls -l adds a group of key=value rows to each datasource', () => {
+  it("ls -l is cctrl's long layout: key : value rows, a box per component and per connector", () => {
     const text = formatLs(classicService(), { timeZone: TZ, detailed: true });
     expectGolden('ls-l', text);
-    expect(text).toContain('|  precedence=1                                                              |');
-    expect(text).toContain('|  lastShunReason=NONE                                                       |');
+    expect(text).toContain('\n|  precedence         : 1                                                    |\n');
+    expect(text).toContain('\n|host2:REPLICATOR(role=slave, master=host1, state=ONLINE)                    |\n');
+    expect(text).toContain('\n|host3:DATASERVER(state=ONLINE)                                              |\n');
+    expect(text).toContain('\n|connector@host1[8805](ONLINE, created=0, active=0)                          |\n+---');
+    expect(text).not.toMatch(/^\|\s+\w+=/m);
+    for (const line of text.split('\n')) if (/^[|+]/.test(line)) expect(line).toHaveLength(78);
+  });
+
+  it('ls -l tells how far behind each slave is as monitoring reads it (appliedLatency rows by REPLICATOR box)', () => {
+    const base = classicService();
+    const service = { ...base, datasources: base.datasources.map((d) => (d.name === 'host3' ? { ...d, replicator: replicator({ appliedLatency: 29.5 }) } : d)) };
+    expect(latencyByHost(formatLs(service, { timeZone: TZ, detailed: true }))).toEqual({ host1: 0.561, host2: 1.243, host3: 29.5 });
   });
 
   it('ls HOST prints the coordinator and only that datasource (no routers)', () => {
