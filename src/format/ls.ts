@@ -41,6 +41,25 @@ export function formatLs(service: ServiceStatus, options: LsOptions = {}): strin
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * `ls resources`: every resource of the service and its state, one row each (`db3:DATASERVER:
+ * STOPPED`), names right-aligned as cctrl prints them. Each datasource is a resource too, so a
+ * check that flags every row not ONLINE flags a FAILED or SHUNNED datasource.
+ */
+export function formatResources(service: ServiceStatus): string {
+  const rows: Array<[string, string]> = service.datasources.flatMap((ds): Array<[string, string]> => [
+    [`${ds.name}:DATASERVER`, ds.dataServer.state],
+    [`${ds.name}:DATASOURCE`, ds.state],
+    [`${ds.name}:MANAGER`, ds.manager.state],
+    ...(ds.witness ? [] : [[`${ds.name}:REPLICATOR`, ds.replicator?.state ?? 'UNKNOWN'] as [string, string]]),
+  ]);
+  rows.push(...service.routers.map((r): [string, string] => [`${routerRow(r).replace(/\[.*$/, '')}:ROUTER`, r.state]));
+  const nameWidth = Math.max(...rows.map(([name]) => name.length), 0);
+  const lines = rows.map(([name, state]) => `  ${name.padStart(nameWidth)}: ${state}`);
+  const width = innerWidthFor(['RESOURCES', ...lines]);
+  return `${renderBox([['RESOURCES'], lines], width).join('\n')}\n`;
+}
+
 /** `ls` at the root of a -multi session. */
 export function formatServiceList(names: string[]): string {
   const title = 'DATA SERVICES:';

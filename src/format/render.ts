@@ -6,7 +6,7 @@ import type { GroupSummary, ManagerInfo } from '../manager/api.js';
 import type { ServiceStatus, TaskStatus } from '../manager/model.js';
 import type { CommandResult, Outcome } from './result.js';
 import { healthVerdict } from './health.js';
-import { formatLs, formatServiceList } from './ls.js';
+import { formatLs, formatResources, formatServiceList } from './ls.js';
 
 export const JSON_SCHEMA_VERSION = 1;
 
@@ -40,6 +40,7 @@ export function renderResultText(result: CommandResult, options: TextOptions = {
 function resultLines(result: CommandResult, options: TextOptions): string[] {
   switch (result.kind) {
     case 'ls':
+      if (result.resources) return formatResources(result.status).replace(/\n$/, '').split('\n');
       return [
         ...formatLs(result.status, { detailed: result.detailed, host: result.host, timeZone: options.timeZone })
           .replace(/\n$/, '')

@@ -20,7 +20,7 @@ export interface Candidate {
 }
 
 export type CommandResult =
-  | { kind: 'ls'; status: ServiceStatus; detailed: boolean; host: string | null }
+  | { kind: 'ls'; status: ServiceStatus; detailed: boolean; host: string | null; resources?: boolean }
   | { kind: 'services'; services: string[] }
   | { kind: 'task'; operation: string; task: TaskStatus }
   | { kind: 'policy'; policy: PolicyMode; task: TaskStatus }

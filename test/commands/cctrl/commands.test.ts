@@ -38,6 +38,23 @@ describe('cctrl commands against a manager double', () => {
     expect(r.out).toContain('|db2(slave:ONLINE, progress=3, latency=0.561)');
   });
 
+  it('ls resources lists every resource with its state; a check flagging rows not ONLINE finds a FAILED datasource', async () => {
+    const { shell: s, api } = shell();
+    const db3 = api.status.datasources[2]!;
+    Object.assign(db3, { state: 'FAILED', lastError: "DATASERVER 'db3@alpha' STOPPED", dataServer: { state: 'STOPPED' } });
+    const r = await run(s, 'ls resources');
+    expect(r.outcomes[0]!.exitCode).toBe(0);
+    expect(r.out.split('\n').slice(0, 4)).toEqual([
+      `+${'-'.repeat(76)}+`,
+      `|RESOURCES${' '.repeat(66)} |`,
+      `+${'-'.repeat(76)}+`,
+      `|        db1:DATASERVER: ONLINE${' '.repeat(45)} |`,
+    ]);
+    expect(r.out).toContain('|  connector@db1:ROUTER: ONLINE');
+    const notOnline = [...r.out.matchAll(/^\|\s*(\S+): (\S+)\s*\|$/gm)].filter((m) => m[2] !== 'ONLINE').map((m) => `${m[1]} ${m[2]}`);
+    expect(notOnline).toEqual(['db3:DATASERVER STOPPED', 'db3:DATASOURCE FAILED']);
+  });
+
   it('ls HOST for an unknown host fails (1) naming the known ones', async () => {
     const r = await run(shell().shell, 'ls db9');
     expect(r.outcomes[0]!.exitCode).toBe(1);
