@@ -15,7 +15,7 @@ import type {
   ServiceStatus,
   TaskStatus,
 } from '../manager/model.js';
-import type { ErrorKind } from '../errors.js';
+import { ToolkitError, type ErrorKind } from '../errors.js';
 
 export const PAYLOAD_VERSION = '1';
 
@@ -137,6 +137,13 @@ export const apiPaths = {
     [`${API_PREFIX}/manager/control/service/${enc(svc)}`, ...rest.map(enc)].join('/'),
 };
 
+/**
+ * One path segment, encoded. `.` and `..` are refused: encoding leaves them as they are, and the
+ * URL would resolve them (`datasource .. recover` would become the service's `recover`).
+ */
 function enc(segment: string): string {
+  if (segment === '.' || segment === '..' || segment === '') {
+    throw new ToolkitError('usage', `'${segment}' is not a name`, 'give the name of a service, datasource or task');
+  }
   return encodeURIComponent(segment);
 }

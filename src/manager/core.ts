@@ -890,6 +890,19 @@ export class ManagerCore implements Manager, OperationContext {
       steps: [],
       taskResult: null,
     };
+    // On disk before anything is carried out: a manager that dies mid-call leaves this line.
+    this.audit.record({
+      time: iso(calledAt),
+      user: requestedBy,
+      service: this.service,
+      operation,
+      request,
+      outcome: 'accepted',
+      error: null,
+      taskId: task.taskId,
+      durationMs: 0,
+      ...(via ? { via } : {}),
+    });
     this.tasks.push(task);
     if (this.tasks.length > TASK_HISTORY_LIMIT) this.tasks.splice(0, this.tasks.length - TASK_HISTORY_LIMIT);
     const abort = new AbortController();

@@ -144,7 +144,7 @@ export function fileStore(dir: string, opts: FileStoreOptions = {}): StateStore 
       return parsePersistedState(text, file, { datasources: opts.datasources, warn });
     },
     save(state) {
-      mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeFileAtomic(file, JSON.stringify(state, null, 1) + '\n', opts.io);
     },
   };
@@ -357,7 +357,7 @@ export function lockStateDir(dir: string, opts: { warn?: (message: string) => vo
     token: randomUUID(),
   };
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
     throw new ToolkitError('usage', `cannot create the state directory ${dir}: ${oneLine((e as Error).message)}`);
   }

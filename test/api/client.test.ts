@@ -223,11 +223,11 @@ describe('waitForTask', () => {
     const task = await slowClient.switch('alpha');
     const abort = new AbortController();
     const waiting = slowClient.waitForTask(task.taskId, { signal: abort.signal });
-    await vi_waitUntil(() => slow.listenerCount === 1);
+    await vi_waitUntil(() => slowServer.connections().streams === 1);
     abort.abort();
     const e = await failure(waiting);
     expect(e.kind).toBe('interrupted');
-    await vi_waitUntil(() => slow.listenerCount === 0);
+    await vi_waitUntil(() => slowServer.connections().streams === 0);
   });
 });
 

@@ -2,7 +2,7 @@
  * kill -9 in the middle of a switch: the state file is always whole, and a restart comes back with
  * the policy, roles, shun reasons and task history intact and the interrupted task failed.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -115,5 +115,26 @@ describe('tungsten-manager killed with SIGKILL mid-switch', () => {
       expect((await restarted.process.exited).code).toBe(0);
     }
     expect(readdirSync(stateDir).filter((f) => f.endsWith('.json'))).toEqual(['manager-state.json']);
+  });
+
+  it('leaves the audit line of a control call it was carrying out, and keeps audit.log and its state 0600', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'mgr-state-'));
+    const { process: p, client } = await startManager(stateDir);
+    const switchTask = await client.switch('alpha', { target: 'db2' });
+    await new Promise<void>((resolve) => {
+      void client
+        .waitForTask(switchTask.taskId, { onStep: (s) => s.line.startsWith('SELECTED SLAVE') && resolve() })
+        .catch(() => undefined);
+    });
+    p.child.kill('SIGKILL');
+    expect((await p.exited).signal).toBe('SIGKILL');
+
+    const auditFile = join(stateDir, 'audit.log');
+    const lines = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      expect.objectContaining({ user: 'tungsten', operation: 'switch to db2', outcome: 'accepted', taskId: switchTask.taskId, request: { op: 'switch', target: 'db2' } }),
+    ]);
+    expect(statSync(auditFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(stateDir, 'manager-state.json')).mode & 0o777).toBe(0o600);
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -144,12 +144,14 @@ describe('audit log', () => {
     expect(existsSync(file)).toBe(true);
     const records = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(records).toEqual([
+      expect.objectContaining({ user: 'alice', operation: 'switch to db2', outcome: 'accepted', taskId: sw.taskId, request: { op: 'switch', target: 'db2' } }),
       expect.objectContaining({ user: 'bob', operation: 'recover', outcome: 'conflict', taskId: null, durationMs: 0 }),
       expect.objectContaining({ user: 'alice', operation: 'switch to db2', outcome: 'complete', taskId: sw.taskId, error: null }),
       expect.objectContaining({ user: 'carol', operation: 'failover', outcome: 'refused', error: "cannot fail over: the master 'db2@alpha' is ONLINE, not FAILED" }),
     ]);
-    expect(records[1].durationMs).toBeGreaterThan(0);
-    expect(records[1].time).toBe(new Date(Date.UTC(2026, 0, 1, 12, 0, 0)).toISOString());
+    expect(records[2].durationMs).toBeGreaterThan(0);
+    expect(records[2].time).toBe(new Date(Date.UTC(2026, 0, 1, 12, 0, 0)).toISOString());
+    expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readFileSync(file, 'utf8')).not.toContain('password');
   });
 
@@ -160,7 +162,10 @@ describe('audit log', () => {
     m.control('alpha', { op: 'policy', mode: 'MANUAL' }, 'dave');
     await clock.advance(1_000);
     const records = readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(records).toEqual([expect.objectContaining({ user: 'dave', operation: 'set policy manual', outcome: 'complete' })]);
+    expect(records).toEqual([
+      expect.objectContaining({ user: 'dave', operation: 'set policy manual', outcome: 'accepted' }),
+      expect.objectContaining({ user: 'dave', operation: 'set policy manual', outcome: 'complete' }),
+    ]);
     await m.close();
   });
 });

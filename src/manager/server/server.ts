@@ -15,9 +15,9 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { ToolkitError, isToolkitError } from '../../errors.js';
 import type { Manager } from '../api.js';
-import type { ManagerEvent } from '../model.js';
 import { envelope, type ErrorPayload } from '../../api/payloads.js';
 import { formatSse } from '../../api/sse.js';
+import { DEFAULT_STREAM_BUFFER_LIMIT_BYTES, EventHub, type SnapshotEvent } from './events.js';
 import { basicAuthenticator, type ApiCredentials, type BasicAuthenticator } from './auth.js';
 import { CONNECTORS_PATTERN, matchPath, type RouteResult } from './routes.js';
 import { forward, VIA_HEADER } from './forward.js';
@@ -55,8 +55,10 @@ export interface ManagerServerOptions {
   headersTimeoutMs?: number;
   /** Most time a client may take to send a whole request. Default 30 s. */
   requestTimeoutMs?: number;
-  /** Operational warnings: the cap lowered, connections shed at the cap (at most one a minute). */
+  /** Operational warnings: the cap lowered, connections shed at the cap (at most one a minute), event streams dropped. */
   warn?: (line: string) => void;
+  /** An event stream whose client leaves more than this unread is dropped. Default 1 MiB. */
+  streamBufferLimitBytes?: number;
 }
 
 export interface ConnectionStats {
@@ -68,6 +70,10 @@ export interface ConnectionStats {
   shed: number;
   /** Connections closed for being idle, since start. */
   idleClosed: number;
+  /** Event streams open now. */
+  streams: number;
+  /** Event streams dropped since start because their client did not read. */
+  streamsDropped: number;
 }
 
 export interface ManagerServer {
@@ -165,7 +171,7 @@ class ConnectionGuard {
     if (c) c.trusted = true;
   }
 
-  stats(): ConnectionStats {
+  stats(): Omit<ConnectionStats, 'streams' | 'streamsDropped'> {
     return { open: this.open.size, limit: this.limit, shed: this.shed, idleClosed: this.idleClosed };
   }
 
@@ -218,8 +224,9 @@ class ConnectionGuard {
 interface ServerContext {
   options: ManagerServerOptions;
   authenticate: BasicAuthenticator;
-  /** Open event streams and how to detach each from the manager. */
+  /** Open event streams and how to detach each from the hub. */
   streams: Map<ServerResponse, () => void>;
+  hub: EventHub;
   /** Marks the connection of an authenticated request (see ConnectionGuard.trust). */
   trust: (req: IncomingMessage) => void;
   /**
@@ -237,10 +244,14 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
   const { cap, lowered } = effectiveConnectionCap(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
   if (lowered) options.warn?.(lowered);
   const guard = new ConnectionGuard(cap, idleTimeoutMs, options.warn);
+  const hub = new EventHub(options.manager, options.streamBufferLimitBytes ?? DEFAULT_STREAM_BUFFER_LIMIT_BYTES, options.warn);
+  const heartbeat = setInterval(() => hub.comment(`heartbeat ${new Date().toISOString()}`), options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+  heartbeat.unref();
   const context: ServerContext = {
     options,
     authenticate: basicAuthenticator(options.credentials),
     streams: new Map(),
+    hub,
     bodies: new WeakMap(),
     trust: (req) => guard.trust(req.socket),
   };
@@ -269,6 +280,8 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
       : http.createServer(serverOptions, handler);
   } catch (e) {
     guard.stop();
+    hub.close();
+    clearInterval(heartbeat);
     throw new ToolkitError('usage', `cannot use the TLS certificate and key: ${(e as Error).message}`, 'give a PEM certificate and its matching private key');
   }
   server.on('connection', (s: Socket) => guard.admit(s));
@@ -297,6 +310,8 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
     server.listen(options.port ?? DEFAULT_API_PORT, host, listenBacklog(cap));
   }).catch((e: unknown) => {
     guard.stop();
+    hub.close();
+    clearInterval(heartbeat);
     throw e;
   });
 
@@ -307,9 +322,11 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
   return {
     url: `${scheme}://${urlHost}:${port}`,
     port,
-    connections: () => guard.stats(),
+    connections: () => ({ ...guard.stats(), streams: hub.open, streamsDropped: hub.droppedCount }),
     close() {
       closing ??= new Promise<void>((resolve) => {
+        hub.close();
+        clearInterval(heartbeat);
         for (const [res, detach] of streams) {
           detach();
           res.end();
@@ -364,7 +381,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
     }
     if (match.route.stream) {
       req.resume();
-      return openEventStream(req, res, options, url.searchParams, streams);
+      return openEventStream(req, res, context, url.searchParams);
     }
     const body = req.method === 'POST' ? await readJsonBody(req, options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT) : {};
     const via = typeof req.headers[VIA_HEADER] === 'string' ? req.headers[VIA_HEADER].slice(0, 100) : null;
@@ -443,14 +460,8 @@ async function passToCoordinator(
   res.end(answer.body);
 }
 
-function openEventStream(
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: ManagerServerOptions,
-  query: URLSearchParams,
-  streams: Map<ServerResponse, () => void>,
-): void {
-  const { manager } = options;
+function openEventStream(req: IncomingMessage, res: ServerResponse, context: ServerContext, query: URLSearchParams): void {
+  const { manager } = context.options;
   const service = query.get('service');
   if (service !== null && !manager.serviceNames().includes(service)) {
     throw new ToolkitError('not_found', `no service '${service}'`, `known services: ${manager.serviceNames().join(', ')}`);
@@ -462,49 +473,27 @@ function openEventStream(
     'x-accel-buffering': 'no',
   });
   res.write(': connected\n\n');
-  // Routes events carry their epoch as id. A subscriber that comes back with Last-Event-ID (the
-  // epoch it holds) is sent routes only with a higher epoch, and no stream ever goes back to an
-  // older one: the current routes supersede every epoch before them, so there is nothing to replay.
-  const routesSent = new Map<string, number>();
-  const resumeFrom = lastEventEpoch(req.headers['last-event-id']);
-  const send = (event: ManagerEvent) => {
-    if (service !== null && event.service !== service) return;
-    if (res.writableEnded) return;
-    if (event.type === 'routes') {
-      const after = routesSent.get(event.service) ?? resumeFrom;
-      if (after !== null && event.routes.epoch <= after) return;
-      routesSent.set(event.service, event.routes.epoch);
-      res.write(formatSse(event.type, event, event.routes.epoch));
-      return;
-    }
-    res.write(formatSse(event.type, event));
-  };
-  // Subscribe before reading the current state, so no change falls in between.
-  const unsubscribe = manager.subscribe(send);
+  // The snapshot is read and the stream attached in one turn of the event loop: no change falls in
+  // between. Each service's state comes last, with the id of the newest event: a client that saw
+  // only the snapshot resumes from there.
+  const snapshot: SnapshotEvent[] = [];
   for (const name of service === null ? manager.serviceNames() : [service]) {
-    send({ type: 'state', service: name, status: manager.serviceStatus(name) });
-    if (manager.routes) send({ type: 'routes', service: name, routes: manager.routes(name) });
+    if (manager.routes) {
+      const routes = manager.routes(name);
+      snapshot.push({ service: name, epoch: routes.epoch, text: formatSse('routes', { type: 'routes', service: name, routes }, routes.epoch) });
+    }
+    snapshot.push({ service: name, epoch: null, text: formatSse('state', { type: 'state', service: name, status: manager.serviceStatus(name) }, context.hub.lastId()) });
   }
-  const heartbeat = setInterval(
-    () => res.write(`: heartbeat ${new Date().toISOString()}\n\n`),
-    options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
-  );
-  heartbeat.unref();
+  const lastEventId = req.headers['last-event-id'];
+  const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+  const detach = context.hub.attach(res, service, typeof lastEventId === 'string' ? lastEventId : undefined, snapshot, peer);
   const cleanup = () => {
-    clearInterval(heartbeat);
-    unsubscribe();
-    streams.delete(res);
+    detach();
+    context.streams.delete(res);
   };
-  streams.set(res, cleanup);
+  context.streams.set(res, cleanup);
   // Not req 'close': a request emits that as soon as its (empty) body is read.
   res.on('close', cleanup);
-}
-
-/** The epoch in a Last-Event-ID header (a routes event's id); null when absent or not one. */
-function lastEventEpoch(header: string | string[] | undefined): number | null {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || !/^\d{1,15}$/.test(value.trim())) return null;
-  return Number(value.trim());
 }
 
 class BodyTooLarge extends ToolkitError {}
@@ -590,20 +579,35 @@ function sendBody(res: ServerResponse, status: number, body: Buffer): void {
 }
 
 /**
- * A path made of these characters, with no `.` (a dot segment, also as `%2e`, is resolved by the
- * URL parser) and not starting with `//` (parsed as a host), is its own pathname: no need to parse.
+ * A path made of these characters, not starting with `//` (parsed as a host), is its own pathname:
+ * no need to parse.
  */
-const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9\-_~!$&'()*+,;=:@%/]*$/;
-const ENCODED_DOT = /%2e/i;
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9\-_~!$&'()*+,;=:@%/.]*$/;
+/** `%2f` and `%5c` (a slash or backslash inside a segment) and a literal backslash (a slash to the URL parser). */
+const HIDDEN_SLASH = /%2f|%5c|\\/i;
 
-/** Pathname and query of a request target, as `new URL(target, base)` has them. */
+/**
+ * Pathname and query of a request target, as `new URL(target, base)` has them, except that a
+ * target the URL parser would resolve into another path is refused: a dot segment (`.`, `..`,
+ * also encoded as `%2e`) or a slash hidden in a segment (`%2F`, `%5C`, `\`). Resolving them would
+ * turn `datasource/../recover` into a service-wide `recover`.
+ */
 export function requestTarget(target: string): { pathname: string; searchParams: URLSearchParams } {
   const q = target.indexOf('?');
   const path = q < 0 ? target : target.slice(0, q);
-  if (PLAIN_PATH.test(path) && !ENCODED_DOT.test(path) && !target.includes('#')) {
+  if (HIDDEN_SLASH.test(path) || path.split('/').some(isDotSegment)) {
+    throw new ToolkitError('usage', 'the request path has a dot segment or an encoded slash', 'name every segment as it is: no ".", "..", %2F or %5C');
+  }
+  if (PLAIN_PATH.test(path) && !target.includes('#')) {
     return { pathname: path, searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
   }
   return new URL(target, 'http://manager');
+}
+
+function isDotSegment(raw: string): boolean {
+  if (!raw.includes('.') && !/%2e/i.test(raw)) return false;
+  const decoded = raw.replace(/%2e/gi, '.');
+  return decoded === '.' || decoded === '..';
 }
 
 function pathOf(req: IncomingMessage): string {

@@ -62,7 +62,10 @@ describe('a control call to a follower over HTTP', () => {
     expect(onFollower.body.payload).toMatchObject({ taskId, state: 'complete', requestedBy: CREDENTIALS.user });
 
     const lines = readFileSync(audit(coordinator), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.find((l) => l.taskId === taskId)).toMatchObject({ user: CREDENTIALS.user, via: followerName, outcome: 'complete' });
+    expect(lines.filter((l) => l.taskId === taskId)).toEqual([
+      expect.objectContaining({ user: CREDENTIALS.user, via: followerName, outcome: 'accepted' }),
+      expect.objectContaining({ user: CREDENTIALS.user, via: followerName, outcome: 'complete' }),
+    ]);
     expect(readFileSync(audit(coordinator), 'utf8')).not.toContain(CREDENTIALS.password);
   });
 

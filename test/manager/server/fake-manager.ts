@@ -167,7 +167,8 @@ export class FakeManager implements Manager {
     this.publish({ type: 'task-end', service: task.service, task: clone(task) });
   }
 
-  private publish(event: ManagerEvent) {
+  /** Hands an event to every subscriber, as the manager would. */
+  publish(event: ManagerEvent) {
     for (const l of this.listeners) l(event);
   }
 

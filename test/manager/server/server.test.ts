@@ -283,9 +283,9 @@ describe('event stream', () => {
       });
       req.end();
     });
-    expect(manager.listenerCount).toBe(1);
+    expect(server.connections().streams).toBe(1);
     req.destroy();
-    await waitUntil(() => manager.listenerCount === 0);
+    await waitUntil(() => server.connections().streams === 0);
   });
 
   it('answers 404 for an unknown service and 401 without credentials', async () => {
@@ -294,22 +294,22 @@ describe('event stream', () => {
     expect(missing.json.payload.kind).toBe('not_found');
     const anonymous = await rawRequest(url('/api/v2/manager/events?service=alpha'));
     expect(anonymous.status).toBe(401);
-    expect(manager.listenerCount).toBe(0);
+    expect(server.connections().streams).toBe(0);
   });
 
   it('ends open streams when the server closes', async () => {
     const done = collectSse(url('/api/v2/manager/events?service=alpha'), { ...auth, until: () => false, timeoutMs: 3000 }).catch(
       (e: Error) => e,
     );
-    await waitUntil(() => manager.listenerCount === 1);
+    await waitUntil(() => server.connections().streams === 1);
     const started = Date.now();
     const closing = server.close();
     // A task still running emits after the server began closing: nothing may be written to the ended stream.
-    expect(manager.listenerCount).toBe(0);
+    expect(server.connections().streams).toBe(0);
     expect(() => manager.control('alpha', { op: 'switch' }, USER)).not.toThrow();
     await closing;
     expect(Date.now() - started).toBeLessThan(900);
-    expect(manager.listenerCount).toBe(0);
+    expect(server.connections().streams).toBe(0);
     await done;
   });
 });
