@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { link, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip, gzip as gzipCallback, type Gzip } from 'node:zlib';
 import { LocalWriteError } from './errors.js';
+import { memberNameProblem } from './members.js';
 import { padding, TAR_END, tarHeader, type TarEntry } from './tarFormat.js';
 
 /**
@@ -71,12 +73,62 @@ class Appender {
   }
 
   static async create(path: string): Promise<Appender> {
-    try {
-      return new Appender(path, await open(path, 'wx', 0o644));
-    } catch (e) {
-      throw new LocalWriteError(path, e as NodeJS.ErrnoException);
-    }
+    return new Appender(path, await createPrivateFile(path));
   }
+}
+
+/**
+ * Every file diag writes (the archive, its checksum, the spool of each host) is new and private:
+ * created 0600 (the archive holds a copy of every host's configuration), never through a link and
+ * never over a file already there: O_CREAT|O_EXCL|O_NOFOLLOW.
+ */
+export const CREATE_FLAGS = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW;
+export const FILE_MODE = 0o600;
+
+async function createPrivateFile(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, CREATE_FLAGS, FILE_MODE);
+  } catch (e) {
+    throw new LocalWriteError(path, e as NodeJS.ErrnoException);
+  }
+}
+
+/** Writes a small file 0600 under a name that must be free (see CREATE_FLAGS). */
+export async function writePrivateFile(path: string, data: Buffer | string): Promise<void> {
+  const fh = await createPrivateFile(path);
+  try {
+    await fh.writeFile(data);
+  } catch (e) {
+    await rm(path, { force: true });
+    throw new LocalWriteError(path, e as NodeJS.ErrnoException);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Gives the finished temporary file its final name, which must be free: a hard link fails with
+ * EEXIST on anything there, a file or a link, and never follows it (rename would replace it).
+ * Where the file system has no hard links, the name is checked and the file renamed.
+ */
+async function placeFile(temp: string, final: string): Promise<void> {
+  try {
+    await link(temp, final);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw new LocalWriteError(final, e as NodeJS.ErrnoException);
+    try {
+      await lstat(final);
+      throw new LocalWriteError(final, Object.assign(new Error('EEXIST'), { code: 'EEXIST' }));
+    } catch (missing) {
+      if ((missing as NodeJS.ErrnoException).code !== 'ENOENT') throw missing;
+    }
+    await rename(temp, final).catch((r: NodeJS.ErrnoException) => {
+      throw new LocalWriteError(final, r);
+    });
+    return;
+  }
+  await rm(temp, { force: true });
 }
 
 /** One tar entry (header, data, padding) as a complete gzip member. */
@@ -225,8 +277,12 @@ export class HostPart {
     return this.out.close();
   }
 
+  /** Every member is inside the host's folder: a name that could leave it is a bug, never archived. */
   private name(path: string): string {
-    return path ? `${this.top}/${path}` : this.top;
+    if (!path) return this.top;
+    const problem = memberNameProblem(path);
+    if (problem) throw new Error(`refusing to archive ${JSON.stringify(path)}: ${problem}`);
+    return `${this.top}/${path}`;
   }
 }
 
@@ -299,18 +355,29 @@ export class DiagArchive {
     return this.enqueue(async () => this.emit(await entryMember({ name: `${this.top}/${path}`, type: 'file', size: data.length, mtime: this.mtime }, data)));
   }
 
-  async finish(): Promise<FinishedArchive> {
+  /**
+   * Ends the archive; `check` reads the complete temporary file first (the secret scan) and may
+   * throw, in which case nothing is given its final name. The archive and then its `.sha256` are
+   * put in place only under names that are free.
+   */
+  async finish(check?: (tempPath: string) => Promise<void>): Promise<FinishedArchive> {
     await this.enqueue(async () => this.emit(await gzip(TAR_END, { level: GZIP_LEVEL })));
     await this.out.close();
     const sha256 = this.hash.digest('hex');
+    await check?.(this.tempPath);
     const sumTemp = join(this.finalPath, '..', `.${basename(this.finalPath)}.sha256.partial-${process.pid}`);
+    // Only what this run created is removed on failure: a file or link found in the way stays.
+    let placed = false;
+    let sumCreated = false;
     try {
-      await rename(this.tempPath, this.finalPath);
-      await writeFile(sumTemp, `${sha256}  ${basename(this.finalPath)}\n`);
-      await rename(sumTemp, `${this.finalPath}.sha256`);
+      await placeFile(this.tempPath, this.finalPath);
+      placed = true;
+      await writePrivateFile(sumTemp, `${sha256}  ${basename(this.finalPath)}\n`);
+      sumCreated = true;
+      await placeFile(sumTemp, `${this.finalPath}.sha256`);
     } catch (e) {
-      await Promise.all([rm(this.finalPath, { force: true }), rm(sumTemp, { force: true })]);
-      throw new LocalWriteError(`${this.finalPath}.sha256`, e as NodeJS.ErrnoException);
+      await Promise.all([placed ? rm(this.finalPath, { force: true }) : undefined, sumCreated ? rm(sumTemp, { force: true }) : undefined]);
+      throw e instanceof LocalWriteError ? e : new LocalWriteError(`${this.finalPath}.sha256`, e as NodeJS.ErrnoException);
     }
     return { path: this.finalPath, sha256, bytes: this.out.position };
   }

@@ -4,9 +4,11 @@ import { posix } from 'node:path';
 import { parseTungstenIni, type TungstenConfig } from '../config/tungstenIni.js';
 import { CommandTimeoutError, ConnectionLostError, type HostTransport } from '../ssh/transport.js';
 import type { EntryWriter, HostPart } from './archive.js';
-import { LocalWriteError } from './errors.js';
-import { redactText } from './redact.js';
-import { FrameReader, LISTING_SECTION, OS_FACTS, parseListing, parseProbe, probeScript, shellQuote, streamScript, type FrameHeader, type FrameTrailer } from './remote.js';
+import { HostCommandError, HostLimitError, LocalWriteError, OutputLimitError } from './errors.js';
+import { memberNameProblem, shownName } from './members.js';
+import { redactConfig } from './redact.js';
+import { secretsOfConfig, type KnownSecret } from './secretScan.js';
+import { FrameFormatError, FrameReader, LISTING_SECTION, OS_FACTS, parseListing, parseProbe, probeScript, shellQuote, streamScript, type FrameHeader, type FrameTrailer } from './remote.js';
 import { renderReverse } from './reverse.js';
 import type { CollectedFile, SkippedFile } from './types.js';
 
@@ -23,6 +25,10 @@ export interface CollectOptions {
   streamSlot?: <T>(stream: () => Promise<T>) => Promise<T>;
   /** Stops the collection (per-host limit): a host still waiting for its stream slot gives it up. */
   signal?: AbortSignal;
+  /** Cap on the bytes read from this host's files (default DEFAULT_MAX_HOST_BYTES). */
+  maxHostBytes?: number;
+  /** Receives every password this host's configuration revealed (for the archive's final scan). */
+  knownSecrets?: KnownSecret[];
 }
 
 export interface CollectOutcome {
@@ -51,15 +57,20 @@ export function isCredentialFile(path: string): boolean {
 /** Configuration files are redacted in memory, whole; anything larger is not configuration. */
 export const MAX_CONF_BYTES = 16 << 20;
 
+/** Holds a command's output up to `limit` bytes; past that it fails, which stops the command. */
 class MemorySink extends Writable {
   chunks: Buffer[] = [];
   length = 0;
-  constructor(private readonly limit: number) {
+  constructor(
+    private readonly limit: number,
+    private readonly label: string,
+  ) {
     super();
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    if (this.length < this.limit) this.chunks.push(chunk.subarray(0, this.limit - this.length));
     this.length += chunk.length;
+    if (this.length > this.limit) return cb(new OutputLimitError(this.label, this.limit));
+    this.chunks.push(chunk);
     cb();
   }
   buffer(): Buffer {
@@ -70,10 +81,20 @@ class MemorySink extends Writable {
   }
 }
 
+/** What the OS facts and the listing may print (a listing of 100,000 files is a few MiB). */
+export const MAX_PROBE_BYTES = 64 << 20;
+/** What `cctrl ls` may print. */
+export const MAX_CCTRL_BYTES = 4 << 20;
+/** Default cap on all the bytes read from one host (`--max-host-size`). */
+export const DEFAULT_MAX_HOST_BYTES = 4096 * 1048576;
+
 /** A file of the host to stream, and where it goes in the host's folder. */
 interface PlannedFile {
   archived: string;
+  /** The path as the host listed it (for the manifest and messages). */
   source: string;
+  /** What it resolves to: the path that is read. */
+  resolved: string;
   tailBytes: number;
   redact: boolean;
   keepText: boolean;
@@ -108,40 +129,63 @@ export class HostCollector {
     private readonly options: CollectOptions,
   ) {}
 
+  private get maxHostBytes(): number {
+    return this.options.maxHostBytes ?? DEFAULT_MAX_HOST_BYTES;
+  }
+
   async run(): Promise<CollectOutcome> {
     const cctrl = this.askClusterStatus();
     cctrl.catch(() => undefined);
 
     const probe = probeScript(this.options.installDirectory);
-    const probeOut = new MemorySink(64 << 20);
-    await this.transport.exec(probe.script, probeOut, { idleTimeoutMs: this.options.idleTimeoutMs, label: 'the OS facts and file listing' });
+    const probeOut = new MemorySink(MAX_PROBE_BYTES, 'the OS facts and file listing');
+    let probed;
+    try {
+      probed = await this.transport.exec(probe.script, probeOut, { idleTimeoutMs: this.options.idleTimeoutMs, label: 'the OS facts and file listing' });
+    } catch (e) {
+      if (e instanceof OutputLimitError) throw new HostCommandError(`${e.message}; no real installation lists that much, nothing of it was kept`);
+      throw e;
+    }
     const sections = new Map(parseProbe(probeOut.buffer(), probe.boundary).map((s) => [s.name, s]));
     for (const [path, command] of OS_FACTS) {
       const section = sections.get(path);
       if (section?.code === 0) await this.addBuffer(path, section.data, {});
-      else this.skipped.push({ path, reason: `${command.split(' ')[0]} ${section ? `exited with ${section.code}${section.error ? `: ${section.error}` : ''}` : 'gave no answer'}` });
+      else this.skipped.push({ path, reason: `${command.split(' ')[0]} ${section ? `exited with ${section.code}${section.error ? `: ${shownName(section.error, 300)}` : ''}` : 'gave no answer'}` });
     }
     const listingSection = sections.get(LISTING_SECTION);
-    if (!listingSection) throw new ConnectionLostError('the host did not list its files (the listing script was cut short)');
-    const { listed, notes } = parseListing(listingSection.data.toString('utf8'), this.options.installDirectory);
-    this.skipped.push(...notes);
-    this.failures.push(...notes.map((n) => n.reason));
+    if (!listingSection) {
+      const why = probed.stderr.trim() ? `: ${shownName(lastLine(probed.stderr), 300)}` : '';
+      throw new HostCommandError(`the host answered but did not run the file listing (exit ${probed.code ?? probed.signal})${why}`);
+    }
+    const listing = parseListing(listingSection.data.toString('utf8'), this.options.installDirectory);
+    this.skipped.push(...listing.missing, ...listing.skipped, ...listing.refused);
+    this.failures.push(...listing.missing.map((n) => n.reason), ...listing.refused.map((n) => `${n.path}: ${n.reason}`));
 
+    // Configuration keeps its configured path in the archive (conf/opt/continuent/...), whatever it resolves to.
+    const install = posix.normalize(this.options.installDirectory).replace(/(.)\/+$/, '$1');
     const plans: PlannedFile[] = [];
     let iniPlanned = false;
-    for (const item of listed) {
-      const source = item.path.startsWith('/') ? item.path : `${this.options.installDirectory}/${item.path}`;
-      const archived = item.kind === 'log' ? item.path : `conf${source}`;
-      if (item.kind === 'dangling') {
-        this.skipped.push({ path: item.path, reason: `dangling symlink${item.target ? ` to ${item.target}` : ''} (that component is not installed on this host)` });
-      } else if (isCredentialFile(item.path)) {
+    let budget = this.maxHostBytes;
+    for (const item of listing.listed) {
+      const archived = item.kind === 'log' ? item.path : item.kind === 'ini' ? `conf${item.path}` : `conf${install === '/' ? '' : install}/${item.path}`;
+      const nameProblem = memberNameProblem(archived);
+      if (nameProblem) {
+        this.skipped.push({ path: shownName(archived), reason: `refused: ${nameProblem}` });
+        this.failures.push(`${shownName(archived)}: refused: ${nameProblem}`);
+      } else if (isCredentialFile(item.path) || isCredentialFile(item.source)) {
         this.skipped.push({ path: archived, reason: 'credential file: never leaves the host' });
-      } else if (item.kind === 'log') {
-        plans.push({ archived, source, tailBytes: this.options.logSizeBytes, redact: false, keepText: false });
-      } else if (item.size > MAX_CONF_BYTES) {
+      } else if (item.kind !== 'log' && item.size > MAX_CONF_BYTES) {
         this.skipped.push({ path: archived, reason: `${item.size} bytes: larger than a configuration file can be (${MAX_CONF_BYTES >> 20} MiB), not read` });
       } else {
-        plans.push({ archived, source, tailBytes: 0, redact: true, keepText: item.kind === 'ini' && !iniPlanned });
+        const tailBytes = item.kind === 'log' ? this.options.logSizeBytes : 0;
+        const expected = tailBytes > 0 ? Math.min(tailBytes, item.size) : item.size;
+        if (expected > budget) {
+          this.skipped.push({ path: archived, reason: `not read: ${item.size} bytes would pass the cap of ${mib(this.maxHostBytes)} for one host (--max-host-size)` });
+          continue;
+        }
+        budget -= expected;
+        const listedAs = item.kind === 'ini' ? item.path : `${install === '/' ? '' : install}/${item.path}`;
+        plans.push({ archived, source: listedAs, resolved: item.source, tailBytes, redact: item.kind !== 'log', keepText: item.kind === 'ini' && !iniPlanned });
         if (item.kind === 'ini') iniPlanned = true;
       }
     }
@@ -156,6 +200,7 @@ export class HostCollector {
   private async streamFiles(plans: PlannedFile[]): Promise<{ path: string; text: string } | undefined> {
     let hostIni: { path: string; text: string } | undefined;
     let current: OpenFrame | undefined;
+    let streamedBytes = 0;
     const fail = (plan: PlannedFile, reason: string) => {
       this.skipped.push({ path: plan.archived, reason });
       this.failures.push(`${plan.archived}: ${reason}`);
@@ -163,8 +208,14 @@ export class HostCollector {
     const reader = new FrameReader({
       open: (index: number, header: FrameHeader) => {
         const plan = plans[index];
-        if (!plan) throw new Error(`the host sent more files than were asked for (${plans.length})`);
+        if (!plan) throw new FrameFormatError(`the host sent more files than were asked for (${plans.length})`);
         if (!header.ok) return fail(plan, `cannot read: ${header.error}`);
+        const cap = plan.redact ? MAX_CONF_BYTES : plan.tailBytes > 0 ? plan.tailBytes : this.maxHostBytes;
+        if (header.bytes > cap) {
+          throw new HostLimitError(`the host announced ${header.bytes} bytes for it, over its cap of ${mib(cap)} (${plan.redact ? 'a configuration file' : plan.tailBytes > 0 ? '--log-size' : '--max-host-size'})`);
+        }
+        if (streamedBytes + header.bytes > this.maxHostBytes) throw new HostLimitError(`the host's files passed the cap of ${mib(this.maxHostBytes)} for one host (--max-host-size)`);
+        streamedBytes += header.bytes;
         current = {
           plan,
           bytes: header.bytes,
@@ -199,7 +250,12 @@ export class HostCollector {
         }
         const original = Buffer.concat(frame.chunks).toString('utf8');
         if (plan.keepText) hostIni = { path: plan.source, text: original };
-        await this.addBuffer(plan.archived, Buffer.from(redactText(original)), { source: plan.source, redacted: true });
+        const redaction = redactConfig(original, plan.source);
+        for (const m of redaction.masked) {
+          // A number under a password-like key (a port after -p) is too common in logs to search for.
+          if (!/^\d+$/.test(m.value)) this.options.knownSecrets?.push({ value: m.value, from: `${m.key} in ${plan.archived} of this host` });
+        }
+        await this.addBuffer(plan.archived, Buffer.from(redaction.text), { source: plan.source, redacted: true });
       },
     });
     const slot = this.options.streamSlot ?? ((stream) => stream());
@@ -214,7 +270,7 @@ export class HostCollector {
       const streamed = slot(() =>
         signal?.aborted
           ? Promise.resolve(undefined)
-          : this.transport.exec(streamScript(plans.map((p) => ({ source: p.source, tailBytes: p.tailBytes }))), reader, {
+          : this.transport.exec(streamScript(plans.map((p) => ({ source: p.resolved, tailBytes: p.tailBytes }))), reader, {
               idleTimeoutMs: this.options.idleTimeoutMs,
               label: `the stream of ${plans.length} file${plans.length === 1 ? '' : 's'}`,
             }),
@@ -229,7 +285,12 @@ export class HostCollector {
     } catch (e) {
       await reader.stop();
       await current?.writer?.abort();
-      throw e;
+      if (!(e instanceof HostLimitError)) throw e;
+      // The stream was stopped at the file that broke a cap: it and every file after it are not read.
+      const at = reader.completed;
+      fail(plans[at]!, `not read: ${e.message}`);
+      for (const plan of plans.slice(at + 1)) fail(plan, `not read: the file stream was stopped at ${plans[at]!.archived}, which passed a cap`);
+      return hostIni;
     }
     if (current || reader.completed < plans.length) {
       await current?.writer?.abort();
@@ -242,7 +303,9 @@ export class HostCollector {
     let text: string;
     if (hostIni) {
       try {
-        text = renderReverse(parseTungstenIni(hostIni.text, hostIni.path), { public: true });
+        const parsed = parseTungstenIni(hostIni.text, hostIni.path);
+        this.options.knownSecrets?.push(...secretsOfConfig(parsed));
+        text = renderReverse(parsed, { public: true });
       } catch (e) {
         this.skipped.push({ path: 'tpm_reverse.txt', reason: `the host's ${hostIni.path} does not parse: ${(e as Error).message}` });
         return;
@@ -258,19 +321,20 @@ export class HostCollector {
     const cctrl = `${this.options.installDirectory}/tungsten/tungsten-manager/bin/cctrl`;
     const t = this.options.cctrlTimeoutS;
     const command = `c=${shellQuote(cctrl)}; [ -x "$c" ] || { echo "$c is not installed on this host" >&2; exit 127; }; echo ls | timeout ${t} "$c"`;
-    const sink = new MemorySink(4 << 20);
+    const sink = new MemorySink(MAX_CCTRL_BYTES, 'cctrl ls');
     try {
       const result = await this.transport.exec(command, sink, { idleTimeoutMs: Math.max(this.options.idleTimeoutMs, (t + 5) * 1000), label: 'cctrl ls' });
       const text = sink.text();
       if (result.code === 0 && text.trim()) return { text };
       return {
         why:
-          result.code === 127 ? result.stderr.trim() || 'cctrl not found'
+          result.code === 127 ? shownName(lastLine(result.stderr), 300) || 'cctrl not found'
           : result.code === 124 ? `the manager did not answer within ${t} s`
-          : `cctrl exited with ${result.code ?? result.signal}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''}`,
+          : `cctrl exited with ${result.code ?? result.signal}${result.stderr.trim() ? `: ${shownName(lastLine(result.stderr), 300)}` : ''}`,
       };
     } catch (e) {
       if (e instanceof CommandTimeoutError) return { why: `the manager did not answer within ${t} s` };
+      if (e instanceof OutputLimitError) return { why: `${e.message}: not kept` };
       throw e;
     }
   }
@@ -297,6 +361,10 @@ export class HostCollector {
 
 function lastLine(text: string): string {
   return text.trim().split('\n').at(-1)!.slice(0, 300);
+}
+
+function mib(bytes: number): string {
+  return bytes % 1048576 === 0 ? `${bytes / 1048576} MiB` : `${bytes} bytes`;
 }
 
 export { CommandTimeoutError, ConnectionLostError };

@@ -4,7 +4,9 @@
  * every chosen file as a frame whose size is stated before its data.
  */
 import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
 import { Writable } from 'node:stream';
+import { hostPathProblem, isInside, memberNameProblem, shownName } from './members.js';
 
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -26,21 +28,51 @@ export interface ProbeScript {
 }
 
 /** The directories (relative to the installation) whose files are listed. */
-const LISTED_DIRECTORIES = ['service_logs', 'conf', 'tungsten/tungsten-replicator/conf', 'tungsten/tungsten-manager/conf', 'tungsten/tungsten-connector/conf'];
+export const LISTED_DIRECTORIES = ['service_logs', 'conf', 'tungsten/tungsten-replicator/conf', 'tungsten/tungsten-manager/conf', 'tungsten/tungsten-connector/conf'];
+
+/** Where tpm keeps a tungsten.ini outside the installation. */
+export const INI_LOCATIONS = ['/etc/tungsten/tungsten*.ini', '/etc/tungsten.ini'];
+
+/**
+ * Prints one record per path given ($0 is the record's letter for a regular file): the path, what
+ * it resolves to (`readlink -f`, every link followed) and the size of that. A path that resolves to
+ * something that is not a regular file is `N`, one that resolves to nothing `D`. Nothing is opened.
+ */
+const DESCRIBE = [
+  'for p; do',
+  '  r=$(readlink -f -- "$p")',
+  '  if [ -n "$r" ] && [ -f "$r" ]; then printf "%s\\t%s\\t%s\\t%s\\0" "$0" "$(stat -c %s -- "$r" 2>/dev/null)" "$p" "$r"',
+  '  elif [ -n "$r" ] && [ -e "$r" ]; then printf "N\\t0\\t%s\\t%s\\0" "$p" "$r"',
+  '  else printf "D\\t0\\t%s\\t%s\\0" "$p" "$(readlink -- "$p")"',
+  '  fi',
+  'done',
+].join('\n');
 
 /**
  * One script for the OS facts and the listing. Each section is `--B name\n` + the command's stdout
  * + `\n--B. rc last-line-of-stderr\n`; stdout goes straight through (fd 3) while stderr is caught.
+ *
+ * The listing never follows a link while it walks (`find -H`: only the listed directory itself is
+ * followed, and only when it resolves inside the installation), so a link to `/` costs one record,
+ * not a walk of the whole host. Every file's resolved path is sent along; tpm decides (parseListing).
  */
 export function probeScript(install: string): ProbeScript {
   const boundary = `tpm-diag-${randomBytes(16).toString('hex')}`;
   const q = shellQuote(install);
   const listing = [
+    `D=${shellQuote(DESCRIBE)}`,
     `listing() {`,
     `  cd ${q} 2>/dev/null || { printf 'X\\t0\\tno installation directory %s\\0' ${q}; return 0; }`,
+    `  root=$(pwd -P)`,
+    `  printf 'R\\t0\\t%s\\0' "$root"`,
     `  [ -d service_logs ] || printf 'X\\t0\\tno service_logs directory in %s\\0' ${q}`,
-    `  for d in ${LISTED_DIRECTORIES.join(' ')}; do [ -d "$d" ] && find -L "$d" -mindepth 1 \\( -type f -printf 'F\\t%s\\t%p\\0' \\) -o \\( -type l -printf 'D\\t0\\t%p\\t%l\\0' \\) 2>/dev/null; done`,
-    `  for f in /etc/tungsten/tungsten*.ini /etc/tungsten.ini ${q}/tungsten/tungsten.ini; do [ -f "$f" ] && printf 'I\\t%s\\t%s\\0' "$(wc -c < "$f")" "$f"; done`,
+    `  for d in ${LISTED_DIRECTORIES.join(' ')}; do`,
+    `    [ -d "$d" ] || continue`,
+    `    r=$(readlink -f -- "$d")`,
+    `    case "$r/" in "$root"/?*) ;; *) printf 'O\\t0\\t%s\\t%s\\0' "$d" "$r"; continue ;; esac`,
+    `    find -H "$d" -mindepth 1 \\( -type f -o -type l \\) -exec sh -c "$D" F {} + 2>/dev/null`,
+    `  done`,
+    `  for f in ${INI_LOCATIONS.join(' ')} ${q}/tungsten/tungsten.ini; do { [ -e "$f" ] || [ -L "$f" ]; } && sh -c "$D" I "$f"; done`,
     `  return 0`,
     `}`,
   ];
@@ -97,10 +129,12 @@ export function parseProbe(output: Buffer, boundary: string): ProbeSection[] {
 }
 
 export interface ListedFile {
-  kind: 'log' | 'conf' | 'ini' | 'dangling';
+  kind: 'log' | 'conf' | 'ini';
+  /** The name the host listed: relative to the installation, absolute for a tungsten.ini. */
   path: string;
+  /** What it resolves to on the host (canonical): the path that is read. */
+  source: string;
   size: number;
-  target?: string;
 }
 
 export interface ListingNote {
@@ -108,19 +142,86 @@ export interface ListingNote {
   reason: string;
 }
 
-export function parseListing(text: string, install: string): { listed: ListedFile[]; notes: ListingNote[] } {
-  const listed: ListedFile[] = [];
-  const notes: ListingNote[] = [];
-  for (const record of text.split('\0')) {
-    if (!record) continue;
-    const [kind, size, path, target] = record.split('\t');
-    if (!kind || !path) continue;
-    if (kind === 'X') notes.push({ path: path.startsWith('no service_logs') ? 'service_logs/' : install, reason: path });
-    else if (kind === 'D') listed.push({ kind: 'dangling', path, size: 0, ...(target ? { target } : {}) });
-    else if (kind === 'I') listed.push({ kind: 'ini', path, size: Number(size) });
-    else if (kind === 'F') listed.push({ kind: path.startsWith('service_logs/') ? 'log' : 'conf', path, size: Number(size) });
+export interface Listing {
+  /** The installation's canonical path on the host. */
+  root: string;
+  listed: ListedFile[];
+  /** What the installation lacks (no installation directory, no service_logs): the host is partial. */
+  missing: ListingNote[];
+  /** Not collected, for a reason that is the host's configuration (a dangling link, a link outside). */
+  skipped: ListingNote[];
+  /** Refused: records no honest host sends (a name that leaves its folder, a garbled record). */
+  refused: ListingNote[];
+}
+
+const FIELDS: Record<string, number> = { X: 3, R: 3, F: 4, N: 4, D: 4, O: 4, I: 4 };
+
+function iniLocation(path: string, install: string): boolean {
+  return /^\/etc\/tungsten\/tungsten[^/]*\.ini$/.test(path) || path === '/etc/tungsten.ini' || path === `${install}/tungsten/tungsten.ini`;
+}
+
+/**
+ * Checks every record of the listing against what an honest host can send: names relative to the
+ * installation and inside the listed directories, sizes that are numbers, and only regular files
+ * that resolve inside the installation (or a tungsten.ini at its known places).
+ */
+export function parseListing(text: string, installDirectory: string): Listing {
+  const install = posix.normalize(installDirectory).replace(/(.)\/+$/, '$1');
+  const listing: Listing = { root: install, listed: [], missing: [], skipped: [], refused: [] };
+  const refuse = (path: string, reason: string) => void listing.refused.push({ path: shownName(path), reason });
+  const records = text.split('\0').filter((r) => r !== '');
+  for (const record of records) {
+    const fields = record.split('\t');
+    const [kind, size, path, target] = fields as [string, string, string, string | undefined];
+    if (!kind || FIELDS[kind] !== fields.length) {
+      refuse(record, 'refused: a listing record tpm cannot read (a name with a tab in it?)');
+      continue;
+    }
+    if (kind === 'X') {
+      listing.missing.push({ path: path.startsWith('no service_logs') ? 'service_logs/' : install, reason: shownName(path, 400) });
+      continue;
+    }
+    if (kind === 'R') {
+      const problem = hostPathProblem(path);
+      if (problem || path === '/') refuse(path, `refused: the host gave ${problem ?? 'the root directory'} as its installation`);
+      else listing.root = path;
+      continue;
+    }
+    const isIni = kind === 'I';
+    const nameProblem = isIni ? (iniLocation(path, install) ? hostPathProblem(path) : 'not a place tpm keeps a tungsten.ini') : memberNameProblem(path);
+    if (nameProblem) {
+      refuse(path, `refused: the host listed ${nameProblem}; it would not stay inside the host's folder`);
+      continue;
+    }
+    if (!isIni && !LISTED_DIRECTORIES.some((d) => (kind === 'O' ? path === d : path.startsWith(`${d}/`)))) {
+      refuse(path, 'refused: the host listed a name outside the directories tpm lists');
+      continue;
+    }
+    if (kind === 'D') {
+      listing.skipped.push({ path, reason: `dangling symlink${target ? ` to ${shownName(target)}` : ''} (that component is not installed on this host)` });
+      continue;
+    }
+    const resolvedProblem = hostPathProblem(target!);
+    if (resolvedProblem) {
+      refuse(path, `refused: the host resolved it to ${resolvedProblem}`);
+      continue;
+    }
+    const inside = isInside(target!, listing.root) && target !== listing.root;
+    const allowed = inside || (isIni && iniLocation(target!, install));
+    const shownTarget = shownName(target!);
+    if (kind === 'O') {
+      listing.skipped.push({ path: `${path}/`, reason: `resolves to ${shownTarget}, outside the installation ${shownName(listing.root)}: not listed` });
+    } else if (kind === 'N') {
+      listing.skipped.push({ path, reason: `resolves to ${shownTarget}, ${allowed ? '' : 'outside the installation, '}not a regular file: not collected` });
+    } else if (!allowed) {
+      listing.skipped.push({ path, reason: `resolves to ${shownTarget}, outside the installation ${shownName(listing.root)}: not collected` });
+    } else if (!/^\d{0,15}$/.test(size)) {
+      refuse(path, `refused: the host gave a size that is not a number ("${shownName(size, 40)}")`);
+    } else {
+      listing.listed.push({ kind: isIni ? 'ini' : path.startsWith('service_logs/') ? 'log' : 'conf', path, source: target!, size: Number(size) });
+    }
   }
-  return { listed, notes };
+  return listing;
 }
 
 export interface FrameRequest {
@@ -141,6 +242,8 @@ export function streamScript(frames: FrameRequest[]): string {
   return [
     'exec 3>&1',
     'f() {',
+    // The path was canonical and a regular file when listed: a link or anything else put there since is not read.
+    `  [ ! -e "$2" ] || { [ "$(readlink -f -- "$2")" = "$2" ] && [ -f "$2" ]; } || { printf 'E %s\\n' 'no longer a regular file at that path (changed since it was listed)'; return 0; }`,
     `  s=$(wc -c 2>&1 < "$2") || { printf 'E %s\\n' "$(printf '%s' "$s" | tail -n 1)"; return 0; }`,
     '  s=$((s)); c=$s',
     '  [ "$1" -gt 0 ] && [ "$s" -gt "$1" ] && c=$1',
@@ -260,20 +363,20 @@ export class FrameReader extends Writable {
   private header(text: string): void | Promise<void> {
     if (text.startsWith('E ')) {
       const index = this.index++;
-      return this.handler.open(index, { ok: false, error: text.slice(2) });
+      return this.handler.open(index, { ok: false, error: shownName(text.slice(2), 300) });
     }
-    const m = /^F (\d+) (\d+)$/.exec(text);
-    if (!m) throw new FrameFormatError(`the file stream from the host is garbled: "${text.slice(0, 80)}"`);
+    const m = /^F (\d{1,15}) (\d{1,15})$/.exec(text);
+    if (!m) throw new FrameFormatError(`the file stream from the host is garbled: "${shownName(text, 80)}"`);
     this.remaining = Number(m[2]);
     this.state = this.remaining > 0 ? 'body' : 'trailer';
     return this.handler.open(this.index, { ok: true, sourceBytes: Number(m[1]), bytes: this.remaining });
   }
 
   private trailer(text: string): void | Promise<void> {
-    const m = /^(\d+) (\d+) ?(.*)$/.exec(text);
-    if (!m) throw new FrameFormatError(`the file stream from the host is garbled: "${text.slice(0, 80)}"`);
+    const m = /^(\d{1,15}) (\d{1,15}) ?(.*)$/.exec(text);
+    if (!m) throw new FrameFormatError(`the file stream from the host is garbled: "${shownName(text, 80)}"`);
     const index = this.index++;
     this.state = 'header';
-    return this.handler.close(index, { code: Number(m[1]), copied: Number(m[2]), error: m[3]!.trim() });
+    return this.handler.close(index, { code: Number(m[1]), copied: Number(m[2]), error: shownName(m[3]!.trim(), 300) });
   }
 }

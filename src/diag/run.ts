@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
@@ -9,7 +9,9 @@ import { connectSsh, HostConnectError } from '../ssh/connect.js';
 import { CommandTimeoutError, ConnectionLostError, LocalTransport, SshTransport, type HostTransport } from '../ssh/transport.js';
 import { DiagArchive, HostPart } from './archive.js';
 import { HostCollector } from './collect.js';
-import { LocalWriteError } from './errors.js';
+import { HostCommandError, LocalWriteError } from './errors.js';
+import { neutraliseControls } from '../controlChars.js';
+import { scanArchive, secretsOfConfig, type KnownSecret } from './secretScan.js';
 import { renderSummary } from './summary.js';
 import type { HostProgress, HostReport, HostStatus, ProgressListener } from './types.js';
 
@@ -34,6 +36,10 @@ export interface DiagRunOptions {
   now?: () => Date;
   /** Hosts whose files stream at the same time (default STREAM_CONCURRENCY). */
   streamConcurrency?: number;
+  /** Cap on the bytes read from one host's files (default DEFAULT_MAX_HOST_BYTES). */
+  maxHostBytes?: number;
+  /** Passwords known besides tungsten.ini's (the local configuration's), for the final scan. */
+  extraSecrets?: KnownSecret[];
 }
 
 /**
@@ -78,12 +84,22 @@ export function archiveBaseName(d: Date): string {
   return `tungsten-diag-${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}-${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
 }
 
+/** Anything at the path, a dangling link included. */
+function taken(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Like tpm: when the name of this second is taken, wait (up to 5 s) for the next one. */
 async function freeName(outDir: string, now: () => Date): Promise<string> {
   const until = Date.now() + 5000;
   for (;;) {
     const name = archiveBaseName(now());
-    if (!existsSync(join(outDir, `${name}.tgz`))) return name;
+    if (!taken(join(outDir, `${name}.tgz`)) && !taken(join(outDir, `${name}.tgz.sha256`))) return name;
     if (Date.now() > until) throw new ToolkitError('conflict', `${join(outDir, `${name}.tgz`)} already exists`, 'remove it or use --path DIR');
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -106,14 +122,17 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
   const finalPath = join(options.outDir, `${name}.tgz`);
   const spoolRoot = join(options.outDir, `.${name}.spool-${process.pid}`);
   let archive: DiagArchive | undefined;
+  let spoolMade = false;
   const transports = new Set<HostTransport>();
   const abortAll = () => transports.forEach((t) => t.close());
   options.signal?.addEventListener('abort', abortAll, { once: true });
   try {
     try {
-      mkdirSync(spoolRoot, { recursive: true });
+      // Not recursive: a directory or link already at that name is an error, never used.
+      mkdirSync(spoolRoot, { mode: 0o700 });
+      spoolMade = true;
     } catch (e) {
-      throw new LocalWriteError(options.outDir, e as NodeJS.ErrnoException);
+      throw new LocalWriteError(spoolRoot, e as NodeJS.ErrnoException);
     }
     archive = await DiagArchive.create(finalPath, name);
     const writer = archive;
@@ -121,6 +140,8 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
     const streamSlot = pLimit(Math.max(1, Math.min(options.concurrency, options.streamConcurrency ?? STREAM_CONCURRENCY)));
     const reports: HostReport[] = [];
     const archived: Promise<void>[] = [];
+    // Every password the run knows: the final scan fails the run if one is anywhere in the archive.
+    const knownSecrets: KnownSecret[] = [...secretsOfConfig(options.config), ...(options.extraSecrets ?? [])];
     let fatal: Error | undefined;
     const failFast = (e: Error) => {
       fatal ??= e;
@@ -134,7 +155,7 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
           if (fatal || options.signal?.aborted) return;
           try {
             const part = await HostPart.create(join(spoolRoot, `${host}.tgz-part`), `${name}/${host}`, writer.modified);
-            const report = await collectHost(host, { ...options, streamSlot }, part, transports);
+            const report = await collectHost(host, { ...options, streamSlot, knownSecrets }, part, transports);
             if (options.signal?.aborted) return void (await part.close());
             reports.push(report);
             const done = appendHost(writer, report, part);
@@ -166,7 +187,16 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
     await writer.addBuffer('manifest.json', Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
     const summary = renderSummary({ archiveName: `${name}.tgz`, createdAt, commandLine: options.commandLine, version: options.version, config: options.config, reports, logSizeMiB: options.logSizeMiB });
     await writer.addBuffer('SUMMARY.txt', Buffer.from(summary));
-    const finished = await writer.finish();
+    const finished = await writer.finish(async (temp) => {
+      const hit = await scanArchive(temp, knownSecrets);
+      if (hit) {
+        throw new ToolkitError(
+          'refused',
+          `the archive would contain a password (${hit.secret.from}) in ${neutraliseControls(hit.member)}; it was not written`,
+          'redaction did not recognise where that file keeps it: remove the file from the host or mask it there, then run tpm diag again (a password that is also an ordinary word in the logs, such as a user name, cannot be shipped safely: change it)',
+        );
+      }
+    });
     return { archivePath: finished.path, sha256: finished.sha256, manifest, exitCode: exitCodeFor(reports) };
   } catch (e) {
     abortAll();
@@ -174,13 +204,19 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
     throw toToolkit(e);
   } finally {
     options.signal?.removeEventListener('abort', abortAll);
-    rmSync(spoolRoot, { recursive: true, force: true });
+    if (spoolMade) rmSync(spoolRoot, { recursive: true, force: true });
   }
 }
 
 function toToolkit(e: unknown): unknown {
   if (e instanceof LocalWriteError) {
-    return new ToolkitError('refused', e.message, e.errno.code === 'ENOSPC' ? 'free some space or write elsewhere with --path DIR; no archive was left behind' : 'check the directory, or write elsewhere with --path DIR');
+    return new ToolkitError(
+      'refused',
+      e.message,
+      e.errno.code === 'ENOSPC' ? 'free some space or write elsewhere with --path DIR; no archive was left behind'
+      : e.errno.code === 'EEXIST' || e.errno.code === 'ELOOP' ? 'remove what is in the way (after checking who put it there), or write elsewhere with --path DIR'
+      : 'check the directory, or write elsewhere with --path DIR',
+    );
   }
   return e;
 }
@@ -190,7 +226,7 @@ async function appendHost(archive: DiagArchive, report: HostReport, part: HostPa
   await archive.addPart(part);
 }
 
-async function collectHost(host: string, options: DiagRunOptions & { streamSlot?: <T>(stream: () => Promise<T>) => Promise<T> }, part: HostPart, transports: Set<HostTransport>): Promise<HostReport> {
+async function collectHost(host: string, options: DiagRunOptions & { streamSlot?: <T>(stream: () => Promise<T>) => Promise<T>; knownSecrets?: KnownSecret[] }, part: HostPart, transports: Set<HostTransport>): Promise<HostReport> {
   const startedAt = Date.now();
   const roles = options.config.hosts.find((h) => h.name === host)?.roles ?? [];
   const progress: HostProgress = { host, phase: 'connecting', files: 0, bytes: 0, startedAt };
@@ -204,14 +240,14 @@ async function collectHost(host: string, options: DiagRunOptions & { streamSlot?
       ...(target ? { address: `${target.hostName}:${target.port}` } : {}),
       roles,
       status,
-      error,
+      error: error === null ? null : neutraliseControls(error),
       files,
       bytes: files.reduce((n, f) => n + f.bytes, 0),
-      skipped: collector ? [...collector.skipped] : [],
+      skipped: collector ? collector.skipped.map((f) => ({ path: neutraliseControls(f.path), reason: neutraliseControls(f.reason) })) : [],
       durationMs: Date.now() - startedAt,
       ...(collector?.clusterStatus ? { clusterStatus: collector.clusterStatus } : {}),
     };
-    Object.assign(progress, { phase: 'done', status, error, finishedAt: Date.now(), files: r.files.length, bytes: r.bytes });
+    Object.assign(progress, { phase: 'done', status, error: r.error, finishedAt: Date.now(), files: r.files.length, bytes: r.bytes });
     emit();
     return r;
   };
@@ -239,6 +275,8 @@ async function collectHost(host: string, options: DiagRunOptions & { streamSlot?
     idleTimeoutMs: options.commandTimeoutMs,
     cctrlTimeoutS: options.cctrlTimeoutS,
     stagingConfig: options.config,
+    ...(options.maxHostBytes ? { maxHostBytes: options.maxHostBytes } : {}),
+    knownSecrets: options.knownSecrets ?? [],
     ...(options.streamSlot ? { streamSlot: options.streamSlot } : {}),
     onFile: (f) => {
       progress.files++;
@@ -265,7 +303,9 @@ async function collectHost(host: string, options: DiagRunOptions & { streamSlot?
     if (e instanceof CommandTimeoutError) {
       return report('timeout', `${e.command.split('\n')[0]!.slice(0, 80)} gave no output for ${e.idleMs / 1000} s; the host stopped answering`, collector);
     }
-    if (e instanceof ConnectionLostError) return report(collector.files.length > 0 ? 'partial' : 'unreachable', e.message, collector);
+    // The host answered the handshake and the login: whatever failed after that, it was reachable.
+    if (e instanceof ConnectionLostError) return report('partial', e.message, collector);
+    if (e instanceof HostCommandError) return report('partial', e.message, collector);
     return report('partial', (e as Error).message, collector);
   } finally {
     clearTimeout(timer);

@@ -43,19 +43,20 @@ describe('the probe script (sh)', () => {
     expect(sections.map((s) => s.name)).toEqual(['os_info/uname.txt', 'os_info/uptime.txt', 'os_info/df.txt', 'os_info/free.txt', 'os_info/etc_hosts.txt', LISTING_SECTION]);
     expect(sections[0]!.data.toString()).toBe(execFileSync('uname', ['-a']).toString());
     const listing = parseListing(sections.at(-1)!.data.toString(), install);
+    expect(listing.root).toBe(install);
     expect(listing.listed).toEqual(
       expect.arrayContaining([
-        { kind: 'log', path: 'service_logs/trepsvc.log', size: 1000 },
-        { kind: 'dangling', path: 'service_logs/connector.log', size: 0, target: '/nonexistent/connector.log' },
-        { kind: 'conf', path: 'conf/static-alpha.properties', size: 4 },
+        { kind: 'log', path: 'service_logs/trepsvc.log', source: join(install, 'service_logs', 'trepsvc.log'), size: 1000 },
+        { kind: 'conf', path: 'conf/static-alpha.properties', source: join(install, 'conf', 'static-alpha.properties'), size: 4 },
       ]),
     );
+    expect(listing.skipped).toContainEqual({ path: 'service_logs/connector.log', reason: 'dangling symlink to /nonexistent/connector.log (that component is not installed on this host)' });
   });
 
   it('says so when the installation directory is missing', () => {
     const probe = probeScript(join(dir, 'none'));
     const listing = parseProbe(execFileSync('sh', ['-c', probe.script]), probe.boundary).find((s) => s.name === LISTING_SECTION)!;
-    expect(parseListing(listing.data.toString(), join(dir, 'none')).notes).toEqual([{ path: join(dir, 'none'), reason: `no installation directory ${join(dir, 'none')}` }]);
+    expect(parseListing(listing.data.toString(), join(dir, 'none')).missing).toEqual([{ path: join(dir, 'none'), reason: `no installation directory ${join(dir, 'none')}` }]);
   });
 
   it('keeps a failing command in its section with its exit code and last stderr line', () => {

@@ -1,106 +1,19 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SshTarget } from '../../src/config/sshConfig.js';
+import { describe, expect, it } from 'vitest';
 import { parseTungstenIni } from '../../src/config/tungstenIni.js';
 import { archiveBaseName, runDiag, type DiagRunOptions } from '../../src/diag/run.js';
 import type { HostProgress } from '../../src/diag/types.js';
-import { keyPair, startFakeServer, type FakeReply, type FakeServer, type FakeServerOptions } from '../ssh/fakeSshServer.js';
+import type { FakeReply, FakeServer, FakeServerOptions } from '../ssh/fakeSshServer.js';
+import { fakeHost, useFakeFleet } from './fakeDiagHost.js';
 
-const user = keyPair();
-const INI = '[defaults]\nreplication-password=topsecret\n\n[alpha]\nmaster=db1\nmembers=db1,db2\nconnectors=db1\n';
-
-const INSTALL = '/opt/continuent/';
-const OS = [['os_info/uname.txt', 'Linux db 6.1.0 x86_64 GNU/Linux\n'], ...['uptime', 'df', 'free', 'etc_hosts'].map((f) => [`os_info/${f}.txt`, `${f} output\n`])];
-
-/** The file stream's frames for the files it asks for, as the script would send them. */
-function frames(command: string, files: Record<string, Buffer | string>): Buffer {
-  const out: Buffer[] = [];
-  for (const [, tail, quoted] of command.matchAll(/^f (\d+) '(.*)'$/gm)) {
-    const data = files[quoted!.replace(/'\\''/g, "'").slice(INSTALL.length)];
-    if (data === undefined) {
-      out.push(Buffer.from(`E sh: 1: cannot open ${quoted}: No such file\n`));
-      continue;
-    }
-    const d = Buffer.from(data);
-    const keep = Number(tail) > 0 ? Math.min(Number(tail), d.length) : d.length;
-    out.push(Buffer.from(`F ${d.length} ${keep}\n`), d.subarray(d.length - keep), Buffer.from(`0 ${keep} \n`));
-  }
-  return Buffer.concat(out);
-}
-
-/** Answers the collector's commands (probe, file stream, cctrl) from an in-memory host. */
-function fakeHost(files: Record<string, Buffer | string>, extra: (c: string) => FakeReply | undefined = () => undefined) {
-  return (command: string): FakeReply => {
-    const special = extra(command);
-    if (special) return special;
-    const boundary = /^B=(\S+)$/m.exec(command)?.[1];
-    if (boundary) {
-      const records = Object.entries(files).map(([p, d]) => `F\t${Buffer.byteLength(d)}\t${p}\0`);
-      const listing = records.join('') + 'D\t0\tservice_logs/xtrabackup.log\t/opt/continuent/tungsten/tungsten-replicator/log/xtrabackup.log\0';
-      const section = (name: string, text: string) => `--${boundary} ${name}\n${text}\n--${boundary}. 0 \n`;
-      return { stdout: OS.map(([name, text]) => section(name!, text!)).join('') + section('listing', listing) };
-    }
-    if (/^f \d+ '/m.test(command)) return { stdout: frames(command, files) };
-    if (command.startsWith('c=')) return { code: 127, stderr: '/opt/continuent/tungsten/tungsten-manager/bin/cctrl is not installed on this host\n' };
-    return { code: 127, stderr: `unexpected ${command}` };
-  };
-}
-
-let dir: string;
-let servers: FakeServer[] = [];
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tpm-run-'));
-  writeFileSync(join(dir, 'id'), user.private);
-});
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function host(options: Partial<FakeServerOptions>): Promise<FakeServer> {
-  const s = await startFakeServer({ authorizedKeys: [user.public], ...options });
-  servers.push(s);
-  return s;
-}
-
-function options(targets: Record<string, FakeServer>, extra: Partial<DiagRunOptions> = {}): DiagRunOptions {
-  const knownHosts = join(dir, 'known_hosts');
-  writeFileSync(knownHosts, Object.values(targets).map((s) => `[127.0.0.1]:${s.port} ${s.hostPublic}\n`).join(''));
-  const target = (name: string): SshTarget => ({
-    alias: name,
-    hostName: '127.0.0.1',
-    port: targets[name]!.port,
-    user: 'tungsten',
-    identityFiles: [join(dir, 'id')],
-    knownHostsFiles: [knownHosts],
-    strictHostKeyChecking: 'yes',
-    connectTimeoutMs: 1000,
-    proxyJump: [],
-  });
-  return {
-    config: parseTungstenIni(INI, '/etc/tungsten/tungsten.ini'),
-    hosts: Object.keys(targets),
-    mode: 'ssh',
-    outDir: join(dir, 'out'),
-    logSizeMiB: 1,
-    concurrency: 8,
-    hostTimeoutMs: 10_000,
-    commandTimeoutMs: 1000,
-    cctrlTimeoutS: 1,
-    commandLine: ['tpm', 'diag', '-a'],
-    version: '0.1.0',
-    sshTarget: target,
-    ...extra,
-  };
-}
+const fleet = useFakeFleet();
+const host = (o: Partial<FakeServerOptions>) => fleet.host(o);
+const options = (t: Record<string, FakeServer>, extra: Partial<DiagRunOptions> = {}) => fleet.options(t, extra);
 
 const LOG = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `line ${i}\n`).join(''));
-const FILES = { 'service_logs/trepsvc.log': LOG, 'conf/static-alpha.properties': 'a=1\nreplicator.global.db.password=hunter2\n', 'share/.my.alpha.cnf': 'password=x\n' };
+const FILES = { 'service_logs/trepsvc.log': LOG, 'conf/static-alpha.properties': 'a=1\nreplicator.global.db.password=hunter2\n', 'conf/.my.alpha.cnf': 'password=x\n' };
 
 describe('runDiag over in-process SSH hosts', () => {
   it('keeps the last --log-size of a log, redacts configuration and keeps credential files on the host', async () => {
@@ -110,13 +23,13 @@ describe('runDiag over in-process SSH hosts', () => {
     const h = result.manifest.hosts[0]!;
     expect(h.status).toBe('ok');
     expect(h.collected.find((f) => f.path === 'service_logs/trepsvc.log')).toMatchObject({ bytes: 262144, sourceBytes: LOG.length });
-    expect(h.skipped).toContainEqual({ path: 'conf/opt/continuent/share/.my.alpha.cnf', reason: 'credential file: never leaves the host' });
+    expect(h.skipped).toContainEqual({ path: 'conf/opt/continuent/conf/.my.alpha.cnf', reason: 'credential file: never leaves the host' });
     expect(h.skipped).toContainEqual(expect.objectContaining({ path: 'cctrl_ls.txt', reason: expect.stringContaining('not installed') }));
     expect(db1.commands.some((c) => c.includes('.my.alpha.cnf'))).toBe(false);
     // One command for the OS facts and listing, one for the files (only the last --log-size of the log), one for cctrl.
     expect(db1.commands).toHaveLength(3);
     expect(db1.commands.find((c) => c.includes("f 262144 '/opt/continuent/service_logs/trepsvc.log'"))).toBeDefined();
-    const x = join(dir, 'x');
+    const x = join(fleet.dir, 'x');
     spawnSync('mkdir', ['-p', x]);
     expect(spawnSync('tar', ['-xzf', result.archivePath, '-C', x]).status).toBe(0);
     const top = join(x, readdirSync(x)[0]!);
@@ -196,19 +109,19 @@ describe('runDiag over in-process SSH hosts', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
     await expect(runDiag(options({ db1 }, { commandTimeoutMs: 10_000, signal: controller.signal }))).rejects.toMatchObject({ kind: 'interrupted' });
-    expect(readdirSync(join(dir, 'out'))).toEqual([]);
+    expect(readdirSync(join(fleet.dir, 'out'))).toEqual([]);
   });
 });
 
 describe('archive naming', () => {
   it('waits for the next second when the name of this one is taken', async () => {
-    const out = join(dir, 'out');
+    const out = join(fleet.dir, 'out');
     const first = new Date(2026, 4, 6, 7, 8, 9);
     spawnSync('mkdir', ['-p', out]);
     writeFileSync(join(out, `${archiveBaseName(first)}.tgz`), 'earlier run');
     let calls = 0;
     const now = () => new Date(first.getTime() + (calls++ > 0 ? 1000 : 0));
-    const result = await runDiag({ ...options({}), hosts: ['db1'], mode: 'local', config: parseTungstenIni(`[defaults]\ninstall-directory=${dir}/none\n[a]\nmembers=db1\n`, 'x.ini'), now });
+    const result = await runDiag({ ...options({}), hosts: ['db1'], mode: 'local', config: parseTungstenIni(`[defaults]\ninstall-directory=${fleet.dir}/none\n[a]\nmembers=db1\n`, 'x.ini'), now });
     expect(result.archivePath).toBe(join(out, 'tungsten-diag-2026-05-06-07-08-10.tgz'));
     expect(readFileSync(join(out, `${archiveBaseName(first)}.tgz`), 'utf8')).toBe('earlier run');
   });

@@ -45,6 +45,10 @@ export interface InstallTreeSpec {
   ini?: string;
   /** A cctrl script that prints this `ls` text; undefined = no cctrl installed. */
   cctrlLs?: string;
+  /** More symlinks, by path relative to the installation (`service_logs/x.log`) -> target. */
+  links?: Record<string, string>;
+  /** More files, by path relative to the installation -> content. */
+  files?: Record<string, string>;
 }
 
 const COMPONENT: Record<string, string> = {
@@ -109,6 +113,14 @@ export function buildInstallTree(root: string, installPath: string, spec: Instal
   writeFileSync(join(release, 'tungsten-replicator', 'conf', 'services.properties'), 'replicator.services=alpha\nreplicator.store.thl.password=conf-secret-pw\n');
   writeFileSync(join(release, 'tungsten-replicator', 'conf', 'tungsten_keystore.jks'), 'binary keystore\n');
   if (spec.ini !== undefined) writeFileSync(join(release, 'tungsten.ini'), spec.ini);
+  for (const [path, target] of Object.entries(spec.links ?? {})) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    symlinkSync(target, join(root, path));
+  }
+  for (const [path, content] of Object.entries(spec.files ?? {})) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), content);
+  }
   if (spec.cctrlLs !== undefined) {
     writeFileSync(join(release, 'tungsten-manager', 'ls.txt'), spec.cctrlLs);
     writeFileSync(join(release, 'tungsten-manager', 'bin', 'cctrl'), `#!/bin/sh\ncat > /dev/null\ncat "$(dirname "$0")/../ls.txt"\n`, { mode: 0o755 });
@@ -122,6 +134,8 @@ export interface FleetHostSpec {
   port: number;
   /** sshd (default); `hang`: sshd whose every command sleeps. */
   kind?: 'sshd' | 'hang';
+  /** sshd's ForceCommand for every session (a hostile or broken host); the command asked for is in $SSH_ORIGINAL_COMMAND. */
+  forceCommand?: string;
   /** Leave this host out of known_hosts (its key is then unknown). */
   unknownKey?: boolean;
   install?: InstallTreeSpec;
@@ -221,7 +235,7 @@ export async function startFleet(specs: FleetHostSpec[]): Promise<Fleet> {
         'Subsystem sftp internal-sftp',
         'MaxStartups 100',
         'LogLevel ERROR',
-        ...(spec.kind === 'hang' ? ['ForceCommand sleep 300'] : []),
+        ...(spec.kind === 'hang' ? ['ForceCommand sleep 300'] : spec.forceCommand ? [`ForceCommand ${spec.forceCommand}`] : []),
       ].join('\n');
       writeFileSync(join(hdir, 'sshd_config'), `${config}\n`);
       const pidFile = join(hdir, 'namespace.pid');
