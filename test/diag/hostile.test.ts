@@ -12,6 +12,10 @@ import { parseTungstenIni } from '../../src/config/tungstenIni.js';
 import { archiveBaseName, runDiag } from '../../src/diag/run.js';
 import type { HostProgress } from '../../src/diag/types.js';
 import { plainProgressLine } from '../../src/cli/tpm.js';
+import type { Writable } from 'node:stream';
+import { HostPart } from '../../src/diag/archive.js';
+import { HostCollector } from '../../src/diag/collect.js';
+import { LocalTransport, type ExecOptions, type HostTransport } from '../../src/ssh/transport.js';
 import { fakeHost, INSTALL, isCctrl, isProbe, isStream, listingRecords, probeReply, useFakeFleet } from './fakeDiagHost.js';
 
 const fleet = useFakeFleet();
@@ -40,7 +44,7 @@ describe('a host that lies about sizes', () => {
     expect(h.collected.map((f) => f.path)).toContain('service_logs/trepsvc.log');
     // The 96 MiB the host sent after its header were never held: tpm stopped reading at the header.
     expect(peak - baseline).toBeLessThan(48 << 20);
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(Date.now() - started).toBeLessThan(15_000);
     expect(members(result.archivePath).some((m) => m.includes('static-alpha'))).toBe(false);
   });
 
@@ -150,15 +154,27 @@ describe('what a host prints reaches no terminal raw, and has a size', () => {
     expect(h.error).toContain('cannot read: cannot open: \\x1b]0;pwned');
   });
 
-  it('a listing or a cctrl that never ends is cut at its cap with a clear reason, not held whole', async () => {
-    const endless = Buffer.alloc(70 << 20, 0x41);
-    const db1 = await fleet.host({ handler: fakeHost(CONF, (c) => (isProbe(c) ? { stdout: endless } : undefined)) });
-    const db2 = await fleet.host({ handler: fakeHost(CONF, (c) => (isCctrl(c) ? { stdout: Buffer.alloc(5 << 20, 0x42) } : undefined)) });
-    const result = await runDiag(fleet.options({ db1, db2 }, { commandTimeoutMs: 5000 }));
-    const [h1, h2] = result.manifest.hosts;
-    expect(h1!.status).toBe('partial');
-    expect(h1!.error).toBe('the OS facts and file listing printed over 64 MiB; no real installation lists that much, nothing of it was kept');
-    expect(h2!.skipped).toContainEqual({ path: 'cctrl_ls.txt', reason: 'cctrl ls printed over 4 MiB: not kept' });
+  it('a listing that never ends is cut at its cap with a clear reason (the command stopped, nothing held whole)', async () => {
+    // The probe answered by a local command that prints 1 GiB: the real pump, the real kill.
+    const local = new LocalTransport();
+    const endless: HostTransport = {
+      exec: (command: string, stdout: Writable, o: ExecOptions) => local.exec(isProbe(command) ? 'head -c 1073741824 /dev/zero' : 'exit 127', stdout, o),
+      close: () => local.close(),
+    };
+    const part = await HostPart.create(join(fleet.dir, 'db1.part'), 'top/db1', new Date());
+    const started = Date.now();
+    const collector = new HostCollector(endless, part, { installDirectory: INSTALL, logSizeBytes: 0, idleTimeoutMs: 10_000, cctrlTimeoutS: 1, stagingConfig: parseTungstenIni('[a]\nmembers=db1\n', 'x.ini') });
+    await expect(collector.run()).rejects.toThrow('the OS facts and file listing printed over 64 MiB; no real installation lists that much, nothing of it was kept');
+    await part.close();
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a cctrl that never ends is cut at its cap with a clear reason; the host is otherwise collected', async () => {
+    const db1 = await fleet.host({ handler: fakeHost(CONF, (c) => (isCctrl(c) ? { stdout: Buffer.alloc(5 << 20, 0x42) } : undefined)) });
+    const result = await runDiag(fleet.options({ db1 }, { commandTimeoutMs: 10_000, hostTimeoutMs: 60_000 }));
+    const h = result.manifest.hosts[0]!;
+    expect(h.status).toBe('ok');
+    expect(h.skipped).toContainEqual({ path: 'cctrl_ls.txt', reason: 'cctrl ls printed over 4 MiB: not kept' });
   });
 });
 
