@@ -82,6 +82,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const flags = program.opts<ManagerFlags>();
   let running: RunningManager;
+  // The manager's timers do not hold the process (they are unref'd for in-process use). Start-up can
+  // wait on them alone: a member restarted after a kill -9 waits for its old lease to end in etcd,
+  // and without this the process would find nothing left to do and exit 0 in the middle of it.
+  const startingUp = setInterval(() => undefined, 60_000);
   try {
     running = await launchManager({
       demo: flags.demo,
@@ -103,6 +107,8 @@ async function main(argv: readonly string[]): Promise<number> {
     });
   } catch (e) {
     return reportFailure(e);
+  } finally {
+    clearInterval(startingUp);
   }
   process.stdout.write(startBanner(running, flags.tlsCert));
 

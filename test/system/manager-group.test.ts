@@ -217,6 +217,20 @@ describe.skipIf(skipWithoutGroup)(title, () => {
     expect(report.servers.map((s) => s.name)).toEqual(['db1', 'db3']);
   }, TEST_TIMEOUT_MS);
 
+  it('a member started again at once after a kill -9 waits for its old lease to end, then joins (it does not exit)', async () => {
+    const m = env.manager('db3');
+    await m.kill9();
+    const from = m.fullLog().length;
+    await m.start();
+    expect(m.log(from)).toMatch(/member 'db3' is still registered from a previous run: waiting for its lease to end/);
+    await waitUntil('db3 listed again by the coordinator, with its API', 10_000, async () => {
+      const members = (await env.api('db2', `/api/v2/manager/service/${SERVICE}/members`)).json?.payload?.members as Array<{ name: string; apiUrl: string | null }> | undefined;
+      return members?.some((x) => x.name === 'db3' && x.apiUrl === m.url) ?? false;
+    });
+    expect(m.running()).toBe(true);
+    expect((await env.status('db3'))?.group?.coordinator).toBe('db2');
+  }, TEST_TIMEOUT_MS);
+
   it('the coordinator frozen past its lease while the master dies: the new coordinator fails over; thawed, the old one neither promotes, commits nor fences', async () => {
     const watch = splitBrainWatch();
     const old = env.manager('db2');
