@@ -71,6 +71,7 @@ import {
   lossWindowOf,
   mulberry32,
   type ChaosAction,
+  type ScheduleOptions,
   type ChaosStep,
   type SeedResult,
   type ViolationKind,
@@ -109,7 +110,7 @@ export interface GroupStep {
   toFollower?: boolean;
 }
 
-function isGroupAction(a: ChaosAction | GroupAction): a is GroupAction {
+export function isGroupAction(a: ChaosAction | GroupAction): a is GroupAction {
   return ['member-kill', 'member-stop', 'rolling-restart', 'partition', 'quorum-lost', 'freeze', 'group-heal'].includes(a.type);
 }
 
@@ -118,8 +119,8 @@ function isGroupAction(a: ChaosAction | GroupAction): a is GroupAction {
  * etcd faults inserted before some of its steps. The schedule's 'manager-restart' is a kill -9 of
  * the acting coordinator, restarted `downMs` later.
  */
-export function generateGroupSchedule(seed: number, opts: { steps: number; datasources: readonly string[] }): GroupStep[] {
-  const base = generateSchedule(seed, { datasources: opts.datasources, steps: opts.steps });
+export function generateGroupSchedule(seed: number, opts: ScheduleOptions): GroupStep[] {
+  const base = generateSchedule(seed, opts);
   const rnd = mulberry32(seed ^ 0x9c0a9);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -167,7 +168,7 @@ export function generateGroupSchedule(seed: number, opts: { steps: number; datas
   return out;
 }
 
-function describeGroupAction(a: GroupAction): string {
+export function describeGroupAction(a: GroupAction): string {
   switch (a.type) {
     case 'member-kill':
       return `kill -9 the manager ${a.target}${a.downMs === null ? ' (left down)' : `, restart it ${a.downMs / 1000} s later`}`;

@@ -148,6 +148,54 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let directIds = 900_000_000;
 
+/**
+ * A fault (or its repair) done to a real server, not through the manager. False when there was
+ * nothing to do (freezing a server that is not running, stopping replication on the master...).
+ */
+export async function injectServerFault(cluster: MariaDbCluster, node: string, fault: ChaosFault | Repair): Promise<boolean> {
+  switch (fault) {
+    case 'dataserver-stop':
+      await cluster.shutdown(node);
+      return true;
+    case 'dataserver-kill':
+      await cluster.kill9(node);
+      return true;
+    case 'dataserver-freeze':
+      if (cluster.state(node) !== 'running') return false;
+      await cluster.freeze(node);
+      return true;
+    case 'dataserver-thaw':
+      await cluster.thaw(node);
+      return true;
+    case 'dataserver-start':
+      if (cluster.state(node) === 'stopped') await cluster.start(node);
+      return true;
+    case 'replicator-stop':
+      if (cluster.state(node) !== 'running') return false;
+      // On a server that replicates from nobody there is nothing to stop, and nothing to heal.
+      if ((await cluster.rootQuery<unknown[]>(node, 'SHOW SLAVE STATUS')).length === 0) return false;
+      await cluster.rootQuery(node, 'STOP SLAVE');
+      return true;
+    case 'replicator-start':
+      if (cluster.state(node) !== 'running') return false;
+      await cluster.rootQuery(node, 'START SLAVE');
+      return true;
+    case 'errant-write':
+      if (cluster.state(node) !== 'running') return false;
+      // Root bypasses read_only: a transaction written behind the manager's back.
+      await cluster.rootQuery(node, 'INSERT INTO app.writes (id) VALUES (?)', [nextDirectId()]);
+      return true;
+    case 'host-down':
+    case 'host-up':
+      return false;
+  }
+}
+
+/** Ids for rows written behind the manager's back (errant and stale writes), apart from the application's. */
+export function nextDirectId(): number {
+  return directIds++;
+}
+
 export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise<RoundResult> {
   const { cluster } = opts;
   const names = cluster.servers.map((s) => s.name);
@@ -285,42 +333,7 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
     const stopsOrStarts = fault === 'dataserver-stop' || fault === 'dataserver-kill' || fault === 'dataserver-start';
     if (stopsOrStarts) changing.add(node);
     try {
-      switch (fault) {
-        case 'dataserver-stop':
-          await cluster.shutdown(node);
-          break;
-        case 'dataserver-kill':
-          await cluster.kill9(node);
-          break;
-        case 'dataserver-freeze':
-          if (cluster.state(node) !== 'running') return;
-          await cluster.freeze(node);
-          break;
-        case 'dataserver-thaw':
-          await cluster.thaw(node);
-          break;
-        case 'dataserver-start':
-          if (cluster.state(node) === 'stopped') await cluster.start(node);
-          break;
-        case 'replicator-stop':
-          if (cluster.state(node) !== 'running') return;
-          // On a server that replicates from nobody there is nothing to stop, and nothing to heal.
-          if ((await cluster.rootQuery<unknown[]>(node, 'SHOW SLAVE STATUS')).length === 0) return;
-          await cluster.rootQuery(node, 'STOP SLAVE');
-          break;
-        case 'replicator-start':
-          if (cluster.state(node) !== 'running') return;
-          await cluster.rootQuery(node, 'START SLAVE');
-          break;
-        case 'errant-write':
-          if (cluster.state(node) !== 'running') return;
-          // Root bypasses read_only: a transaction written behind the manager's back.
-          await cluster.rootQuery(node, 'INSERT INTO app.writes (id) VALUES (?)', [directIds++]);
-          break;
-        case 'host-down':
-        case 'host-up':
-          return;
-      }
+      if (!(await injectServerFault(cluster, node, fault))) return;
       ledger.note(node, fault);
       // The checker sees every change the moment it happens, not only at the next tick.
       checkNow();
@@ -345,7 +358,7 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
   const directWrite = async (node: string, count: number) => {
     actions.add('direct-write');
     for (let i = 0; i < count; i++) {
-      const outcome = await writeOnce(cluster, node, directIds++, 2000);
+      const outcome = await writeOnce(cluster, node, nextDirectId(), 2000);
       if ('failed' in outcome) continue;
       directWrites++;
       log(`  the stale application's write ${outcome.gtid} was acknowledged by ${node}`);
