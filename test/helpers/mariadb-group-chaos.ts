@@ -62,11 +62,50 @@ export interface GroupRoundOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Claim {
+
+/** One member's answer that it acts as coordinator: asked at sentAt, answered at doneAt. */
+export interface Claim {
   member: string;
   term: number | null;
   sentAt: number;
   doneAt: number;
+}
+
+/**
+ * What the members' answers prove about the group, seen from outside. A coordinator stops acting
+ * `margin` (a third of a TTL) before its lease can expire, and nobody can be elected before it has
+ * expired: two members answering as coordinator within less than `margin` of each other were two
+ * coordinators at once; so were two in one term. A member answering in a term lower than one another
+ * member acted in, asked more than `margin` after that other answer arrived, acts in a past term.
+ */
+export class CoordinatorClaims {
+  private readonly firstOfTerm = new Map<number, Claim>();
+  constructor(private readonly margin: number) {}
+
+  /** The claims of one round of questions; what they prove wrong (keyed, so a caller reports each once). */
+  judge(round: readonly Claim[]): Array<{ key: string; kind: 'two-coordinators' | 'term-regressed'; detail: string }> {
+    const found: Array<{ key: string; kind: 'two-coordinators' | 'term-regressed'; detail: string }> = [];
+    for (let i = 0; i < round.length; i++) {
+      for (let j = i + 1; j < round.length; j++) {
+        const a = round[i]!;
+        const b = round[j]!;
+        const span = Math.max(a.doneAt, b.doneAt) - Math.min(a.sentAt, b.sentAt);
+        if (span < this.margin || (a.term !== null && a.term === b.term)) {
+          found.push({ key: `two:${a.member}:${a.term}:${b.member}:${b.term}`, kind: 'two-coordinators', detail: `${a.member} (term ${a.term}) and ${b.member} (term ${b.term}) both answered as coordinator within ${span} ms` });
+        }
+      }
+    }
+    for (const c of round) {
+      if (c.term === null) continue;
+      for (const [term, first] of this.firstOfTerm) {
+        if (term > c.term && first.member !== c.member && c.sentAt > first.doneAt + this.margin) {
+          found.push({ key: `regressed:${c.member}:${c.term}`, kind: 'term-regressed', detail: `${c.member} answered as coordinator in term ${c.term}, asked ${c.sentAt - first.doneAt} ms after ${first.member} answered in term ${term}` });
+        }
+      }
+      if (!this.firstOfTerm.has(c.term)) this.firstOfTerm.set(c.term, c);
+    }
+    return found;
+  }
 }
 
 export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions): Promise<RoundResult> {
@@ -108,8 +147,7 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
   const answering = (n: string) => env.manager(n).running() && !env.manager(n).frozen();
 
   // ---- the group as its members answer -------------------------------------------------------
-  const termSeen = new Map<number, Claim>();
-  // Assigned by the ticker: declared wide so that the code after each await does not take them for null.
+  const claims = new CoordinatorClaims(margin);
   let coordinator = null as { name: string; term: number | null } | null;
   let lastLeaderRevision = 0;
   const reported = new Set<string>();
@@ -118,27 +156,8 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
     reported.add(key);
     report(kind, detail);
   };
-  const judgeClaims = (claims: Claim[]) => {
-    const acting = claims;
-    for (let i = 0; i < acting.length; i++) {
-      for (let j = i + 1; j < acting.length; j++) {
-        const a = acting[i]!;
-        const b = acting[j]!;
-        const span = Math.max(a.doneAt, b.doneAt) - Math.min(a.sentAt, b.sentAt);
-        if (span < margin || (a.term !== null && a.term === b.term)) {
-          once(`two:${a.member}:${a.term}:${b.member}:${b.term}`, 'two-coordinators', `${a.member} (term ${a.term}) and ${b.member} (term ${b.term}) both answered as coordinator within ${span} ms`);
-        }
-      }
-    }
-    for (const c of acting) {
-      if (c.term === null) continue;
-      for (const [term, first] of termSeen) {
-        if (term > c.term && first.member !== c.member && c.sentAt > first.doneAt + margin) {
-          once(`regressed:${c.member}:${c.term}`, 'term-regressed', `${c.member} answered as coordinator in term ${c.term}, asked ${c.sentAt - first.doneAt} ms after ${first.member} answered in term ${term}`);
-        }
-      }
-      if (!termSeen.has(c.term)) termSeen.set(c.term, c);
-    }
+  const judgeClaims = (round: Claim[]) => {
+    for (const f of claims.judge(round)) once(f.key, f.kind, f.detail);
   };
 
   // ---- what etcd holds: every task, and the leader key ----------------------------------------
