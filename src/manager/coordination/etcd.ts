@@ -78,7 +78,8 @@ export class EtcdCoordination implements Coordination {
   private stopped = false;
   private readonly listeners = new Set<(change: CoordinationChange) => void>();
   private pending: { state: PersistedState; waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> } | null = null;
-  private flushing = false;
+  /** The commit loop while one runs (close() waits for it). */
+  private flushing: Promise<void> | null = null;
   /** Connectors shared by the members, as of the last read-back, and a signature of their revisions. */
   private shared: SharedConnector[] = [];
   private sharedSignature = '';
@@ -328,28 +329,25 @@ export class EtcdCoordination implements Coordination {
       } else {
         this.pending = { state, waiters: [{ resolve, reject }] };
       }
-      void this.flush();
+      this.flushing ??= this.flush();
     });
   }
 
   /** One commit transaction in flight at a time; what changed meanwhile goes in the next (newest wins). */
   private async flush(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      while (this.pending) {
-        const batch = this.pending;
-        this.pending = null;
-        try {
-          await this.commitNow(batch.state);
-          for (const w of batch.waiters) w.resolve();
-        } catch (e) {
-          for (const w of batch.waiters) w.reject(e instanceof Error ? e : new Error(String(e)));
-        }
+    // Entered with a commit pending, so the loop awaits before `flushing` is cleared: commit() has
+    // stored this promise by then. It is cleared in the same turn the loop finds nothing left.
+    while (this.pending) {
+      const batch = this.pending;
+      this.pending = null;
+      try {
+        await this.commitNow(batch.state);
+        for (const w of batch.waiters) w.resolve();
+      } catch (e) {
+        for (const w of batch.waiters) w.reject(e instanceof Error ? e : new Error(String(e)));
       }
-    } finally {
-      this.flushing = false;
     }
+    this.flushing = null;
   }
 
   private async commitNow(state: PersistedState): Promise<void> {
@@ -511,11 +509,9 @@ export class EtcdCoordination implements Coordination {
     this.kv.close();
   }
 
+  /** What was committed before close() goes to etcd first (each waiter learns its outcome); a refusal is not close()'s failure. */
   private async flushPendingQuietly(): Promise<void> {
-    while (this.flushing || this.pending) {
-      await new Promise<void>((r) => setImmediate(r));
-      if (!this.isCoordinator()) break;
-    }
+    while (this.flushing) await this.flushing.catch(() => undefined);
   }
 
   halt(): void {

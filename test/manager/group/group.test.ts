@@ -48,6 +48,18 @@ describe('a manager group on etcd', () => {
     }
   });
 
+  it('a coordinator stopped cleanly right after a change commits it before it leaves: the next coordinator acts on it', async () => {
+    group = await startGroup();
+    const first = group.coordinatorName()!;
+    group.coordinator()!.control(SERVICE, { op: 'policy', mode: 'MAINTENANCE' }, 'tester');
+    await group.stop(first);
+    const stored = JSON.parse(group.etcd.peek(`/tungsten/${SERVICE}/state`)!.value) as { service: { policy: string } };
+    expect(stored.service.policy).toBe('MAINTENANCE');
+    for (let t = 0; t < 10_000 && !group.coordinator(); t += 100) await group.clock.advance(100);
+    expect(group.coordinatorName()).not.toBe(first);
+    expect(group.coordinator()!.serviceStatus(SERVICE).policy).toBe('MAINTENANCE');
+  });
+
   it.each([3, 10])('a killed coordinator is replaced within its lease and a second (TTL %i s); the new one acts on the shared state', async (ttlSeconds) => {
     group = await startGroup([], { ttlSeconds });
     const first = group.coordinatorName()!;
