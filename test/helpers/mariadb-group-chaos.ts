@@ -128,6 +128,10 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
     hostDetectMs: (env.failThreshold + 1) * period,
     // The members' db ping (2 s) and host ping (1 s) timeouts (test/helpers/manager-group.ts).
     observationTimeoutMs: 3000,
+    // A master found read-only (restarted, say) gets its writes back only after a lease: its own
+    // member may have fenced it, cut off from etcd (decide.ts, mayBeFailsafeFenced). Quiet means
+    // past that wait, and two samples more.
+    quietMs: Math.max(4 * period, ttlMs + 2 * period),
   });
   const schedule = generateGroupSchedule(seed, { datasources: names, steps: opts.steps, faults: REAL_FAULTS, maxWaitMs: 20_000 });
   const reading: string[] = [`seed ${seed}: ${schedule.length} steps, waits x${scale} (sample period ${env.samplePeriodSeconds} s, lease ${env.ttlSeconds} s)`];
@@ -202,6 +206,7 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
   const outstanding: Outstanding[] = [];
   const unsettled = () => outstanding.length > 0 || MEMBER_NAMES.some((n) => !answering(n));
 
+  let lastViewError: string | null = null;
   const observe = async () => {
     const answers = await Promise.all(
       MEMBER_NAMES.map(async (n): Promise<Claim | null> => {
@@ -239,8 +244,11 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
           routed = m;
           if (masters.at(-1) !== m) masters.push(m);
         }
-      } catch {
+      } catch (e) {
         view = null;
+        const why = e instanceof Error ? e.message : String(e);
+        if (why !== lastViewError) log(`  the coordinator ${coordinator.name}'s view: ${why}`);
+        lastViewError = why;
       }
     }
     checker.checkView(Date.now(), watch.snapshot(), view);
@@ -299,7 +307,7 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
       return ` (sent to ${target}${target === c ? ', the coordinator' : ', which forwards it'}: task ${t.state})`;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
-      if (!isToolkitError(e) || /\b500\b|internal error/i.test(message)) report('manager-error', `control ${JSON.stringify(request)} on ${target}: ${message}`);
+      if (!isToolkitError(e) || /HTTP 500|internal error/i.test(message)) report('manager-error', `control ${JSON.stringify(request)} on ${target}: ${message}`);
       return ` (sent to ${target}: ${message})`;
     }
   };
@@ -549,6 +557,7 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
     await idle();
     await settle(6000);
   }
+  await waitFor("the coordinator's view", 15_000, () => view !== null);
   await writer.stop();
 
   // Liveness: one coordinator, every member showing its master.
