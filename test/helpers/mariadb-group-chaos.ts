@@ -40,7 +40,6 @@ import {
   mulberry32,
   resolveTarget,
   type ChaosFault,
-  type ChaosStep,
   type ManagerSnapshot,
   type Repair,
 } from '../chaos/checker.js';
