@@ -319,8 +319,9 @@ export class Connector {
           this.lastFailure = failureReason(e);
           if (this.state === 'ONLINE') this.goOnHold(`no manager answers (${this.lastFailure})`);
         } else {
-          // The manager answered (e.g. 404: it takes no registrations): it is there; say so once.
-          if (e instanceof Error && 'manager' in e) this.contact(String((e as { manager: string }).manager));
+          // A manager answered (404: it takes no registrations; an answer it should not have given):
+          // it is there, and it is the member calls go to now; say so once.
+          this.contact(this.link.failover.url);
           if (!this.warnedHeartbeat) {
             this.warnedHeartbeat = true;
             this.o.log.warn(`the managers do not take this connector's heartbeat (${(e as Error).message}): it routes, but cctrl ls will not list it`);

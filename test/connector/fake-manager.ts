@@ -30,6 +30,8 @@ export interface FakeManagerOptions {
   port?: number;
   /** How routes events are framed: the payload (default), or `{type:'routes', ...payload}`. */
   eventShape?: 'payload' | 'typed';
+  /** What a heartbeat is answered with (200); default what the manager answers, a BooleanPayload. */
+  heartbeatAnswer?: unknown;
 }
 
 export class FakeManager {
@@ -134,7 +136,7 @@ export class FakeManager {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.heartbeats.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, any>);
-        send(200, { payloadType: 'ConnectorsPayload', payloadVersion: '1', payload: {} });
+        send(200, this.options.heartbeatAnswer ?? { payloadType: 'BooleanPayload', payloadVersion: '1', payload: { value: true } });
       });
       return;
     }

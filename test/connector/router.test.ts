@@ -277,6 +277,16 @@ describe('connector: following the managers', () => {
     });
   });
 
+  it('a manager that answers its heartbeats with something else is still a manager that answers: it stays ONLINE, and says once that it is not listed', async () => {
+    const db1 = await echo('db1');
+    const m = await manager({ heartbeatAnswer: { payloadType: 'ConnectorsPayload', payloadVersion: '1', payload: {} } });
+    m.set({ master: db1.backend });
+    const { connector: c, logs } = await connector([m]);
+    await sleep(1200); // twice the contact timeout
+    expect(c.status().state).toBe('ONLINE');
+    expect(logs.filter((l) => /do not take this connector's heartbeat/.test(l))).toHaveLength(1);
+  });
+
   it('ignores an epoch lower than or equal to the one it holds, on the stream', async () => {
     const [db1, db2] = await Promise.all([echo('db1'), echo('db2')]);
     const m = await manager();
