@@ -674,6 +674,9 @@ export class ManagerClient {
     }
     const kind: ErrorKind = response.status === 401 ? 'unauthorized' : payload?.kind ?? kindForStatus(response.status);
     const reason = `HTTP ${response.status}${payload?.message ? `: ${payload.message}` : ''}`;
+    if (kind === 'unauthorized' && response.status === 429 && payload?.message) {
+      return this.callError('unauthorized', `the manager at ${this.url}: ${payload.message}`, payload.hint ?? undefined, reason, true, response.status);
+    }
     if (kind === 'unauthorized') {
       return this.callError(
         'unauthorized',

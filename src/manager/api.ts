@@ -5,6 +5,7 @@
  */
 import type { RoutesPayload } from '../connector/routes.js';
 import type { ConnectorReport } from './routing.js';
+import type { AuditRecord } from './audit.js';
 import type {
   ControlRequest,
   DataSourceStatus,
@@ -96,6 +97,8 @@ export interface Manager {
   /** Members (managers) of the service with their state. */
   members(service: string): MemberStatus[];
   subscribe(listener: (event: ManagerEvent) => void): () => void;
+  /** A line in the manager's audit log from its servers (a refused login). */
+  recordAudit?(entry: AuditRecord): void;
   /** Stop monitoring, finish or abandon tasks, flush state to disk. */
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { ToolkitError, isToolkitError } from '../errors.js';
 import type { DatasourcePing } from './api.js';
 import type { GroupSummary, ManagerInfo, Manager } from './api.js';
-import type { AuditLog } from './audit.js';
+import type { AuditLog, AuditRecord } from './audit.js';
 import { evaluateCandidates, selectCandidate, type CandidateInput, type EligibilityRules } from './candidates.js';
 import type { Clock } from './clock.js';
 import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Observation, RouterObservation } from './drivers/driver.js';
@@ -1441,6 +1441,10 @@ export class ManagerCore implements Manager, OperationContext {
       this.runFences();
       this.scheduleGuard();
     }, period);
+  }
+
+  recordAudit(entry: AuditRecord): void {
+    this.audit.record(entry);
   }
 
   private auditManagerAction(operation: string, outcome: 'complete' | 'failed', error: string | null): void {

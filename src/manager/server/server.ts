@@ -17,6 +17,7 @@ import { ToolkitError, isToolkitError } from '../../errors.js';
 import type { Manager } from '../api.js';
 import { envelope, type ErrorPayload } from '../../api/payloads.js';
 import { formatSse } from '../../api/sse.js';
+import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 import { DEFAULT_STREAM_BUFFER_LIMIT_BYTES, EventHub, type SnapshotEvent } from './events.js';
 import { basicAuthenticator, type ApiCredentials, type BasicAuthenticator } from './auth.js';
 import { CONNECTORS_PATTERN, matchPath, type RouteResult } from './routes.js';
@@ -57,6 +58,8 @@ export interface ManagerServerOptions {
   requestTimeoutMs?: number;
   /** Operational warnings: the cap lowered, connections shed at the cap (at most one a minute), event streams dropped. */
   warn?: (line: string) => void;
+  /** Throttling of failed logins per client address (defaults in login-throttle.ts). */
+  loginThrottle?: Partial<LoginThrottleOptions>;
   /** An event stream whose client leaves more than this unread is dropped. Default 1 MiB. */
   streamBufferLimitBytes?: number;
 }
@@ -227,6 +230,7 @@ interface ServerContext {
   /** Open event streams and how to detach each from the hub. */
   streams: Map<ServerResponse, () => void>;
   hub: EventHub;
+  throttle: LoginThrottle;
   /** Marks the connection of an authenticated request (see ConnectionGuard.trust). */
   trust: (req: IncomingMessage) => void;
   /**
@@ -252,6 +256,7 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
     authenticate: basicAuthenticator(options.credentials),
     streams: new Map(),
     hub,
+    throttle: new LoginThrottle(options.loginThrottle),
     bodies: new WeakMap(),
     trust: (req) => guard.trust(req.socket),
   };
@@ -355,9 +360,27 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
     const isPing = matches.some((m) => m.route.open);
     let user = '';
     if (!isPing) {
+      const address = req.socket.remoteAddress ?? 'unknown';
+      const lockedMs = req.headers.authorization ? context.throttle.lockedFor(address) : 0;
+      if (lockedMs > 0) {
+        req.resume();
+        const count = context.throttle.refused(address);
+        if (count > 0) auditLogin(context, address, 'throttled', 'too many failed logins', count);
+        const seconds = Math.ceil(lockedMs / 1000);
+        res.setHeader('retry-after', String(seconds));
+        throw new Throttled(
+          'unauthorized',
+          `too many failed logins from ${address}: refused for ${seconds} s more`,
+          'check the user name and password, then try again after the pause',
+        );
+      }
       const authenticated = context.authenticate(req.headers.authorization);
       if (authenticated === null) {
         req.resume();
+        if (req.headers.authorization) {
+          context.throttle.failure(address);
+          auditLogin(context, address, 'unauthorized', 'wrong user name or password', 1, presentedUser(req.headers.authorization, options.credentials.user));
+        }
         res.setHeader('www-authenticate', 'Basic realm="tungsten-manager", charset="UTF-8"');
         throw new ToolkitError(
           'unauthorized',
@@ -366,6 +389,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
         );
       }
       user = authenticated;
+      context.throttle.success(address);
       context.trust(req);
     }
     if (matches.length === 0) {
@@ -420,7 +444,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
     }
   } catch (e) {
     if (isToolkitError(e)) {
-      sendError(res, e instanceof BodyTooLarge ? 413 : e.httpStatus, e);
+      sendError(res, e instanceof BodyTooLarge ? 413 : e instanceof Throttled ? 429 : e.httpStatus, e);
     } else {
       options.log?.(`internal error on ${req.method} ${pathOf(req)}: ${(e as Error)?.stack ?? String(e)}`);
       sendError(res, 500, new ToolkitError('refused', 'internal error in the manager', 'see the manager log'));
@@ -497,6 +521,36 @@ function openEventStream(req: IncomingMessage, res: ServerResponse, context: Ser
 }
 
 class BodyTooLarge extends ToolkitError {}
+class Throttled extends ToolkitError {}
+
+/** One refused login in the audit log (never the password; a user name only when it is the API user's). */
+function auditLogin(context: ServerContext, client: string, outcome: 'unauthorized' | 'throttled', error: string, count: number, user = ''): void {
+  context.options.manager.recordAudit?.({
+    time: new Date().toISOString(),
+    user,
+    service: '',
+    operation: 'login',
+    request: null,
+    outcome,
+    error,
+    taskId: null,
+    durationMs: 0,
+    client,
+    ...(count > 1 ? { count } : {}),
+  });
+}
+
+/**
+ * The user name of a refused Basic login when it is the API user's; otherwise '(other)': a name
+ * that is not the user's may well be a password typed in the wrong field.
+ */
+function presentedUser(authorization: string, apiUser: string): string {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
+  if (!m) return '(malformed)';
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && decoded.slice(0, colon) === apiUser ? apiUser : '(other)';
+}
 
 function readJsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
