@@ -44,7 +44,14 @@ export interface ManagerProperties {
   /** Seconds any other driver call of an operation may take. */
   operationStepTimeoutSeconds: number;
   /** What the REST API may hold at once (src/manager/server/limits.ts). */
-  api: { maxConnections: number; idleTimeoutSeconds: number; headersTimeoutSeconds: number; requestTimeoutSeconds: number };
+  api: {
+    maxConnections: number;
+    idleTimeoutSeconds: number;
+    headersTimeoutSeconds: number;
+    requestTimeoutSeconds: number;
+    /** APIv1 reads answered without credentials to loopback clients (legacy monitoring). */
+    v1UnauthenticatedLoopbackReads: boolean;
+  };
   simulation: { stepDelayMs: number; writesPerSecond: number; seed: number };
   /** Where the state lives and who decides: this manager alone, or a member of a group on etcd (docs/group.md). */
   coordination: {
@@ -117,6 +124,7 @@ const SERVICE_KEYS: Record<string, KeySpec> = {
   'policy.failover.maxLostTransactions': { schema: z.coerce.number().int().min(-1), expect: 'an integer >= 0, or -1 for no limit' },
   'manager.failover.thl.apply.wait.timeout': { schema: seconds, expect: 'seconds >= 0 (0 waits forever)' },
   'manager.operation.step.timeout': { schema: positiveSeconds, expect: 'seconds > 0' },
+  'manager.api.v1.allowUnauthenticatedLoopbackReads': { schema: bool, expect: 'true or false (APIv1 reads without credentials from loopback, for legacy monitoring)' },
   'manager.api.maxConnections': { schema: z.coerce.number().int().min(1), expect: 'an integer >= 1 (never more than half of ulimit -n is used)' },
   'manager.api.idleTimeout': { schema: positiveSeconds, expect: 'seconds > 0' },
   'manager.api.headersTimeout': { schema: positiveSeconds, expect: 'seconds > 0' },
@@ -338,6 +346,7 @@ export function buildProperties(entries: readonly PropertyEntry[]): ManagerPrope
       idleTimeoutSeconds: get('manager.api.idleTimeout', 5),
       headersTimeoutSeconds: get('manager.api.headersTimeout', 10),
       requestTimeoutSeconds: get('manager.api.requestTimeout', 30),
+      v1UnauthenticatedLoopbackReads: get('manager.api.v1.allowUnauthenticatedLoopbackReads', false),
     },
     simulation: {
       stepDelayMs: get('simulation.stepDelayMs', 0),

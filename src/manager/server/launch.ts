@@ -110,6 +110,7 @@ export async function launchManager(opts: LaunchOptions = {}): Promise<RunningMa
       tls,
       log: opts.requestLog,
       maxConnections: props.api.maxConnections,
+      v1UnauthenticatedLoopbackReads: props.api.v1UnauthenticatedLoopbackReads,
       idleTimeoutMs: props.api.idleTimeoutSeconds * 1000,
       headersTimeoutMs: props.api.headersTimeoutSeconds * 1000,
       requestTimeoutMs: props.api.requestTimeoutSeconds * 1000,

@@ -22,6 +22,7 @@ import { DEFAULT_STREAM_BUFFER_LIMIT_BYTES, EventHub, type SnapshotEvent } from 
 import { basicAuthenticator, type ApiCredentials, type BasicAuthenticator } from './auth.js';
 import { CONNECTORS_PATTERN, matchPath, type RouteResult } from './routes.js';
 import { forward, VIA_HEADER } from './forward.js';
+import { APIV1_PREFIX, apiV1Error, apiV1Read, isLoopbackAddress } from './apiv1.js';
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -36,6 +37,11 @@ export const DEFAULT_API_PORT = 8090;
 export interface ManagerServerOptions {
   manager: Manager;
   credentials: ApiCredentials;
+  /**
+   * Answer the APIv1 reads (apiv1.ts) without credentials to clients on loopback, for legacy
+   * monitoring whose Ruby sends none (manager.api.v1.allowUnauthenticatedLoopbackReads). Default false.
+   */
+  v1UnauthenticatedLoopbackReads?: boolean;
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 8090; 0 picks a free port. */
@@ -354,10 +360,12 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
 
 async function serve(req: IncomingMessage, res: ServerResponse, context: ServerContext): Promise<void> {
   const { options, streams } = context;
+  let legacy = false;
   try {
     const url = requestTarget(req.url ?? '/');
-    const matches = matchPath(url.pathname);
-    const isPing = matches.some((m) => m.route.open);
+    legacy = url.pathname.startsWith(APIV1_PREFIX);
+    const matches = legacy ? [] : matchPath(url.pathname);
+    const isPing = matches.some((m) => m.route.open) || (legacy && openLegacyRead(req, options));
     let user = '';
     if (!isPing) {
       const address = req.socket.remoteAddress ?? 'unknown';
@@ -392,6 +400,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
       context.throttle.success(address);
       context.trust(req);
     }
+    if (legacy) return serveApiV1(req, res, options, url.pathname);
     if (matches.length === 0) {
       req.resume();
       throw new ToolkitError('not_found', `no such path: ${url.pathname}`, 'see docs/api.md for the paths');
@@ -443,13 +452,33 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
       sendJson(res, status, envelope(result.payloadType, result.payload as never));
     }
   } catch (e) {
-    if (isToolkitError(e)) {
+    if (legacy && isToolkitError(e)) {
+      const status = e instanceof Throttled ? 429 : e.httpStatus;
+      sendJson(res, status, apiV1Error(status, e.hint ? `${e.message}; ${e.hint}` : e.message));
+    } else if (isToolkitError(e)) {
       sendError(res, e instanceof BodyTooLarge ? 413 : e instanceof Throttled ? 429 : e.httpStatus, e);
     } else {
       options.log?.(`internal error on ${req.method} ${pathOf(req)}: ${(e as Error)?.stack ?? String(e)}`);
       sendError(res, 500, new ToolkitError('refused', 'internal error in the manager', 'see the manager log'));
     }
   }
+}
+
+/** An APIv1 read (apiv1.ts): its own answer shape, no envelope; APIv1's changes are not served. */
+function serveApiV1(req: IncomingMessage, res: ServerResponse, options: ManagerServerOptions, pathname: string): void {
+  req.resume();
+  if (req.method !== 'GET') {
+    res.setHeader('allow', 'GET');
+    return sendJson(res, 405, apiV1Error(405, `APIv1 is served read-only: ${req.method} is not allowed on ${pathname}; make changes with the APIv2 control calls (docs/api.md) or cctrl`));
+  }
+  const answer = apiV1Read(options.manager, pathname);
+  if (!answer) throw new ToolkitError('not_found', `no such APIv1 path: ${pathname}`, 'APIv1 reads: /manager/status/SERVICE/, /manager/policy/SERVICE/, /manager/service/members, /manager/service/router/status');
+  sendJson(res, 200, answer);
+}
+
+/** An APIv1 read answered without credentials: only when the property allows it, and only to loopback. */
+function openLegacyRead(req: IncomingMessage, options: ManagerServerOptions): boolean {
+  return options.v1UnauthenticatedLoopbackReads === true && req.method === 'GET' && isLoopbackAddress(req.socket.remoteAddress);
 }
 
 const CONTROL_PREFIX = '/api/v2/manager/control/';
