@@ -16,11 +16,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { commandExists, freeLoopbackEndpoint, killOnExit, sleep, tailOf, watchdog } from './processes.js';
+import { makeCertificateAuthority } from './tls.js';
 
 /** Is the `etcd` server binary installed? */
 export function etcdAvailable(): boolean {
@@ -73,6 +75,8 @@ export interface EtcdCluster {
   logTail(name: string, lines?: number): string;
   /** Kill every member and remove the data directories. */
   destroy(): Promise<void>;
+  /** The CA and a client certificate (clusters started with `tls: true`), else null. */
+  tls: EtcdClientTls | null;
 }
 
 export interface StartEtcdOptions {
@@ -84,6 +88,19 @@ export interface StartEtcdOptions {
   heartbeatMs?: number;
   /** More etcd flags for every member (e.g. `--auth-token-ttl=2`). */
   extraArgs?: string[];
+  /**
+   * Clients reach the members over https only, with a certificate of a CA made for the cluster, and
+   * must show a client certificate of that CA (`--client-cert-auth`); the client's files are in
+   * `EtcdCluster.tls`. Peers still talk plain http to each other.
+   */
+  tls?: boolean;
+}
+
+/** What a client needs to reach a cluster started with `tls: true`. */
+export interface EtcdClientTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 
@@ -95,10 +112,11 @@ function unsupportedArch(): string | null {
 }
 
 /** A POST to an etcd gateway: status and parsed JSON (null if not JSON), or an error. */
-function post(url: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown> | null }> {
+function post(url: string, body: unknown, timeoutMs: number, tls: EtcdClientTls | null = null): Promise<{ status: number; json: Record<string, unknown> | null }> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
-    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+    const secure = tls ? { ca: readFileSync(tls.caFile), cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : {};
+    const req = (url.startsWith('https:') ? https : http).request(url, { method: 'POST', agent: false, ...secure, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -145,6 +163,18 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
   const endpoints: Array<{ host: string; ports: number[] }> = [];
   for (let i = 0; i < size; i++) endpoints.push(await freeLoopbackEndpoint(2, 'the etcd tests'));
   const hosts = endpoints.map((e) => e.host);
+  const scheme = opts.tls ? 'https' : 'http';
+  let clientTls: EtcdClientTls | null = null;
+  let serverTls: string[] = [];
+  if (opts.tls) {
+    const ca = makeCertificateAuthority('etcd test CA');
+    // etcd's JSON gateway calls its own gRPC server with the server's certificate as a client's:
+    // under --client-cert-auth that certificate must be good for both.
+    const server = ca.issue('etcd-server', { ips: hosts, dns: ['localhost'], usage: 'both' });
+    const client = ca.issue('etcd-client', { usage: 'client' });
+    clientTls = { caFile: ca.caFile, certFile: client.certFile, keyFile: client.keyFile };
+    serverTls = [`--cert-file=${server.certFile}`, `--key-file=${server.keyFile}`, `--trusted-ca-file=${ca.caFile}`, '--client-cert-auth'];
+  }
   const members: MemberState[] = hosts.map((host, i) => {
     const name = `etcd${i + 1}`;
     const dir = path.join(root, name);
@@ -152,7 +182,7 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
     const m: MemberState = {
       name,
       host,
-      clientUrl: `http://${host}:${endpoints[i]!.ports[0]}`,
+      clientUrl: `${scheme}://${host}:${endpoints[i]!.ports[0]}`,
       peerUrl: `http://${host}:${endpoints[i]!.ports[1]}`,
       dir,
       dataDir: path.join(dir, 'data'),
@@ -199,6 +229,7 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
         `--election-timeout=${election}`,
         '--logger=zap',
         '--log-outputs=stderr',
+        ...serverTls,
         ...(opts.extraArgs ?? []),
       ],
       { stdio: ['ignore', fd, fd], env },
@@ -213,10 +244,10 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
   /** A member is healthy when it knows a leader and serves a linearizable read (or refuses it only for want of credentials). */
   async function memberHealthy(m: MemberState): Promise<string | { leader: string }> {
     try {
-      const status = await post(`${m.clientUrl}/v3/maintenance/status`, {}, 1000);
+      const status = await post(`${m.clientUrl}/v3/maintenance/status`, {}, 1000, clientTls);
       const leader = String(status.json?.leader ?? '0');
       if (status.status !== 200 || leader === '0') return `no leader known (HTTP ${status.status})`;
-      const read = await post(`${m.clientUrl}/v3/kv/range`, { key: Buffer.from('health').toString('base64') }, 1500);
+      const read = await post(`${m.clientUrl}/v3/kv/range`, { key: Buffer.from('health').toString('base64') }, 1500, clientTls);
       if (read.status === 200 && !read.json?.error) return { leader };
       const message = String(read.json?.message ?? read.json?.error ?? `HTTP ${read.status}`);
       if (/user name is empty|invalid auth token|permission denied/.test(message)) return { leader };
@@ -260,7 +291,7 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
     const answers = await Promise.all(
       members.filter(isRunning).map(async (m) => {
         try {
-          const s = await post(`${m.clientUrl}/v3/maintenance/status`, {}, 1000);
+          const s = await post(`${m.clientUrl}/v3/maintenance/status`, {}, 1000, clientTls);
           const header = (s.json?.header ?? {}) as Record<string, unknown>;
           return s.json && s.json.leader === header.member_id ? m.name : null;
         } catch {
@@ -299,6 +330,7 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
     leader,
     logTail: (name, lines) => tailOf(byName(name).log, lines),
     destroy,
+    tls: clientTls,
   };
 
   try {

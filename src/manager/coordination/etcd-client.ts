@@ -950,6 +950,21 @@ function describeSocketError(e: NodeJS.ErrnoException): string {
     case 'EAI_AGAIN':
       return 'host name not found';
     default:
-      return e.code ? `${e.code}: ${e.message}` : e.message;
+      return describeTlsError(e) ?? (e.code ? `${e.code}: ${e.message}` : e.message);
   }
+}
+
+/** OpenSSL's errors in words an operator acts on (its own text is a multi-line dump of library internals). */
+function describeTlsError(e: NodeJS.ErrnoException): string | null {
+  const code = e.code ?? '';
+  if (/ALERT_BAD_CERTIFICATE|ALERT_CERTIFICATE_REQUIRED|ALERT_UNKNOWN_CA|ALERT_CERTIFICATE_UNKNOWN|ALERT_HANDSHAKE_FAILURE/.test(code)) {
+    return `TLS handshake refused by etcd (${code.replace(/^ERR_SSL_(SSLV3_|TLSV13_|TLSV1_)?/, '').toLowerCase().replace(/_/g, ' ')}): it wants a client certificate it trusts (manager.etcd.cert and manager.etcd.key)`;
+  }
+  if (code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY') {
+    return `etcd's certificate is not signed by a trusted CA (${code}): give etcd's CA as manager.etcd.cacert`;
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `etcd's certificate is not for this address (${e.message.split('\n')[0]})`;
+  if (code === 'CERT_HAS_EXPIRED') return "etcd's certificate has expired";
+  if (code.startsWith('ERR_SSL_')) return `TLS error: ${code.replace(/^ERR_SSL_/, '').toLowerCase().replace(/_/g, ' ')}`;
+  return null;
 }
