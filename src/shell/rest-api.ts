@@ -2,6 +2,9 @@
 import type { FailoverClient } from '../api/failover.js';
 import type { ShellApi } from './services.js';
 
+/** How soon a dropped event stream is reopened. */
+const STREAM_RETRY_MS = 1_000;
+
 export function restShellApi(managers: FailoverClient): ShellApi {
   const read = managers.read.bind(managers);
   return {
@@ -25,6 +28,19 @@ export function restShellApi(managers: FailoverClient): ShellApi {
     history: async (service, limit) => (await read((c) => c.history(service, limit))).tasks,
     waitForTask: (taskId, { onStep, timeoutMs, signal }) =>
       managers.waitForTask(taskId, { onStep: (step) => onStep(step.line), timeoutMs, signal }),
+    watchStatus: (service, onStatus, signal) => {
+      void (async () => {
+        while (!signal.aborted) {
+          try {
+            const sub = await read((c) => c.events(service, (event) => event.type === 'state' && onStatus(event.status), { signal }));
+            await sub.done;
+          } catch {
+            // The stream dropped or could not open: the status line's poll says so; try again shortly.
+          }
+          if (!signal.aborted) await new Promise((r) => setTimeout(r, STREAM_RETRY_MS).unref());
+        }
+      })();
+    },
     onMemberChange: (listener) => managers.onChange(listener),
     close: async () => managers.close(),
   };

@@ -39,6 +39,11 @@ export interface ShellApi {
     taskId: string,
     options: { onStep: (line: string) => void; timeoutMs: number; signal: AbortSignal },
   ): Promise<TaskStatus>;
+  /**
+   * Follows the service's event stream until `signal` aborts, reopening it when it drops: each
+   * status the manager publishes is handed on at once. Absent: the shell polls only.
+   */
+  watchStatus?(service: string, onStatus: (status: ServiceStatus) => void, signal: AbortSignal): void;
   /** Several managers: called when another one takes over from the one answering. Returns the unsubscribe. */
   onMemberChange?(listener: (change: MemberChange) => void): () => void;
   close?(): Promise<void>;

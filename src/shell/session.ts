@@ -40,8 +40,32 @@ export interface RunHooks {
 
 export class Shell {
   private names: Pick<CompletionContext, 'services' | 'datasources'> = { services: [], datasources: [] };
+  /** Tasks this session started: the UI shows the others (another operator's, the manager's) as alerts. */
+  private readonly started = new Set<string>();
+  /** The API as commands see it: control calls record the task they start. */
+  private readonly commandApi: ShellApi;
 
-  constructor(private readonly options: ShellOptions) {}
+  constructor(private readonly options: ShellOptions) {
+    const api = options.api;
+    const started = this.started;
+    const control: ShellApi['control'] = async (service, request) => {
+      const task = await api.control(service, request);
+      started.add(task.taskId);
+      return task;
+    };
+    this.commandApi = new Proxy(api, {
+      get(target, prop) {
+        if (prop === 'control') return control;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+
+  /** Whether this session started the task. */
+  startedTask(taskId: string): boolean {
+    return this.started.has(taskId);
+  }
 
   /** Replaces how expert-level commands are confirmed (the Ink UI asks on screen). */
   setConfirm(confirm: ShellOptions['confirm']): void {
@@ -124,7 +148,7 @@ export class Shell {
   private context(hooks: RunHooks): CommandContext {
     const state = this.state;
     return {
-      api: this.api,
+      api: this.commandApi,
       session: state,
       signal: hooks.signal ?? new AbortController().signal,
       timeoutMs: this.options.timeoutMs,

@@ -12,7 +12,9 @@ import type { Outcome } from '../format/result.js';
 import { memberChangeNote } from '../shell/services.js';
 import { EXPERT_WARNING, type Shell } from '../shell/session.js';
 import { statusText, type StatusSnapshot } from './status.js';
-import { AutomaticTaskWatcher } from './watch.js';
+import type { ServiceStatus } from '../manager/model.js';
+import { clusterAlerts, masterOf } from './alerts.js';
+import { TaskWatcher } from './watch.js';
 
 export interface ShellAppProps {
   shell: Shell;
@@ -36,8 +38,8 @@ function clean(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, '');
 }
 
-/** A second Ctrl-C within this window exits. */
-export const CTRL_C_WINDOW_MS = 3000;
+/** What Ctrl-C says: it cancels, and how to leave instead. */
+export const LEAVE_HINT = 'Ctrl-C cancels; to leave the shell: Ctrl-D on an empty line, or quit';
 
 export function ShellApp({ shell, history, banner, onExit, color, statusIntervalMs = 2000 }: ShellAppProps) {
   const { exit } = useApp();
@@ -51,7 +53,6 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   const [confirming, setConfirming] = useState<{ statement: Statement; resolve: (yes: boolean) => void } | null>(null);
   const [prompt, setPrompt] = useState(shell.prompt());
   const abortRef = useRef<AbortController | null>(null);
-  const lastCtrlC = useRef(0);
   /** Lines typed or pasted ahead, run in order once the current command ends. */
   const pasted = useRef<string[]>([]);
   /** The unfinished line typed ahead (no Enter yet): it comes back to the prompt. */
@@ -64,10 +65,11 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     setItems((prev) => [...prev, ...lines.map((t) => ({ id: nextId.current++, text: t, tone }))]);
   }, []);
 
-  const status = useManagerStatus(
+  const { snapshot: status, refresh: refreshStatus } = useManagerStatus(
     shell,
     statusIntervalMs,
-    (lines) => append(lines.join('\n'), 'step'),
+    () => runningRef.current !== null,
+    (lines) => append(lines.join('\n'), 'error'),
     (note) => append(note, 'error'),
   );
 
@@ -117,7 +119,20 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
       if (rendered.err) append(rendered.err, 'error');
       if (o.result?.kind === 'quit') quit = true;
     };
-    await shell.runLine(text, { signal: abort.signal, progress: (l) => append(l, 'step') }, onOutcome);
+    await shell.runLine(
+      text,
+      {
+        signal: abort.signal,
+        progress: (l) => {
+          append(l, 'step');
+          void refreshStatus();
+        },
+      },
+      onOutcome,
+    );
+    // What the command changed is its own output, not an alert: the status is read again before
+    // the shell counts as idle.
+    await Promise.race([refreshStatus(), new Promise((r) => setTimeout(r, 2000))]);
     abortRef.current = null;
     runningRef.current = null;
     setRunning(null);
@@ -162,9 +177,8 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     const confirming = confirmingRef.current;
     const running = runningRef.current;
     if (key.ctrl && input === 'c') {
-      const now = Date.now();
-      if (now - lastCtrlC.current < CTRL_C_WINDOW_MS) return leave(130);
-      lastCtrlC.current = now;
+      // Ctrl-C cancels (the line, a confirmation, the wait for a command); it never leaves the shell,
+      // however often it is pressed: leaving (and, with --demo, discarding the cluster) takes Ctrl-D or quit.
       pasted.current = [];
       typedAhead.current = '';
       if (confirming) {
@@ -176,7 +190,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
       } else {
         edit('');
       }
-      setNotice('press Ctrl-C again to exit');
+      setNotice(LEAVE_HINT);
       return;
     }
     if (key.ctrl && input === 'd') {
@@ -263,7 +277,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   });
 
   const tone = (t: Item['tone']) => (!color ? undefined : t === 'error' ? 'red' : t === 'dim' ? 'gray' : t === 'step' ? 'cyan' : undefined);
-  const { text: statusLine, warning } = statusText(status, Date.now());
+  const { text: statusLine, warning, coming } = statusText(status, Date.now());
   const shownPrompt = confirming ? 'Do you want to continue? (y/n)> ' : prompt;
   return (
     <>
@@ -290,6 +304,11 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
           </Text>
         )}
         <Text color={color ? 'gray' : undefined}>{statusLine}</Text>
+        {coming.map((c) => (
+          <Text key={c} color={color ? 'yellow' : undefined}>
+            COMING: {c}
+          </Text>
+        ))}
         {warning ? <Text color={color ? 'red' : undefined}>WARNING: {warning}</Text> : null}
       </Box>
     </>
@@ -297,29 +316,38 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
 }
 
 /**
- * Polls the service status for the status line; flags failures and old data. Another manager
- * taking over (several given) shows there and, once, as a scrollback line.
+ * The status line's data: the service status as the manager's event stream pushes it (at once),
+ * and polled as well (which also tells when the manager stops answering). Whatever changed without
+ * this shell (a failover, another operator's switch, a FAILED master under MANUAL) is announced
+ * once as MANAGER lines; so are tasks it did not start. `refresh()` reads the status now (after a
+ * command or a step line, so the status line never lags behind what the scrollback says).
  */
 function useManagerStatus(
   shell: Shell,
   intervalMs: number,
-  onAutomatic: (lines: string[]) => void,
+  busy: () => boolean,
+  onAlert: (lines: string[]) => void,
   onMemberNote: (line: string) => void,
-): StatusSnapshot {
+): { snapshot: StatusSnapshot; refresh: () => Promise<void> } {
   const [snapshot, setSnapshot] = useState<StatusSnapshot>({
     address: shell.api.address,
     previous: null,
     service: shell.state.service,
     policy: null,
+    master: null,
     coordinator: null,
+    pending: [],
     answeredAt: null,
     error: null,
   });
   const [, setTick] = useState(0);
-  const onAutomaticRef = useRef(onAutomatic);
-  onAutomaticRef.current = onAutomatic;
+  const onAlertRef = useRef(onAlert);
+  onAlertRef.current = onAlert;
+  const busyRef = useRef(busy);
+  busyRef.current = busy;
   const onMemberNoteRef = useRef(onMemberNote);
   onMemberNoteRef.current = onMemberNote;
+  const refreshRef = useRef<() => Promise<void>>(async () => undefined);
   useEffect(
     () =>
       shell.api.onMemberChange?.((change) => {
@@ -330,46 +358,77 @@ function useManagerStatus(
   );
   useEffect(() => {
     let stopped = false;
-    const watchers = new Map<string, AutomaticTaskWatcher>();
+    const stream = new AbortController();
+    const watchers = new Map<string, TaskWatcher>();
+    /** The last status seen, by service: what the next one is compared with. */
+    const last = new Map<string, ServiceStatus>();
+    let sampledAt = '';
+    const show = (service: string, s: ServiceStatus) => {
+      if (stopped) return;
+      // An older answer (a poll overtaken by the stream) never replaces a newer one.
+      if (last.get(service) && s.sampledAt < sampledAt) return;
+      sampledAt = s.sampledAt;
+      const alerts = busyRef.current() ? [] : clusterAlerts(last.get(service) ?? null, s);
+      last.set(service, s);
+      if (alerts.length > 0) onAlertRef.current(alerts);
+      const coordinator = s.coordinator.state === 'ONLINE' ? s.coordinator.host : `${s.coordinator.host} (${s.coordinator.state})`;
+      const pending = s.datasources.flatMap((d) => (d.pendingAction ? [d.pendingAction] : []));
+      setSnapshot((prev) => ({ ...prev, address: shell.api.address, service, policy: s.policy, master: masterOf(s)?.name ?? null, coordinator, pending, answeredAt: Date.now(), error: null }));
+    };
+    const streaming = new Set<string>();
     // One poll at a time: with several managers not answering, one poll can outlast the interval.
-    let polling = false;
-    const poll = async () => {
+    let polling: Promise<void> | null = null;
+    let again = false;
+    const poll = async (wait = false): Promise<void> => {
       if (polling) {
+        if (wait) return polling.then(() => poll(true));
+        again = true;
         if (!stopped) setTick((t) => t + 1); // the stale warning still counts on
         return;
       }
-      polling = true;
+      let done = () => {};
+      polling = new Promise<void>((r) => (done = r));
       const service = shell.state.service;
       try {
         if (service) {
-          const s = await shell.api.serviceStatus(service);
-          if (!stopped) {
-            setSnapshot((prev) => ({ ...prev, address: shell.api.address, service, policy: s.policy, coordinator: s.coordinator.state === 'ONLINE' ? s.coordinator.host : `${s.coordinator.host} (${s.coordinator.state})`, answeredAt: Date.now(), error: null }));
+          if (!streaming.has(service) && shell.api.watchStatus) {
+            streaming.add(service);
+            shell.api.watchStatus(service, (s) => show(service, s), stream.signal);
           }
+          show(service, await shell.api.serviceStatus(service));
           let watcher = watchers.get(service);
-          if (!watcher) watchers.set(service, (watcher = new AutomaticTaskWatcher()));
+          if (!watcher) watchers.set(service, (watcher = new TaskWatcher((id) => shell.startedTask(id))));
           const lines = watcher.update(await shell.api.history(service, 5));
-          if (!stopped && lines.length > 0) onAutomaticRef.current(lines);
+          if (!stopped && lines.length > 0) onAlertRef.current(lines);
         } else {
           const info = await shell.api.info();
           if (!stopped) {
-            setSnapshot((prev) => ({ ...prev, address: shell.api.address, service: null, policy: info.policyMode, coordinator: info.coordinator, answeredAt: Date.now(), error: null }));
+            setSnapshot((prev) => ({ ...prev, address: shell.api.address, service: null, policy: info.policyMode, master: null, coordinator: info.coordinator, pending: [], answeredAt: Date.now(), error: null }));
           }
         }
       } catch (e) {
         if (!stopped) setSnapshot((prev) => ({ ...prev, error: e instanceof Error ? e.message : String(e) }));
       } finally {
-        polling = false;
+        polling = null;
+        done();
       }
       if (!stopped) setTick((t) => t + 1);
+      if (again && !stopped) {
+        again = false;
+        void poll();
+      }
     };
+    refreshRef.current = () => poll(true);
     void poll();
     const timer = setInterval(() => void poll(), intervalMs);
+    // The countdown on the status line runs between answers.
+    const clock = setInterval(() => !stopped && setTick((t) => t + 1), 1000);
     return () => {
       stopped = true;
+      stream.abort();
       clearInterval(timer);
+      clearInterval(clock);
     };
   }, [shell, intervalMs]);
-  return snapshot;
+  return { snapshot, refresh: () => refreshRef.current() };
 }
-

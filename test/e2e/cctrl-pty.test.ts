@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { requireBuild } from './cctrl-helpers.js';
+import { spawnManager } from '../helpers/manager-process.js';
+import { requireBuild, runCctrl } from './cctrl-helpers.js';
 import { count, startTerm } from './pty-helpers.js';
 
 beforeAll(() => requireBuild());
@@ -17,7 +18,7 @@ describe('cctrl in a pseudo-terminal', () => {
     const t = startTerm(['--demo', '--property', 'simulation.stepDelayMs=1500'], home);
     try {
       await t.waitFor('[LOGICAL] /alpha >', 'the prompt');
-      await t.waitFor('coordinator db1', 'the status line');
+      await t.waitFor('master db1 | policy AUTOMATIC | service alpha | coordinating manager db1', 'the status line');
 
       t.write('ls\r');
       await t.waitFor('COORDINATOR[db1:AUTOMATIC:ONLINE]', 'the ls output');
@@ -50,10 +51,13 @@ describe('cctrl in a pseudo-terminal', () => {
       await t.waitFor('running: switch (Ctrl-C stops waiting)', 'the running indicator');
       t.write('\u0003');
       await t.waitFor(/stopped waiting for 'switch' \(task [\w-]+\); it keeps running/, 'the interruption');
-      await t.waitFor('press Ctrl-C again to exit', 'the hint');
+      await t.waitFor(/check its outcome with: history [\w-]{36}/, 'the task to check');
+      await t.waitFor('Ctrl-C cancels; to leave the shell: Ctrl-D on an empty line, or quit', 'the hint');
+      // The status line follows the switch's own policy change (MAINTENANCE while it runs), not a poll behind.
+      await t.waitFor('policy MAINTENANCE', 'the status line during the switch');
 
-      // After the Ctrl-C window, Ctrl-D on the empty line exits 0.
-      await new Promise((r) => setTimeout(r, 3200));
+      // Ctrl-D on the empty line, back at the prompt, exits 0.
+      await t.waitFor(() => t.output().split('stopped waiting for').at(-1)!.includes('[LOGICAL] /alpha >'), 'the prompt again');
       t.write('\u0004');
       expect(await t.exited).toBe(0);
       expect(readFileSync(join(home, '.cctrl_history'), 'utf8')).toBe('ls\nswitch\n');
@@ -62,20 +66,71 @@ describe('cctrl in a pseudo-terminal', () => {
     }
   }, 60_000);
 
-  it('a second Ctrl-C exits 130; -no-history writes no history', async () => {
+  it('Ctrl-C twice by reflex does not leave the shell (nor discard the demo cluster); quit does; -no-history writes no history', async () => {
     const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
     const t = startTerm(['--demo', '-no-history', '-expert'], home);
     try {
       await t.waitFor('[LOGICAL:EXPERT] /alpha >', 'the expert prompt');
-      t.write('members\r');
-      await t.waitFor('alpha/db1(ONLINE)', 'the members');
-      t.write('\u0003');
-      await t.waitFor('press Ctrl-C again to exit', 'the hint');
-      t.write('\u0003');
-      expect(await t.exited).toBe(130);
+      t.write('datasource db3 shun\r');
+      await t.waitFor("DataSource 'db3' set to SHUNNED", 'the change to the demo cluster');
+      for (let i = 0; i < 3; i++) {
+        t.write('\u0003');
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      await t.waitFor('Ctrl-C cancels; to leave the shell: Ctrl-D on an empty line, or quit', 'the hint');
+      await new Promise((r) => setTimeout(r, 300));
+      t.write('ls db3\r');
+      await t.waitFor('|db3(slave:SHUNNED(MANUALLY-SHUNNED)', 'the same cluster, still there');
+      t.write('quit\r');
+      expect(await t.exited).toBe(0);
       expect(() => readFileSync(join(home, '.cctrl_history'))).toThrow();
     } finally {
       t.kill();
+    }
+  }, 60_000);
+
+  it('MANUAL: the countdown, then the master FAILED is announced at once with what to do', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
+    const t = startTerm(['--demo', '--property', 'policy.liveness.samplePeriod=3', '--property', 'policy.mode=MANUAL'], home);
+    try {
+      await t.waitFor('master db1 | policy MANUAL', 'the status line');
+      t.write('service db1/mysql stop\r');
+      await t.waitFor("INJECTED FAULT DATASERVER-STOP ON 'db1@alpha'", 'the fault');
+      // Detected at the next sample; FAILED (1 + 1) x 3 s later: the status line counts down.
+      await t.waitFor(/COMING: db1 DATASERVER STOPPED: FAILED in \d s, no automatic failover \(MANUAL\)/, 'the countdown', 15_000);
+      t.write('ls\r');
+      await t.waitFor(/\ndb1 DATASERVER STOPPED: FAILED in \d s, no automatic failover \(MANUAL\): then run 'failover'\s*\n\s*HEALTH: CRITICAL: no writes: the master db1 does not answer/, 'the countdown in ls', 15_000);
+      await t.waitFor("MANAGER: db1 is now FAILED (DATASERVER 'db1@alpha' STOPPED)", 'the alert', 20_000);
+      await t.waitFor("MANAGER: db1 FAILED: no automatic failover (MANUAL): run 'failover'", 'what to do', 5_000);
+      await t.waitFor("COMING: db1 FAILED: no automatic failover (MANUAL): run 'failover'", 'the status line', 5_000);
+      t.write('quit\r');
+      expect(await t.exited).toBe(0);
+    } finally {
+      t.kill();
+    }
+  }, 60_000);
+
+  it("another operator's switch is announced at once, and the status line names the new master", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
+    const env = { TUNGSTEN_API_USER: 'ops', TUNGSTEN_API_PASSWORD: 'pty-secret-1' };
+    const manager = spawnManager(['--demo', '--port', '0'], env);
+    try {
+      const url = await manager.ready;
+      const t = startTerm(['--manager', url], home, env);
+      try {
+        await t.waitFor('master db1 | policy AUTOMATIC', 'the status line');
+        const other = await runCctrl(['--manager', url, '-e', 'switch to db2'], { env });
+        expect(other.code).toBe(0);
+        await t.waitFor('MANAGER: the master is now db2 (was db1)', 'the alert', 10_000);
+        await t.waitFor("MANAGER: ops's 'switch to db2' completed", 'the task', 10_000);
+        await t.waitFor('master db2 | policy AUTOMATIC', 'the status line', 10_000);
+        t.write('quit\r');
+        expect(await t.exited).toBe(0);
+      } finally {
+        t.kill();
+      }
+    } finally {
+      manager.kill();
     }
   }, 60_000);
 
@@ -84,7 +139,7 @@ describe('cctrl in a pseudo-terminal', () => {
     const t = startTerm(['--demo', '--property', 'policy.liveness.samplePeriod=1'], home);
     try {
       await t.waitFor('[LOGICAL] /alpha >', 'the prompt');
-      await t.waitFor('coordinator db1', 'the status line');
+      await t.waitFor('coordinating manager db1', 'the status line');
       t.write('service db1/mysql stop\r');
       await t.waitFor("MANAGER: automatic 'failover'", 'the automatic failover', 30_000);
       await t.waitFor(/FAILOVER TO '(db2|db3)@alpha' WAS SUCCESSFUL/, 'its success', 30_000);

@@ -11,12 +11,12 @@ export interface Term {
   kill(): void;
 }
 
-export function startTerm(args: string[], home: string): Term {
+export function startTerm(args: string[], home: string, env: Record<string, string> = {}, size: { cols: number; rows: number } = { cols: 100, rows: 40 }): Term {
   const p = pty.spawn(process.execPath, [CCTRL_BIN, ...args], {
     name: 'xterm-color',
-    cols: 100,
-    rows: 40,
-    env: { PATH: process.env.PATH ?? '', HOME: home, TZ: 'UTC', CI: 'false', TERM: 'xterm-color' },
+    cols: size.cols,
+    rows: size.rows,
+    env: { PATH: process.env.PATH ?? '', HOME: home, TZ: 'UTC', CI: 'false', TERM: 'xterm-color', ...env },
   });
   let raw = '';
   p.onData((d) => (raw += d));

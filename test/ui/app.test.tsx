@@ -53,7 +53,7 @@ describe('ShellApp (Ink)', () => {
 
   it('Tab completes datasource names and lists the candidates', async () => {
     const { app, type } = mount();
-    await waitFor(() => (app.lastFrame() ?? '').includes('coordinator db1'), 'the status');
+    await waitFor(() => (app.lastFrame() ?? '').includes('coordinating manager db1'), 'the status');
     await type('datasource d');
     await type('\t');
     await waitFor(() => (app.lastFrame() ?? '').includes('db1  db2  db3'), 'the candidates');
@@ -73,7 +73,7 @@ describe('ShellApp (Ink)', () => {
     await waitFor(() => (app.lastFrame() ?? '').includes('/alpha > members'), 'back down');
   });
 
-  it('streams switch steps as they happen; Ctrl-C stops waiting and names the task; a second Ctrl-C exits 130', async () => {
+  it('streams switch steps as they happen; Ctrl-C stops waiting and names the task; more Ctrl-C by reflex never leave', async () => {
     const { app, type, screen, exits } = mount({ hang: ['switch'] });
     await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
     await type('switch\r');
@@ -81,11 +81,14 @@ describe('ShellApp (Ink)', () => {
     expect(app.lastFrame()).toContain('running: switch (Ctrl-C stops waiting)');
     await type('\u0003');
     await waitFor(() => screen().includes("stopped waiting for 'switch' (task task-1); it keeps running on the manager"), 'the interruption');
-    expect(app.lastFrame()).toContain('press Ctrl-C again to exit');
-    expect(exits).toEqual([]);
+    expect(app.lastFrame()).toContain('Ctrl-C cancels; to leave the shell: Ctrl-D on an empty line, or quit');
     await type('\u0003');
+    await type('\u0003');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(exits).toEqual([]);
+    await type('\u0004');
     await waitFor(() => exits.length > 0, 'the exit');
-    expect(exits).toEqual([130]);
+    expect(exits).toEqual([0]);
   });
 
   it('Ctrl-D exits on an empty line only', async () => {
@@ -153,9 +156,9 @@ describe('ShellApp (Ink)', () => {
     await waitFor(() => screen().includes("ERROR: unknown command 'swich'; did you mean switch?"), 'the suggestion');
   });
 
-  it('the status line shows policy and coordinator, and warns when the manager stops answering', async () => {
+  it('the status line names the master apart from the coordinating manager, and warns when the manager stops answering', async () => {
     const { app, api } = mount();
-    await waitFor(() => (app.lastFrame() ?? '').includes('policy AUTOMATIC | coordinator db1 | service alpha | manager http://fake'), 'the status');
+    await waitFor(() => (app.lastFrame() ?? '').includes('master db1 | policy AUTOMATIC | service alpha | coordinating manager db1 | manager http://fake'), 'the status');
     expect(app.lastFrame()).not.toContain('WARNING');
     api.options.unreachable = true;
     await waitFor(() => (app.lastFrame() ?? '').includes('WARNING: manager not answering'), 'the stale warning');
