@@ -4,7 +4,7 @@
  * tasks' new step lines to the screen once. Tasks this shell started are its own to show.
  */
 import type { TaskStatus } from '../manager/model.js';
-import { taskError } from '../shell/tasks.js';
+import { taskError } from '../format/render.js';
 
 export const AUTOMATIC_REQUESTER = 'manager';
 

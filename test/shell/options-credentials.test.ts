@@ -105,8 +105,17 @@ describe('resolveCredentials', () => {
 describe('statusText', () => {
   const base = { address: 'http://m:8090', service: 'alpha', policy: 'AUTOMATIC' as const, coordinator: 'db1', answeredAt: 1000, error: null };
 
-  it('shows policy, coordinator, service and manager', () => {
-    expect(statusText(base, 2000)).toEqual({ text: 'policy AUTOMATIC | coordinator db1 | service alpha | manager http://m:8090', warning: null });
+  it('names the master apart from the coordinating manager; shows policy, service and manager', () => {
+    expect(statusText({ ...base, master: 'db2' }, 2000)).toEqual({
+      text: 'master db2 | policy AUTOMATIC | service alpha | coordinating manager db1 | manager http://m:8090',
+      warning: null,
+      coming: [],
+    });
+  });
+
+  it('counts down what is coming between two answers', () => {
+    const pending = { action: 'failover' as const, fault: 'DATASERVER STOPPED', policy: 'AUTOMATIC' as const, dueAt: 'x', inSeconds: 12, message: 'db1 DATASERVER STOPPED: automatic failover in 12 s (AUTOMATIC)' };
+    expect(statusText({ ...base, master: 'db1', pending: [pending] }, 1000 + 3_400).coming).toEqual(['db1 DATASERVER STOPPED: automatic failover in 9 s (AUTOMATIC)']);
   });
 
   it('warns when the data is old or the manager does not answer', () => {
