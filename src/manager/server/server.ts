@@ -359,7 +359,7 @@ export async function startManagerServer(options: ManagerServerOptions): Promise
 }
 
 async function serve(req: IncomingMessage, res: ServerResponse, context: ServerContext): Promise<void> {
-  const { options, streams } = context;
+  const { options } = context;
   let legacy = false;
   try {
     const url = requestTarget(req.url ?? '/');
