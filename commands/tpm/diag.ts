@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { loadSshConfig, parseNetSshOptions, resolveSshTarget } from '../../src/config/sshConfig.js';
 import { toolVersion } from '../../src/config/toolVersion.js';
 import { loadTungstenConfig, type IniSearch, type TungstenConfig } from '../../src/config/tungstenIni.js';
+import { DEFAULT_MAX_HOST_BYTES } from '../../src/diag/collect.js';
 import { maskArgv } from '../../src/diag/redact.js';
 import { runDiag, type DiagRunResult } from '../../src/diag/run.js';
 import type { ProgressListener } from '../../src/diag/types.js';
@@ -22,6 +23,7 @@ export const diagHelp = {
     ['--connect-timeout <s>', 'SSH connect and handshake limit', '5'],
     ['--host-timeout <s>', 'limit for everything on one host', '300'],
     ['--command-timeout <s>', 'a remote command that prints nothing for this long is given up', '60'],
+    ['--max-host-size <MiB>', 'read at most this much of one host\'s files; what would pass it is skipped and listed', String(DEFAULT_MAX_HOST_BYTES / 1048576)],
     ['--net-ssh-option <key=value>', 'SSH option (port, user, timeout, keys, user_known_hosts_file, verify_host_key, proxy_jump); repeatable'],
     ['--json', 'print the manifest as JSON on stdout'],
   ] as Array<[string, string, string?]>,
@@ -38,6 +40,7 @@ export interface DiagOptions {
   connectTimeout?: string;
   hostTimeout?: string;
   commandTimeout?: string;
+  maxHostSize?: string;
   netSshOption?: string[];
   json?: boolean;
 }
@@ -82,6 +85,7 @@ export async function runDiagCommand(opts: DiagOptions, ctx: DiagContext): Promi
   const connectTimeoutMs = number(opts.connectTimeout, 5, '--connect-timeout', 0.1) * 1000;
   const hostTimeoutMs = number(opts.hostTimeout, 300, '--host-timeout', 1) * 1000;
   const commandTimeoutMs = number(opts.commandTimeout, 60, '--command-timeout', 0.5) * 1000;
+  const maxHostBytes = Math.floor(number(opts.maxHostSize, DEFAULT_MAX_HOST_BYTES / 1048576, '--max-host-size', 1) * 1048576);
   const netSshOptions = parseNetSshOptions(opts.netSshOption ?? []);
   const config = loadTungstenConfig(opts.ini, { cwd: ctx.cwd, ...ctx.iniSearch });
   const allHosts = opts.allhosts === true || opts.hosts !== undefined;
@@ -105,6 +109,7 @@ export async function runDiagCommand(opts: DiagOptions, ctx: DiagContext): Promi
     hostTimeoutMs,
     commandTimeoutMs,
     cctrlTimeoutS: 20,
+    maxHostBytes,
     commandLine: ['tpm', ...maskArgv(ctx.argv)],
     version: toolVersion(),
     sshTarget: (h) => targets.get(h)!,

@@ -6,6 +6,7 @@ import { diagHelp, runDiagCommand, type DiagOptions } from '../../commands/tpm/d
 import { queryHelp, runQueryCommand, QUERY_WHATS } from '../../commands/tpm/query.js';
 import { reverseHelp, runReverseCommand, type ReverseOptions } from '../../commands/tpm/reverse.js';
 import { toolVersion } from '../config/toolVersion.js';
+import { neutraliseControls, terminalJson } from '../controlChars.js';
 import type { DiagRunResult } from '../diag/run.js';
 import type { HostProgress } from '../diag/types.js';
 import { ExitCode, isToolkitError } from '../errors.js';
@@ -33,7 +34,8 @@ export function plainProgressLine(p: HostProgress): string | undefined {
   if (p.phase === 'connecting') return `${p.host}: connecting`;
   if (p.phase === 'done') {
     const secs = (((p.finishedAt ?? 0) - (p.startedAt ?? 0)) / 1000).toFixed(1);
-    return `${p.host}: ${p.status}, ${p.files} files, ${mib(p.bytes)}, ${secs} s${p.error ? `: ${p.error}` : ''}`;
+    // The error may quote a host: its control characters are shown, never sent to the terminal.
+    return neutraliseControls(`${p.host}: ${p.status}, ${p.files} files, ${mib(p.bytes)}, ${secs} s${p.error ? `: ${p.error}` : ''}`);
   }
   return undefined;
 }
@@ -55,7 +57,7 @@ async function progressReporter(json: boolean): Promise<{ listener: (p: HostProg
 
 function reportDiag(result: DiagRunResult, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify(result.manifest, null, 2)}\n`);
+    process.stdout.write(`${terminalJson(result.manifest)}\n`);
     return;
   }
   const bad = result.manifest.hosts.filter((h) => h.status !== 'ok');
@@ -122,10 +124,10 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.usage;
     }
     if (isToolkitError(e)) {
-      process.stderr.write(`tpm: ${e.message}\n${e.hint ? `${e.hint}\n` : ''}`);
+      process.stderr.write(neutraliseControls(`tpm: ${e.message}\n${e.hint ? `${e.hint}\n` : ''}`));
       return e.exitCode;
     }
-    process.stderr.write(`tpm: unexpected error: ${(e as Error).message}\n`);
+    process.stderr.write(neutraliseControls(`tpm: unexpected error: ${(e as Error).message}\n`));
     return ExitCode.failed;
   }
 }

@@ -38,8 +38,6 @@ export interface DiagRunOptions {
   streamConcurrency?: number;
   /** Cap on the bytes read from one host's files (default DEFAULT_MAX_HOST_BYTES). */
   maxHostBytes?: number;
-  /** Passwords known besides tungsten.ini's (the local configuration's), for the final scan. */
-  extraSecrets?: KnownSecret[];
 }
 
 /**
@@ -141,7 +139,7 @@ export async function runDiag(options: DiagRunOptions): Promise<DiagRunResult> {
     const reports: HostReport[] = [];
     const archived: Promise<void>[] = [];
     // Every password the run knows: the final scan fails the run if one is anywhere in the archive.
-    const knownSecrets: KnownSecret[] = [...secretsOfConfig(options.config), ...(options.extraSecrets ?? [])];
+    const knownSecrets: KnownSecret[] = secretsOfConfig(options.config);
     let fatal: Error | undefined;
     const failFast = (e: Error) => {
       fatal ??= e;

@@ -27,6 +27,7 @@ describe('tpm (the bin)', () => {
     [['diag', '--hosts=db9', '--ini', ini], /^tpm: --hosts: unknown host db9\nknown hosts in .*: db1, db2, db3\n$/],
     [['diag', '-a', '--ini', ini, '--log-size', 'lots'], /^tpm: --log-size "lots" is not a number of 0 or more\n/],
     [['diag', '-a', '--ini', ini, '--net-ssh-option=colour=blue'], /unknown key "colour"/],
+    [['diag', '-a', '--ini', ini, '--max-host-size', '0'], /^tpm: --max-host-size "0" is not a number of at least 1\n/],
     [['diag', '--ini', '/nonexistent.ini'], /^tpm: cannot read \/nonexistent.ini: ENOENT\n/],
     [['query', 'colour', '--ini', ini], /unknown "colour"/],
     [['frobnicate'], /^tpm: unknown command 'frobnicate'/],
