@@ -46,7 +46,7 @@ export interface SecretHit {
 }
 
 /** Streams `chunks` through a search for every secret, with an overlap so none is missed at a chunk edge. */
-class SecretSearch extends Writable {
+export class SecretSearch extends Writable {
   private readonly needles: Array<{ secret: KnownSecret; bytes: Buffer }>;
   private readonly keep: number;
   private carry = Buffer.alloc(0);
@@ -60,14 +60,16 @@ class SecretSearch extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     if (this.found) return cb();
-    const window = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
+    // The chunk itself, then only the seam with the previous one (no copy of the chunk).
+    const seam = this.carry.length > 0 ? Buffer.concat([this.carry, chunk.subarray(0, this.keep)]) : undefined;
     for (const n of this.needles) {
-      if (window.indexOf(n.bytes) >= 0) {
+      if (chunk.indexOf(n.bytes) >= 0 || (seam && seam.indexOf(n.bytes) >= 0)) {
         this.found = n.secret;
         return cb();
       }
     }
-    this.carry = Buffer.from(window.subarray(Math.max(0, window.length - this.keep)));
+    const tail = chunk.length >= this.keep ? chunk.subarray(chunk.length - this.keep) : Buffer.concat([this.carry, chunk]).subarray(-this.keep);
+    this.carry = Buffer.from(this.keep > 0 ? tail : Buffer.alloc(0));
     cb();
   }
 }
@@ -83,7 +85,7 @@ export async function scanArchive(path: string, secrets: KnownSecret[]): Promise
   const wanted = unique(secrets);
   if (wanted.length === 0) return undefined;
   const search = new SecretSearch(wanted);
-  await pipeline(createReadStream(path), createGunzip(), search);
+  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip({ chunkSize: 1 << 20 }), search);
   if (!search.found) return undefined;
   return { secret: search.found, member: await memberHolding(path, search.found) };
 }
