@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
-import { loadSshConfig, parseNetSshOptions, resolveSshTarget } from '../../src/config/sshConfig.js';
+import { join, resolve } from 'node:path';
+import { loadSshConfig, parseNetSshOptions, resolveJumpTarget, resolveSshTarget } from '../../src/config/sshConfig.js';
 import { toolVersion } from '../../src/config/toolVersion.js';
 import { loadTungstenConfig, type IniSearch, type TungstenConfig } from '../../src/config/tungstenIni.js';
 import { DEFAULT_MAX_HOST_BYTES } from '../../src/diag/collect.js';
@@ -16,7 +16,7 @@ export const diagHelp = {
     ['-a, --allhosts', 'collect from every host of the configuration, over SSH'],
     ['--hosts <names>', 'only these hosts (comma separated, names as in the configuration); implies --allhosts'],
     ['--ini <files>', 'the tungsten.ini files to read, comma separated (default: every one of ~/tungsten.ini, /etc/tungsten/tungsten*.ini, /etc/tungsten.ini)'],
-    ['--ssh-config <file>', 'OpenSSH client config (default ~/.ssh/config)'],
+    ['--ssh-config <file>', 'OpenSSH client config, as ssh -F (default: the one ssh reads, ~/.ssh/config and /etc/ssh/ssh_config)'],
     ['--path <dir>', 'write the archive here (default: the current directory)'],
     ['--log-size <MiB>', 'keep the last MiB of each log; 0 keeps everything', '10'],
     ['--concurrency <n>', 'hosts collected at once', '8'],
@@ -90,15 +90,24 @@ export async function runDiagCommand(opts: DiagOptions, ctx: DiagContext): Promi
   const config = loadTungstenConfig(opts.ini, { cwd: ctx.cwd, ...ctx.iniSearch });
   const allHosts = opts.allhosts === true || opts.hosts !== undefined;
   const hosts = allHosts ? selectHosts(config, opts.hosts) : [localHostName(config)];
-  const sshConfig = allHosts ? loadSshConfig(opts.sshConfig ? resolve(ctx.cwd, opts.sshConfig) : undefined, ctx.home) : undefined;
-  const resolveOpts = {
+  // OpenSSH reads --ssh-config, else its own defaults (~/.ssh/config, /etc/ssh/ssh_config).
+  const sshConfigFile = opts.sshConfig ? resolve(ctx.cwd, opts.sshConfig) : ctx.home ? join(ctx.home, '.ssh', 'config') : undefined;
+  const sshConfig = allHosts ? loadSshConfig(opts.sshConfig ? sshConfigFile : undefined, ctx.home) : undefined;
+  const common = {
     ...(sshConfig ? { config: sshConfig } : {}),
-    netSshOptions,
-    ...(config.user ? { iniUser: config.user } : {}),
+    ...(sshConfigFile && (opts.sshConfig || sshConfig) ? { configFile: sshConfigFile } : ctx.home ? { configFile: '/dev/null' } : {}),
     connectTimeoutMs,
     ...(ctx.home ? { home: ctx.home } : {}),
   };
-  const targets = new Map(allHosts ? hosts.map((h) => [h, resolveSshTarget(h, resolveOpts)] as const) : []);
+  const userOf = (h: string) => config.hosts.find((x) => x.name === h)?.user ?? config.user;
+  const targets = new Map(
+    allHosts
+      ? hosts.map((h) => {
+          const user = userOf(h);
+          return [h, resolveSshTarget(h, { ...common, netSshOptions, ...(user ? { iniUser: user } : {}) })] as const;
+        })
+      : [],
+  );
   return runDiag({
     config,
     hosts,
@@ -113,10 +122,7 @@ export async function runDiagCommand(opts: DiagOptions, ctx: DiagContext): Promi
     commandLine: ['tpm', ...maskArgv(ctx.argv)],
     version: toolVersion(),
     sshTarget: (h) => targets.get(h)!,
-    resolveJump: (jump) => {
-      const t = resolveSshTarget(jump.host, { ...resolveOpts, netSshOptions: {} });
-      return { ...t, ...(jump.user ? { user: jump.user } : {}), ...(jump.port ? { port: jump.port } : {}), proxyJump: [] };
-    },
+    resolveJump: (jump) => resolveJumpTarget(jump, common),
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
   });

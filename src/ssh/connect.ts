@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
 import { connect as netConnect, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import ssh2, { type AuthMethod, type Client, type ConnectConfig } from 'ssh2';
-import type { JumpSpec, SshTarget } from '../config/sshConfig.js';
+import { expandTokens, type JumpSpec, type SshTarget } from '../config/sshConfig.js';
 import { appendKnownHost, fingerprint, keyTypeOf, knownHostsName, verifyHostKey } from './knownHosts.js';
 
 /** How one host can fail to give us a session; the diag manifest uses the same words. */
@@ -43,7 +45,7 @@ export function authMethods(target: SshTarget): { methods: AuthMethod[]; notes: 
     }
     methods.push({ type: 'publickey', username: target.user, key: data } as AuthMethod);
   }
-  if (target.agent) methods.push({ type: 'agent', username: target.user, agent: target.agent } as AuthMethod);
+  if (target.agent && !(target.identitiesOnly && methods.length > 0)) methods.push({ type: 'agent', username: target.user, agent: target.agent } as AuthMethod);
   return { methods, notes };
 }
 
@@ -90,18 +92,78 @@ function hostKeyMessage(target: SshTarget, name: string, key: Buffer, verdict: R
   );
 }
 
-/** Opens an authenticated session on one target, over its ProxyJump hops when it has some. */
+/**
+ * Runs a ProxyCommand as OpenSSH does (`sh -c 'exec COMMAND'`, tokens expanded) and gives its
+ * stdin/stdout as the connection. If it exits before the SSH handshake, its stderr says why.
+ */
+export function openProxyCommand(target: SshTarget, signal?: AbortSignal): Promise<Duplex> {
+  const env = process.env;
+  const command = expandTokens(target.proxyCommand!, {
+    home: homedir(),
+    localUser: env.USER ?? userInfo().username,
+    hostName: target.hostName,
+    user: target.user,
+    port: target.port,
+    alias: target.alias,
+    ...(target.hostKeyAlias ? { hostKeyAlias: target.hostKeyAlias } : {}),
+    env,
+  }, { tilde: false });
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', `exec ${command}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-2000)));
+    const kill = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    };
+    const stream = new Duplex({
+      read: () => void child.stdout!.resume(),
+      // A write to a command that already died is not the error to report: its exit (below) is.
+      write: (chunk: Buffer, _enc, cb) => void child.stdin!.write(chunk, () => cb()),
+      final: (cb) => {
+        child.stdin!.end();
+        cb();
+      },
+      destroy: (err, cb) => {
+        kill();
+        cb(err);
+      },
+    });
+    child.stdin!.on('error', () => undefined);
+    child.stdout!.on('data', (d: Buffer) => {
+      if (!stream.push(d)) child.stdout!.pause();
+    });
+    // The end of the connection is the end of the command: cleanly (exit 0) or with its last words.
+    child.once('close', (code, sig) => {
+      if (code === 0) return void stream.push(null);
+      const why = stderr.trim().split('\n').at(-1) || (sig ? `killed by ${sig}` : `exit ${code}`);
+      stream.destroy(new HostConnectError('unreachable', `ProxyCommand for ${target.alias} ended (${why}): ${command}`));
+    });
+    signal?.addEventListener('abort', kill, { once: true });
+    child.once('error', (e) => reject(new HostConnectError('unreachable', `cannot run the ProxyCommand for ${target.alias}: ${e.message}`)));
+    child.once('spawn', () => resolve(stream));
+  });
+}
+
+/** Opens an authenticated session on one target, over its ProxyJump hops or its ProxyCommand. */
 export async function connectSsh(target: SshTarget, options: ConnectOptions = {}): Promise<Client> {
   const hops: Client[] = [];
   try {
     let previous: Client | undefined;
     for (const jump of target.proxyJump) {
       const hopTarget = options.resolveJump ? options.resolveJump(jump) : { ...target, alias: jump.host, hostName: jump.host, port: jump.port ?? 22, user: jump.user ?? target.user, proxyJump: [] };
-      const hopSock: Duplex = previous ? await forward(previous, hopTarget) : await openTcp(hopTarget.hostName, hopTarget.port, hopTarget.connectTimeoutMs, options.signal);
+      const hopSock: Duplex = previous
+        ? await forward(previous, hopTarget)
+        : hopTarget.proxyCommand
+          ? await openProxyCommand(hopTarget, options.signal)
+          : await openTcp(hopTarget.hostName, hopTarget.port, hopTarget.connectTimeoutMs, options.signal);
       previous = await handshake(hopTarget, hopSock, options);
       hops.push(previous);
     }
-    const sock: Duplex = previous ? await forward(previous, target) : await openTcp(target.hostName, target.port, target.connectTimeoutMs, options.signal);
+    const sock: Duplex = previous
+      ? await forward(previous, target)
+      : target.proxyCommand
+        ? await openProxyCommand(target, options.signal)
+        : await openTcp(target.hostName, target.port, target.connectTimeoutMs, options.signal);
     const client = await handshake(target, sock, options);
     if (hops.length > 0) client.once('close', () => hops.forEach((h) => h.end()));
     return client;
@@ -121,8 +183,9 @@ function forward(via: Client, target: SshTarget): Promise<Duplex> {
 }
 
 function handshake(target: SshTarget, sock: Duplex, options: ConnectOptions): Promise<Client> {
-  const name = knownHostsName(target.hostName, target.port);
-  const names = target.hostName === target.alias ? [name] : [name, knownHostsName(target.alias, target.port)];
+  // known_hosts is searched under HostKeyAlias when there is one, else the host name (and the alias).
+  const name = knownHostsName(target.hostKeyAlias ?? target.hostName, target.port);
+  const names = target.hostKeyAlias || target.hostName === target.alias ? [name] : [name, knownHostsName(target.alias, target.port)];
   const { methods, notes } = authMethods(target);
   return new Promise((resolve, reject) => {
     if (methods.length === 0) {
@@ -169,6 +232,7 @@ function handshake(target: SshTarget, sock: Duplex, options: ConnectOptions): Pr
       resolve(client);
     });
     client.on('error', (e: Error & { level?: string }) => {
+      if (e instanceof HostConnectError) return fail(e);
       if (hostKeyProblem) return fail(new HostConnectError('host_key_rejected', hostKeyProblem));
       if (e.level === 'client-timeout') {
         return fail(new HostConnectError('timeout', `${target.alias} (${target.hostName}:${target.port}) accepted TCP but finished no SSH handshake within ${target.connectTimeoutMs / 1000} s`));

@@ -139,6 +139,8 @@ export interface FleetHostSpec {
   /** Leave this host out of known_hosts (its key is then unknown). */
   unknownKey?: boolean;
   install?: InstallTreeSpec;
+  /** Extra sshd_config lines (e.g. AllowUsers). */
+  sshdConfig?: string[];
 }
 
 export interface FleetHost extends FleetHostSpec {
@@ -236,6 +238,7 @@ export async function startFleet(specs: FleetHostSpec[]): Promise<Fleet> {
         'MaxStartups 100',
         'LogLevel ERROR',
         ...(spec.kind === 'hang' ? ['ForceCommand sleep 300'] : spec.forceCommand ? [`ForceCommand ${spec.forceCommand}`] : []),
+        ...(spec.sshdConfig ?? []),
       ].join('\n');
       writeFileSync(join(hdir, 'sshd_config'), `${config}\n`);
       const pidFile = join(hdir, 'namespace.pid');

@@ -197,3 +197,41 @@ describe('SshTransport faults', () => {
     }
   });
 });
+
+describe('ProxyCommand', () => {
+  /** A ProxyCommand as operators write them (`nc %h %p`), here a small node relay. */
+  function relay(): string {
+    const script = join(dir, 'relay.mjs');
+    writeFileSync(script, "import net from 'node:net';\nconst s = net.connect(Number(process.argv[3]), process.argv[2]);\nprocess.stdin.pipe(s);\ns.pipe(process.stdout);\ns.on('close', () => process.exit(0));\n");
+    return `${process.execPath} ${script} %h %p`;
+  }
+
+  it('spawns the command, expands %p, and runs SSH over its stdio (the HostName itself does not resolve), checking the host key', async () => {
+    const { target, server } = await serve({ handler: (c) => ({ stdout: `ran ${c}` }) });
+    const proxied = { ...target, hostName: 'db1.invalid', connectTimeoutMs: 15_000, proxyCommand: relay().replace('%h', '127.0.0.1') };
+    writeFileSync(target.knownHostsFiles[0]!, `[db1.invalid]:${server.port} ${server.hostPublic}\n`);
+    // A node process per connection: give it time to start on a loaded machine.
+    const t = new SshTransport(await connectSsh(proxied));
+    const chunks: Buffer[] = [];
+    await t.exec('hostname', new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }), { idleTimeoutMs: 2000 });
+    t.close();
+    expect(Buffer.concat(chunks).toString()).toBe('ran hostname');
+    writeFileSync(target.knownHostsFiles[0]!, '');
+    const e = await failure(connectSsh(proxied));
+    expect(e.status).toBe('host_key_rejected');
+  }, 60_000);
+
+  it('a ProxyCommand that fails says why', async () => {
+    const { target } = await serve();
+    const e = await failure(connectSsh({ ...target, connectTimeoutMs: 15_000, proxyCommand: "sh -c 'echo no route to %h >&2; exit 3'" }));
+    expect(e.status).toBe('unreachable');
+    expect(e.message).toMatch(/ProxyCommand for db1 ended \(no route to 127\.0\.0\.1\)/);
+  });
+
+  it('known_hosts is searched under HostKeyAlias', async () => {
+    const { target, server } = await serve({}, 'no');
+    writeFileSync(target.knownHostsFiles[0]!, `[cluster-db1]:${server.port} ${server.hostPublic}\n`);
+    expect((await failure(connectSsh(target))).status).toBe('host_key_rejected');
+    (await connectSsh({ ...target, hostKeyAlias: 'cluster-db1' })).end();
+  });
+});
