@@ -14,13 +14,16 @@
  * The MariaDB harness comes from test/helpers (as bench/items/switch.js has it).
  *
  * `--quick`: one short round of each sysbench run (5 s); the 3 switches as in a full run.
+ *
+ * `BENCH_CONNECTOR_PROFILE=DIR`: the connector runs under `node --cpu-prof` and writes its profile
+ * to DIR when it stops; the item logs the functions it spent its time in (bench/lib/cpu-profile.js).
  */
 import { importTestHelper } from '../lib/ts-helpers.js';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { api, onInterrupt, sleep, startManager, stopChild } from '../lib/proc.js';
 import { median, ratio } from '../lib/stats.js';
 
@@ -160,6 +163,9 @@ export async function benchConnector({ quick, log }) {
         'service.name=alpha', 'manager.driver=mysql', ...helpers.datasourceProperties(cluster),
         'mysql.user=tungsten', `mysql.password=${helpers.MANAGER_PASSWORD}`,
         'policy.liveness.samplePeriod=0.5', 'policy.liveness.dbping.timeout=2', 'policy.liveness.hostPing.timeout=1', 'manager.operation.step.timeout=6',
+        // sysbench saturates the machine: a master slow to answer a ping is not a dead master here
+        // (at the default threshold the manager failed db1 over in the middle of a run).
+        'policy.liveness.dbping.fail.threshold=30', 'policy.liveness.hostPing.fail.threshold=30',
       ].map((p) => `--property=${p}`),
     ]);
     cleanups.push(() => mgr.stop());
@@ -169,10 +175,20 @@ export async function benchConnector({ quick, log }) {
       if (s.datasources.every((d) => d.state === 'ONLINE') && s.datasources.filter((d) => d.role === 'slave').every((d) => d.replicator?.state === 'ONLINE')) break;
       await sleep(100);
     }
+    const profileDir = process.env.BENCH_CONNECTOR_PROFILE ? resolve(process.env.BENCH_CONNECTOR_PROFILE) : null;
     const connector = conn.spawnConnector(['--manager', mgr.url, '--service', 'alpha', '--listen', '127.0.0.1:0', '--switch-grace', '1', '--hold-timeout', '20'], {
       TUNGSTEN_API_USER: mgr.user, TUNGSTEN_API_PASSWORD: mgr.password,
+      ...(profileDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`.trim() } : {}),
     });
-    cleanups.push(() => connector.stop());
+    cleanups.push(async () => {
+      await connector.stop();
+      if (!profileDir) return;
+      const { selfTimes } = await import('../lib/cpu-profile.js');
+      const newest = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profileDir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+      if (!newest) return log(`  connector profile: none written in ${profileDir}`);
+      log(`  connector profile (${newest}), self time:`);
+      for (const { share, name } of selfTimes(JSON.parse(readFileSync(newest, 'utf8')), 12)) log(`    ${(share * 100).toFixed(1).padStart(5)} %  ${name}`);
+    });
     const connectorPort = await connector.ready;
     let haproxy = null;
     if (noHaproxy) notMeasured.push({ item: ITEM, name: 'connector vs HAProxy', why: noHaproxy });
