@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the system tests drive (real sshd, real mariadbd, real etcd, ping, sysbench as the application, HAProxy for the connector's benchmark, ruby for tpm's own parsers run against our output).
+# Installs the Debian packages that the system tests drive (real sshd, real mariadbd, real etcd, ping, sysbench as the application, HAProxy for the connector's benchmark, ruby for tpm's own parsers run against our output, and ruby-iniparse, the INI library tpm reads tungsten.ini with).
 # As root it installs what is missing; otherwise it says what the system tests will lack.
 set -euo pipefail
 need=()
@@ -15,6 +15,7 @@ command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v ruby >/dev/null 2>&1 || need+=(ruby)
+ruby -riniparse -e 0 >/dev/null 2>&1 || need+=(ruby-iniparse)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system test prerequisites: ${need[*]}" >&2

@@ -9,8 +9,8 @@ import { TPM_OPTION_NAMES } from './tpmOptionNames.js';
  * `--key=value` arguments for `tpm configure SECTION`:
  * - a line starting with `;` or `#` is a comment, and so is everything after a `;` or `#` that
  *   follows whitespace (`password=a#b` keeps `#b`, `port=1 # x` does not); quotes are kept as written;
- * - a section given twice is one section; a key given twice is passed twice (the last one wins,
- *   except for the repeatable `property=`, `skip-validation-check=`, ...);
+ * - a section given twice is one section; a key given twice is passed twice, its lines together
+ *   where it first appears (the last one wins, except for the repeatable `property=`, ...);
  * - `_` in a key is `-`; a key without `=` passes an empty value; a trailing ` \` (left over from a
  *   `tpm configure` command) is dropped with a warning;
  * - `[defaults]` and `[defaults@HOST]` hold defaults, `[SERVICE@HOST]` modifies SERVICE on HOST only
@@ -153,7 +153,11 @@ export function parseIniSections(text: string, file: string, warnings: string[] 
       value = value.slice(0, -2);
       warnings.push(`${file}:${lineNo}: ${key}: the trailing " \\" was dropped, as tpm does (wrap the value in double quotes to keep it)`);
     }
-    current.entries.push({ key, value, line: lineNo, file });
+    // As IniParse: a key seen before in the section joins its earlier lines (the last one still wins).
+    const entry = { key, value, line: lineNo, file };
+    const previous = current.entries.findLastIndex((e) => e.key === key);
+    if (previous < 0) current.entries.push(entry);
+    else current.entries.splice(previous + 1, 0, entry);
   });
   return sections;
 }
