@@ -202,6 +202,28 @@ describe('the files tpm writes', () => {
       spawnSync('rm', ['-f', join(out, planted)]);
     }
   });
+  it('a file or link put at the final name while the run goes on is an error at the end, left as it was, and no archive is placed', async () => {
+    const db1 = await fleet.host({ handler: fakeHost(CONF) });
+    const victim = join(fleet.dir, 'victim');
+    writeFileSync(victim, 'root-owned file\n');
+    const when = new Date(2030, 0, 2, 3, 4, 6);
+    const name = archiveBaseName(when);
+    const out = join(fleet.dir, 'out');
+    for (const planted of [`${name}.tgz`, `${name}.tgz.sha256`]) {
+      let done = false;
+      const plant = (p: HostProgress) => {
+        if (p.phase === 'collecting' && !done) {
+          done = true;
+          symlinkSync(victim, join(out, planted));
+        }
+      };
+      await expect(runDiag(fleet.options({ db1 }, { now: () => when, onProgress: plant }))).rejects.toMatchObject({ message: `cannot write ${join(out, planted)}: a file or a link is already there (tpm never writes over one, nor through a link)` });
+      expect(readFileSync(victim, 'utf8')).toBe('root-owned file\n');
+      expect(lstatSync(join(out, planted)).isSymbolicLink()).toBe(true);
+      expect(spawnSync('ls', ['-A', out], { encoding: 'utf8' }).stdout.trim().split('\n')).toEqual([planted]);
+      spawnSync('rm', ['-f', join(out, planted)]);
+    }
+  });
 });
 
 describe('the final scan for known passwords', () => {
