@@ -46,6 +46,8 @@ export interface ManagerClientOptions {
   caFile?: string;
   /** Accept any certificate (like `curl -k`). */
   insecure?: boolean;
+  /** Largest answer (and event of the event stream) read; a larger one is a protocol error. Default 16 MiB. */
+  maxAnswerBytes?: number;
   /** Called with the HTTP status each time the manager answers (FailoverClient follows who answers). */
   onAnswer?: (status: number) => void;
 }
@@ -118,6 +120,7 @@ interface RawResponse {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 /** The server sends a heartbeat every 15 s; silence for longer than this means the stream is dead. */
 const EVENT_STREAM_IDLE_MS = 45_000;
 
@@ -490,7 +493,7 @@ export class ManagerClient {
         clearTimeout(connectTimer);
         this.options.onAnswer?.(res.statusCode ?? 0);
         if (res.statusCode !== 200) {
-          readBody(res).then((body) => {
+          readBody(res, this.maxAnswerBytes, () => req.destroy(this.tooLarge('GET', url))).then((body) => {
             const err = this.httpError({ status: res.statusCode ?? 0, body }, 'GET', url);
             reject(err);
             settleDone?.reject(err);
@@ -519,6 +522,7 @@ export class ManagerClient {
           armIdle();
           options.onActivity?.();
           parser.push(chunk);
+          if (parser.pendingChars > this.maxAnswerBytes) req.destroy(this.tooLarge('GET', url, 'an event of the event stream'));
         });
         res.on('end', () => {
           clearTimeout(idleTimer);
@@ -592,7 +596,7 @@ export class ManagerClient {
         reject(this.transportError(e, method, url, connected()));
       });
       req.on('response', (res) => {
-        readBody(res).then(
+        readBody(res, this.maxAnswerBytes, () => req.destroy(this.tooLarge(method, url))).then(
           (text) => {
             clearTimeout(timer);
             this.options.onAnswer?.(res.statusCode ?? 0);
@@ -626,6 +630,22 @@ export class ManagerClient {
     status: number | null,
   ): ManagerCallError {
     return new ManagerCallError(kind, message, hint, this.url, reason, connected, status);
+  }
+
+  private get maxAnswerBytes(): number {
+    return this.options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
+  }
+
+  /** A protocol error, like an answer that is not JSON: the manager (or what answers as it) is not well. */
+  private tooLarge(method: string, url: URL, what = 'its answer'): ToolkitError {
+    return this.callError(
+      'refused',
+      `${method} ${url.pathname}: the manager at ${this.url} sent more than ${this.maxAnswerBytes} bytes in ${what}; stopped reading`,
+      'this is not a manager answer: check that --manager names a tungsten-manager',
+      `answer larger than ${this.maxAnswerBytes} bytes`,
+      true,
+      null,
+    );
   }
 
   private timeoutError(method: string, url: URL, connected: boolean): ToolkitError {
@@ -737,10 +757,22 @@ function interrupted(): ToolkitError {
   return new ToolkitError('interrupted', 'interrupted');
 }
 
-function readBody(res: http.IncomingMessage): Promise<string> {
+/** The body, up to `limit` bytes; past that `tooLarge` runs (it ends the request) and nothing more is kept. */
+function readBody(res: http.IncomingMessage, limit: number, tooLarge: () => void): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    res.on('data', (c: Buffer) => {
+      if (size > limit) return;
+      size += c.length;
+      if (size > limit) {
+        chunks.length = 0;
+        reject(new Error('answer too large'));
+        tooLarge();
+        return;
+      }
+      chunks.push(c);
+    });
     res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     res.on('error', reject);
   });

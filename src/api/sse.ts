@@ -50,6 +50,11 @@ export class SseParser {
     else if (field === 'id' && !value.includes('\0')) this.lastId = value;
   }
 
+  /** Characters held for the event not yet complete (its data lines and the line not yet ended). */
+  get pendingChars(): number {
+    return this.buffer.length + this.data.reduce((n, d) => n + d.length, 0);
+  }
+
   /** The last event ID seen so far (see SseMessage.id). */
   get lastEventId(): string | null {
     return this.lastId;

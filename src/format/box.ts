@@ -5,6 +5,8 @@
  * (a 76-character FAILED header gives an 83-column box); rows are never wrapped, so a regular
  * expression in the field always sees one row per line.
  */
+import { neutralizeControls } from './control-chars.js';
+
 export const DEFAULT_INNER_WIDTH = 75;
 
 /** A box: groups of rows, each group closed by a separator. */
@@ -34,8 +36,7 @@ export function renderBox(box: Box, width: number): string[] {
   return lines;
 }
 
-/** Tabs become two spaces; control characters (an escape code in a host name) are made visible. */
+/** Tabs become two spaces; control characters (an escape code in a host name, C1 too) are made visible. */
 function displayText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\t/g, '  ').replace(/[\u0000-\u001f\u007f]/g, '?');
+  return neutralizeControls(text.replace(/\t/g, '  ').replace(/\n/g, '?'));
 }

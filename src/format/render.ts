@@ -5,6 +5,7 @@
 import type { GroupSummary, ManagerInfo } from '../manager/api.js';
 import type { ServiceStatus, TaskStatus } from '../manager/model.js';
 import type { CommandResult, Outcome } from './result.js';
+import { escapeControlsInJson, neutralizeControls } from './control-chars.js';
 import { healthVerdict } from './health.js';
 import { formatLs, formatResources, formatServiceList } from './ls.js';
 
@@ -23,14 +24,15 @@ export interface RenderedText {
   err: string;
 }
 
+/** The text of an outcome, control characters neutralized (what the manager said may hold any). */
 export function renderOutcomeText(outcome: Outcome, options: TextOptions = {}): RenderedText {
   const out = outcome.result ? renderResultText(outcome.result, options) : '';
   const err = outcome.error ? `${errorLine(outcome.error.message, outcome.error.hint)}\n` : '';
-  return { out, err };
+  return { out: neutralizeControls(out), err: neutralizeControls(err) };
 }
 
 export function errorLine(message: string, hint: string | null | undefined): string {
-  return `ERROR: ${message}${hint ? `; ${hint}` : ''}`;
+  return neutralizeControls(`ERROR: ${message}${hint ? `; ${hint}` : ''}`);
 }
 
 export function renderResultText(result: CommandResult, options: TextOptions = {}): string {
@@ -199,12 +201,12 @@ function lines(list: string[]): string {
 
 /** What the interactive shell says first. */
 export function bannerLines(info: ManagerInfo, address: string, version: string): string[] {
-  return [
+  return ([
     `cctrl ${version}: the operator shell`,
     `connect to '${info.dataServiceName}@${info.hostName}' at ${address}`,
     `${info.dataServiceName}: session established (${info.driver} driver, policy ${info.policyMode})`,
     'Type help for the commands; Tab completes, Up/Down recall history, Ctrl-D exits.',
-  ];
+  ]).map(neutralizeControls);
 }
 
 /** One --json document per command; every key present, null when unknown. */
@@ -219,7 +221,7 @@ export function jsonDocument(outcome: Outcome): string {
     error: outcome.error,
     result: outcome.result,
   };
-  return JSON.stringify(doc, (_key, value: unknown) => (value === undefined ? null : value));
+  return escapeControlsInJson(JSON.stringify(doc, (_key, value: unknown) => (value === undefined ? null : value)));
 }
 
 /** One line on the group: quorum, coordinator and term, this member's lease. */

@@ -3,14 +3,15 @@
  * dynamic import, taken only when stdin and stdout are terminals and no -e was given.
  */
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ExitCode, isToolkitError } from '../errors.js';
+import { neutralizeControls } from '../format/control-chars.js';
 import { bannerLines, errorLine, jsonDocument } from '../format/render.js';
 import { checkService, greet, openApi } from './connect.js';
 import { parseArgs, type CctrlOptions } from './options.js';
 import type { CommandRegistry } from './registry.js';
 import { Shell, promptFor, toOutcomeError } from './session.js';
+import { boundedLines } from './lines.js';
 import { runScripted } from './scripted.js';
 import { memberChangeNote, type ShellApi } from './services.js';
 
@@ -45,7 +46,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     const notes: string[] = [];
     const stopNotes = api.onMemberChange?.((change) => {
       if (interactive) notes.push(memberChangeNote(change));
-      else io.stderr.write(`cctrl: ${memberChangeNote(change)}\n`);
+      else io.stderr.write(`cctrl: ${neutralizeControls(memberChangeNote(change))}\n`);
     });
     const info = await greet(api);
     if (options.service !== null && !options.multi) await checkService(api, options.service);
@@ -61,9 +62,13 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       // shown at once, keystrokes wait unechoed in raw mode, and the UI takes over where they are.
       stopNotes?.();
       const banner = [...bannerLines(info, api.address, version()), ...notes];
-      const early = [...banner, promptFor(state)];
+      const early = [...banner, neutralizeControls(promptFor(state))];
       io.stdout.write(early.join('\n'));
-      const columns = (io.stdout as { columns?: number }).columns ?? 80;
+      // A terminal may report 0 columns (a serial line, `stty cols 0`): it is taken as 80 wide, by
+      // this count and by Ink (which would otherwise wrap after every character).
+      const out = io.stdout as { columns?: number };
+      if (!(out.columns !== undefined && out.columns > 0)) out.columns = 80;
+      const columns = out.columns!;
       const earlyRows = early.reduce((rows, line) => rows + Math.max(1, Math.ceil(line.length / columns)), 0);
       const stdin = io.stdin as { setRawMode?: (raw: boolean) => void };
       stdin.setRawMode?.(true);
@@ -88,7 +93,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     process.on('SIGINT', onSigint);
     try {
       const fromStdin = options.execute === null;
-      const lines = fromStdin ? createInterface({ input: io.stdin, crlfDelay: Infinity }) : [options.execute!];
+      const lines = fromStdin ? boundedLines(io.stdin) : [options.execute!];
       return await runScripted(shell, lines, {
         json: options.json,
         stdout: io.stdout,

@@ -5,6 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import { ExitCode } from '../errors.js';
+import { neutralizeControls } from '../format/control-chars.js';
 import { jsonDocument, renderOutcomeText } from '../format/render.js';
 import type { Outcome } from '../format/result.js';
 import type { Shell } from './session.js';
@@ -36,8 +37,9 @@ export function worseExitCode(a: number, b: number): number {
 export async function runScripted(shell: Shell, lines: AsyncIterable<string> | Iterable<string>, options: ScriptedOptions): Promise<number> {
   let exitCode: number = ExitCode.ok;
   let stop = false;
+  // Whatever the manager sent, no control character reaches the terminal or the log (JSON documents carry them escaped).
   const write = (stream: Writable, text: string) => {
-    if (text) stream.write(text);
+    if (text) stream.write(neutralizeControls(text));
   };
   const onOutcome = (o: Outcome) => {
     exitCode = worseExitCode(exitCode, o.exitCode);

@@ -30,6 +30,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Leave stdin open after writing input (a script still typing). */
   keepStdinOpen?: boolean;
+  /** Called with the child's pid once it is spawned. */
+  onSpawn?: (pid: number) => void;
 }
 
 export function runCctrl(args: string[], options: RunOptions = {}): Promise<RunResult> {
@@ -43,6 +45,9 @@ export function runCctrl(args: string[], options: RunOptions = {}): Promise<RunR
     },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
+  // cctrl may stop reading before all the input is written (it refused a line): not the test's failure.
+  child.stdin.on('error', () => undefined);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
