@@ -38,6 +38,17 @@ describe('runDiag over in-process SSH hosts', () => {
     expect(readFileSync(join(top, 'SUMMARY.txt'), 'utf8')).toMatch(/Suggested severity: Normal \(P3\), because the cluster state at collection time is unknown/);
   });
 
+  it("collects each host from its own install-directory (a service section's, else the defaults')", async () => {
+    const db1 = await host({ handler: fakeHost(FILES) });
+    const db2 = await host({ handler: fakeHost(FILES) });
+    const config = parseTungstenIni('[defaults]\ninstall-directory=/opt/continuent\n[alpha]\nmembers=db1\n[beta]\nmembers=db2\ninstall-directory=/opt/beta\n', 'x.ini', { hostname: 'staging' });
+    await runDiag(options({ db1, db2 }, { config }));
+    expect(db1.commands.join('\n')).toContain("cd '/opt/continuent'");
+    expect(db1.commands.join('\n')).not.toContain('/opt/beta');
+    expect(db2.commands.join('\n')).toContain("cd '/opt/beta'");
+    expect(db2.commands.join('\n')).not.toContain("cd '/opt/continuent'");
+  });
+
   it('a connection dropped mid-log makes that host partial; the other host and the archive are intact', async () => {
     const db1 = await host({ handler: fakeHost(FILES) });
     const db2 = await host({ handler: fakeHost({ 'service_logs/trepsvc.log': Buffer.alloc(3 << 20, 0x61) }), dropAfterBytes: 1 << 20 });
