@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadSshConfig, parseNetSshOptions, resolveJumpTarget, resolveSshTarget } from '../../src/config/sshConfig.js';
 import { toolVersion } from '../../src/config/toolVersion.js';
@@ -99,6 +100,11 @@ export async function runDiagCommand(opts: DiagOptions, ctx: DiagContext): Promi
     connectTimeoutMs,
     ...(ctx.home ? { home: ctx.home } : {}),
   };
+  const outDir = resolve(ctx.cwd, opts.path ?? '.');
+  // --path names a directory (made if missing); a file there is a usage error, not an EEXIST later.
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) {
+    throw new ToolkitError('usage', `--path ${opts.path}: not a directory`, '--path takes the directory to write the archive in (made if missing)');
+  }
   const userOf = (h: string) => config.hosts.find((x) => x.name === h)?.user ?? config.user;
   const targets = new Map(
     allHosts
@@ -112,7 +118,7 @@ export async function runDiagCommand(opts: DiagOptions, ctx: DiagContext): Promi
     config,
     hosts,
     mode: allHosts ? 'ssh' : 'local',
-    outDir: resolve(ctx.cwd, opts.path ?? '.'),
+    outDir,
     logSizeMiB,
     concurrency,
     hostTimeoutMs,

@@ -7,7 +7,7 @@ import { loadTungstenConfig, type IniSearch, type TungstenConfig } from '../../s
 import { isSecretKey } from '../../src/diag/redact.js';
 import { PUBLIC_MASK } from '../../src/diag/reverse.js';
 import { parseLsDatasources } from '../../src/diag/summary.js';
-import { ToolkitError } from '../../src/errors.js';
+import { ExitCode, ToolkitError } from '../../src/errors.js';
 
 export const QUERY_WHATS = ['staging', 'version', 'topology', 'dataservices', 'config'] as const;
 export type QueryWhat = (typeof QUERY_WHATS)[number];
@@ -22,6 +22,8 @@ export interface QueryResult {
   text: string;
   /** A note for stderr (e.g. where the answer came from). */
   note?: string;
+  /** Not 0 when the answer is not the one asked for (the configured topology when the manager does not answer: 3). */
+  exitCode?: number;
 }
 
 export interface QueryContext {
@@ -44,17 +46,22 @@ function section(entries: TungstenConfig['defaults']): Record<string, string> {
 
 export function runQueryCommand(what: string, opts: { ini?: string }, ctx: QueryContext): QueryResult {
   if (!(QUERY_WHATS as readonly string[]).includes(what)) {
-    throw new ToolkitError('usage', `tpm query: unknown "${what}"`, `use one of: ${QUERY_WHATS.join(', ')}`);
+    throw new ToolkitError('usage', `unknown query "${what}"`, `use one of: ${QUERY_WHATS.join(', ')}`);
   }
   const config = loadTungstenConfig(opts.ini, { cwd: ctx.cwd, ...ctx.iniSearch });
   switch (what as QueryWhat) {
     case 'staging':
       return { text: `${config.user ?? userInfo().username}@${hostname()}:${dirname(config.file)}\n` };
     case 'version': {
+      const link = join(config.installDirectory, 'tungsten');
       try {
-        return { text: `${basename(realpathSync(join(config.installDirectory, 'tungsten')))}\n` };
+        return { text: `${basename(realpathSync(link))}\n` };
       } catch {
-        return { text: `${toolVersion()}\n`, note: `no release installed in ${config.installDirectory}; this is the tpm version` };
+        throw new ToolkitError(
+          'not_found',
+          `no release installed in ${config.installDirectory}: ${link} does not lead to a release (tpm itself is ${toolVersion()})`,
+          `check install-directory= in ${config.file}, or install a release there`,
+        );
       }
     }
     case 'topology': {
@@ -65,8 +72,13 @@ export function runQueryCommand(what: string, opts: { ini?: string }, ctx: Query
         for (const d of parseLsDatasources(ls)) topology[d.name] = d.role;
         return { text: `${JSON.stringify(topology, null, 2)}\n` };
       }
+      // The roles as configured, never presented as live: the master may have moved since.
       for (const h of config.hosts) topology[h.name] = h.roles[0]!;
-      return { text: `${JSON.stringify(topology, null, 2)}\n`, note: `the manager did not answer ${cctrl}; topology from ${config.file}` };
+      return {
+        text: `${JSON.stringify({ configured: topology }, null, 2)}\n`,
+        note: `the manager did not answer (${cctrl}): this is the CONFIGURED topology from ${config.file}, not the live one (the master may have moved)`,
+        exitCode: ExitCode.unreachable,
+      };
     }
     case 'dataservices':
       return { text: config.dataservices.map((d) => `${d.name.padEnd(30)}: ${d.compositeOf ? 'COMPOSITE' : 'PHYSICAL'}`).join('\n') + '\n' };

@@ -107,6 +107,7 @@ export function buildProgram(): Command {
       const result = runQueryCommand(what, opts, { cwd: process.cwd() });
       if (result.note) process.stderr.write(`tpm: ${result.note}\n`);
       process.stdout.write(result.text);
+      if (result.exitCode !== undefined) process.exitCode = result.exitCode;
     },
   );
   return program;

@@ -29,7 +29,8 @@ describe('tpm (the bin)', () => {
     [['diag', '-a', '--ini', ini, '--net-ssh-option=colour=blue'], /unknown key "colour"/],
     [['diag', '-a', '--ini', ini, '--max-host-size', '0'], /^tpm: --max-host-size "0" is not a number of at least 1\n/],
     [['diag', '--ini', '/nonexistent.ini'], /^tpm: cannot read \/nonexistent.ini: ENOENT\n/],
-    [['query', 'colour', '--ini', ini], /unknown "colour"/],
+    [['query', 'colour', '--ini', ini], /^tpm: unknown query "colour"\nuse one of: /],
+    [['diag', '--ini', ini, '--path', ini], /^tpm: --path .*tungsten\.ini: not a directory\n--path takes the directory/],
     [['frobnicate'], /^tpm: unknown command 'frobnicate'/],
   ])('usage error %j: exit 2, one clear message, no stack trace', async (args, message) => {
     const r = await runTpm(args, { cwd: work });
@@ -37,6 +38,19 @@ describe('tpm (the bin)', () => {
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
     expect(r.stdout).toBe('');
+  });
+
+  it('query topology when the manager does not answer: the configured roles, labelled so, exit 3; query version with no release: exit 1', async () => {
+    const local = join(work, 'norelease.ini');
+    writeFileSync(local, `[defaults]\ninstall-directory=${join(work, 'nothing-here')}\n\n[alpha]\nmaster=db1\nmembers=db1,db2\n`);
+    const topology = await runTpm(['query', 'topology', '--ini', local], { cwd: work });
+    expect(topology.code).toBe(3);
+    expect(JSON.parse(topology.stdout)).toEqual({ configured: { db1: 'master', db2: 'slave' } });
+    expect(topology.stderr).toMatch(/^tpm: the manager did not answer \(.*cctrl\): this is the CONFIGURED topology from .*norelease\.ini, not the live one/);
+    const version = await runTpm(['query', 'version', '--ini', local], { cwd: work });
+    expect(version.code).toBe(1);
+    expect(version.stdout).toBe('');
+    expect(version.stderr).toMatch(/^tpm: no release installed in .*nothing-here: .*tungsten does not lead to a release \(tpm itself is [\d.]+\)\ncheck install-directory= in /);
   });
 
   it('never prints a password from the command line', async () => {

@@ -34,12 +34,13 @@ describe('tpm query', () => {
     expect(runQueryCommand('dataservices', { ini }, ctx()).text).toBe(`${'east'.padEnd(30)}: PHYSICAL\n${'world'.padEnd(30)}: COMPOSITE\n`);
   });
 
-  it('topology: from cctrl ls when the manager answers, else from the configuration with a note', () => {
+  it('topology: from cctrl ls when the manager answers, else the configured roles, labelled as such, exit 3', () => {
     const ls = 'DATASOURCES:\n|db1(master:ONLINE, progress=3, THL latency=0.5)   |\n|db2(slave:ONLINE, progress=3, latency=0.1)   |\n';
     expect(JSON.parse(runQueryCommand('topology', { ini }, { cwd: dir, cctrlLs: () => ls }).text)).toEqual({ db1: 'master', db2: 'slave' });
     const fallback = runQueryCommand('topology', { ini }, ctx());
-    expect(JSON.parse(fallback.text)).toEqual({ db1: 'master', db2: 'slave', c1: 'connector' });
-    expect(fallback.note).toMatch(/did not answer/);
+    expect(JSON.parse(fallback.text)).toEqual({ configured: { db1: 'master', db2: 'slave', c1: 'connector' } });
+    expect(fallback.note).toMatch(/did not answer .*: this is the CONFIGURED topology/);
+    expect(fallback.exitCode).toBe(3);
   });
 
   it('config: JSON with passwords masked', () => {
