@@ -1,9 +1,9 @@
 /**
  * cctrl's text boxes (ResultFormatter): a separator is `+` and dashes, a row is `|`, the text
  * right-padded, ` |`. The classic inner width is 75 (78-column boxes). When a row is longer, the
- * whole listing widens to the next multiple of 5 that fits the longest row, as the 7.x samples do
- * (a 76-character FAILED header gives an 83-column box); rows are never wrapped, so a regular
- * expression in the field always sees one row per line.
+ * whole listing widens: to 80 columns when that fits the longest row (a 76- or 77-character FAILED
+ * or failed-over header), else to the next multiple of 5 that fits it, as the 7.x samples do; rows
+ * are never wrapped, so a regular expression in the field always sees one row per line.
  */
 import { neutralizeControls } from './control-chars.js';
 
@@ -12,10 +12,16 @@ export const DEFAULT_INNER_WIDTH = 75;
 /** A box: groups of rows, each group closed by a separator. */
 export type Box = string[][];
 
+/** The widest inner width that still fits an 80-column terminal (`|` + 77 + ` |`). */
+export const FITS_80_INNER_WIDTH = 77;
+
 export function innerWidthFor(rows: Iterable<string>): number {
   let longest = 0;
   for (const row of rows) longest = Math.max(longest, displayText(row).length);
   if (longest <= DEFAULT_INNER_WIDTH) return DEFAULT_INNER_WIDTH;
+  // A row that fits 80 columns keeps the listing within 80 (a failed-over master's header), rather
+  // than rounding up past it.
+  if (longest <= FITS_80_INNER_WIDTH) return FITS_80_INNER_WIDTH;
   return Math.ceil(longest / 5) * 5;
 }
 

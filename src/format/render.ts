@@ -12,6 +12,8 @@ import { formatLs, formatResources, formatServiceList } from './ls.js';
 export const JSON_SCHEMA_VERSION = 1;
 
 export interface TextOptions {
+  /** The terminal's width: help is wrapped to it (continuations indented, never at column 0). */
+  width?: number;
   /** The task's step lines were already printed as they happened. */
   streamed?: boolean;
   timeZone?: string;
@@ -152,7 +154,7 @@ function resultLines(result: CommandResult, options: TextOptions): string[] {
       ];
     }
     case 'help':
-      return result.text.split('\n');
+      return options.width ? fitToWidth(result.text.split('\n'), options.width) : result.text.split('\n');
     case 'info':
       return [`connected to ${result.info.dataServiceName}@${result.info.hostName} (policy ${result.info.policyMode})`];
     case 'use':
@@ -189,6 +191,46 @@ function taskOutcome(t: TaskStatus): string {
 /** Why a task failed, in the manager's words; empty when it did not. */
 function taskReason(t: TaskStatus): string {
   return t.state === 'failed' ? taskError(t) : '';
+}
+
+/**
+ * Help text wrapped to a terminal's width. A command row (`  USAGE  SUMMARY`) keeps its summary in
+ * its column while at least 30 characters are left for it, else the summary goes under the usage,
+ * indented; any continuation is indented, so nothing wraps back to column 0.
+ */
+export function fitToWidth(lines: string[], width: number): string[] {
+  const w = Math.max(40, width - 1);
+  const rowOf = (line: string) => /^( {2}\S.*?\S?) {2,}(\S.*)$/.exec(line);
+  const columnOf = (line: string, row: RegExpExecArray) => line.length - row[2]!.length;
+  // One layout for every command row: summaries under their usage once one row needs it.
+  const stacked = lines.some((line) => {
+    const row = rowOf(line);
+    return row !== null && line.length > w && columnOf(line, row) + 30 > w;
+  });
+  const out: string[] = [];
+  for (const line of lines) {
+    const row = rowOf(line);
+    if (row && stacked) out.push(row[1]!.trimEnd(), ...wrapWords(row[2]!, w - 6).map((l) => `      ${l}`));
+    else if (line.length <= w) out.push(line);
+    else if (row) {
+      const col = columnOf(line, row);
+      out.push(...wrapWords(row[2]!, w - col).map((l, i) => (i === 0 ? line.slice(0, col) : ' '.repeat(col)) + l));
+    } else out.push(...wrapWords(line, w - 2).map((l, i) => (i === 0 ? l : `  ${l}`)));
+  }
+  return out;
+}
+
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of text.split(' ')) {
+    if (current && current.length + 1 + word.length > width) {
+      lines.push(current);
+      current = word;
+    } else current = current ? `${current} ${word}` : word;
+  }
+  lines.push(current);
+  return lines;
 }
 
 function stepLines(task: TaskStatus): string[] {

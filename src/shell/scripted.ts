@@ -45,7 +45,9 @@ export async function runScripted(shell: Shell, lines: AsyncIterable<string> | I
     exitCode = worseExitCode(exitCode, o.exitCode);
     if (options.json) write(options.stdout, `${jsonDocument(o)}\n`);
     else {
-      const text = renderOutcomeText(o, { streamed: true });
+      // At a terminal (cctrl -e help), help fits its width; into a pipe, lines stay whole.
+      const columns = (options.stdout as { isTTY?: boolean; columns?: number }).isTTY ? (options.stdout as { columns?: number }).columns : undefined;
+      const text = renderOutcomeText(o, { streamed: true, ...(columns ? { width: columns } : {}) });
       write(options.stdout, text.out);
       write(options.stderr, text.err);
     }

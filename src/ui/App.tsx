@@ -116,7 +116,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     setRunning(text.trim());
     let quit = false;
     const onOutcome = (o: Outcome) => {
-      const rendered = renderOutcomeText(o, { streamed: true });
+      const rendered = renderOutcomeText(o, { streamed: true, width: process.stdout.columns || 80 });
       if (rendered.out) append(rendered.out);
       if (rendered.err) append(rendered.err, 'error');
       if (o.result?.kind === 'quit') quit = true;

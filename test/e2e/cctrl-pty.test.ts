@@ -136,7 +136,7 @@ describe('cctrl in a pseudo-terminal', () => {
 
   it('service db1/mysql stop: the automatic failover streams into the scrollback', async () => {
     const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
-    const t = startTerm(['--demo', '--property', 'policy.liveness.samplePeriod=1'], home);
+    const t = startTerm(['--demo', '--property', 'policy.liveness.samplePeriod=1'], home, {}, { cols: 80, rows: 40 });
     try {
       await t.waitFor('[LOGICAL] /alpha >', 'the prompt');
       await t.waitFor('coordinating manager db1', 'the status line');
@@ -146,6 +146,19 @@ describe('cctrl in a pseudo-terminal', () => {
       await t.waitFor("MANAGER: automatic 'failover' completed", 'its end', 30_000);
       t.write('ls db1\r');
       await t.waitFor(/\|db1\(master:SHUNNED\(FAILED-OVER-TO-db[23]\b/, 'the shunned old master');
+      await t.waitFor(/HEALTH: DEGRADED: old master db1 is SHUNNED/, 'the verdict');
+      // At 80 columns the widened box fits: no line of it wraps.
+      const box = t.output().split("automatic 'failover' completed").at(-1)!.split(/\r?\n/).filter((l) => /^[+|]/.test(l.trim()));
+      expect(box.length).toBeGreaterThan(5);
+      for (const line of box) expect(line.trimEnd().length).toBeLessThanOrEqual(80);
+      // help fits 80 columns too: every continuation indented, nothing wrapped back to column 0.
+      t.write('help\r');
+      await t.waitFor(/quit\s*\n\s+leave the shell/, 'the help');
+      const help = t.output().split('Commands (help COMMAND for more):').at(-1)!.split('leave the shell')[0]!.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() && !l.startsWith('running: ') && !/^master \S+ \| policy/.test(l));
+      for (const line of help) {
+        expect(line.length, line).toBeLessThan(80);
+        expect(line, 'a line wrapped to column 0').toMatch(/^ {2}/);
+      }
       t.write('quit\r');
       expect(await t.exited).toBe(0);
     } finally {
