@@ -144,13 +144,23 @@ export function openProxyCommand(target: SshTarget, signal?: AbortSignal): Promi
   });
 }
 
+/** A target's settings without what is its own route and identity (ProxyCommand, HostKeyAlias). */
+function withoutProxy(target: SshTarget): SshTarget {
+  const { proxyCommand: _command, hostKeyAlias: _alias, ...rest } = target;
+  void _command, void _alias;
+  return rest;
+}
+
 /** Opens an authenticated session on one target, over its ProxyJump hops or its ProxyCommand. */
 export async function connectSsh(target: SshTarget, options: ConnectOptions = {}): Promise<Client> {
   const hops: Client[] = [];
   try {
     let previous: Client | undefined;
     for (const jump of target.proxyJump) {
-      const hopTarget = options.resolveJump ? options.resolveJump(jump) : { ...target, alias: jump.host, hostName: jump.host, port: jump.port ?? 22, user: jump.user ?? target.user, proxyJump: [] };
+      // Without a resolver a hop is the bare spec: its own user (else the local one, as ssh), never the target's.
+      const hopTarget = options.resolveJump
+        ? options.resolveJump(jump)
+        : { ...withoutProxy(target), alias: jump.host, hostName: jump.host, port: jump.port ?? 22, user: jump.user ?? process.env.USER ?? userInfo().username, proxyJump: [] };
       const hopSock: Duplex = previous
         ? await forward(previous, hopTarget)
         : hopTarget.proxyCommand
