@@ -8,7 +8,8 @@
  */
 import { titleOrSkipReason } from '../helpers/processes.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/manager/clock.js';
+import { systemClock, VirtualClock } from '../../src/manager/clock.js';
+import type { PersistedState } from '../../src/manager/store.js';
 import { EtcdClient } from '../../src/manager/coordination/etcd-client.js';
 import { EtcdCoordination } from '../../src/manager/coordination/etcd.js';
 import type { ManagerCore } from '../../src/manager/core.js';
@@ -108,6 +109,47 @@ describe.skipIf(!etcdAvailable())(titleOrSkipReason('a manager group on real etc
     const handoverMs = Date.now() - stoppedAt;
     console.log(`handover after a clean stop of the coordinator: ${handoverMs} ms`);
     expect(handoverMs).toBeLessThan(2500);
+  }, 30_000);
+
+  it('between rounds a follower learns of a commit, and of a leader key freed, from its watch (its clock never runs a round here)', async () => {
+    await freshGroup();
+    await until('a coordinator', 10_000, () => acting()[0]);
+    const reader = new EtcdClient({ endpoints: etcd.endpoints, timeoutMs: 1000 });
+    const committed = (await reader.get(`${prefix}/${props.serviceName}/state`)).kv;
+    reader.close();
+    const state = JSON.parse(committed!.value) as PersistedState;
+    for (const m of members.values()) m.halt();
+    members.clear();
+
+    // Rounds run on this clock's timers, and it is never advanced: after start(), only the watch can prompt one.
+    const clock = new VirtualClock();
+    const watchPrefix = `${prefix}-watch`;
+    const member = (name: string) => {
+      const kv = new EtcdClient({ endpoints: etcd.endpoints, timeoutMs: 1000, now: () => clock.monotonic() });
+      const logger = { info: (m: string) => log.push(`${name} ${m}`), warn: (m: string) => log.push(`${name} ${m}`), error: (m: string) => log.push(`${name} ${m}`) };
+      return new EtcdCoordination({ kv, clock, service: props.serviceName, memberName: name, ttlSeconds: TTL_SECONDS, prefix: watchPrefix, location: 'test', logger });
+    };
+    const record = (name: string) => ({ name, host: `${name}-host`, apiUrl: null, datasource: null, startedAt: '', version: 'test' });
+    const a = member('a');
+    const b = member('b');
+    try {
+      await a.start(record('a'));
+      expect(a.isCoordinator()).toBe(true);
+      await b.start(record('b'));
+      expect(b.isCoordinator()).toBe(false);
+      const seen: string[] = [];
+      b.subscribe((change) => {
+        if (change.type === 'state') seen.push(change.state.service.policy);
+      });
+      await a.commit({ ...state, service: { ...state.service, policy: 'MAINTENANCE' } });
+      await until('the follower to show the commit', 3000, () => seen.includes('MAINTENANCE'));
+      await a.close();
+      await until('the follower to take the freed leader key', 3000, () => b.isCoordinator());
+      expect(b.group().coordinator).toBe('b');
+    } finally {
+      a.halt();
+      await b.close();
+    }
   }, 30_000);
 
   it('one etcd member killed: the group keeps one coordinator and control', async () => {

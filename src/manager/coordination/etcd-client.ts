@@ -30,7 +30,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ToolkitError } from '../../errors.js';
-import type { EtcdCompare, EtcdHeader, EtcdKeyValue, EtcdKv, EtcdOp, EtcdTxnResult } from './kv.js';
+import type { EtcdCompare, EtcdHeader, EtcdKeyValue, EtcdKv, EtcdOp, EtcdTxnResult, EtcdWatchEvent } from './kv.js';
 
 export interface EtcdTls {
   caFile?: string;
@@ -55,10 +55,7 @@ export interface EtcdClientOptions {
 // The shapes of keys, compares and ops are the ones the group codes against (kv.ts).
 export type { EtcdCompare, EtcdHeader, EtcdKeyValue, EtcdOp, EtcdTxnResult } from './kv.js';
 
-export interface EtcdWatchEvent {
-  type: 'PUT' | 'DELETE';
-  kv: EtcdKeyValue;
-}
+export type { EtcdWatchEvent } from './kv.js';
 
 export interface EtcdMemberHealth {
   endpoint: string;

@@ -11,7 +11,10 @@
  *                 connector writes it again). Read back with the rest by every round.
  *
  * Twice a second a round renews the lease, campaigns for the leader key when it is free and
- * reads the group back (one linearizable range). Validity is timed from when a renewal was *sent*:
+ * reads the group back (one linearizable range). Between rounds a watch on the service's keys
+ * starts one at once when the leader key, a member or (for a follower) the state changes: a freed
+ * leader key is taken, and a commit shown, without waiting for the next round. The watch is only a
+ * prompt; what a member believes still comes from the round's linearizable read. Validity is timed from when a renewal was *sent*:
  * etcd keeps a lease at least TTL after it receives a renewal, so the member's own deadline,
  * `sentAt + TTL`, is never later than etcd's. A member stops acting as coordinator, and reports that
  * it has lost the group, a third of a TTL before that deadline: early enough to fence its own
@@ -20,7 +23,7 @@
 import type { PersistedState } from '../store.js';
 import { persistedStateSchema } from '../store.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import { isLeaseLost, type EtcdKv, type EtcdKeyValue } from './kv.js';
+import { isLeaseLost, type EtcdKv, type EtcdKeyValue, type EtcdWatchEvent } from './kv.js';
 import {
   NotCoordinatorError,
   type Coordination,
@@ -63,7 +66,7 @@ export class EtcdCoordination implements Coordination {
   private readonly kv: EtcdKv;
   readonly clock: Clock;
   private readonly opts: EtcdCoordinationOptions;
-  private readonly keys: { leader: string; state: string; members: string; member: string; connectors: string };
+  private readonly keys: { base: string; leader: string; state: string; members: string; member: string; connectors: string };
   private member: MemberRecord | null = null;
   private lease: Lease | null = null;
   private term: number | null = null;
@@ -75,6 +78,9 @@ export class EtcdCoordination implements Coordination {
   private roundTimer: TimerHandle | null = null;
   private expiryTimer: TimerHandle | null = null;
   private round: Promise<void> | null = null;
+  /** A change seen on the watch while a round ran: another round follows it. */
+  private roundAgain = false;
+  private watching: { close(): void } | null = null;
   private stopped = false;
   private readonly listeners = new Set<(change: CoordinationChange) => void>();
   private pending: { state: PersistedState; waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> } | null = null;
@@ -97,6 +103,7 @@ export class EtcdCoordination implements Coordination {
     this.memberName = opts.memberName;
     const base = `${opts.prefix.replace(/\/+$/, '')}/${opts.service}/`;
     this.keys = {
+      base,
       leader: `${base}leader`,
       state: `${base}state`,
       members: `${base}members/`,
@@ -166,9 +173,46 @@ export class EtcdCoordination implements Coordination {
     if (!this.round) {
       this.round = this.doRound().finally(() => {
         this.round = null;
+        if (this.roundAgain && !this.stopped) {
+          this.roundAgain = false;
+          void this.runRound();
+        }
       });
     }
     return this.round;
+  }
+
+  /** Keeps a watch on the service's keys open from `fromRevision` (reopened by the next round after it ends). */
+  private watchFrom(fromRevision: number): void {
+    if (this.watching || this.stopped || !this.kv.watch) return;
+    try {
+      const handle = this.kv.watch(
+        this.keys.base,
+        fromRevision,
+        (events) => {
+          if (events.some((e) => this.prompts(e))) this.promptRound();
+        },
+        () => {
+          if (this.watching === handle) this.watching = null;
+        },
+      );
+      this.watching = handle;
+    } catch {
+      this.watching = null;
+    }
+  }
+
+  /** Whether a change calls for a round now: the leader key, a member, or a commit another member made. */
+  private prompts(e: EtcdWatchEvent): boolean {
+    const key = e.kv.key;
+    if (key === this.keys.leader || key.startsWith(this.keys.members)) return true;
+    return key === this.keys.state && this.term === null;
+  }
+
+  private promptRound(): void {
+    if (this.stopped) return;
+    if (this.round) this.roundAgain = true;
+    else void this.runRound();
   }
 
   private async doRound(): Promise<void> {
@@ -273,7 +317,7 @@ export class EtcdCoordination implements Coordination {
   }
 
   private async readBack(): Promise<void> {
-    const { kvs } = await this.kv.range(this.keys.members.replace(/members\/$/, ''));
+    const { header, kvs } = await this.kv.range(this.keys.base);
     const members: MemberRecord[] = [];
     let leaderKv: EtcdKeyValue | null = null;
     let stateKv: EtcdKeyValue | null = null;
@@ -309,6 +353,7 @@ export class EtcdCoordination implements Coordination {
       const state = parseState(stateKv.value);
       if (state && this.term === null) this.emit({ type: 'state', state, revision: stateKv.modRevision });
     }
+    this.watchFrom(header.revision + 1);
   }
 
   async load(): Promise<{ state: PersistedState | null; revision: number }> {
@@ -522,6 +567,8 @@ export class EtcdCoordination implements Coordination {
   }
 
   private stopTimers(): void {
+    this.watching?.close();
+    this.watching = null;
     if (this.roundTimer) this.clock.clearTimeout(this.roundTimer);
     if (this.expiryTimer) this.clock.clearTimeout(this.expiryTimer);
     this.roundTimer = null;

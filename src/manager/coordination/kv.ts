@@ -39,6 +39,11 @@ export interface EtcdTxnResult {
   ranges: EtcdKeyValue[][];
 }
 
+export interface EtcdWatchEvent {
+  type: 'PUT' | 'DELETE';
+  kv: EtcdKeyValue;
+}
+
 export interface EtcdKv {
   get(key: string): Promise<{ header: EtcdHeader; kv: EtcdKeyValue | null }>;
   range(prefix: string): Promise<{ header: EtcdHeader; kvs: EtcdKeyValue[] }>;
@@ -49,6 +54,11 @@ export interface EtcdKv {
   /** Throws EtcdLeaseLostError-like errors (name 'EtcdLeaseLostError') when the lease is gone. */
   leaseKeepAlive(id: string): Promise<{ ttl: number; sentAt: number }>;
   leaseRevoke(id: string): Promise<void>;
+  /**
+   * Changes under `prefix` from `fromRevision` on, as they happen; `onError` once when the watch
+   * ends (etcd gone, compacted, closed by etcd). Optional: a store without it is only polled.
+   */
+  watch?(prefix: string, fromRevision: number, onEvents: (events: EtcdWatchEvent[], header: EtcdHeader) => void, onError: (e: Error) => void): { close(): void };
   close(): void;
 }
 
