@@ -8,6 +8,8 @@ export const ExitCode = {
   usage: 2,
   unreachable: 3,
   timedOut: 4,
+  /** A bug: an unexpected exception, not a refusal (src/failure.ts; sysexits' EX_SOFTWARE). */
+  internal: 70,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -20,7 +22,8 @@ export type ErrorKind =
   | 'unauthorized' // wrong credentials: exit 3, HTTP 401
   | 'unreachable' // the peer did not answer: exit 3
   | 'timeout' // outcome unknown: exit 4
-  | 'interrupted'; // Ctrl-C: exit 130
+  | 'interrupted' // Ctrl-C: exit 130
+  | 'internal'; // a bug (an unexpected exception): exit 70, HTTP 500 (src/failure.ts)
 
 const exitByKind: Record<ErrorKind, ExitCodeValue> = {
   usage: ExitCode.usage,
@@ -31,6 +34,7 @@ const exitByKind: Record<ErrorKind, ExitCodeValue> = {
   unreachable: ExitCode.unreachable,
   timeout: ExitCode.timedOut,
   interrupted: ExitCode.interrupted,
+  internal: ExitCode.internal,
 };
 
 const httpByKind: Record<ErrorKind, number> = {
@@ -42,6 +46,7 @@ const httpByKind: Record<ErrorKind, number> = {
   unreachable: 503,
   timeout: 504,
   interrupted: 499,
+  internal: 500,
 };
 
 export class ToolkitError extends Error {
@@ -64,8 +69,9 @@ export class ToolkitError extends Error {
   }
 }
 
+/** A peer's bug is not ours: an HTTP 500 is a failure of the call (refused), never `internal`. */
 export function errorKindForHttpStatus(status: number): ErrorKind {
-  const found = (Object.keys(httpByKind) as ErrorKind[]).find((k) => httpByKind[k] === status);
+  const found = (Object.keys(httpByKind) as ErrorKind[]).find((k) => k !== 'internal' && httpByKind[k] === status);
   return found ?? 'refused';
 }
 

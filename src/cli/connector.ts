@@ -6,7 +6,8 @@
  */
 import { hostname } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ExitCode, ToolkitError, isToolkitError } from '../errors.js';
+import { ExitCode, ToolkitError } from '../errors.js';
+import { reportFailure as reportProgramFailure, simulateBugIfAsked } from '../failure.js';
 import { Connector } from '../connector/connector.js';
 import type { ListenAddress } from '../connector/router.js';
 import { describeBackend } from '../connector/routes.js';
@@ -96,6 +97,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const flags = program.opts<ConnectorFlags>();
   let connector: Connector;
   try {
+    simulateBugIfAsked('tungsten-connector');
     if (flags.readListen && flags.readListen.port !== 0 && flags.readListen.port === flags.listen.port && flags.readListen.host === flags.listen.host) {
       throw new ToolkitError('usage', '--listen and --read-listen give the same address', 'give the read port its own address');
     }
@@ -171,13 +173,7 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 function reportFailure(e: unknown): number {
-  if (isToolkitError(e)) {
-    process.stderr.write(`tungsten-connector: ${e.message}\n`);
-    if (e.hint) process.stderr.write(`  ${e.hint}\n`);
-    return e.exitCode;
-  }
-  process.stderr.write(`tungsten-connector: unexpected failure: ${(e as Error)?.stack ?? String(e)}\n`);
-  return ExitCode.failed;
+  return reportProgramFailure('tungsten-connector', e);
 }
 
 main(process.argv.slice(2)).then(

@@ -4,7 +4,8 @@
  * prints how to connect, and shuts down cleanly on SIGINT/SIGTERM.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ExitCode, isToolkitError } from '../errors.js';
+import { ExitCode } from '../errors.js';
+import { reportFailure as reportProgramFailure, simulateBugIfAsked } from '../failure.js';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../manager/server/server.js';
 import { launchManager, type RunningManager } from '../manager/server/launch.js';
 
@@ -87,6 +88,7 @@ async function main(argv: readonly string[]): Promise<number> {
   // and without this the process would find nothing left to do and exit 0 in the middle of it.
   const startingUp = setInterval(() => undefined, 60_000);
   try {
+    simulateBugIfAsked('tungsten-manager');
     running = await launchManager({
       demo: flags.demo,
       configFile: flags.config,
@@ -138,13 +140,7 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 function reportFailure(e: unknown): number {
-  if (isToolkitError(e)) {
-    process.stderr.write(`tungsten-manager: ${e.message}\n`);
-    if (e.hint) process.stderr.write(`  ${e.hint}\n`);
-    return e.exitCode;
-  }
-  process.stderr.write(`tungsten-manager: unexpected failure: ${(e as Error)?.stack ?? String(e)}\n`);
-  return ExitCode.failed;
+  return reportProgramFailure('tungsten-manager', e);
 }
 
 main(process.argv.slice(2)).then(

@@ -9,7 +9,8 @@ import { toolVersion } from '../config/toolVersion.js';
 import { neutraliseControls, terminalJson } from '../controlChars.js';
 import type { DiagRunResult } from '../diag/run.js';
 import type { HostProgress } from '../diag/types.js';
-import { ExitCode, isToolkitError } from '../errors.js';
+import { ExitCode } from '../errors.js';
+import { reportFailure, simulateBugIfAsked } from '../failure.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -116,6 +117,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    simulateBugIfAsked('tpm');
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
@@ -124,12 +126,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`tpm: ${e.message.replace(/^error: /, '')}\n(see tpm --help)\n`);
       return ExitCode.usage;
     }
-    if (isToolkitError(e)) {
-      process.stderr.write(neutraliseControls(`tpm: ${e.message}\n${e.hint ? `${e.hint}\n` : ''}`));
-      return e.exitCode;
-    }
-    process.stderr.write(neutraliseControls(`tpm: unexpected error: ${(e as Error).message}\n`));
-    return ExitCode.failed;
+    return reportFailure('tpm', e);
   }
 }
 

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { ExitCode, isToolkitError } from '../errors.js';
+import { ExitCode } from '../errors.js';
+import { asToolkitError, simulateBugIfAsked } from '../failure.js';
 import { neutralizeControls } from '../format/control-chars.js';
 import { bannerLines, errorLine, jsonDocument } from '../format/render.js';
 import { checkService, greet, openApi } from './connect.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
   let api: ShellApi | null = null;
   let options: CctrlOptions | null = null;
   try {
+    simulateBugIfAsked('cctrl', io.env);
     const parsed = parseArgs(argv, version());
     if (parsed.kind === 'print') {
       io.stdout.write(parsed.text);
@@ -104,9 +106,10 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     } finally {
       process.off('SIGINT', onSigint);
     }
-  } catch (e) {
+  } catch (caught) {
+    const e = asToolkitError('cctrl', caught);
     const error = toOutcomeError(e);
-    const exitCode = isToolkitError(e) ? e.exitCode : ExitCode.failed;
+    const exitCode = e.exitCode;
     if (options?.json) {
       io.stdout.write(
         `${jsonDocument({ command: '', name: null, service: options.service, ok: false, exitCode, result: null, error })}\n`,

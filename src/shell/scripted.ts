@@ -24,7 +24,7 @@ export interface ScriptedOptions {
 }
 
 /** When several commands fail differently, the exit code reports the most serious. */
-const SEVERITY: number[] = [ExitCode.interrupted, ExitCode.unreachable, ExitCode.timedOut, ExitCode.usage, ExitCode.failed, ExitCode.ok];
+const SEVERITY: number[] = [ExitCode.interrupted, ExitCode.internal, ExitCode.unreachable, ExitCode.timedOut, ExitCode.usage, ExitCode.failed, ExitCode.ok];
 
 export function worseExitCode(a: number, b: number): number {
   const rank = (c: number) => {

@@ -4,6 +4,7 @@
  * both drive this; neither formats here.
  */
 import { ExitCode, ToolkitError, isToolkitError } from '../errors.js';
+import { asToolkitError } from '../failure.js';
 import type { CommandContext, CompletionContext, SessionState } from './command.js';
 import { parseLine, type Statement } from './parser.js';
 import type { CommandRegistry } from './registry.js';
@@ -183,15 +184,16 @@ export class Shell {
   }
 
   private failure(statement: Statement, name: string | null, e: unknown, service = this.state.service): Outcome {
-    const error = toOutcomeError(e);
+    // A bug in a command is said as one (exit 70, the stack in a file), never passed off as a refusal.
+    const known = asToolkitError('cctrl', e);
     return {
       command: statement.text,
       name,
       service,
       ok: false,
-      exitCode: isToolkitError(e) ? e.exitCode : ExitCode.failed,
+      exitCode: known.exitCode,
       result: null,
-      error,
+      error: toOutcomeError(known),
     };
   }
 }

@@ -24,7 +24,7 @@ describe('tpm (the bin)', () => {
   });
 
   it.each([
-    [['diag', '--hosts=db9', '--ini', ini], /^tpm: --hosts: unknown host db9\nknown hosts in .*: db1, db2, db3\n$/],
+    [['diag', '--hosts=db9', '--ini', ini], /^tpm: --hosts: unknown host db9\n {2}known hosts in .*: db1, db2, db3\n$/],
     [['diag', '-a', '--ini', ini, '--log-size', 'lots'], /^tpm: --log-size "lots" is not a number of 0 or more\n/],
     [['diag', '-a', '--ini', ini, '--net-ssh-option=colour=blue'], /unknown key "colour"/],
     [['diag', '-a', '--ini', ini, '--max-host-size', '0'], /^tpm: --max-host-size "0" is not a number of at least 1\n/],
