@@ -59,5 +59,5 @@ export default tseslint.config(
   restrict(['src/shell/**/*.ts'], [INK, UI, COMMANDS]),
   restrict(['src/ui/**/*.{ts,tsx}'], [COMMANDS]),
   restrict(['src/format/**/*.ts'], [INK, UI, COMMANDS, SHELL]),
-  restrict(['src/{api,manager,connector,diag,ssh,config}/**/*.ts', 'src/errors.ts', 'src/failure.ts'], [INK, UI, COMMANDS, SHELL, FORMAT]),
+  restrict(['src/{api,manager,connector,diag,ssh,config}/**/*.ts', 'src/errors.ts', 'src/failure.ts', 'src/controlChars.ts'], [INK, UI, COMMANDS, SHELL, FORMAT]),
 );
