@@ -365,7 +365,6 @@ export function resolveSshTarget(alias: string, options: SshResolveOptions = {})
  */
 export function resolveJumpTarget(jump: JumpSpec, options: SshResolveOptions = {}): SshTarget {
   const { iniUser: _ini, netSshOptions: _net, user: _user, port: _port, ...rest } = options;
-  void _ini, void _net, void _user, void _port;
   return { ...resolveSshTarget(jump.host, { ...rest, ...(jump.user ? { user: jump.user } : {}), ...(jump.port ? { port: jump.port } : {}) }), proxyJump: [] };
 }
 
