@@ -7,7 +7,6 @@
 
 // eslint-disable-next-line no-control-regex
 const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-// eslint-disable-next-line no-control-regex
 const RAW_IN_JSON = /[\u007f-\u009f]/g;
 
 export function neutralizeControls(text: string): string {

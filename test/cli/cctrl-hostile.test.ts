@@ -5,7 +5,6 @@
  * is a usage error, `datasource .. recover` is refused before anything is sent, and a terminal of
  * 0 columns does not crash the shell.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { mkdtempSync } from 'node:fs';
