@@ -147,7 +147,6 @@ export function openProxyCommand(target: SshTarget, signal?: AbortSignal): Promi
 /** A target's settings without what is its own route and identity (ProxyCommand, HostKeyAlias). */
 function withoutProxy(target: SshTarget): SshTarget {
   const { proxyCommand: _command, hostKeyAlias: _alias, ...rest } = target;
-  void _command, void _alias;
   return rest;
 }
 
