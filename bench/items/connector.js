@@ -178,8 +178,7 @@ export async function benchConnector({ quick, log }) {
     const profileDir = process.env.BENCH_CONNECTOR_PROFILE ? resolve(process.env.BENCH_CONNECTOR_PROFILE) : null;
     const connector = conn.spawnConnector(['--manager', mgr.url, '--service', 'alpha', '--listen', '127.0.0.1:0', '--switch-grace', '1', '--hold-timeout', '20'], {
       TUNGSTEN_API_USER: mgr.user, TUNGSTEN_API_PASSWORD: mgr.password,
-      ...(profileDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`.trim() } : {}),
-    });
+    }, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
     cleanups.push(async () => {
       await connector.stop();
       if (!profileDir) return;

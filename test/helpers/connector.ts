@@ -47,8 +47,11 @@ export interface ConnectorProcess {
 const children = new Set<ChildProcess>();
 let hooked = false;
 
-/** Starts `tungsten-connector` with these flags (the API credentials come from the flags or env given). */
-export function spawnConnector(args: string[], env: Record<string, string | undefined> = {}): ConnectorProcess {
+/**
+ * Starts `tungsten-connector` with these flags (the API credentials come from the flags or env
+ * given); `nodeArgs` go to node itself (`--cpu-prof`, which NODE_OPTIONS does not take).
+ */
+export function spawnConnector(args: string[], env: Record<string, string | undefined> = {}, nodeArgs: string[] = []): ConnectorProcess {
   if (!hooked) {
     hooked = true;
     process.once('exit', () => {
@@ -57,7 +60,7 @@ export function spawnConnector(args: string[], env: Record<string, string | unde
   }
   const childEnv: Record<string, string | undefined> = { ...process.env, TUNGSTEN_API_USER: undefined, TUNGSTEN_API_PASSWORD: undefined, ...env };
   for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
-  const child = spawn(process.execPath, [CONNECTOR_BIN, ...args], { env: childEnv as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, CONNECTOR_BIN, ...args], { env: childEnv as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const lines: Array<{ at: number; line: string }> = [];
   const partial = { out: '', err: '' };
