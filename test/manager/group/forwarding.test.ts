@@ -5,6 +5,7 @@
  * member that took the call. The group runs on the simulated etcd and the virtual clock.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,5 +110,33 @@ describe('a control call to a follower over HTTP', () => {
     expect(res.status).toBe(200);
     const listed = await call(follower.url, 'GET', '/api/v2/manager/status/service/alpha');
     expect(JSON.stringify(listed.body.payload.routers)).toContain('connector@app1');
+  });
+
+  it('a connector report to a follower whose coordinator does not answer (frozen) is taken there within about a second', async () => {
+    group = await startGroup();
+    await serveEveryMember(group);
+    await group.clock.advance(3000);
+    const coordinator = group.coordinatorName()!;
+    const follower = servers[['db1', 'db2', 'db3'].findIndex((n) => n !== coordinator)]!;
+    // The coordinator's API accepts connections and never answers.
+    const held: net.Socket[] = [];
+    const frozen = net.createServer((s) => held.push(s));
+    await new Promise<void>((r) => frozen.listen(0, '127.0.0.1', () => r()));
+    try {
+      group.members.get(coordinator)!.advertise(`http://127.0.0.1:${(frozen.address() as net.AddressInfo).port}`);
+      await group.clock.advance(1000);
+      const started = Date.now();
+      const res = await fetch(`${follower.url}/api/v2/manager/service/alpha/connectors`, {
+        method: 'POST',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'connector@app1', host: 'app1', pid: 4242, state: 'ONLINE', created: 1, active: 0, listen: '127.0.0.1:3306', readListen: null, epoch: 1, holding: false }),
+      });
+      expect(res.status).toBe(200);
+      expect(held.length).toBe(1); // it did try the coordinator
+      expect(Date.now() - started).toBeLessThan(1900); // under the connector's 2 s call timeout
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => frozen.close(() => r()));
+    }
   });
 });
