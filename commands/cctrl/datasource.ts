@@ -1,5 +1,6 @@
 import { ToolkitError } from '../../src/errors.js';
 import { DATASOURCE_ACTIONS, type DataSourceAction } from '../../src/manager/model.js';
+import { datasourceName } from '../../src/shell/names.js';
 import { EXPERT_LEVEL_MEANS, defineCommand } from '../../src/shell/command.js';
 import { runTask } from '../../src/shell/tasks.js';
 
@@ -17,7 +18,7 @@ export default defineCommand({
     if (args.length !== 2 || !host || !DATASOURCE_ACTIONS.includes(action as DataSourceAction)) {
       throw new ToolkitError('usage', `usage: ${USAGE}`);
     }
-    const task = await runTask(ctx, { op: 'datasource', host, action: action as DataSourceAction });
+    const task = await runTask(ctx, { op: 'datasource', host: await datasourceName(ctx, host), action: action as DataSourceAction });
     return { kind: 'task', operation: task.operation, task };
   },
 });

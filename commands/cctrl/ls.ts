@@ -1,4 +1,5 @@
 import { ToolkitError } from '../../src/errors.js';
+import { matchDatasource } from '../../src/shell/names.js';
 import { defineCommand } from '../../src/shell/command.js';
 
 export default defineCommand({
@@ -17,14 +18,7 @@ export default defineCommand({
     const status = await ctx.api.serviceStatus(ctx.requireService());
     // A datasource named `resources` is still listed by `ls -l resources`.
     if (!detailed && rest.length === 1 && rest[0] === 'resources') return { kind: 'ls', status, detailed: false, host: null, resources: true };
-    const host = rest[0] ?? null;
-    if (host !== null && !status.datasources.some((d) => d.name === host)) {
-      throw new ToolkitError(
-        'not_found',
-        `no datasource '${host}' in service '${status.name}'`,
-        `known datasources: ${status.datasources.map((d) => d.name).join(', ')}`,
-      );
-    }
+    const host = rest[0] === undefined ? null : matchDatasource(rest[0], status.name, status.datasources.map((d) => d.name));
     return { kind: 'ls', status, detailed, host };
   },
 });

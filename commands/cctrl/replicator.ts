@@ -1,4 +1,5 @@
 import { ToolkitError } from '../../src/errors.js';
+import { datasourceName } from '../../src/shell/names.js';
 import { defineCommand } from '../../src/shell/command.js';
 import { runTask } from '../../src/shell/tasks.js';
 
@@ -10,8 +11,9 @@ export default defineCommand({
   summary: "show a datasource's replicator, or put it online or offline",
   complete: (args, ctx) => (args.length === 0 ? ctx.datasources : args.length === 1 ? ['status', 'online', 'offline'] : []),
   async run(ctx, args) {
-    const [host, action] = args;
-    if (args.length !== 2 || !host) throw new ToolkitError('usage', `usage: ${USAGE}`);
+    const [typed, action] = args;
+    if (args.length !== 2 || !typed) throw new ToolkitError('usage', `usage: ${USAGE}`);
+    const host = await datasourceName(ctx, typed);
     if (action === 'status') {
       const status = await ctx.api.datasourceStatus(ctx.requireService(), host);
       return { kind: 'replicator-status', datasource: host, replicator: status.replicator, status };

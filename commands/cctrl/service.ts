@@ -1,5 +1,6 @@
 import { ToolkitError } from '../../src/errors.js';
 import type { FaultAction } from '../../src/manager/model.js';
+import { datasourceName } from '../../src/shell/names.js';
 import { defineCommand } from '../../src/shell/command.js';
 import { runTask } from '../../src/shell/tasks.js';
 
@@ -24,7 +25,7 @@ export default defineCommand({
     const [host, component] = (target ?? '').split('/');
     const fault = component !== undefined && action !== undefined ? FAULTS[component]?.[action] : undefined;
     if (args.length !== 2 || !host || !fault) throw new ToolkitError('usage', `usage: ${USAGE}`);
-    const task = await runTask(ctx, { op: 'fault', host, fault });
+    const task = await runTask(ctx, { op: 'fault', host: await datasourceName(ctx, host), fault });
     return { kind: 'task', operation: task.operation, task };
   },
 });

@@ -1,4 +1,5 @@
 import { ToolkitError } from '../../src/errors.js';
+import { datasourceName } from '../../src/shell/names.js';
 import { defineCommand } from '../../src/shell/command.js';
 import type { Candidate } from '../../src/format/result.js';
 import { runTask, waitForTask } from '../../src/shell/tasks.js';
@@ -16,13 +17,11 @@ export default defineCommand({
   },
   async run(ctx, args) {
     const dryRun = args.includes('--dry-run');
-    const target = parseTarget(args.filter((a) => a !== '--dry-run'), 'switch [to HOST] [--dry-run]');
+    const typed = parseTarget(args.filter((a) => a !== '--dry-run'), 'switch [to HOST] [--dry-run]');
+    const target = typed === null ? null : await datasourceName(ctx, typed);
     if (dryRun) {
       const service = ctx.requireService();
       const status = await ctx.api.serviceStatus(service);
-      if (target !== null && !status.datasources.some((d) => d.name === target)) {
-        throw new ToolkitError('not_found', `no datasource '${target}' in service '${status.name}'`);
-      }
       // The manager evaluates with its own rules and observations; its step lines are not echoed,
       // the summary below says the same per candidate.
       const started = await ctx.api.control(service, { op: 'switch', dryRun: true, ...(target ? { target } : {}) });

@@ -637,7 +637,7 @@ export class ManagerCore implements Manager, OperationContext {
   record(name: string): DataSourceRecord {
     const r = this.serviceRecord.datasources.find((d) => d.name === name);
     if (!r) {
-      throw new ToolkitError('not_found', `no datasource '${name}' in service '${this.service}'`, `Datasources: ${this.serviceRecord.datasources.map((d) => d.name).join(', ')}.`);
+      throw new ToolkitError('not_found', `no datasource '${name}' in service '${this.service}'`, `known datasources: ${this.serviceRecord.datasources.map((d) => d.name).join(', ')}`);
     }
     return r;
   }

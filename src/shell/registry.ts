@@ -24,14 +24,7 @@ export function createRegistry(commands: readonly CommandSpec[]): CommandRegistr
       return commands.find((c) => c.name === w || c.aliases?.includes(w));
     },
     suggestCommand(word) {
-      const w = word.toLowerCase();
-      let best: { name: string; distance: number } | null = null;
-      for (const name of commandNames()) {
-        const d = name.startsWith(w) && w.length >= 2 ? 0.5 : editDistance(w, name);
-        if (!best || d < best.distance) best = { name, distance: d };
-      }
-      const limit = Math.max(1, Math.floor(w.length / 3));
-      return best && best.distance <= limit ? best.name : null;
+      return closestName(word, commandNames());
     },
     helpOverview() {
       const width = Math.max(...commands.map((c) => c.usage.length));
@@ -49,6 +42,21 @@ function helpFor(spec: CommandSpec): string {
   if (spec.expertLevel?.([])) lines.push(`expert-level: ${EXPERT_LEVEL_MEANS}`);
   if (spec.help) lines.push(spec.help);
   return lines.join('\n');
+}
+
+/** The name closest to `word` (ignoring case) within a small edit distance, or a prefix of it; null when none is close. */
+export function closestName(word: string, names: readonly string[]): string | null {
+  const w = word.toLowerCase();
+  let best: { name: string; distance: number; tied: boolean } | null = null;
+  for (const name of names) {
+    const n = name.toLowerCase();
+    const d = n.startsWith(w) && w.length >= 2 ? 0.5 : editDistance(w, n);
+    if (!best || d < best.distance) best = { name, distance: d, tied: false };
+    else if (d === best.distance) best.tied = true;
+  }
+  const limit = Math.max(1, Math.floor(w.length / 3));
+  // Two names as close as each other (db9: db1 or db3?) suggest neither.
+  return best && !best.tied && best.distance <= limit ? best.name : null;
 }
 
 function editDistance(a: string, b: string): number {

@@ -279,9 +279,15 @@ describe('datasource transitions', () => {
     expect(e.kind).toBe('conflict');
     expect(e.message).toBe("cannot online datasource 'db2@alpha': it is SHUNNED");
     expect(e.hint).toMatch(/welcome/);
-    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'datasource', host: 'db3', action: 'welcome' }, 't')).message).toBe(
-      "cannot welcome datasource 'db3@alpha': it is ONLINE",
+    expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'datasource', host: 'db3', action: 'recover' }, 't')).message).toBe(
+      "cannot recover datasource 'db3@alpha': it is ONLINE",
     );
+    // online and welcome on an ONLINE datasource are done already: complete, with a note, nothing changed.
+    for (const action of ['online', 'welcome'] as const) {
+      const t = h.manager.control('alpha', { op: 'datasource', host: 'db3', action }, 't');
+      expect(t.state).toBe('complete');
+      expect(lines(t)).toEqual(["DataSource 'db3' is already ONLINE: nothing to do"]);
+    }
     expect(toolkitErrorOf(() => h!.manager.control('alpha', { op: 'datasource', host: 'db1', action: 'shun' }, 't')).message).toBe(
       "cannot shun datasource 'db1@alpha': it is the ONLINE master",
     );

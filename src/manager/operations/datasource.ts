@@ -27,6 +27,16 @@ const INSTEAD: Partial<Record<ResourceState, string>> = {
 
 export function planDatasource(ctx: OperationContext, name: string, action: DataSourceAction) {
   const r = ctx.record(name);
+  // Runbooks bring a datasource online whatever state it is in: already ONLINE is done, not an error.
+  if ((action === 'online' || action === 'welcome') && r.state === 'ONLINE') {
+    return {
+      exclusive: false,
+      run: (task: TaskContext) => {
+        task.step(`DataSource '${r.name}' is already ONLINE: nothing to do`);
+        return { datasource: r.name, from: r.state, to: r.state, unchanged: true };
+      },
+    };
+  }
   if (!LEGAL_FROM[action].includes(r.state)) {
     const hint = INSTEAD[r.state];
     throw new ToolkitError('conflict', `cannot ${action} datasource '${ctx.qualified(name)}': it is ${r.state}`, hint ? `It is ${r.state}: ${hint}.` : undefined);

@@ -55,6 +55,30 @@ describe('cctrl commands against a manager double', () => {
     expect(notOnline).toEqual(['db3:DATASERVER STOPPED', 'db3:DATASOURCE FAILED']);
   });
 
+  it("switch db2 says: did you mean 'switch to db2'?", async () => {
+    for (const [line, hint] of [
+      ['switch db2', "did you mean 'switch to db2'?"],
+      ['failover db3', "did you mean 'failover to db3'?"],
+    ]) {
+      const r = await run(shell({}, true).shell, line!);
+      expect(r.outcomes[0]!.exitCode, line).toBe(2);
+      expect(r.err, line).toBe(`ERROR: usage: ${line!.split(' ')[0] === 'switch' ? 'switch [to HOST] [--dry-run]' : 'failover [to HOST]'}; ${hint}\n`);
+    }
+  });
+
+  it('datasource names in any case are the service\'s own; an unknown one has one wording, with the closest name', async () => {
+    const { shell: s, api } = shell({}, true);
+    const upper = await run(s, 'datasource DB2 shun; switch to DB3 --dry-run; ls DB2');
+    expect(upper.outcomes.map((o) => o.exitCode)).toEqual([0, 0, 0]);
+    expect(api.requests[0]).toEqual({ op: 'datasource', host: 'db2', action: 'shun' });
+    expect(upper.out).toContain('|db2(slave:');
+    for (const line of ['datasource db22 shun', 'replicator dbb2 status', 'switch to db22', 'ls db22', 'service db22/mysql stop']) {
+      const r = await run(shell().shell, line);
+      expect(r.outcomes[0]!.exitCode, line).toBe(1);
+      expect(r.err, line).toMatch(/^ERROR: no datasource '(db22|dbb2)' in service 'alpha'; did you mean db2\? \(known datasources: db1, db2, db3\)\n$/);
+    }
+  });
+
   it('ls HOST for an unknown host fails (1) naming the known ones', async () => {
     const r = await run(shell().shell, 'ls db9');
     expect(r.outcomes[0]!.exitCode).toBe(1);
@@ -171,7 +195,6 @@ describe('cctrl commands against a manager double', () => {
   it('wrong arguments print the usage line', async () => {
     for (const [line, usage] of [
       ['datasource db1', 'datasource HOST online|offline|shun|welcome|recover|fail'],
-      ['switch db2', 'switch [to HOST] [--dry-run]'],
       ['replicator db1 reboot', 'replicator HOST status|online|offline'],
       ['service db1 stop', 'service HOST/mysql|replicator|host start|stop'],
       ['cluster explode', 'cluster heartbeat|validate'],

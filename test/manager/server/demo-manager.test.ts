@@ -92,7 +92,7 @@ describe('REST API on the demo manager', () => {
   it('refuses an illegal transition with 409 and leaves the state as it was', async () => {
     const before = await client.serviceStatus('alpha');
     const slave = before.datasources.find((d) => d.role === 'slave' && d.state === 'ONLINE')!.name;
-    const r = await rawRequest(`${running.url}/api/v2/manager/control/service/alpha/datasource/${slave}/welcome`, { ...auth(), method: 'POST' });
+    const r = await rawRequest(`${running.url}/api/v2/manager/control/service/alpha/datasource/${slave}/recover`, { ...auth(), method: 'POST' });
     expect([r.status, r.json.payloadType, r.json.payload.kind]).toEqual([409, 'ErrorPayload', 'conflict']);
     const after = await client.serviceStatus('alpha');
     expect(after.datasources.map((d) => [d.name, d.role, d.state])).toEqual(before.datasources.map((d) => [d.name, d.role, d.state]));
