@@ -136,12 +136,15 @@ describe('cctrl in a pseudo-terminal', () => {
 
   it('service db1/mysql stop: the automatic failover streams into the scrollback', async () => {
     const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
-    const t = startTerm(['--demo', '--property', 'policy.liveness.samplePeriod=1'], home, {}, { cols: 80, rows: 40 });
+    // The README's rehearsal, with a 2 s sample period: the countdown, the failover, what follows.
+    const t = startTerm(['--demo', '--property', 'policy.liveness.samplePeriod=2'], home, {}, { cols: 80, rows: 40 });
     try {
       await t.waitFor('[LOGICAL] /alpha >', 'the prompt');
       await t.waitFor('coordinating manager db1', 'the status line');
       t.write('service db1/mysql stop\r');
+      await t.waitFor(/COMING: db1 DATASERVER STOPPED: automatic failover in \d s \(AUTOMATIC\)/, 'the countdown', 15_000);
       await t.waitFor("MANAGER: automatic 'failover'", 'the automatic failover', 30_000);
+      await t.waitFor(/MANAGER: the master is now db[23] \(was db1\)/, 'the new master', 30_000);
       await t.waitFor(/FAILOVER TO '(db2|db3)@alpha' WAS SUCCESSFUL/, 'its success', 30_000);
       await t.waitFor("MANAGER: automatic 'failover' completed", 'its end', 30_000);
       t.write('ls db1\r');
