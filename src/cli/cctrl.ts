@@ -4,6 +4,7 @@
  * text or --json; at a terminal it opens the Ink UI. Exit codes: README, section cctrl.
  */
 import { cctrlCommands } from '../../commands/cctrl/index.js';
+import { guardCommandLineSecrets } from '../config/secrets.js';
 import { main } from '../shell/main.js';
 
 // A closed pipe (`cctrl -e ls | head -1`) ends the program quietly.
@@ -11,6 +12,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
 });
 
+guardCommandLineSecrets('cctrl', process.argv.slice(2), process.stderr, 'use --password-file FILE, TUNGSTEN_API_PASSWORD or ~/.cctrl_credentials, or give only --user to be asked');
 const code = await main(process.argv.slice(2), {
   stdin: process.stdin,
   stdout: process.stdout,

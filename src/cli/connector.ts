@@ -11,6 +11,7 @@ import { reportFailure as reportProgramFailure, simulateBugIfAsked } from '../fa
 import { Connector } from '../connector/connector.js';
 import type { ListenAddress } from '../connector/router.js';
 import { describeBackend } from '../connector/routes.js';
+import { guardCommandLineSecrets } from '../config/secrets.js';
 import { resolveCredentials } from '../shell/credentials.js';
 
 interface ConnectorFlags {
@@ -20,6 +21,7 @@ interface ConnectorFlags {
   readListen?: ListenAddress;
   user?: string;
   password?: string;
+  passwordFile?: string;
   credentials?: string;
   cacert?: string;
   insecure?: boolean;
@@ -60,7 +62,8 @@ function buildProgram(): Command {
     .requiredOption('--listen <host:port>', 'where applications connect for the master (a port alone: on 127.0.0.1)', parseListen)
     .option('--read-listen <host:port>', 'where applications connect for reads: a healthy slave, else the master', parseListen)
     .option('--user <user>', 'manager API user (or TUNGSTEN_API_USER, or the credentials file)')
-    .option('--password <password>', 'manager API password (or TUNGSTEN_API_PASSWORD, or the credentials file)')
+    .option('--password <password>', 'manager API password; visible to other users in ps: prefer --password-file, TUNGSTEN_API_PASSWORD or the credentials file')
+    .option('--password-file <file>', 'read the manager API password from the first line of FILE (mode 0600)')
     .option('--credentials <file>', 'credentials file with user= and password= lines, mode 0600 (default ~/.cctrl_credentials)')
     .option('--cacert <file>', "PEM file of the CA that signed the managers' certificate")
     .option('--insecure', "accept any TLS certificate from the managers")
@@ -87,6 +90,7 @@ function say(line: string): void {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  guardCommandLineSecrets('tungsten-connector', argv, process.stderr, 'use --password-file FILE, TUNGSTEN_API_PASSWORD or ~/.cctrl_credentials');
   const program = buildProgram();
   try {
     program.parse(argv as string[], { from: 'user' });
@@ -102,7 +106,7 @@ async function main(argv: readonly string[]): Promise<number> {
       throw new ToolkitError('usage', '--listen and --read-listen give the same address', 'give the read port its own address');
     }
     const credentials = resolveCredentials(
-      { user: flags.user ?? null, password: flags.password ?? null, credentials: flags.credentials ?? null },
+      { user: flags.user ?? null, password: flags.password ?? null, passwordFile: flags.passwordFile ?? null, credentials: flags.credentials ?? null },
       process.env,
     );
     const host = hostname();
@@ -110,7 +114,7 @@ async function main(argv: readonly string[]): Promise<number> {
       managers: splitManagers(flags.manager),
       service: flags.service,
       user: credentials?.user,
-      password: credentials?.password,
+      password: credentials?.password ?? undefined,
       caFile: flags.cacert,
       insecure: flags.insecure === true,
       name: flags.name ?? `connector@${host}`,

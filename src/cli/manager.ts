@@ -4,7 +4,8 @@
  * prints how to connect, and shuts down cleanly on SIGINT/SIGTERM.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ExitCode } from '../errors.js';
+import { guardCommandLineSecrets, readPasswordFile } from '../config/secrets.js';
+import { ExitCode, ToolkitError } from '../errors.js';
 import { reportFailure as reportProgramFailure, simulateBugIfAsked } from '../failure.js';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from '../manager/server/server.js';
 import { launchManager, type RunningManager } from '../manager/server/launch.js';
@@ -15,6 +16,7 @@ interface ManagerFlags {
   bind: string;
   apiUser?: string;
   apiPassword?: string;
+  apiPasswordFile?: string;
   config?: string;
   property: string[];
   tlsCert?: string;
@@ -43,7 +45,8 @@ function buildProgram(): Command {
     .option('--bind <addr>', 'address the REST API listens on', DEFAULT_API_HOST)
     .option('--port <n>', 'port of the REST API (0: any free port)', parsePort, DEFAULT_API_PORT)
     .addOption(new Option('--api-user <user>', 'REST API user').env('TUNGSTEN_API_USER'))
-    .addOption(new Option('--api-password <password>', 'REST API password').env('TUNGSTEN_API_PASSWORD'))
+    .addOption(new Option('--api-password <password>', 'REST API password; visible to other users in ps: prefer --api-password-file or TUNGSTEN_API_PASSWORD').env('TUNGSTEN_API_PASSWORD'))
+    .option('--api-password-file <file>', 'read the REST API password from the first line of FILE (mode 0600)')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
     .option('--tls-key <file>', 'private key of --tls-cert')
     .option('--log-requests', 'print one line per API request on stderr')
@@ -72,6 +75,7 @@ function startBanner(running: RunningManager, tlsCertFile: string | undefined): 
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  guardCommandLineSecrets('tungsten-manager', argv, process.stderr, 'use --api-password-file FILE or TUNGSTEN_API_PASSWORD, and mysql.passwordFile in the properties');
   const program = buildProgram();
   try {
     program.parse(argv as string[], { from: 'user' });
@@ -97,7 +101,7 @@ async function main(argv: readonly string[]): Promise<number> {
       host: flags.bind,
       port: flags.port,
       user: flags.apiUser,
-      password: flags.apiPassword,
+      password: apiPassword(program, flags),
       tlsCertFile: flags.tlsCert,
       tlsKeyFile: flags.tlsKey,
       logger: {
@@ -137,6 +141,15 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/** --api-password-file, else --api-password or TUNGSTEN_API_PASSWORD; both flags given is a usage error. */
+function apiPassword(program: Command, flags: ManagerFlags): string | undefined {
+  if (flags.apiPasswordFile === undefined) return flags.apiPassword;
+  if (program.getOptionValueSource('apiPassword') === 'cli') {
+    throw new ToolkitError('usage', 'give --api-password or --api-password-file, not both');
+  }
+  return readPasswordFile(flags.apiPasswordFile, '--api-password-file');
 }
 
 function reportFailure(e: unknown): number {

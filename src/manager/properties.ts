@@ -16,7 +16,13 @@ export interface ManagerProperties {
   /** Hosts (datasource names) that run a connector. */
   connectors: string[];
   driver: 'simulated' | 'mysql';
-  mysql: { user: string; password: string | null; passwordFile: string | null };
+  mysql: {
+    user: string;
+    password: string | null;
+    passwordFile: string | null;
+    /** The account slaves use to read their master's binlog; null: none configured. */
+    replication: { user: string | null; password: string | null; passwordFile: string | null };
+  };
   /** null: state is kept in memory only. */
   stateDir: string | null;
   auditLog: string | null;
@@ -104,6 +110,9 @@ const SERVICE_KEYS: Record<string, KeySpec> = {
   'mysql.user': { schema: z.string().min(1), expect: 'a user name' },
   'mysql.password': { schema: z.string(), expect: 'a password' },
   'mysql.passwordFile': { schema: z.string().min(1), expect: 'a file path' },
+  'mysql.replication.user': { schema: z.string().min(1), expect: 'a user name' },
+  'mysql.replication.password': { schema: z.string(), expect: 'a password' },
+  'mysql.replication.passwordFile': { schema: z.string().min(1), expect: 'a file path' },
   'manager.state.dir': { schema: z.string().min(1), expect: 'a directory path' },
   'manager.audit.log': { schema: z.string().min(1), expect: 'a file path' },
   'policy.mode': {
@@ -168,6 +177,9 @@ export interface PropertyEntry {
   origin: string;
 }
 
+/** Keys whose values are never shown in a message. */
+const SECRET_KEY = /pass|secret|pwd/i;
+
 function usage(origin: string, message: string, hint?: string): ToolkitError {
   return new ToolkitError('usage', `${origin}: ${message}`, hint);
 }
@@ -186,7 +198,8 @@ export function parsePropertiesText(text: string, source: string): PropertyEntry
     if (line === '' || line.startsWith('#') || line.startsWith('!')) return;
     const origin = `${source}:${index + 1}`;
     const kv = splitAssignment(line);
-    if (!kv) throw usage(origin, `expected KEY=VALUE, got '${line}'`);
+    // The line is not shown: it may be a password line missing its '='.
+    if (!kv) throw usage(origin, 'expected KEY=VALUE (the line is not shown: it may hold a secret)');
     entries.push({ ...kv, origin });
   });
   return entries;
@@ -206,10 +219,10 @@ export function readPropertiesFile(file: string): PropertyEntry[] {
 export function parsePropertyOverrides(overrides: readonly string[]): PropertyEntry[] {
   return overrides.map((text) => {
     const at = text.indexOf('=');
-    if (at <= 0) throw usage(`--property=${/pass|secret/i.test(text) ? '****' : text}`, 'expected KEY=VALUE', 'Write it as --property=policy.mode=manual.');
+    if (at <= 0) throw usage('--property', 'expected KEY=VALUE (the value is not shown: it may hold a secret)', 'Write it as --property=policy.mode=manual.');
     const key = text.slice(0, at).trim();
-    // Errors name where a value came from: never with a secret in it (a misspelt password key included).
-    const origin = /pass|secret/i.test(key) ? `--property=${key}=****` : `--property=${text}`;
+    // Errors name where a value came from by its key alone: a value, even under a misspelt key, may be a secret.
+    const origin = `--property=${key}`;
     return { key, value: text.slice(at + 1).trim(), origin };
   });
 }
@@ -236,11 +249,12 @@ export function buildProperties(entries: readonly PropertyEntry[]): ManagerPrope
   for (const entry of entries) {
     const found = specFor(entry.key);
     if (!found) {
-      throw usage(entry.origin, `unknown property '${entry.key}'`, `Known keys: ${PROPERTY_KEYS.join(', ')}.`);
+      throw usage(entry.origin, `unknown property '${entry.key}' (its value is not shown)`, `Known keys: ${PROPERTY_KEYS.join(', ')}.`);
     }
     const parsed = found.spec.schema.safeParse(entry.value);
     if (!parsed.success) {
-      throw usage(entry.origin, `bad value '${entry.value}' for '${entry.key}': expected ${found.spec.expect}`);
+      const shown = SECRET_KEY.test(entry.key) ? '(not shown)' : `'${entry.value}'`;
+      throw usage(entry.origin, `bad value ${shown} for '${entry.key}': expected ${found.spec.expect}`);
     }
     values.set(entry.key, { value: parsed.data, origin: entry.origin });
   }
@@ -321,6 +335,11 @@ export function buildProperties(entries: readonly PropertyEntry[]): ManagerPrope
       user: get('mysql.user', 'tungsten'),
       password: get<string | null>('mysql.password', null),
       passwordFile: get<string | null>('mysql.passwordFile', null),
+      replication: {
+        user: get<string | null>('mysql.replication.user', null),
+        password: get<string | null>('mysql.replication.password', null),
+        passwordFile: get<string | null>('mysql.replication.passwordFile', null),
+      },
     },
     stateDir: get<string | null>('manager.state.dir', null),
     auditLog: get<string | null>('manager.audit.log', null),
@@ -407,7 +426,7 @@ export function redactedProperties(props: ManagerProperties): ManagerProperties 
   const hidden = (p: string | null) => (p === null ? null : '**obfuscated**');
   return {
     ...props,
-    mysql: { ...props.mysql, password: hidden(props.mysql.password) },
+    mysql: { ...props.mysql, password: hidden(props.mysql.password), replication: { ...props.mysql.replication, password: hidden(props.mysql.replication.password) } },
     coordination: { ...props.coordination, etcd: { ...props.coordination.etcd, password: hidden(props.coordination.etcd.password) } },
   };
 }

@@ -10,12 +10,18 @@ import type { ShellApi } from './services.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
-export async function openApi(options: CctrlOptions, env: NodeJS.ProcessEnv): Promise<ShellApi> {
+/** `askPassword`: how to ask for a password at a terminal (absent: not at one, and none is asked). */
+export async function openApi(options: CctrlOptions, env: NodeJS.ProcessEnv, askPassword?: (question: string) => Promise<string>): Promise<ShellApi> {
   if (options.demo) {
     const { startDemo } = await import('./demo.js');
     return startDemo(options.properties, Math.min(REQUEST_TIMEOUT_MS, options.timeoutSeconds * 1000));
   }
-  const credentials = resolveCredentials(options, env);
+  const resolved = resolveCredentials(options, env);
+  const urls = managerUrls(options);
+  const credentials =
+    resolved === null
+      ? null
+      : { user: resolved.user, password: resolved.password ?? (askPassword ? await askPassword(`Password for ${resolved.user} at ${urls.join(', ')}: `) : '') };
   const [{ FailoverClient }, { restShellApi }] = await Promise.all([import('../api/failover.js'), import('./rest-api.js')]);
   const managers = new FailoverClient(managerUrls(options, env), {
     ...(credentials ?? {}),

@@ -1,11 +1,13 @@
 /**
- * Where the API credentials come from: --user/--password, else TUNGSTEN_API_USER /
- * TUNGSTEN_API_PASSWORD, else a credentials file (`user=` and `password=` lines, `#` comments;
- * default ~/.cctrl_credentials) that is refused unless only its owner can read it.
+ * Where the API credentials come from: --user, --password or --password-file, else
+ * TUNGSTEN_API_USER / TUNGSTEN_API_PASSWORD, else a credentials file (`user=` and `password=`
+ * lines, `#` comments; default ~/.cctrl_credentials) that is refused unless only its owner can read
+ * it. A user without a password from any of them has password null: cctrl asks for it at a terminal.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { readPasswordFile } from '../config/secrets.js';
 import { ToolkitError } from '../errors.js';
 
 export interface Credentials {
@@ -13,18 +15,28 @@ export interface Credentials {
   password: string;
 }
 
+export interface ResolvedCredentials {
+  user: string;
+  /** null: none given anywhere (a terminal may be asked). */
+  password: string | null;
+}
+
 export function defaultCredentialsPath(home = homedir()): string {
   return join(home, '.cctrl_credentials');
 }
 
 export function resolveCredentials(
-  flags: { user: string | null; password: string | null; credentials: string | null },
+  flags: { user: string | null; password: string | null; passwordFile?: string | null; credentials: string | null },
   env: NodeJS.ProcessEnv,
   home = homedir(),
-): Credentials | null {
+): ResolvedCredentials | null {
+  if (flags.password !== null && flags.passwordFile) {
+    throw new ToolkitError('usage', 'give --password or --password-file, not both');
+  }
   const user = flags.user ?? env['TUNGSTEN_API_USER'] ?? null;
-  const password = flags.password ?? env['TUNGSTEN_API_PASSWORD'] ?? null;
-  if (user !== null) return { user, password: password ?? '' };
+  const fromFlagFile = flags.passwordFile ? readPasswordFile(flags.passwordFile, '--password-file') : null;
+  const password = flags.password ?? fromFlagFile ?? env['TUNGSTEN_API_PASSWORD'] ?? null;
+  if (user !== null) return { user, password };
   const file = flags.credentials ?? defaultCredentialsPath(home);
   let mode: number;
   try {

@@ -12,6 +12,7 @@ import { checkService, greet, openApi } from './connect.js';
 import { parseArgs, type CctrlOptions } from './options.js';
 import type { CommandRegistry } from './registry.js';
 import { Shell, promptFor, toOutcomeError } from './session.js';
+import { promptPassword } from '../config/secrets.js';
 import { boundedLines } from './lines.js';
 import { runScripted } from './scripted.js';
 import { memberChangeNote, type ShellApi } from './services.js';
@@ -42,7 +43,10 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     }
     options = parsed.options;
     const interactive = options.execute === null && !options.json && io.stdin.isTTY === true && io.stdout.isTTY === true;
-    api = await openApi(options, io.env);
+    // A user without a password is asked for it at a terminal (without echo); a script is not.
+    const stdin = io.stdin as MainIO['stdin'] & { setRawMode?: (raw: boolean) => void };
+    const askPassword = stdin.isTTY === true && typeof stdin.setRawMode === 'function' ? (q: string) => promptPassword(q, stdin, io.stderr) : undefined;
+    api = await openApi(options, io.env, askPassword);
     // Another manager taking over is said once: on stderr when scripted (stdout stays parseable);
     // at a terminal, below the banner, and then by the UI itself.
     const notes: string[] = [];

@@ -20,6 +20,7 @@ export interface CctrlOptions {
   manager: string | null;
   user: string | null;
   password: string | null;
+  passwordFile: string | null;
   credentials: string | null;
   cacert: string | null;
   insecure: boolean;
@@ -72,7 +73,8 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
     )
     .option('--api-port <port>', `the manager's REST port when --port is its RMI port ${MANAGER_RMI_PORT} (default $${API_PORT_ENV}, else ${DEFAULT_PORT})`)
     .option('--user <user>', 'API user (or TUNGSTEN_API_USER, or the credentials file)')
-    .option('--password <password>', 'API password (or TUNGSTEN_API_PASSWORD, or the credentials file)')
+    .option('--password <password>', 'API password; visible to other users in ps: prefer --password-file, TUNGSTEN_API_PASSWORD, the credentials file, or the prompt')
+    .option('--password-file <file>', 'read the API password from the first line of FILE (mode 0600)')
     .option('--credentials <file>', 'credentials file with user= and password= lines, mode 0600 (default ~/.cctrl_credentials)')
     .option('--cacert <file>', "PEM file of the CA that signed the manager's certificate")
     .option('--insecure', "accept any TLS certificate from the manager", false)
@@ -130,6 +132,7 @@ export function parseArgs(argv: string[], version: string): ParsedArgs {
       manager: str('manager'),
       user: str('user'),
       password: str('password'),
+      passwordFile: str('passwordFile'),
       credentials: str('credentials'),
       cacert: str('cacert'),
       insecure: o['insecure'] === true,

@@ -194,7 +194,8 @@ describe('cctrl scripted', () => {
     try {
       const url = await killed.ready;
       let sentAt = 0;
-      const r = await runCctrl(['--manager', url, '--user', 'tungsten', '--password', 'secret', '-e', 'switch to db2; ls'], {
+      const r = await runCctrl(['--manager', url, '--user', 'tungsten', '-e', 'switch to db2; ls'], {
+        env: { TUNGSTEN_API_PASSWORD: 'secret' },
         onStdout: (out) => {
           if (!sentAt && out.includes('PURGE REMAINING ACTIVE SESSIONS')) {
             sentAt = Date.now();

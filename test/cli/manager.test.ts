@@ -119,7 +119,7 @@ describe('tungsten-manager', () => {
     [['--demo', '--port', 'eighty'], "option '--port <n>' argument 'eighty' is invalid"],
     [['--demo', '--port', '70000'], 'expected a port number 0-65535'],
     [['--demo', '--api-user', 'only-user'], "no API password given for user 'only-user'"],
-    [['--demo', '--property=policy.mode=sometimes'], "--property=policy.mode=sometimes: bad value 'sometimes' for 'policy.mode'"],
+    [['--demo', '--property=policy.mode=sometimes'], "--property=policy.mode: bad value 'sometimes' for 'policy.mode'"],
     [['--demo', '--property=no.such.key=1'], "unknown property 'no.such.key'"],
     [['--demo', '--tls-cert', '/nonexistent/cert.pem'], 'TLS needs both a certificate and a key'],
   ])('exits 2 on bad usage %j with a one-line reason', async (args, message) => {

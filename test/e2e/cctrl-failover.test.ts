@@ -22,7 +22,7 @@ describe('cctrl --manager A,B', () => {
   it('scripted, the first a closed port: the second answers; the note is on stderr only', async () => {
     group = await startTestGroup(1);
     const dead = `http://127.0.0.1:${await closedPort()}`;
-    const r = await runCctrl(['--manager', `${dead},${group.urls[0]}`, '--user', group.user, '--password', group.password, '-e', 'ls']);
+    const r = await runCctrl(['--manager', `${dead},${group.urls[0]}`, '--user', group.user, '-e', 'ls'], { env: { TUNGSTEN_API_PASSWORD: group.password } });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^COORDINATOR\[db1:AUTOMATIC:ONLINE\]\n/);
     expect(r.stdout).not.toContain(dead);

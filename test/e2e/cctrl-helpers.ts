@@ -1,6 +1,6 @@
 /** Running the built cctrl bin against a manager started in the test process. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Manager } from '../../src/manager/api.js';
@@ -90,7 +90,7 @@ export interface TestGroup {
   urls: string[];
   user: string;
   password: string;
-  /** `--manager URL,URL,... --user U --password P`. */
+  /** `--manager URL,URL,... --user U --password-file FILE` (a password on the command line draws a warning). */
   args: string[];
   /** Member i dies: it stops listening and its connections and event streams end. */
   stop(i: number): Promise<void>;
@@ -119,11 +119,13 @@ export async function startTestGroup(
     throw e;
   }
   const urls = servers.map((s) => s.url);
+  const passwordFile = join(mkdtempSync(join(tmpdir(), 'cctrl-pw-')), 'password');
+  writeFileSync(passwordFile, `${credentials.password}\n`, { mode: 0o600 });
   return {
     manager,
     urls,
     ...credentials,
-    args: ['--manager', urls.join(','), '--user', credentials.user, '--password', credentials.password],
+    args: ['--manager', urls.join(','), '--user', credentials.user, '--password-file', passwordFile],
     stop: (i) => servers[i]!.close(),
     async close() {
       await Promise.all(servers.map((s) => s.close()));

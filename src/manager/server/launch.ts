@@ -89,6 +89,11 @@ export async function launchManager(opts: LaunchOptions = {}): Promise<RunningMa
   // The mysql driver (and mysql2) load only when configured, so a demo starts fast.
   const driver =
     props.driver === 'mysql' ? (await import('../drivers/mysql.js')).mysqlDriverFromProperties(props) : undefined;
+  if (props.driver === 'mysql' && props.mysql.replication.user === null) {
+    opts.logger?.warn(
+      "no mysql.replication.user: slaves log in to their master with the manager's own account, so its password goes into CHANGE MASTER and the servers' general log; set mysql.replication.user and mysql.replication.password (or passwordFile) to an account with REPLICATION SLAVE only",
+    );
+  }
   let manager: Awaited<ReturnType<typeof createManager>>;
   try {
     manager = await createManager({ properties: props, logger: opts.logger, driver });

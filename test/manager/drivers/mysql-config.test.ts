@@ -7,7 +7,12 @@ import { formatGtid, formatGtidList, gtidSeqno, gtidsMissingFrom, mergeNewest, p
 import { isToolkitError } from '../../../src/errors.js';
 
 const policy = { hostPingMethod: 'ping' as const, hostPingTimeoutSeconds: 1.5, dbPingTimeoutSeconds: 5 };
-const props = (mysql: { user: string; password: string | null; passwordFile: string | null }) =>
+const props = (mysql: {
+  user: string;
+  password: string | null;
+  passwordFile: string | null;
+  replication?: { user: string | null; password: string | null; passwordFile: string | null };
+}) =>
   ({ mysql, policy }) as unknown as Parameters<typeof mysqlDriverOptionsFromProperties>[0];
 
 describe('mysql driver options from the manager properties', () => {
@@ -17,9 +22,22 @@ describe('mysql driver options from the manager properties', () => {
       password: 'pw',
       replicationUser: 'tungsten',
       replicationPassword: 'pw',
+      separateReplicationAccount: false,
       hostCheck: { method: 'ping', timeoutMs: 1500 },
       dbPingTimeoutMs: 5000,
     });
+  });
+
+  it('takes a replication account of its own, its password inline or from a file', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'mysql-pw-')), 'repl');
+    writeFileSync(file, 'repl-from-file\n');
+    const inline = mysqlDriverOptionsFromProperties(props({ user: 'tungsten', password: 'pw', passwordFile: null, replication: { user: 'repl', password: 'rpw', passwordFile: null } }));
+    expect(inline).toMatchObject({ user: 'tungsten', password: 'pw', replicationUser: 'repl', replicationPassword: 'rpw', separateReplicationAccount: true });
+    const fromFile = mysqlDriverOptionsFromProperties(props({ user: 'tungsten', password: 'pw', passwordFile: null, replication: { user: 'repl', password: null, passwordFile: file } }));
+    expect(fromFile.replicationPassword).toBe('repl-from-file');
+    expect(() => mysqlDriverOptionsFromProperties(props({ user: 'tungsten', password: 'pw', passwordFile: null, replication: { user: null, password: 'rpw', passwordFile: null } }))).toThrow(
+      'a replication password needs mysql.replication.user',
+    );
   });
 
   it('reads mysql.passwordFile without its trailing newline', () => {
