@@ -64,3 +64,12 @@ describe('paths with dot segments or hidden slashes', () => {
     expect(reply.json.payload.message).toBe("no datasource 'db1.example.com' in service 'alpha'");
   });
 });
+
+describe('the API client', () => {
+  it("refuses '.' and '..' as names before building a path (the URL would resolve them)", async () => {
+    const { apiPaths } = await import('../../../src/api/payloads.js');
+    expect(() => apiPaths.control('alpha', 'datasource', '..', 'recover')).toThrow("'..' is not a name");
+    expect(() => apiPaths.datasourceStatus('alpha', '.')).toThrow("'.' is not a name");
+    expect(apiPaths.datasourceStatus('alpha', 'db1.example.com')).toBe('/api/v2/manager/status/service/alpha/datasource/db1.example.com');
+  });
+});
