@@ -172,7 +172,8 @@ export async function benchConnector({ quick, log }) {
     // The manager sees the servers before the connector asks it for routes.
     for (let i = 0; i < 200; i++) {
       const s = await api(mgr, 'GET', '/api/v2/manager/status/service/alpha');
-      if (s.datasources.every((d) => d.state === 'ONLINE') && s.datasources.filter((d) => d.role === 'slave').every((d) => d.replicator?.state === 'ONLINE')) break;
+      const datasources = s.datasourceDetails ?? s.datasources;
+      if (datasources.every((d) => d.state === 'ONLINE') && datasources.filter((d) => d.role === 'slave').every((d) => d.replicator?.state === 'ONLINE')) break;
       await sleep(100);
     }
     const profileDir = process.env.BENCH_CONNECTOR_PROFILE ? resolve(process.env.BENCH_CONNECTOR_PROFILE) : null;

@@ -10,6 +10,9 @@ import { ToolkitError, errorKindForHttpStatus, type ErrorKind } from '../errors.
 import type {
   ControlRequest,
   DataSourceAction,
+  DataSourceStatus,
+  RouterStatus,
+  ServiceStatus,
   FaultAction,
   ManagerEvent,
   PolicyMode,
@@ -20,18 +23,18 @@ import {
   apiPaths,
   type BooleanPayload,
   type ClusterTopologyPayload,
-  type DatasourceStatusPayload,
+  type CredentialsPayload,
   type Envelope,
   type ErrorPayload,
   type MembersPayload,
   type PingPayload,
   type PolicyPayload,
-  type ServiceStatusPayload,
-  type StatusPayload,
   type TaskListPayload,
   type TaskPayload,
 } from './payloads.js';
 import { SseParser } from './sse.js';
+import { fromDatasourcePayload, fromServiceStatusPayload, fromStatusPayload } from './v2-shapes.js';
+import type { ManagerInfo } from '../manager/api.js';
 import type { RoutesPayload } from '../connector/routes.js';
 import type { ConnectorReport } from '../manager/routing.js';
 
@@ -186,8 +189,9 @@ export class ManagerClient {
     return this.get('PingPayload', apiPaths.ping());
   }
 
-  status(): Promise<StatusPayload> {
-    return this.get('StatusPayload', apiPaths.managerStatus());
+  /** The manager's info (StatusPayload turned back into the model: `startTime` ISO-8601). */
+  async status(): Promise<ManagerInfo> {
+    return fromStatusPayload(await this.get('StatusPayload', apiPaths.managerStatus()));
   }
 
   topology(options: { includeRouters?: boolean } = {}): Promise<ClusterTopologyPayload> {
@@ -195,13 +199,19 @@ export class ManagerClient {
     return this.get('ClusterTopologyPayload', apiPaths.topology() + query);
   }
 
-  serviceStatus(service: string, options: { includeRouters?: boolean } = {}): Promise<ServiceStatusPayload> {
+  /** The service as the model has it (ServiceStatusPayload turned back: v2-shapes.ts); `routers` absent with includeRouters false. */
+  async serviceStatus(service: string, options: { includeRouters?: boolean } = {}): Promise<Omit<ServiceStatus, 'routers'> & { routers?: RouterStatus[] }> {
     const query = options.includeRouters === false ? '?includeRouters=false' : '';
-    return this.get('ServiceStatusPayload', apiPaths.serviceStatus(service) + query);
+    return fromServiceStatusPayload(await this.get('ServiceStatusPayload', apiPaths.serviceStatus(service) + query));
   }
 
-  datasourceStatus(service: string, datasource: string): Promise<DatasourceStatusPayload> {
-    return this.get('DatasourceStatusPayload', apiPaths.datasourceStatus(service, datasource));
+  async datasourceStatus(service: string, datasource: string): Promise<DataSourceStatus> {
+    return fromDatasourcePayload(await this.get('DatasourceStatusPayload', apiPaths.datasourceStatus(service, datasource)));
+  }
+
+  /** `GET /api/v2/user/{name}`: the API user's credentials, the password obfuscated. */
+  user(name: string): Promise<CredentialsPayload> {
+    return this.get('CredentialsPayload', apiPaths.user(name));
   }
 
   pingDatasource(service: string, datasource: string): Promise<BooleanPayload> {

@@ -4,18 +4,16 @@
  * style (documented in docs/api.md). Type-only imports keep this module free at run time.
  */
 import type { RoutesPayload } from '../connector/routes.js';
-import type { ManagerInfo } from '../manager/api.js';
 import type {
-  DataSourceStatus,
   ManagerEvent,
   MemberStatus,
   PolicyMode,
   ResourceState,
   Role,
-  ServiceStatus,
   TaskStatus,
 } from '../manager/model.js';
 import { ToolkitError, type ErrorKind } from '../errors.js';
+import type { DatasourcePayloadFields, ServiceStatusPayloadFields, StatusPayloadFields } from './v2-shapes.js';
 
 export const PAYLOAD_VERSION = '1';
 
@@ -27,28 +25,44 @@ export interface Envelope<T = unknown> {
 
 export interface PingPayload {
   message: 'Ping test';
-  /** ISO-8601 UTC. */
+  /** As APIv2 prints it (a Java date, in UTC): `Tue Nov 30 09:48:34 UTC 2021`. */
   date: string;
   hostName: string;
   pid: number;
-  /** Seconds the manager has been up (APIv2 keeps the JVM's name for it). */
+  /** Milliseconds the manager has been up (APIv2 keeps the JVM's name for it). */
   jvmUptime: number;
+  /** Extensions: `date` as ISO-8601 UTC, and the uptime in seconds. */
+  dateIso: string;
+  uptimeSeconds: number;
 }
 
-export type StatusPayload = ManagerInfo;
+/** `startTime` in APIv2's format (`2021-11-30T09:48:34.937 UTC`), ISO-8601 in `startTimeIso`. */
+export type StatusPayload = StatusPayloadFields;
 
 export interface ClusterTopologyPayload {
   topology: 'CLUSTERED_MASTER_SLAVE';
   name: string;
   services: Array<{ name: string; role: 'master'; datasources: Array<{ name: string; role: Role }> }>;
-  /** Absent with `?includeRouters=no`. */
-  routers?: Array<{ name: string; connections: { active: number; created: number } }>;
+  /** Absent with `?includeRouters=no`. `name` is the connector's host (APIv2), `connectorName` ours (`connector@db1`). */
+  routers?: Array<{ name: string; connectorName: string; connections: { active: number; created: number } }>;
 }
 
-/** ServiceStatus as the model has it; `routers` is absent with `?includeRouters=false`. */
-export type ServiceStatusPayload = Omit<ServiceStatus, 'routers'> & Partial<Pick<ServiceStatus, 'routers'>>;
+/** The service (v2-shapes.ts): `datasources` are names (APIv2), the datasources in `datasourceDetails`; `routers` absent with `?includeRouters=false`. */
+export type ServiceStatusPayload = ServiceStatusPayloadFields;
 
-export type DatasourceStatusPayload = DataSourceStatus;
+/** The model's datasource plus APIv2's `groupId`, `lastShunResult`, `dataserver`. */
+export type DatasourceStatusPayload = DatasourcePayloadFields;
+
+/** `GET /api/v2/user/{name}`: the password is never sent. */
+export interface CredentialsPayload {
+  user: string;
+  pass: '**obfuscated**';
+  access: 'full';
+}
+
+export interface StringPayload {
+  value: string;
+}
 
 /**
  * `value` is the APIv2 field. For a datasource ping it says whether the host is up (as cctrl's
@@ -103,6 +117,8 @@ export interface PayloadTypes {
   TaskListPayload: TaskListPayload;
   ErrorPayload: ErrorPayload;
   RoutesPayload: RoutesPayload;
+  CredentialsPayload: CredentialsPayload;
+  StringPayload: StringPayload;
 }
 export type PayloadType = keyof PayloadTypes;
 
@@ -118,6 +134,8 @@ export const API_PREFIX = '/api/v2';
 /** Paths of the API, built in one place for the server's docs, the client and the tests. */
 export const apiPaths = {
   ping: () => `${API_PREFIX}/ping`,
+  user: (name: string) => `${API_PREFIX}/user/${enc(name)}`,
+  createAdminUser: () => `${API_PREFIX}/createAdminUser`,
   managerStatus: () => `${API_PREFIX}/manager/status`,
   topology: () => `${API_PREFIX}/manager/cluster/topology`,
   serviceStatus: (svc: string) => `${API_PREFIX}/manager/status/service/${enc(svc)}`,

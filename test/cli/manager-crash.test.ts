@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManagerClient } from '../../src/api/index.js';
-import type { ServiceStatusPayload } from '../../src/api/index.js';
+import type { ServiceStatus } from '../../src/manager/model.js';
 import type { TaskStatus } from '../../src/manager/model.js';
 import { spawnManager, type ManagerProcess } from '../helpers/manager-process.js';
 
@@ -33,7 +33,7 @@ function readState(stateDir: string): any {
   return JSON.parse(text); // throws on a half-written file
 }
 
-function expectConsistent(status: ServiceStatusPayload): string {
+function expectConsistent(status: Pick<ServiceStatus, 'datasources'>): string {
   const masters = status.datasources.filter((d) => d.role === 'master');
   expect(masters).toHaveLength(1);
   const master = masters[0]!.name;

@@ -149,7 +149,7 @@ describe('tungsten-manager under a flood of idle connections', () => {
       const reply = await authenticatedGet(`${url}/api/v2/manager/status/service/alpha`);
       expect(reply.status).toBe(200);
       answered.push(reply.attempts);
-      const states = reply.json.payload.datasources.map((d: { name: string; state: string }) => `${d.name}:${d.state}`);
+      const states = reply.json.payload.datasourceDetails.map((d: { name: string; state: string }) => `${d.name}:${d.state}`);
       expect(states).toEqual(['db1:ONLINE', 'db2:ONLINE', 'db3:ONLINE']);
       // State changes under the flood are written to the state directory (checked below: no save failed).
       if (!switched && Date.now() > floodUntil - 5000) {
@@ -187,7 +187,7 @@ describe('tungsten-manager under a flood of idle connections', () => {
     // A few samples after the flood: still the same master, nothing failed, no failover ran.
     await new Promise((r) => setTimeout(r, 3000));
     const after = await authenticatedGet(`${url}/api/v2/manager/status/service/alpha`);
-    expect(after.json.payload.datasources.map((d: { name: string; role: string; state: string }) => `${d.name}:${d.role}:${d.state}`)).toEqual([
+    expect(after.json.payload.datasourceDetails.map((d: { name: string; role: string; state: string }) => `${d.name}:${d.role}:${d.state}`)).toEqual([
       'db1:master:ONLINE',
       'db2:slave:ONLINE',
       'db3:slave:ONLINE',

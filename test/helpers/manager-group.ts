@@ -19,6 +19,7 @@
  * `destroy()` (afterAll) stops everything; a process exit hook and a watchdog kill any manager a
  * crashed test process left behind (the etcd and MariaDB helpers have their own).
  */
+import { fromServiceStatusPayload } from '../../src/api/v2-shapes.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -515,7 +516,7 @@ export async function startManagerGroup(opts: StartGroupOptions = {}): Promise<G
   async function serviceStatus(name: string): Promise<any> {
     const r = await api(name, `/api/v2/manager/status/service/${SERVICE}`);
     if (r.status !== 200) throw new Error(`service status from ${name}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json.payload;
+    return fromServiceStatusPayload(r.json.payload);
   }
 
   async function control(name: string, tail: string, body?: unknown): Promise<any> {

@@ -190,7 +190,10 @@ describe.skipIf(missing !== null)(titleOrSkipReason('tungsten-connector end to e
     return (JSON.parse(text) as { payload: T }).payload;
   }
 
-  const status = () => api<{ datasources: Array<{ name: string; role: string; state: string; replicator?: { masterHost?: string; state?: string } }>; routers?: Array<{ name: string; pid: number; state: string }> }>('GET', `/api/v2/manager/status/service/${SERVICE}`);
+  const status = async () => {
+    const p = await api<{ datasourceDetails: Array<{ name: string; role: string; state: string; replicator?: { masterHost?: string; state?: string } }>; routers?: Array<{ name: string; pid: number; state: string }> }>('GET', `/api/v2/manager/status/service/${SERVICE}`);
+    return { ...p, datasources: p.datasourceDetails };
+  };
   const masterName = async () => (await status()).datasources.find((d) => d.role === 'master' && d.state === 'ONLINE')?.name ?? null;
 
   function cctrl(command: string): Promise<string> {

@@ -15,6 +15,7 @@ import {
 } from '../model.js';
 import type { PayloadType, PayloadTypes } from '../../api/payloads.js';
 import { parseConnectorReport } from '../routing.js';
+import { javaDate, toDatasourcePayload, toServiceStatusPayload, toStatusPayload } from '../../api/v2-shapes.js';
 
 export interface RouteContext {
   manager: Manager;
@@ -64,22 +65,43 @@ export const routes: Route[] = [
     open: true,
     handle: ({ manager }) => {
       const info = manager.info();
+      const now = new Date();
       return {
         payloadType: 'PingPayload',
         payload: {
           message: 'Ping test',
-          date: new Date().toISOString(),
+          date: javaDate(now),
           hostName: info.hostName,
           pid: info.managerPID,
-          jvmUptime: info.uptimeSeconds,
+          jvmUptime: Date.parse(now.toISOString()) - Date.parse(info.startTime),
+          dateIso: now.toISOString(),
+          uptimeSeconds: info.uptimeSeconds,
         },
       };
     },
   },
   {
     method: 'GET',
+    pattern: '/api/v2/user/:name',
+    handle: ({ params, user }) => {
+      // The manager has one API user, the one this call authenticated as.
+      if (params.name !== user) throw new ToolkitError('not_found', `no API user '${params.name}'`, 'this manager has one API user, given at start (--api-user)');
+      return { payloadType: 'CredentialsPayload', payload: { user, pass: '**obfuscated**', access: 'full' } };
+    },
+  },
+  {
+    method: 'POST',
+    pattern: '/api/v2/createAdminUser',
+    handle: ({ query }) => {
+      if (query.get('i-am-sure') !== 'true') throw new ToolkitError('usage', 'createAdminUser needs ?i-am-sure=true');
+      // APIv2 creates the admin user on a manager that has none; this manager always has one.
+      throw new ToolkitError('conflict', 'an admin user already exists: the API user this manager was started with', 'change it by restarting the manager with --api-user/--api-password (or TUNGSTEN_API_USER/TUNGSTEN_API_PASSWORD)');
+    },
+  },
+  {
+    method: 'GET',
     pattern: '/api/v2/manager/status',
-    handle: ({ manager }) => ({ payloadType: 'StatusPayload', payload: manager.info() }),
+    handle: ({ manager }) => ({ payloadType: 'StatusPayload', payload: toStatusPayload(manager.info()) }),
   },
   {
     method: 'GET',
@@ -98,7 +120,7 @@ export const routes: Route[] = [
             datasources: s.datasources.map((d) => ({ name: d.name, role: d.role })),
           })),
           ...(includeRouters
-            ? { routers: statuses.flatMap((s) => s.routers.map((r) => ({ name: r.name, connections: r.connections }))) }
+            ? { routers: statuses.flatMap((s) => s.routers.map((r) => ({ name: r.host, connectorName: r.name, connections: r.connections }))) }
             : {}),
         },
       };
@@ -109,11 +131,12 @@ export const routes: Route[] = [
     pattern: '/api/v2/manager/status/service/:svc',
     handle: ({ manager, params, query }) => {
       const status = manager.serviceStatus(knownService(manager, params.svc!));
-      if (isNo(query.get('includeRouters'))) {
-        const { routers: _omitted, ...rest } = status;
-        return { payloadType: 'ServiceStatusPayload', payload: rest, cacheKey: { source: status, variant: 'without routers' } };
-      }
-      return { payloadType: 'ServiceStatusPayload', payload: status, cacheKey: { source: status, variant: '' } };
+      const includeRouters = !isNo(query.get('includeRouters'));
+      return {
+        payloadType: 'ServiceStatusPayload',
+        payload: toServiceStatusPayload(status, includeRouters),
+        cacheKey: { source: status, variant: includeRouters ? '' : 'without routers' },
+      };
     },
   },
   {
@@ -122,7 +145,7 @@ export const routes: Route[] = [
     handle: ({ manager, params }) => {
       const svc = knownService(manager, params.svc!);
       const status = manager.datasourceStatus(svc, knownDatasource(manager, svc, params.ds!));
-      return { payloadType: 'DatasourceStatusPayload', payload: status, cacheKey: { source: status, variant: '' } };
+      return { payloadType: 'DatasourceStatusPayload', payload: toDatasourcePayload(status), cacheKey: { source: status, variant: '' } };
     },
   },
   {

@@ -207,7 +207,7 @@ describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('mysql driver: evidence, n
             const reply = await rawRequest(`${url}/api/v2/manager/status/service/alpha`, auth).catch(() => null);
             if (reply) {
               expect(reply.status).toBe(200);
-              const d = reply.json.payload.datasources[0];
+              const d = reply.json.payload.datasourceDetails[0];
               seen.push(`${d.state}/${d.alertStatus}`);
               break;
             }

@@ -39,7 +39,8 @@ describe('routes and connectors', () => {
     expect((await call('POST', '/api/v2/manager/service/alpha/connectors', report({ manager: 'http://mgr1:8090' }))).status).toBe(200);
     const status = await call('GET', '/api/v2/manager/status/service/alpha');
     expect(status.json.payload.routers).toContainEqual({
-      name: 'connector@app1',
+      name: 'app1',
+      connectorName: 'connector@app1',
       host: 'app1',
       pid: 4242,
       state: 'ONLINE',

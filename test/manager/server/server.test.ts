@@ -44,7 +44,7 @@ describe('authentication', () => {
     expect(r.json).toMatchObject({
       payloadType: 'PingPayload',
       payloadVersion: '1',
-      payload: { message: 'Ping test', hostName: 'db1', pid: 4242, jvmUptime: 42 },
+      payload: { message: 'Ping test', hostName: 'db1', pid: 4242, uptimeSeconds: 42 },
     });
   });
 
@@ -104,9 +104,9 @@ describe('reads', () => {
         name: 'alpha',
         services: [{ name: 'alpha', role: 'master', datasources: [{ name: 'db1', role: 'master' }, { name: 'db2', role: 'slave' }, { name: 'db3', role: 'slave' }] }],
         routers: [
-          { name: 'connector@db1', connections: { active: 1, created: 5 } },
-          { name: 'connector@db2', connections: { active: 1, created: 5 } },
-          { name: 'connector@db3', connections: { active: 1, created: 5 } },
+          { name: 'db1', connectorName: 'connector@db1', connections: { active: 1, created: 5 } },
+          { name: 'db2', connectorName: 'connector@db2', connections: { active: 1, created: 5 } },
+          { name: 'db3', connectorName: 'connector@db3', connections: { active: 1, created: 5 } },
         ],
       },
     ],

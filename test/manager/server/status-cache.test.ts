@@ -3,6 +3,7 @@
  * behind it and check over real sockets that a body is never stale and never a mix of two states.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { toServiceStatusPayload } from '../../../src/api/v2-shapes.js';
 import type { Manager } from '../../../src/manager/api.js';
 import { createDemoManager, type ManagerCore } from '../../../src/manager/index.js';
 import type { ServiceStatus } from '../../../src/manager/model.js';
@@ -42,7 +43,7 @@ async function post(path: string): Promise<void> {
   expect(r.status).toBe(201);
 }
 
-const datasource = (r: RawReply, name: string) => (r.json.payload as ServiceStatus).datasources.find((d) => d.name === name)!;
+const datasource = (r: RawReply, name: string) => (r.json.payload.datasourceDetails as ServiceStatus['datasources']).find((d) => d.name === name)!;
 
 describe('status bodies on a manager whose state changes', () => {
   it('are the same bytes while nothing changes, and what the manager shows', async () => {
@@ -52,7 +53,7 @@ describe('status bodies on a manager whose state changes', () => {
     const second = await get(STATUS);
     expect(second.text).toBe(first.text);
     expect(Number(first.headers['content-length'])).toBe(Buffer.byteLength(first.text));
-    expect(first.json).toEqual({ payloadType: 'ServiceStatusPayload', payloadVersion: '1', payload: h.manager.serviceStatus('alpha') });
+    expect(first.json).toEqual({ payloadType: 'ServiceStatusPayload', payloadVersion: '1', payload: toServiceStatusPayload(h.manager.serviceStatus('alpha'), true) });
   });
 
   it('show a control call\'s change in the next response, on every status path', async () => {
@@ -104,7 +105,7 @@ describe('readers during a switch', () => {
         if (key === 'serviceStatus') {
           return (service: string) => {
             const status = target.serviceStatus(service);
-            views.add(JSON.stringify(status));
+            views.add(JSON.stringify(toServiceStatusPayload(status, true)));
             return status;
           };
         }
@@ -121,7 +122,7 @@ describe('readers during a switch', () => {
       const seen: Array<{ master: string; body: string }> = [];
       while (switching) {
         const r = await get(STATUS);
-        const masters = (r.json.payload as ServiceStatus).datasources.filter((d) => d.role === 'master').map((d) => d.name);
+        const masters = (r.json.payload.datasourceDetails as ServiceStatus['datasources']).filter((d) => d.role === 'master').map((d) => d.name);
         expect(masters).toHaveLength(1);
         seen.push({ master: masters[0]!, body: JSON.stringify(r.json.payload) });
       }
