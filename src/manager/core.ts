@@ -955,7 +955,11 @@ export class ManagerCore implements Manager, OperationContext {
     this.persist();
     let outcome: ReturnType<PlannedOperation['run']>;
     try {
-      outcome = planned.run(ctx);
+      // In a group the operation holds the service's one slot once the store has its record: a
+      // coordinator cut off from etcd does nothing it could not record, and whoever coordinates
+      // next finds the task and settles it.
+      const recorded = planned.exclusive ? this.recordedInStore() : null;
+      outcome = recorded ? recorded.then(() => planned.run(ctx)) : planned.run(ctx);
     } catch (e) {
       onError(e);
       return structuredClone(task);
@@ -1596,6 +1600,21 @@ export class ManagerCore implements Manager, OperationContext {
     } else {
       this.saved(text);
     }
+  }
+
+  /** Resolves once the state as it is now is committed to a shared store (null: the local store wrote it already). */
+  private recordedInStore(): Promise<void> | null {
+    if (this.coordination.kind === 'local') return null;
+    let committed: void | Promise<void>;
+    try {
+      committed = this.coordination.commit(this.snapshot());
+    } catch (e) {
+      committed = Promise.reject(e);
+    }
+    if (!(committed instanceof Promise)) return null;
+    return committed.catch((e: unknown) => {
+      throw new Error(`not started: the task could not be recorded in ${this.coordination.location} first (${messageOf(e)})`);
+    });
   }
 
   private saved(text: string): void {

@@ -42,6 +42,35 @@ describe('an action of the coordinator is bounded by its lease', () => {
   });
 });
 
+describe('an operation starts once the store has its record', () => {
+  it('a switch taken by a coordinator cut off from etcd (its lease still valid) does nothing and fails with why', async () => {
+    group = await startGroup();
+    const first = group.coordinatorName()!;
+    const core = group.members.get(first)!;
+    group.etcd.partition(first, true);
+    const task = core.control('alpha', { op: 'switch', target: 'db3' }, 'tester');
+    expect(task.state).toBe('in_progress');
+    for (let i = 0; i < 100 && core.task(task.taskId).state === 'in_progress'; i++) await group.clock.advance(50);
+    const ended = core.task(task.taskId);
+    expect(ended.state).toBe('failed');
+    expect(String(ended.taskResult?.error)).toMatch(/^not started: the task could not be recorded in .* first \(/);
+    expect(ended.steps).toEqual([]);
+    expect(group.driver.node('db1').readOnly).toBe(false);
+    expect(group.driver.node('db3').readOnly).toBe(true);
+    expect(group.driver.routedTo()).toBe('db1');
+  });
+
+  it('with etcd answering, the record is committed before the first step, and the switch runs as before', async () => {
+    group = await startGroup();
+    const core = group.coordinator()!;
+    const task = core.control('alpha', { op: 'switch', target: 'db3' }, 'tester');
+    for (let i = 0; i < 200 && core.task(task.taskId).state === 'in_progress'; i++) await group.clock.advance(50);
+    expect(core.task(task.taskId).state).toBe('complete');
+    const stored = JSON.parse(group.etcd.peek('/tungsten/alpha/state')!.value) as { tasks: Array<{ taskId: string; state: string }> };
+    expect(stored.tasks.find((t) => t.taskId === task.taskId)?.state).toBe('complete');
+  });
+});
+
 describe('what a coordinator did but could not commit', () => {
   it('a coordinator cut off from etcd does not promote its own datasource, which its member then fences and the next coordinator undoes: writes acknowledged by the master of the moment stay (chaos group seeds 341, 1144, 1152, 1705)', async () => {
     group = await startGroup([], { members: ['db2', 'db1', 'db3'], ttlSeconds: 9 });
