@@ -662,7 +662,8 @@ export class ManagerClient {
     return this.callError(
       'timeout',
       `${method} ${url.pathname}: the manager at ${this.url} did not answer within ${this.timeoutMs} ms`,
-      'the outcome is unknown; check the manager with `ls` before retrying',
+      // A read changes nothing: only a control call leaves an outcome to find out.
+      method === 'GET' ? 'nothing was changed by this read; retry, or wait longer with --timeout' : 'the outcome is unknown; check the manager with `ls` or `history` before retrying',
       `timed out after ${this.timeoutMs} ms`,
       connected,
       null,

@@ -32,6 +32,9 @@ export async function openApi(options: CctrlOptions, env: NodeJS.ProcessEnv, ask
   return restShellApi(managers);
 }
 
+/** Something listens there but does not answer: it is stalled, or not a tungsten-manager. */
+const SILENT_HINT = 'something listens there but does not answer: check that --manager names a tungsten-manager and that it is not stalled (or give a longer --timeout)';
+
 const START_HINT = 'start tungsten-manager, give its address with --manager URL, or try the simulated cluster with cctrl --demo';
 
 /**
@@ -45,6 +48,9 @@ export async function greet(api: ShellApi): Promise<ManagerInfo> {
     const { NoManagerAnswers } = await import('../api/failover.js');
     if (e instanceof NoManagerAnswers) {
       const certificate = e.attempts.some((a) => /certificate/i.test(a.reason));
+      if (!certificate && e.attempts.every((a) => /^timed out/.test(a.reason))) {
+        throw new ToolkitError('unreachable', `no manager answered: ${e.attempts.map((a) => `${a.url} accepted the connection but sent nothing back (${a.reason})`).join('; ')}`, SILENT_HINT);
+      }
       throw new ToolkitError(
         'unreachable',
         `cannot reach any of the managers: ${e.attempts.map((a) => `${a.url}: ${a.reason}`).join('; ')}`,
@@ -54,7 +60,10 @@ export async function greet(api: ShellApi): Promise<ManagerInfo> {
     if (isToolkitError(e) && e.kind === 'unreachable' && /certificate/i.test(e.message)) {
       throw new ToolkitError('unreachable', e.message, 'give the CA that signed it with --cacert FILE, or skip verification with --insecure');
     }
-    if (isToolkitError(e) && (e.kind === 'unreachable' || e.kind === 'timeout')) {
+    if (isToolkitError(e) && e.kind === 'timeout') {
+      throw new ToolkitError('unreachable', `the manager at ${api.address} accepted the connection but did not answer: ${e.message.replace(/^.*did not answer /, 'nothing ')}`, SILENT_HINT);
+    }
+    if (isToolkitError(e) && e.kind === 'unreachable') {
       throw new ToolkitError(
         'unreachable',
         `cannot reach the manager at ${api.address}: ${e.message.replace(/^.*unreachable: /, '')}`,

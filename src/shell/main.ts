@@ -95,20 +95,29 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       refusalHint: SCRIPT_REFUSAL_HINT,
     });
     const abort = new AbortController();
-    const onSigint = () => abort.abort();
+    // SIGTERM (a runbook's timeout, systemd) stops waiting as Ctrl-C does, and says which task runs on.
+    let signal: NodeJS.Signals | null = null;
+    const onSigint = (name: NodeJS.Signals) => {
+      signal ??= name;
+      abort.abort();
+    };
     process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
     try {
       const fromStdin = options.execute === null;
       const lines = fromStdin ? boundedLines(io.stdin) : [options.execute!];
-      return await runScripted(shell, lines, {
+      const code = await runScripted(shell, lines, {
         json: options.json,
         stdout: io.stdout,
         stderr: io.stderr,
         signal: abort.signal,
         ...(fromStdin ? { endOfInputLine: END_OF_INPUT_LINE } : {}),
       });
+      // 128 + the signal's number, as a shell reports a process ended by it.
+      return signal === 'SIGTERM' && code === ExitCode.interrupted ? 143 : code;
     } finally {
       process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
     }
   } catch (caught) {
     const e = asToolkitError('cctrl', caught);

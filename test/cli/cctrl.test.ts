@@ -3,7 +3,7 @@
  * every exit code class, a manager that is down, a closed pipe, and no Ink/React on this path.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +124,33 @@ describe('cctrl scripted', () => {
     expect(r.stderr).toMatch(/^cctrl: cannot reach the manager at http:\/\/127\.0\.0\.1:\d+: connection refused; .*--manager URL.*cctrl --demo\n$/);
   });
 
+  it('a peer that accepts connections but never answers is said so (not "start tungsten-manager"); a read that times out changed nothing', async () => {
+    const status = readFileSync(join(import.meta.dirname, '../../fixtures/manager/status.json'), 'utf8');
+    // Answers the greeting, then nothing: a stalled manager.
+    const http = await import('node:http');
+    const stalled = http.createServer((req, res) => {
+      if (req.url === '/api/v2/manager/status') res.writeHead(200, { 'content-type': 'application/json' }).end(status);
+    });
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const r = await runCctrl(['--manager', `http://127.0.0.1:${port}`, '--user', 'u', '--password', 'p', '--timeout', '1', '-e', 'ls']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/^cctrl: the manager at http:\/\/127\.0\.0\.1:\d+ accepted the connection but did not answer: .*; something listens there but does not answer: check that --manager names a tungsten-manager and that it is not stalled/);
+      expect(r.stderr).not.toContain('start tungsten-manager');
+      const read = await runCctrl(['--manager', `http://127.0.0.1:${(stalled.address() as { port: number }).port}`, '--user', 'u', '--password', 'p', '--timeout', '1', '-e', 'ls']);
+      expect(read.code).toBe(4);
+      expect(read.stderr).toContain('nothing was changed by this read; retry, or wait longer with --timeout');
+      expect(read.stderr).not.toMatch(/outcome (is )?unknown/);
+    } finally {
+      stalled.closeAllConnections();
+      stalled.close();
+      silent.close();
+    }
+  });
+
   it('exit 3: wrong credentials', async () => {
     const r = await runCctrl(['--manager', manager.url, '--user', 'ops', '--password', 'wrong', '-e', 'ls']);
     expect(r.code).toBe(3);
@@ -187,6 +214,21 @@ describe('cctrl scripted', () => {
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/stopped waiting for 'switch' \(task [\w-]+\); it keeps running on the manager/);
     expect(r.stdout).not.toContain('COORDINATOR');
+  });
+
+  it('exit 143: SIGTERM during a switch prints the task line as SIGINT does', async () => {
+    let sent = false;
+    const r = await runCctrl(['--demo', '--property', 'simulation.stepDelayMs=1500', '-e', 'switch; ls'], {
+      onStdout: (out, child) => {
+        if (!sent && out.includes('SET POLICY')) {
+          sent = true;
+          child.kill('SIGTERM');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(143);
+    expect(r.stderr).toMatch(/stopped waiting for 'switch' \(task [\w-]+\); it keeps running on the manager; check its outcome with: history [\w-]+/);
   });
 
   it('exit 3 at once: the manager killed during a switch; the message says the outcome is unknown and names the task', async () => {
