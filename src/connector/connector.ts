@@ -14,6 +14,7 @@
  * Heartbeats go out every `heartbeatMs` and at once after every applied epoch and state change, so
  * a manager waiting for the connectors to hold hears it without waiting for the next second.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { stoppedAnswering, NoManagerAnswers } from '../api/failover.js';
 import { ToolkitError, isToolkitError } from '../errors.js';
 import { ManagerLink, type ConnectorHeartbeat, type RoutesStream } from './manager-link.js';
@@ -405,6 +406,3 @@ function failureReason(e: unknown): string {
   return (e as Error)?.message ?? String(e);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -18,6 +18,7 @@
  * does: with no manager for that long, it no longer knows where the master is.
  */
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ToolkitError } from '../errors.js';
 import { refusalPacket, type RefusalKind } from './mysql-error.js';
 import { backendKey, describeBackend, type Backend, type PortKind, type RouteTable } from './routes.js';
@@ -492,6 +493,3 @@ export function formatAddress(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

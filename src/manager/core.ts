@@ -12,7 +12,7 @@ import type { AuditLog, AuditRecord } from './audit.js';
 import { evaluateCandidates, selectCandidate, type CandidateInput, type EligibilityRules } from './candidates.js';
 import type { Clock } from './clock.js';
 import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Observation, RouterObservation } from './drivers/driver.js';
-import { DriverTimeoutError } from './drivers/driver.js';
+import { DriverTimeoutError, withClockTimeout } from './drivers/driver.js';
 import { localResourceShortage } from './hostcheck.js';
 import type {
   AlertStatus,
@@ -120,51 +120,6 @@ function deepFreeze<T>(value: T): T {
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** Runs `work` against the injected clock's deadline (a hung driver call must not stall the manager). */
-export function withClockTimeout<T>(
-  clock: Clock,
-  what: string,
-  timeoutMs: number,
-  outer: AbortSignal | undefined,
-  work: (opts: DriverCallOptions) => Promise<T>,
-): Promise<T> {
-  const controller = new AbortController();
-  const onOuterAbort = () => controller.abort(outer?.reason);
-  if (outer?.aborted) return Promise.reject(new Error(`${what} aborted`));
-  outer?.addEventListener('abort', onOuterAbort, { once: true });
-  return new Promise<T>((resolve, reject) => {
-    const limited = timeoutMs > 0 && Number.isFinite(timeoutMs);
-    const timer = limited
-      ? clock.setTimeout(() => {
-          controller.abort();
-          reject(new DriverTimeoutError(what, timeoutMs));
-        }, timeoutMs)
-      : null;
-    const done = () => {
-      if (timer) clock.clearTimeout(timer);
-      outer?.removeEventListener('abort', onOuterAbort);
-    };
-    let started: Promise<T>;
-    try {
-      started = work({ timeoutMs: limited ? timeoutMs : 2 ** 31 - 1, signal: controller.signal });
-    } catch (e) {
-      done();
-      reject(e);
-      return;
-    }
-    started.then(
-      (v) => {
-        done();
-        resolve(v);
-      },
-      (e: unknown) => {
-        done();
-        reject(e);
-      },
-    );
-  });
 }
 
 export class ManagerCore implements Manager, OperationContext {
@@ -1662,7 +1617,6 @@ export class ManagerCore implements Manager, OperationContext {
       lastShunReason: null,
       lastError: null,
       fencedByMonitor: false,
-      heldOffline: false,
     });
     const savedService = saved && saved.service.name === this.service ? saved.service : null;
     this.serviceRecord = {

@@ -55,8 +55,6 @@ const dataSourceRecordSchema = z.object({
   lastError: z.string().nullable(),
   /** FAILED or OFFLINE by a rule (comes back by itself), rather than by an operator. */
   fencedByMonitor: z.boolean(),
-  /** Put OFFLINE by an operator: no rule brings it back. */
-  heldOffline: z.boolean(),
 });
 
 const serviceRecordSchema = z.object({

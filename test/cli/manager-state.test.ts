@@ -83,9 +83,9 @@ describe('tungsten-manager --state-dir', () => {
           policy: 'AUTOMATIC',
           policyToRestore: null,
           datasources: [
-            { name: 'db1', role: 'slave', state: 'ONLINE', lastShunReason: null, lastError: null, fencedByMonitor: false, heldOffline: false },
-            { name: 'db2', role: 'master', state: 'ONLINE', lastShunReason: null, lastError: null, fencedByMonitor: false, heldOffline: false },
-            { name: 'db3', role: 'slave', state: 'SHUNNED', lastShunReason: 'MANUALLY-SHUNNED', lastError: null, fencedByMonitor: false, heldOffline: false },
+            { name: 'db1', role: 'slave', state: 'ONLINE', lastShunReason: null, lastError: null, fencedByMonitor: false },
+            { name: 'db2', role: 'master', state: 'ONLINE', lastShunReason: null, lastError: null, fencedByMonitor: false },
+            { name: 'db3', role: 'slave', state: 'SHUNNED', lastShunReason: 'MANUALLY-SHUNNED', lastError: null, fencedByMonitor: false },
           ],
         },
         tasks: [],

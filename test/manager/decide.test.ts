@@ -24,7 +24,7 @@ function healthy(masterHost: string | null, readOnly: boolean): Observation {
 const stopped: Observation = { ...healthy(null, false), dataServer: { state: 'STOPPED', reason: 'refused' }, replicator: null, readOnly: null };
 
 function record(name: string, role: DataSourceRecord['role'], extra: Partial<DataSourceRecord> = {}): DataSourceRecord {
-  return { name, role, state: 'ONLINE', lastShunReason: null, lastError: null, fencedByMonitor: false, heldOffline: false, ...extra };
+  return { name, role, state: 'ONLINE', lastShunReason: null, lastError: null, fencedByMonitor: false, ...extra };
 }
 
 function view(records: DataSourceRecord[], obs: Record<string, Observation>, opts: Partial<MonitorView> & { since?: number } = {}): MonitorView {

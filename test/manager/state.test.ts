@@ -337,7 +337,7 @@ describe('the state directory lock', () => {
 // ---- a corrupt state file -------------------------------------------------------------------------------
 
 function validState(): any {
-  const ds = (name: string, role: string, state = 'ONLINE') => ({ name, role, state, lastShunReason: null, lastError: null, fencedByMonitor: false, heldOffline: false });
+  const ds = (name: string, role: string, state = 'ONLINE') => ({ name, role, state, lastShunReason: null, lastError: null, fencedByMonitor: false });
   return {
     version: 1,
     service: { name: 'alpha', policy: 'MANUAL', datasources: [ds('db1', 'slave'), ds('db2', 'master'), ds('db3', 'slave')], policyToRestore: null },

@@ -3,6 +3,7 @@
  * Error whose message is the reason), and must settle within `timeoutMs` (reject with
  * DriverTimeoutError past it). A driver never throws for an unhealthy host: that is an observation.
  */
+import type { Clock } from '../clock.js';
 import type { FaultAction, ReplicatorStatus, ResourceState, Role } from '../model.js';
 
 export class DriverTimeoutError extends Error {
@@ -108,24 +109,52 @@ export interface ClusterDriver {
   close(): Promise<void>;
 }
 
-/** Runs `work` with a deadline, rejecting with DriverTimeoutError when it does not settle in time. */
-export async function withTimeout<T>(what: string, opts: DriverCallOptions, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * The one deadline helper: runs `work` against the clock's deadline (the injected clock in the
+ * manager, so the fast tier's virtual time drives it; systemClock elsewhere), rejecting with
+ * DriverTimeoutError and aborting the work's signal when it does not settle in time. A hung driver
+ * call must not stall the manager.
+ */
+export function withClockTimeout<T>(
+  clock: Clock,
+  what: string,
+  timeoutMs: number,
+  outer: AbortSignal | undefined,
+  work: (opts: DriverCallOptions & { signal: AbortSignal }) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
-  const onOuterAbort = () => controller.abort(opts.signal?.reason);
-  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work(controller.signal),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
+  const onOuterAbort = () => controller.abort(outer?.reason);
+  if (outer?.aborted) return Promise.reject(new Error(`${what} aborted`));
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  return new Promise<T>((resolve, reject) => {
+    const limited = timeoutMs > 0 && Number.isFinite(timeoutMs);
+    const timer = limited
+      ? clock.setTimeout(() => {
           controller.abort();
-          reject(new DriverTimeoutError(what, opts.timeoutMs));
-        }, opts.timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onOuterAbort);
-  }
+          reject(new DriverTimeoutError(what, timeoutMs));
+        }, timeoutMs)
+      : null;
+    const done = () => {
+      if (timer) clock.clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+    };
+    let started: Promise<T>;
+    try {
+      started = work({ timeoutMs: limited ? timeoutMs : 2 ** 31 - 1, signal: controller.signal });
+    } catch (e) {
+      done();
+      reject(e);
+      return;
+    }
+    started.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e: unknown) => {
+        done();
+        reject(e);
+      },
+    );
+  });
 }

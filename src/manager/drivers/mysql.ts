@@ -8,10 +8,12 @@
  * Credentials come from MysqlDriverOptions and never appear in a message: errors are rebuilt from
  * the server's error code and text, and any occurrence of a password is masked as a last resort.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import type { ResourceState } from '../model.js';
 import { checkHost, localResourceShortage } from '../hostcheck.js';
-import { withTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position } from './driver.js';
+import { systemClock } from '../clock.js';
+import { withClockTimeout, type ClusterDriver, type DataSourceConfig, type DriverCallOptions, type Observation, type Position } from './driver.js';
 import { mysqlDriverOptionsFromProperties, type MysqlDriverOptions, type MysqlDriverProperties } from './mysql-config.js';
 import {
   formatGtid,
@@ -326,7 +328,7 @@ export class MysqlDriver implements ClusterDriver {
   private async call<T>(ds: DataSourceConfig, what: string, opts: DriverCallOptions, work: (conn: mysql.Connection) => Promise<T>): Promise<T> {
     const where = `${ds.name} (${ds.host}:${ds.port})`;
     try {
-      return await withTimeout(`${what} on ${where}`, opts, async (signal) => {
+      return await withClockTimeout(systemClock, `${what} on ${where}`, opts.timeoutMs, opts.signal, async ({ signal }) => {
         let conn: mysql.Connection | null = null;
         const onAbort = () => conn?.destroy();
         signal.addEventListener('abort', onAbort, { once: true });
@@ -434,7 +436,6 @@ function positionOf(state: ServerGtids): Position {
   return { seqno: gtidSeqno(list), exact: formatGtidList(list) };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Waits until the applier has executed everything in the relay log. Throws when the deadline passes

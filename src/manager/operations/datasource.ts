@@ -118,14 +118,12 @@ async function transition(ctx: OperationContext, task: TaskContext, r: DataSourc
       if (r.role === 'master' && ctx.master() === null) await requireMostAdvanced(ctx, task, r);
       else await followTheMaster(ctx, task, r, obs);
       r.state = 'ONLINE';
-      r.heldOffline = false;
       r.fencedByMonitor = false;
       r.lastError = null;
       break;
     }
     case 'offline':
       r.state = 'OFFLINE';
-      r.heldOffline = true;
       r.fencedByMonitor = false;
       break;
     case 'shun':

@@ -110,7 +110,6 @@ async function recoverAsSlave(ctx: OperationContext, task: TaskContext, r: DataS
   r.lastError = null;
   r.lastShunReason = null;
   r.fencedByMonitor = false;
-  r.heldOffline = false;
   ctx.changed();
   await ctx.notifyRouters(task);
 }

@@ -1,5 +1,4 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 
 export interface ApiCredentials {
   user: string;
@@ -32,9 +31,4 @@ export function basicAuthenticator(expected: ApiCredentials): BasicAuthenticator
     const same = timingSafeEqual(sameLength ? presented : expectedBytes, expectedBytes) && sameLength;
     return same && usable ? expected.user : null;
   };
-}
-
-/** One-off check of a request (prepares the expected side on every call; servers keep a basicAuthenticator). */
-export function authenticate(req: IncomingMessage, expected: ApiCredentials): string | null {
-  return basicAuthenticator(expected)(req.headers.authorization);
 }
