@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
+import { toolVersion } from '../config/toolVersion.js';
 import { ToolkitError } from '../errors.js';
 import { fileAudit, noAudit } from './audit.js';
 import { systemClock, type Clock } from './clock.js';
@@ -40,7 +41,6 @@ export {
   type ManagerProperties,
 } from './properties.js';
 
-export const TOOLKIT_VERSION = '0.1.0';
 
 export interface CreateManagerOptions {
   properties: ManagerProperties;
@@ -169,13 +169,13 @@ async function startCore(
       apiUrl: opts.apiUrl ?? props.coordination.advertiseUrl,
       datasource: props.coordination.datasource,
       startedAt: new Date(clock.now()).toISOString(),
-      version: TOOLKIT_VERSION,
+      version: toolVersion(),
     },
     audit,
     logger,
     ownsDriver,
     hostName,
-    version: TOOLKIT_VERSION,
+    version: toolVersion(),
   });
 }
 

@@ -2,8 +2,8 @@
  * cctrl from argv to exit code. Chooses the path before loading anything heavy: the Ink UI is a
  * dynamic import, taken only when stdin and stdout are terminals and no -e was given.
  */
-import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import { toolVersion } from '../config/toolVersion.js';
 import { ExitCode } from '../errors.js';
 import { asToolkitError, simulateBugIfAsked } from '../failure.js';
 import { neutralizeControls } from '../format/control-chars.js';
@@ -36,7 +36,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
   let options: CctrlOptions | null = null;
   try {
     simulateBugIfAsked('cctrl', io.env);
-    const parsed = parseArgs(argv, version());
+    const parsed = parseArgs(argv, toolVersion());
     if (parsed.kind === 'print') {
       io.stdout.write(parsed.text);
       return ExitCode.ok;
@@ -67,7 +67,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       // Loading Ink and React takes longer than everything else: the banner and the prompt are
       // shown at once, keystrokes wait unechoed in raw mode, and the UI takes over where they are.
       stopNotes?.();
-      const banner = [...bannerLines(info, api.address, version()), ...notes];
+      const banner = [...bannerLines(info, api.address, toolVersion()), ...notes];
       const early = [...banner, neutralizeControls(promptFor(state))];
       io.stdout.write(early.join('\n'));
       // A terminal may report 0 columns (a serial line, `stty cols 0`): it is taken as 80 wide, by
@@ -80,7 +80,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       stdin.setRawMode?.(true);
       try {
         const { runInteractive } = await import('../ui/interactive.js');
-        return await runInteractive({ api, commands: io.commands, state, info, options, env: io.env, version: version(), banner, earlyRows });
+        return await runInteractive({ api, commands: io.commands, state, info, options, env: io.env, version: toolVersion(), banner, earlyRows });
       } finally {
         stdin.setRawMode?.(false);
       }
@@ -133,18 +133,5 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
   } finally {
     await api?.close?.().catch(() => undefined);
   }
-}
-
-/** The package's version, from the package.json above this module (src/ or dist/src/). */
-export function version(): string {
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tungsten-toolkit' && pkg.version) return pkg.version;
-    } catch {
-      // try the next level up
-    }
-  }
-  return '0.0.0';
 }
 
