@@ -20,5 +20,13 @@ export function hasControls(text: string): boolean {
 
 /** JSON for a terminal: JSON.stringify escapes C0 but leaves C1 and DEL raw; these are escaped too. */
 export function terminalJson(value: unknown, indent = 2): string {
-  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeJsonControls(JSON.stringify(value, null, indent));
+}
+
+/**
+ * JSON text with DEL and C1 characters escaped (`\u009b`). They can only stand inside strings, so
+ * the document means the same and holds no raw control.
+ */
+export function escapeJsonControls(json: string): string {
+  return json.replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -5,7 +5,7 @@
  * or failed-over header), else to the next multiple of 5 that fits it, as the 7.x samples do; rows
  * are never wrapped, so a regular expression in the field always sees one row per line.
  */
-import { neutralizeControls } from './control-chars.js';
+import { neutraliseControls } from '../controlChars.js';
 
 export const DEFAULT_INNER_WIDTH = 75;
 
@@ -44,5 +44,5 @@ export function renderBox(box: Box, width: number): string[] {
 
 /** Tabs become two spaces; control characters (an escape code in a host name, C1 too) are made visible. */
 function displayText(text: string): string {
-  return neutralizeControls(text.replace(/\t/g, '  ').replace(/\n/g, '?'));
+  return neutraliseControls(text.replace(/\t/g, '  ').replace(/\n/g, '?'));
 }

@@ -5,7 +5,7 @@
 import type { GroupSummary, ManagerInfo } from '../manager/api.js';
 import type { ServiceStatus, TaskStatus } from '../manager/model.js';
 import type { CommandResult, Outcome } from './result.js';
-import { escapeControlsInJson, neutralizeControls } from './control-chars.js';
+import { escapeJsonControls, neutraliseControls } from '../controlChars.js';
 import { healthVerdict } from './health.js';
 import { formatLs, formatResources, formatServiceList } from './ls.js';
 
@@ -30,11 +30,11 @@ export interface RenderedText {
 export function renderOutcomeText(outcome: Outcome, options: TextOptions = {}): RenderedText {
   const out = outcome.result ? renderResultText(outcome.result, options) : '';
   const err = outcome.error ? `${errorLine(outcome.error.message, outcome.error.hint)}\n` : '';
-  return { out: neutralizeControls(out), err: neutralizeControls(err) };
+  return { out: neutraliseControls(out), err: neutraliseControls(err) };
 }
 
 export function errorLine(message: string, hint: string | null | undefined): string {
-  return neutralizeControls(`ERROR: ${message}${hint ? `; ${hint}` : ''}`);
+  return neutraliseControls(`ERROR: ${message}${hint ? `; ${hint}` : ''}`);
 }
 
 export function renderResultText(result: CommandResult, options: TextOptions = {}): string {
@@ -248,7 +248,7 @@ export function bannerLines(info: ManagerInfo, address: string, version: string)
     `connect to '${info.dataServiceName}@${info.hostName}' at ${address}`,
     `${info.dataServiceName}: session established (${info.driver} driver, policy ${info.policyMode})`,
     'Type help for the commands; Tab completes, Up/Down recall history, Ctrl-D exits.',
-  ]).map(neutralizeControls);
+  ]).map(neutraliseControls);
 }
 
 /** One --json document per command; every key present, null when unknown. */
@@ -263,7 +263,7 @@ export function jsonDocument(outcome: Outcome): string {
     error: outcome.error,
     result: outcome.result,
   };
-  return escapeControlsInJson(JSON.stringify(doc, (_key, value: unknown) => (value === undefined ? null : value)));
+  return escapeJsonControls(JSON.stringify(doc, (_key, value: unknown) => (value === undefined ? null : value)));
 }
 
 /** One line on the group: quorum, coordinator and term, this member's lease. */

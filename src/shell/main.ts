@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { toolVersion } from '../config/toolVersion.js';
 import { ExitCode } from '../errors.js';
 import { asToolkitError, simulateBugIfAsked } from '../failure.js';
-import { neutralizeControls } from '../format/control-chars.js';
+import { neutraliseControls } from '../controlChars.js';
 import { bannerLines, errorLine, jsonDocument } from '../format/render.js';
 import { checkService, greet, openApi } from './connect.js';
 import { parseArgs, type CctrlOptions } from './options.js';
@@ -52,7 +52,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
     const notes: string[] = [];
     const stopNotes = api.onMemberChange?.((change) => {
       if (interactive) notes.push(memberChangeNote(change));
-      else io.stderr.write(`cctrl: ${neutralizeControls(memberChangeNote(change))}\n`);
+      else io.stderr.write(`cctrl: ${neutraliseControls(memberChangeNote(change))}\n`);
     });
     const info = await greet(api);
     if (options.service !== null && !options.multi) await checkService(api, options.service);
@@ -68,7 +68,7 @@ export async function main(argv: string[], io: MainIO): Promise<number> {
       // shown at once, keystrokes wait unechoed in raw mode, and the UI takes over where they are.
       stopNotes?.();
       const banner = [...bannerLines(info, api.address, toolVersion()), ...notes];
-      const early = [...banner, neutralizeControls(promptFor(state))];
+      const early = [...banner, neutraliseControls(promptFor(state))];
       io.stdout.write(early.join('\n'));
       // A terminal may report 0 columns (a serial line, `stty cols 0`): it is taken as 80 wide, by
       // this count and by Ink (which would otherwise wrap after every character).

@@ -5,7 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import { ExitCode } from '../errors.js';
-import { neutralizeControls } from '../format/control-chars.js';
+import { neutraliseControls } from '../controlChars.js';
 import { jsonDocument, renderOutcomeText } from '../format/render.js';
 import type { Outcome } from '../format/result.js';
 import type { Shell } from './session.js';
@@ -39,7 +39,7 @@ export async function runScripted(shell: Shell, lines: AsyncIterable<string> | I
   let stop = false;
   // Whatever the manager sent, no control character reaches the terminal or the log (JSON documents carry them escaped).
   const write = (stream: Writable, text: string) => {
-    if (text) stream.write(neutralizeControls(text));
+    if (text) stream.write(neutraliseControls(text));
   };
   const onOutcome = (o: Outcome) => {
     exitCode = worseExitCode(exitCode, o.exitCode);

@@ -4,7 +4,7 @@
  */
 import { Box, Static, Text, useApp, useInput } from 'ink';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { neutralizeControls } from '../format/control-chars.js';
+import { neutraliseControls } from '../controlChars.js';
 import { renderOutcomeText } from '../format/render.js';
 import type { Statement } from '../shell/parser.js';
 import { complete } from '../shell/completion.js';
@@ -63,7 +63,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
 
   const append = useCallback((text: string, tone?: Item['tone']) => {
     // Whatever the manager sent (names, step lines, errors), no control character reaches the terminal.
-    const lines = neutralizeControls(text.replace(/\n$/, '')).split('\n');
+    const lines = neutraliseControls(text.replace(/\n$/, '')).split('\n');
     setItems((prev) => [...prev, ...lines.map((t) => ({ id: nextId.current++, text: t, tone }))]);
   }, []);
 
@@ -280,7 +280,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
 
   const tone = (t: Item['tone']) => (!color ? undefined : t === 'error' ? 'red' : t === 'dim' ? 'gray' : t === 'step' ? 'cyan' : undefined);
   const { text: statusLine, warning, coming } = statusText(status, Date.now());
-  const shownPrompt = confirming ? 'Do you want to continue? (y/n)> ' : neutralizeControls(prompt);
+  const shownPrompt = confirming ? 'Do you want to continue? (y/n)> ' : neutraliseControls(prompt);
   return (
     <>
       <Static items={items}>
@@ -295,7 +295,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
         {running && !confirming ? (
           <Text color={color ? 'yellow' : undefined}>running: {running} (Ctrl-C stops waiting)</Text>
         ) : null}
-        {candidates.length > 0 ? <Text>{neutralizeControls(candidates.slice(0, 40).join('  '))}</Text> : null}
+        {candidates.length > 0 ? <Text>{neutraliseControls(candidates.slice(0, 40).join('  '))}</Text> : null}
         {notice ? <Text color={color ? 'yellow' : undefined}>{notice}</Text> : null}
         {running && !confirming ? null : (
           <Text>
@@ -305,13 +305,13 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
             {line.slice(cursor + 1)}
           </Text>
         )}
-        <Text color={color ? 'gray' : undefined}>{neutralizeControls(statusLine)}</Text>
+        <Text color={color ? 'gray' : undefined}>{neutraliseControls(statusLine)}</Text>
         {coming.map((c) => (
           <Text key={c} color={color ? 'yellow' : undefined}>
-            COMING: {neutralizeControls(c)}
+            COMING: {neutraliseControls(c)}
           </Text>
         ))}
-        {warning ? <Text color={color ? 'red' : undefined}>WARNING: {neutralizeControls(warning)}</Text> : null}
+        {warning ? <Text color={color ? 'red' : undefined}>WARNING: {neutraliseControls(warning)}</Text> : null}
       </Box>
     </>
   );
