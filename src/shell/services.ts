@@ -32,10 +32,10 @@ export interface ShellApi {
   /** Newest first. */
   history(service: string, limit: number): Promise<TaskStatus[]>;
   /**
-   * Follows a task until it ends, handing on each step as it happens; rejects with ToolkitError
-   * 'timeout' or 'interrupted'. Absent: the shell polls `task`.
+   * Follows a task until it ends, handing on each step as it happens (the manager's event stream;
+   * polling only when the stream is unavailable); rejects with ToolkitError 'timeout' or 'interrupted'.
    */
-  waitForTask?(
+  waitForTask(
     taskId: string,
     options: { onStep: (line: string) => void; timeoutMs: number; signal: AbortSignal },
   ): Promise<TaskStatus>;

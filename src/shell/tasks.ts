@@ -18,8 +18,6 @@ export class TaskWaitError extends ToolkitError {
   }
 }
 
-export const POLL_INTERVAL_MS = 150;
-
 export async function runTask(ctx: CommandContext, request: ControlRequest): Promise<TaskStatus> {
   const service = ctx.requireService();
   const started = await ctx.api.control(service, request);
@@ -33,9 +31,8 @@ export async function waitForTask(ctx: CommandContext, started: TaskStatus): Pro
   }
   const waitStarted = Date.now();
   try {
-    return ctx.api.waitForTask
-      ? await ctx.api.waitForTask(started.taskId, { onStep: ctx.progress, timeoutMs: ctx.timeoutMs, signal: ctx.signal })
-      : await pollTask(ctx, started);
+    // The client follows the manager's event stream, and polls only when the stream is unavailable.
+    return await ctx.api.waitForTask(started.taskId, { onStep: ctx.progress, timeoutMs: ctx.timeoutMs, signal: ctx.signal });
   } catch (e) {
     // A request the manager left unanswered, before the wait's own --timeout: the manager is lost.
     const managerSilent = isToolkitError(e) && e.kind === 'timeout' && Date.now() - waitStarted < ctx.timeoutMs;
@@ -69,35 +66,4 @@ function waitError(kind: 'timeout' | 'interrupted', task: TaskStatus, timeoutMs:
     `check it with: history ${task.taskId}, or wait longer with --timeout`,
     task.taskId,
   );
-}
-
-async function pollTask(ctx: CommandContext, started: TaskStatus): Promise<TaskStatus> {
-  let task = started;
-  let shown = 0;
-  const deadline = Date.now() + ctx.timeoutMs;
-  const show = (): void => {
-    for (; shown < task.steps.length; shown++) ctx.progress(task.steps[shown]!.line);
-  };
-  show();
-  while (task.state === 'in_progress') {
-    if (ctx.signal.aborted) throw waitError('interrupted', task, ctx.timeoutMs);
-    if (Date.now() >= deadline) throw waitError('timeout', task, ctx.timeoutMs);
-    await sleep(Math.min(POLL_INTERVAL_MS, Math.max(0, deadline - Date.now())), ctx.signal);
-    if (ctx.signal.aborted) continue;
-    task = await ctx.api.task(task.taskId);
-    show();
-  }
-  return task;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,6 +1,8 @@
 /**
  * A small in-memory ShellApi for the command layer's tests: a 3-node service `alpha` (db1 master),
- * control requests become tasks whose steps appear one per poll, and switches can be told to hang.
+ * control requests become tasks whose steps appear one at a time, and switches can be told to hang.
+ * Tasks are followed through waitForTask as the real client's are (steps handed on as they happen,
+ * ToolkitError 'timeout' / 'interrupted' as the client rejects), so the shell runs its production path.
  */
 import { ToolkitError } from '../../src/errors.js';
 import type { ManagerInfo } from '../../src/manager/api.js';
@@ -117,6 +119,28 @@ export class FakeApi implements ShellApi {
     if (request.op === 'policy') this.status.policy = request.mode;
     return structuredClone(task);
   }
+  /** Like ManagerClient.waitForTask: each step as it appears (here, one per tick), the final task. */
+  async waitForTask(taskId: string, options: { onStep: (line: string) => void; timeoutMs: number; signal: AbortSignal }): Promise<TaskStatus> {
+    const deadline = Date.now() + options.timeoutMs;
+    let shown = 0;
+    for (;;) {
+      if (options.signal.aborted) throw new ToolkitError('interrupted', 'interrupted');
+      const task = await this.task(taskId);
+      for (; shown < task.steps.length; shown++) options.onStep(task.steps[shown]!.line);
+      if (task.state !== 'in_progress') return task;
+      if (Date.now() >= deadline) throw new ToolkitError('timeout', `task ${taskId} did not finish within ${options.timeoutMs} ms; its outcome is unknown`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(10, Math.max(0, deadline - Date.now())));
+        function done(): void {
+          clearTimeout(timer);
+          options.signal.removeEventListener('abort', done);
+          resolve();
+        }
+        options.signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
   async task(taskId: string): Promise<TaskStatus> {
     this.check();
     const entry = this.tasks.get(taskId);
