@@ -136,11 +136,11 @@ describe('cctrl scripted', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     try {
       const port = (silent.address() as { port: number }).port;
-      const r = await runCctrl(['--manager', `http://127.0.0.1:${port}`, '--user', 'u', '--password', 'p', '--timeout', '1', '-e', 'ls']);
+      const r = await runCctrl(['--manager', `http://127.0.0.1:${port}`, '--user', 'u', '--timeout', '1', '-e', 'ls'], { env: { TUNGSTEN_API_PASSWORD: 'p' } });
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/^cctrl: the manager at http:\/\/127\.0\.0\.1:\d+ accepted the connection but did not answer: .*; something listens there but does not answer: check that --manager names a tungsten-manager and that it is not stalled/);
       expect(r.stderr).not.toContain('start tungsten-manager');
-      const read = await runCctrl(['--manager', `http://127.0.0.1:${(stalled.address() as { port: number }).port}`, '--user', 'u', '--password', 'p', '--timeout', '1', '-e', 'ls']);
+      const read = await runCctrl(['--manager', `http://127.0.0.1:${(stalled.address() as { port: number }).port}`, '--user', 'u', '--timeout', '1', '-e', 'ls'], { env: { TUNGSTEN_API_PASSWORD: 'p' } });
       expect(read.code).toBe(4);
       expect(read.stderr).toContain('nothing was changed by this read; retry, or wait longer with --timeout');
       expect(read.stderr).not.toMatch(/outcome (is )?unknown/);
@@ -152,7 +152,7 @@ describe('cctrl scripted', () => {
   });
 
   it('exit 3: wrong credentials', async () => {
-    const r = await runCctrl(['--manager', manager.url, '--user', 'ops', '--password', 'wrong', '-e', 'ls']);
+    const r = await runCctrl(['--manager', manager.url, '--user', 'ops', '-e', 'ls'], { env: { TUNGSTEN_API_PASSWORD: 'wrong' } });
     expect(r.code).toBe(3);
     expect(r.stderr).toContain("refused the credentials of user 'ops'");
   });
