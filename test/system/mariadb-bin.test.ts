@@ -35,7 +35,8 @@ function localOverrides(cluster: MariaDbCluster, passwordFile: string): string[]
 }
 
 function cctrl(url: string, commands: string) {
-  const result = spawnSync(process.execPath, [CCTRL_BIN, '--manager', url, '--user', API_USER, '--password', API_PASSWORD, '-e', commands], {
+  const result = spawnSync(process.execPath, [CCTRL_BIN, '--manager', url, '--user', API_USER, '-e', commands], {
+    env: { ...process.env, TUNGSTEN_API_PASSWORD: API_PASSWORD },
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -55,7 +56,8 @@ describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('tungsten-manager and cctr
     work = mkdtempSync(path.join(tmpdir(), 'mariadb-bin-'));
     const passwordFile = path.join(work, 'mysql.password');
     writeFileSync(passwordFile, `${MANAGER_PASSWORD}\n`, { mode: 0o600 });
-    manager = spawn(process.execPath, [MANAGER_BIN, '--config', FIXTURE, ...localOverrides(cluster, passwordFile), '--port', '0', '--api-user', API_USER, '--api-password', API_PASSWORD], {
+    manager = spawn(process.execPath, [MANAGER_BIN, '--config', FIXTURE, ...localOverrides(cluster, passwordFile), '--port', '0', '--api-user', API_USER], {
+      env: { ...process.env, TUNGSTEN_API_PASSWORD: API_PASSWORD },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     manager.stdout!.on('data', (d: Buffer) => (managerOutput += d.toString()));
@@ -118,7 +120,8 @@ describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('tungsten-manager and cctr
   });
 
   it('refuses to start with an unreadable password file: one line, exit 2', () => {
-    const result = spawnSync(process.execPath, [MANAGER_BIN, '--config', FIXTURE, '--port', '0', '--api-user', API_USER, '--api-password', API_PASSWORD], {
+    const result = spawnSync(process.execPath, [MANAGER_BIN, '--config', FIXTURE, '--port', '0', '--api-user', API_USER], {
+      env: { ...process.env, TUNGSTEN_API_PASSWORD: API_PASSWORD },
       encoding: 'utf8',
       timeout: 30_000,
     });
