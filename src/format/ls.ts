@@ -12,7 +12,10 @@ export interface LsOptions {
   detailed?: boolean;
   /** `ls HOST`: only that datasource. */
   host?: string | null;
-  /** IANA zone for STATUS times; the process's local zone (TZ) when absent. */
+  /**
+   * STATUS times: ISO-8601 UTC when absent, as `history` and the API show times; with an IANA zone,
+   * the classic `2013/05/03 09:11:10 PM BST` in that zone (the 7.x samples' format).
+   */
   timeZone?: string;
 }
 
@@ -121,8 +124,14 @@ function fixed3(n: number): string {
   return n.toFixed(3).padStart(5);
 }
 
+/** `2013-05-03T20:11:10.000Z`, as history shows its times. */
+function isoTime(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? 'UNKNOWN TIME' : date.toISOString();
+}
+
 function statusRow(ds: DataSourceStatus, timeZone?: string): string {
-  return `STATUS [${ds.alertStatus}] [${formatAlertTime(ds.alertTime, timeZone)}]`;
+  return `STATUS [${ds.alertStatus}] [${timeZone === undefined ? isoTime(ds.alertTime) : formatAlertTime(ds.alertTime, timeZone)}]`;
 }
 
 function replicatorRow(ds: DataSourceStatus): string {

@@ -40,6 +40,8 @@ describe('cctrl scripted', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^COORDINATOR\[db1:AUTOMATIC:ONLINE\]\n\nROUTERS:\n\+-{76}\+\n\|connector@db1\[\d+\]\(ONLINE, created=\d+, active=\d+\)/);
     expect(r.stdout).toMatch(/\|db1\(master:ONLINE, progress=\d+, THL latency=\d\.\d{3}\) +\|/);
+    // Times as history shows them: ISO-8601 UTC, whatever TZ says.
+    expect(r.stdout).toMatch(/^\|STATUS \[OK\] \[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] +\|$/m);
     expect(r.stdout).not.toMatch(ESCAPE);
   });
 

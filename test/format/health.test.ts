@@ -51,6 +51,14 @@ describe('one health verdict on the service', () => {
   });
 });
 
+describe('ls times', () => {
+  it('are ISO-8601 UTC, as in history, unless a zone asks for the classic format', async () => {
+    const { formatLs } = await import('../../src/format/ls.js');
+    expect(formatLs(classicService())).toContain('|STATUS [OK] [2013-05-03T20:11:10.000Z]');
+    expect(formatLs(classicService(), { timeZone: 'Europe/London' })).toContain('|STATUS [OK] [2013/05/03 09:11:10 PM BST]');
+  });
+});
+
 describe('what follows the last box of ls', () => {
   const pendingService = () => {
     const s = classicService();
