@@ -49,14 +49,14 @@ export const CLUSTER_STATES: Record<string, (s: ServiceStatus) => ServiceStatus>
   'no connector': (s) => ({ ...s, routers: [] }),
 };
 
-async function scriptedOutput(status: ServiceStatus, input: string[], endOfInputLine: string | null = END_OF_INPUT_LINE): Promise<string> {
+async function scriptedOutput(status: ServiceStatus, input: string[], endOfInputLine: string | null = END_OF_INPUT_LINE, json = false): Promise<string> {
   const api = new FakeApi();
   api.status = status;
   const shell = new Shell({ api, commands: cctrlCommands, state: { service: 'alpha', expert: false, multi: false }, timeoutMs: 2000, confirm: async () => false, refusalHint: '' });
   const stdout = new PassThrough();
   let out = '';
   stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-  await runScripted(shell, input, { json: false, stdout, stderr: new PassThrough(), signal: new AbortController().signal, ...(endOfInputLine ? { endOfInputLine } : {}) });
+  await runScripted(shell, input, { json, stdout, stderr: new PassThrough(), signal: new AbortController().signal, ...(endOfInputLine ? { endOfInputLine } : {}) });
   return out;
 }
 
@@ -79,6 +79,12 @@ describe('scripted ls as tpm reads it', () => {
   it('ends a session read from stdin with a blank line and Exiting..., after the last box and the health verdict', async () => {
     const out = await scriptedOutput(demoStatus(), ['ls']);
     expect(out).toMatch(/\+\n\nHEALTH: OK: [^\n]+\n\nExiting\.\.\.\n$/);
+  });
+
+  it('keeps stdout one JSON document per command with --json (no Exiting...)', async () => {
+    const lines = (await scriptedOutput(demoStatus(), ['ls'], END_OF_INPUT_LINE, true)).trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ command: 'ls', ok: true });
   });
 
   it('with nothing after the last box tpm loses the last datasource (why something must follow it)', async () => {
