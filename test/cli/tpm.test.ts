@@ -29,8 +29,8 @@ describe('tpm (the bin)', () => {
     [['diag', '-a', '--ini', ini, '--net-ssh-option=colour=blue'], /unknown key "colour"/],
     [['diag', '-a', '--ini', ini, '--max-host-size', '0'], /^tpm: --max-host-size "0" is not a number of at least 1\n/],
     [['diag', '--ini', '/nonexistent.ini'], /^tpm: cannot read \/nonexistent.ini: ENOENT\n/],
-    [['query', 'colour', '--ini', ini], /^tpm: unknown query "colour"\nuse one of: /],
-    [['diag', '--ini', ini, '--path', ini], /^tpm: --path .*tungsten\.ini: not a directory\n--path takes the directory/],
+    [['query', 'colour', '--ini', ini], /^tpm: unknown query "colour"\n\s*use one of: /],
+    [['diag', '--ini', ini, '--path', ini], /^tpm: --path .*tungsten\.ini: not a directory\n\s*--path takes the directory/],
     [['frobnicate'], /^tpm: unknown command 'frobnicate'/],
   ])('usage error %j: exit 2, one clear message, no stack trace', async (args, message) => {
     const r = await runTpm(args, { cwd: work });
@@ -50,7 +50,7 @@ describe('tpm (the bin)', () => {
     const version = await runTpm(['query', 'version', '--ini', local], { cwd: work });
     expect(version.code).toBe(1);
     expect(version.stdout).toBe('');
-    expect(version.stderr).toMatch(/^tpm: no release installed in .*nothing-here: .*tungsten does not lead to a release \(tpm itself is [\d.]+\)\ncheck install-directory= in /);
+    expect(version.stderr).toMatch(/^tpm: no release installed in .*nothing-here: .*tungsten does not lead to a release \(tpm itself is [\d.]+\)\n\s*check install-directory= in /);
   });
 
   it('never prints a password from the command line', async () => {
