@@ -6,6 +6,7 @@ import { Box, Static, Text, useApp, useInput } from 'ink';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { neutraliseControls } from '../controlChars.js';
 import { renderOutcomeText } from '../format/render.js';
+import { MAX_LINE_BYTES } from '../shell/lines.js';
 import type { Statement } from '../shell/parser.js';
 import { complete } from '../shell/completion.js';
 import type { History } from '../shell/history.js';
@@ -25,6 +26,8 @@ export interface ShellAppProps {
   onExit(code: number): void;
   color: boolean;
   statusIntervalMs?: number;
+  /** Longest line that may be typed or pasted; the rest is dropped with a notice. Default 1 MiB, as scripted. */
+  maxLineChars?: number;
 }
 
 interface Item {
@@ -42,7 +45,7 @@ function clean(text: string): string {
 /** What Ctrl-C says: it cancels, and how to leave instead. */
 export const LEAVE_HINT = 'Ctrl-C cancels; to leave the shell: Ctrl-D on an empty line, or quit';
 
-export function ShellApp({ shell, history, banner, onExit, color, statusIntervalMs = 2000 }: ShellAppProps) {
+export function ShellApp({ shell, history, banner, onExit, color, statusIntervalMs = 2000, maxLineChars = MAX_LINE_BYTES }: ShellAppProps) {
   const { exit } = useApp();
   const nextId = useRef(0);
   const [items, setItems] = useState<Item[]>(() => banner.map((text) => ({ id: nextId.current++, text, tone: 'dim' })));
@@ -96,7 +99,13 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   confirmingRef.current = confirming;
   const runningRef = useRef(running);
   runningRef.current = running;
-  const edit = (value: string, at = value.length) => {
+  const capped = (value: string): string => {
+    if (value.length <= maxLineChars) return value;
+    setNotice(`a line holds at most ${maxLineChars} characters: the rest was dropped`);
+    return value.slice(0, maxLineChars);
+  };
+  const edit = (input: string, at = input.length) => {
+    const value = capped(input);
     const cursorAt = Math.max(0, Math.min(at, value.length));
     lineRef.current = { line: value, cursor: cursorAt };
     setLine(value);
@@ -155,10 +164,10 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   /** Splits typed or pasted text at line ends: whole lines wait their turn, the tail stays unfinished. */
   const typeAhead = (text: string) => {
     const pieces = text.split(/\r\n|\r|\n/);
-    typedAhead.current += clean(pieces.shift()!);
+    typedAhead.current = capped(typedAhead.current + clean(pieces.shift()!));
     for (const piece of pieces) {
       pasted.current.push(typedAhead.current);
-      typedAhead.current = clean(piece);
+      typedAhead.current = capped(clean(piece));
     }
   };
 

@@ -172,3 +172,16 @@ describe('ShellApp (Ink)', () => {
     await waitFor(() => (app.lastFrame() ?? '').includes('/alpha > ls'), 'the cleaned line');
   });
 });
+
+describe('ShellApp line cap', () => {
+  it('keeps a typed or pasted line to the cap, drops the rest and says so', async () => {
+    const api = new FakeApi({});
+    const shell = new Shell({ commands: cctrlCommands, api, state: { service: 'alpha', expert: false, multi: false }, timeoutMs: 10_000, confirm: async () => false, refusalHint: 'answer y' });
+    const app = render(<ShellApp shell={shell} history={new History(null, [])} banner={['welcome']} color={false} statusIntervalMs={40} onExit={() => undefined} maxLineChars={40} />);
+    await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');
+    app.stdin.write(`help ${'x'.repeat(500)}`);
+    await waitFor(() => (app.lastFrame() ?? '').includes('a line holds at most 40 characters: the rest was dropped'), 'the notice');
+    expect(app.lastFrame()).toContain(`/alpha > help ${'x'.repeat(35)}`);
+    expect(app.lastFrame()).not.toContain('x'.repeat(36));
+  });
+});
