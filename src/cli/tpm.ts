@@ -61,11 +61,19 @@ function reportDiag(result: DiagRunResult, json: boolean): void {
     process.stdout.write(`${terminalJson(result.manifest)}\n`);
     return;
   }
-  const bad = result.manifest.hosts.filter((h) => h.status !== 'ok');
-  process.stdout.write(`Diagnostic information written to ${result.archivePath}\n`);
+  const hosts = result.manifest.hosts;
+  const bad = hosts.filter((h) => h.status !== 'ok');
+  // Nothing from any host is not diagnostic information: say what the archive holds instead.
+  const nothing = hosts.length > 0 && hosts.every((h) => h.status !== 'ok' && h.status !== 'partial');
+  process.stdout.write(
+    nothing
+      ? `No diagnostic information from any host; an archive with only the manifest and SUMMARY.txt written to ${result.archivePath}\n`
+      : `Diagnostic information written to ${result.archivePath}\n`,
+  );
   process.stdout.write(`sha256 ${result.sha256}\n`);
   if (bad.length > 0) {
-    process.stdout.write(`Incomplete: ${bad.map((h) => `${h.host} (${h.status})`).join(', ')}; SUMMARY.txt in the archive says what is missing\n`);
+    process.stdout.write(`Incomplete: ${bad.length} of ${hosts.length} hosts; SUMMARY.txt in the archive says what is missing\n`);
+    for (const h of bad) process.stdout.write(`  ${h.host}: ${h.status}${h.error ? `: ${h.error}` : ''}\n`);
   }
 }
 

@@ -88,7 +88,7 @@ export function renderSummary(input: SummaryInput): string {
   for (const r of reports) {
     const { roles } = rolesOf(config, r.host);
     lines.push(
-      `  ${r.host.padEnd(width)}  ${r.status.padEnd(17)}  ${String(r.files.length).padStart(3)} files  ${mib(r.bytes).padStart(10)}  ${(r.durationMs / 1000).toFixed(1)} s  ${roles.join(', ')}`,
+      `  ${r.host.padEnd(width)}  ${r.status.padEnd(17)}  ${String(r.files.length).padStart(3)} files  ${mib(r.bytes).padStart(10)}  ${(r.durationMs / 1000).toFixed(1)} s  configured: ${roles.join(', ')}`,
     );
   }
   lines.push('');
@@ -119,11 +119,11 @@ export function renderSummary(input: SummaryInput): string {
   lines.push('  Normal (P3): a problem without production impact. Low (P4): a question or a request.');
   lines.push('');
   lines.push(`Dataservices: ${services}`);
-  lines.push('Affected hosts and their roles:');
+  lines.push('Affected hosts: the roles configured in tungsten.ini, and the live ones where cctrl answered (ls):');
   for (const r of reports) {
     const { roles, services: s } = rolesOf(config, r.host);
     const ds = assessment.datasources.find((d) => d.name === r.host);
-    lines.push(`  ${r.host.padEnd(width)}  ${roles.join(', ')} (${s.join(', ')})${ds ? `  ls: ${ds.role} ${ds.state}` : ''}${r.status !== 'ok' ? `  diag: ${r.status}` : ''}`);
+    lines.push(`  ${r.host.padEnd(width)}  configured: ${roles.join(', ')} (${s.join(', ')})  live: ${ds ? `${ds.role} ${ds.state}` : 'unknown'}${r.status !== 'ok' ? `  diag: ${r.status}` : ''}`);
   }
   lines.push('');
   lines.push('Description (what happened, when, what you expected): ______________________');

@@ -71,6 +71,19 @@ describe('tpm (the bin)', () => {
     expect(readdirSync(join(work, 'out')).length).toBe(2);
   });
 
+  it('every host unreachable: stdout does not claim diagnostic information was written', async () => {
+    const sshConfig = join(work, 'dead_ssh_config');
+    // Port 1 on loopback: connection refused.
+    writeFileSync(sshConfig, 'Host db9\n  HostName 127.0.0.1\n  Port 1\n  StrictHostKeyChecking yes\n');
+    const dead = join(work, 'dead.ini');
+    writeFileSync(dead, `[defaults]\ninstall-directory=${join(work, 'install')}\n\n[alpha]\nmembers=db9\n`);
+    const r = await runTpm(['diag', '-a', '--ini', dead, '--ssh-config', sshConfig, '--path', join(work, 'out4')], { cwd: work, env: { HOME: join(work, 'home4') } });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).not.toContain('Diagnostic information written to');
+    expect(r.stdout).toMatch(/^No diagnostic information from any host; an archive with only the manifest and SUMMARY\.txt written to .*\.tgz\n/);
+    expect(r.stdout).toMatch(/\n {2}db9: unreachable: .+\n/);
+  });
+
   it('a host without an installation is partial (exit 1) and says what is missing', async () => {
     const local = join(work, 'noinstall.ini');
     writeFileSync(local, `[defaults]\ninstall-directory=${join(work, 'nothing-here')}\n\n[alpha]\nmembers=thishost\n`);
@@ -79,5 +92,9 @@ describe('tpm (the bin)', () => {
     const host = JSON.parse(r.stdout).hosts[0];
     expect(host.status).toBe('partial');
     expect(host.error).toContain(`no installation directory ${join(work, 'nothing-here')}`);
+    // The terminal view gives each host's reason, not only the archive.
+    const text = await runTpm(['diag', '--ini', local, '--path', join(work, 'out3')], { cwd: work });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/^Diagnostic information written to .*\nsha256 [0-9a-f]{64}\nIncomplete: 1 of 1 hosts; SUMMARY\.txt in the archive says what is missing\n {2}\S+: partial: .*no installation directory /);
   });
 });

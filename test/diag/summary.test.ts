@@ -44,7 +44,9 @@ describe('severity from the cluster state', () => {
     expect(text).toContain('db2: timeout: boom');
     expect(text).toContain('db1: cctrl_ls.txt: the manager did not answer within 20 s');
     expect(text).toMatch(/Suggested severity: Normal \(P3\), because the cluster state at collection time is unknown/);
-    expect(text).toMatch(/db1\s+master, connector \(alpha\)/);
+    // Configured roles (tungsten.ini) are labelled apart from the live ones (ls), unknown here.
+    expect(text).toContain('Affected hosts: the roles configured in tungsten.ini, and the live ones where cctrl answered (ls):');
+    expect(text).toMatch(/db1\s+configured: master, connector \(alpha\)  live: unknown/);
     for (const blank of ['Description', 'Environment', 'Business impact', 'Steps to reproduce', 'Steps already taken']) expect(text).toContain(`${blank}`);
   });
 });
