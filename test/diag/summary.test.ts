@@ -46,7 +46,7 @@ describe('severity from the cluster state', () => {
     expect(text).toMatch(/Suggested severity: Normal \(P3\), because the cluster state at collection time is unknown/);
     // Configured roles (tungsten.ini) are labelled apart from the live ones (ls), unknown here.
     expect(text).toContain('Affected hosts: the roles configured in tungsten.ini, and the live ones where cctrl answered (ls):');
-    expect(text).toMatch(/db1\s+configured: master, connector \(alpha\)  live: unknown/);
+    expect(text).toMatch(/db1\s+configured: master, connector \(alpha\) {2}live: unknown/);
     for (const blank of ['Description', 'Environment', 'Business impact', 'Steps to reproduce', 'Steps already taken']) expect(text).toContain(`${blank}`);
   });
 });
