@@ -11,6 +11,7 @@ import { api, ROOT, runOk, simulatedServiceProperties, startManager } from '../l
 import { interleaved, median, ratio } from '../lib/stats.js';
 
 const FORMAT_LS = pathToFileURL(resolve(ROOT, 'dist/src/format/ls.js')).href;
+const V2_SHAPES = pathToFileURL(resolve(ROOT, 'dist/src/api/v2-shapes.js')).href;
 const STATUS = '/api/v2/manager/status/service/alpha';
 
 /** A fresh Node process that formats once; prints both timings as JSON. */
@@ -34,7 +35,9 @@ export async function benchLs({ quick, log, datasources = 300 }) {
   const mgr = await startManager(['--config', config]);
   let status;
   try {
-    status = await api(mgr, 'GET', STATUS);
+    // The API's documented shape (datasources as names, the records in datasourceDetails), read back into the model as cctrl's client does.
+    const { fromServiceStatusPayload } = await import(V2_SHAPES);
+    status = fromServiceStatusPayload(await api(mgr, 'GET', STATUS));
   } finally {
     await mgr.stop();
   }
