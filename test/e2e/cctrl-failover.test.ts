@@ -37,7 +37,7 @@ describe('cctrl --manager A,B', () => {
     const flat = () => t.output().replace(/\s+/g, ' ');
     try {
       await t.waitFor('[LOGICAL] /alpha >', 'the prompt');
-      await t.waitFor(() => flat().includes(`service alpha | manager ${a}`), 'the status line on the first manager');
+      await t.waitFor(() => flat().includes(`service alpha | coordinating manager db1 | manager ${a}`), 'the status line on the first manager');
       await group.stop(0);
       const note = new RegExp(`manager ${a} stopped answering \\([^)]+\\); now connected to ${b}`);
       await t.waitFor(() => note.test(flat()), 'the note in the scrollback');
