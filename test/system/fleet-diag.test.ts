@@ -163,10 +163,11 @@ describe.skipIf(skip !== undefined)(titleOrSkipReason('tpm diag -a against real 
     expect(list.status).toBe(0);
     const line = list.stdout.split('\n').find((l) => l.endsWith('db1/service_logs/trepsvc.log'))!;
     expect(Number(line.split(/\s+/)[2])).toBe(BIG);
-    // 300 MiB went through; the process must not hold it: its peak is within 64 MiB of a run on KiB-sized logs.
+    // 300 MiB went through; the process must not hold it: its peak is within 96 MiB of a run on KiB-sized logs
+    // (about 45 MiB above it here: stream buffers, gzip and the final secret scan's window; 64 MiB was crossed once on a loaded machine).
     const small = await runTpm(['diag', '--hosts=db2', ...common, '--log-size', '0', '--path', join(work, 'small')], { measureRss: true, env: { SSH_AUTH_SOCK: '' } });
     expect(small.code, small.stderr).toBe(0);
-    expect(r.peakRssKiB!).toBeLessThan(small.peakRssKiB! + 64 * 1024);
+    expect(r.peakRssKiB!).toBeLessThan(small.peakRssKiB! + 96 * 1024);
     expect(r.peakRssKiB!).toBeLessThan(200 * 1024);
     console.log(`peak RSS: ${(r.peakRssKiB! / 1024).toFixed(0)} MiB for a ${BIG / 1048576} MiB log, ${(small.peakRssKiB! / 1024).toFixed(0)} MiB for KiB-sized logs`);
   }, 120_000);
