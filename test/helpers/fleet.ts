@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import ssh2 from 'ssh2';
 
 export const SSHD = '/usr/sbin/sshd';
 export const INSTALL = '/opt/continuent';
@@ -160,9 +161,15 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
+/** An ed25519 key from ssh-keygen that ssh2 can read (the rare one its parser rejects is made again). */
 function keygen(file: string): void {
-  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
-  if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr.toString()}`);
+  for (let attempt = 0; ; attempt++) {
+    rmSync(file, { force: true });
+    rmSync(`${file}.pub`, { force: true });
+    const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
+    if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr.toString()}`);
+    if (!(ssh2.utils.parseKey(readFileSync(file)) instanceof Error) || attempt === 20) return;
+  }
 }
 
 function waitForPort(address: string, port: number, timeoutMs: number): Promise<void> {
