@@ -1329,11 +1329,8 @@ export class ManagerCore implements Manager, OperationContext {
           if (ended === null || !this.mustRefuseWrites(r)) return;
           const live = this.liveOf(name);
           if (live.obs && !live.obs.inconclusive) live.obs = { ...live.obs, readOnly: true };
-          const line = `SPLIT-BRAIN GUARD: made ${this.qualified(name)} read-only (${r.role}, ${r.state}): ended ${ended} client sessions`;
-          this.logger.error(line);
+          this.logger.error(`SPLIT-BRAIN GUARD: made ${this.qualified(name)} read-only (${r.role}, ${r.state}): ended ${ended} client sessions`);
           this.auditManagerAction(`fence datasource ${name}`, 'complete', null);
-          // In the history as the manager's own task, so operators' shells announce it.
-          this.recordManagerTask(`fence datasource ${name}`, [line], { datasource: name, sessionsEnded: ended });
           this.changed();
         })
         .catch(() => undefined)
@@ -1407,23 +1404,6 @@ export class ManagerCore implements Manager, OperationContext {
 
   recordAudit(entry: AuditRecord): void {
     this.audit.record(entry);
-  }
-
-  /** Something the manager did on its own, at once, kept in the history as a completed task of `manager`. */
-  private recordManagerTask(operation: string, lines: string[], result: Record<string, unknown>): void {
-    const now = iso(this.clock.now());
-    this.tasks.push({
-      taskId: randomUUID(),
-      service: this.service,
-      operation,
-      requestedBy: 'manager',
-      state: 'complete',
-      startTime: now,
-      endTime: now,
-      steps: lines.map((line) => ({ time: now, line })),
-      taskResult: result,
-    });
-    if (this.tasks.length > TASK_HISTORY_LIMIT) this.tasks.splice(0, this.tasks.length - TASK_HISTORY_LIMIT);
   }
 
   private auditManagerAction(operation: string, outcome: 'complete' | 'failed', error: string | null): void {
