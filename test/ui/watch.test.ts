@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskStatus } from '../../src/manager/model.js';
-import { AutomaticTaskWatcher } from '../../src/ui/watch.js';
+import { AutomaticTaskWatcher, TaskWatcher } from '../../src/ui/watch.js';
 
 function task(id: string, steps: string[], state: TaskStatus['state'] = 'in_progress', requestedBy = 'manager'): TaskStatus {
   return {
@@ -30,5 +30,21 @@ describe('AutomaticTaskWatcher', () => {
     expect(w.update([task('t1', ['SET POLICY'])])).toEqual([]);
     expect(w.update([task('t1', ['SET POLICY', 'PROMOTED db2'], 'complete')])).toEqual(['  PROMOTED db2', "MANAGER: automatic 'failover' completed"]);
     expect(w.update([task('t1', ['SET POLICY', 'PROMOTED db2'], 'complete')])).toEqual([]);
+  });
+});
+
+describe('TaskWatcher', () => {
+  it("announces every task this shell did not start: another operator's and the manager's, with how each ended and why", () => {
+    const w = new TaskWatcher((id) => id === 'mine');
+    w.update([]);
+    const theirs = { ...task('t2', ['SET POLICY'], 'failed', 'ops'), operation: 'switch to db3', taskResult: { error: 'no eligible slave' } };
+    expect(w.update([theirs, task('t1', ['PROMOTED db2'], 'complete'), task('mine', ['X'], 'complete', 'me')])).toEqual([
+      "MANAGER: automatic 'failover' (task t1)",
+      '  PROMOTED db2',
+      "MANAGER: automatic 'failover' completed",
+      "MANAGER: ops's 'switch to db3' (task t2)",
+      '  SET POLICY',
+      "MANAGER: ops's 'switch to db3' FAILED: no eligible slave",
+    ]);
   });
 });
