@@ -100,7 +100,7 @@ export class MysqlDriver implements ClusterDriver {
   }
 
   async position(ds: DataSourceConfig, opts: DriverCallOptions): Promise<Position> {
-    return this.call(ds, 'read the replication position', opts, async (conn) => positionOf(await this.gtidState(conn)));
+    return this.read(ds, 'read the replication position', opts, async (conn) => positionOf(await this.gtidState(conn)));
   }
 
   async fenceWrites(ds: DataSourceConfig, opts: DriverCallOptions): Promise<number> {
@@ -123,7 +123,7 @@ export class MysqlDriver implements ClusterDriver {
   }
 
   async readOnly(ds: DataSourceConfig, opts: DriverCallOptions): Promise<boolean> {
-    return this.call(ds, 'read read_only', opts, async (conn) => {
+    return this.read(ds, 'read read_only', opts, async (conn) => {
       const [rows] = await conn.query<Row[]>('SELECT @@read_only AS ro');
       return Number(rows[0]?.ro) === 1;
     });
@@ -322,6 +322,21 @@ export class MysqlDriver implements ClusterDriver {
       history: parseGtidState(row.binlogState, row.slave),
       readOnly: Number(row.readOnly) === 1,
     };
+  }
+
+  /**
+   * A read that changes nothing, asked again once on a new connection when the server ended the
+   * first one: another member fencing its own master (failsafe) ends every session of the manager
+   * account it does not own, ours included, and a switch should not be reverted for that.
+   */
+  private async read<T>(ds: DataSourceConfig, what: string, opts: DriverCallOptions, work: (conn: mysql.Connection) => Promise<T>): Promise<T> {
+    try {
+      return await this.call(ds, what, opts, work);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if ((code !== 'PROTOCOL_CONNECTION_LOST' && code !== 'ECONNRESET') || opts.signal?.aborted) throw e;
+      return this.call(ds, what, opts, work);
+    }
   }
 
   /** One connection, one deadline; any failure becomes an Error whose message is the reason. */

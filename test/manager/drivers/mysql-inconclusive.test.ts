@@ -66,6 +66,40 @@ describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('mysql driver: evidence, n
     }
   }
 
+  it('a read whose connection the server ends (another member fencing its master) is asked again once on a new connection', async () => {
+    // A proxy that ends the first connection the moment its client asks for the GTID position.
+    let cuts = 0;
+    const proxy = net.createServer((client) => {
+      const server = net.connect({ host: db1.host, port: db1.port });
+      let cut = false;
+      client.on('data', (chunk: Buffer) => {
+        if (cuts === 0 && chunk.includes('gtid_binlog_pos')) {
+          cuts++;
+          cut = true;
+          client.destroy();
+          server.destroy();
+          return;
+        }
+        if (!cut) server.write(chunk);
+      });
+      server.on('data', (chunk: Buffer) => client.write(chunk));
+      for (const s of [client, server]) s.on('error', () => undefined);
+      client.on('close', () => server.destroy());
+      server.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, db1.host, r));
+    const viaProxy: DataSourceConfig = { ...db1, port: (proxy.address() as net.AddressInfo).port };
+    const proxied = new MysqlDriver(options(), [viaProxy]);
+    try {
+      const position = await proxied.position(viaProxy, call);
+      expect(cuts).toBe(1);
+      expect(position).toEqual(await driver.position(db1, call));
+    } finally {
+      await proxied.close();
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+
   it('reports the server\'s GTID state: gtid_binlog_state merged with gtid_slave_pos, one entry per (domain, server)', async () => {
     const conn = await cluster.appConnection('db1');
     await conn.query('INSERT INTO writes (id) VALUES (?)', [Date.now()]);
