@@ -39,6 +39,7 @@ import {
   lossWindowOf,
   mulberry32,
   resolveTarget,
+  type ChaosAction,
   type ChaosFault,
   type ChaosStep,
   type ManagerSnapshot,
@@ -194,6 +195,42 @@ export async function injectServerFault(cluster: MariaDbCluster, node: string, f
 /** Ids for rows written behind the manager's back (errant and stale writes), apart from the application's. */
 export function nextDirectId(): number {
   return directIds++;
+}
+
+/** What the database half of a step needs from its tier. */
+export interface ServerActionIo {
+  /** A schedule target ('@master', '@slave', a name) as a server name now. */
+  at: (target: string) => string;
+  inject: (node: string, fault: ChaosFault | Repair) => Promise<void>;
+  ledger: FaultLedger;
+  scaled: (ms: number) => number;
+  log: (line: string) => void;
+}
+
+/** A step's fault, crash and restart, or heal, done to the real servers (both real tiers). */
+export async function runServerAction(a: Extract<ChaosAction, { type: 'fault' | 'crash-restart' | 'heal' }>, index: number, io: ServerActionIo): Promise<void> {
+  switch (a.type) {
+    case 'fault': {
+      const node = io.at(a.target);
+      io.log(`step ${index}: ${describeAction({ ...a, target: node })}`);
+      await io.inject(node, a.fault);
+      return;
+    }
+    case 'crash-restart': {
+      const node = io.at(a.target);
+      io.log(`step ${index}: ${describeAction({ ...a, restartAfterMs: io.scaled(a.restartAfterMs), target: node })}`);
+      await io.inject(node, 'dataserver-kill');
+      await sleep(io.scaled(a.restartAfterMs));
+      await io.inject(node, 'dataserver-start');
+      return;
+    }
+    case 'heal': {
+      const repair = io.ledger.nextRepair(a.pick);
+      io.log(`step ${index}: ${repair ? `heal: ${repair.repair} ${repair.node}` : 'heal: nothing outstanding'}`);
+      if (repair) await io.inject(repair.node, repair.repair);
+      return;
+    }
+  }
 }
 
 export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise<RoundResult> {
@@ -371,26 +408,11 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
     const pick = rnd();
     const at = (t: string) => resolveTarget(t, names, masterName(), pick);
     switch (a.type) {
-      case 'fault': {
-        const node = at(a.target);
-        log(`step ${step.index}: ${describeAction({ ...a, target: node })}`);
-        await inject(node, a.fault);
+      case 'fault':
+      case 'crash-restart':
+      case 'heal':
+        await runServerAction(a, step.index, { at, inject, ledger, scaled, log });
         break;
-      }
-      case 'crash-restart': {
-        const node = at(a.target);
-        log(`step ${step.index}: ${describeAction({ ...a, restartAfterMs: scaled(a.restartAfterMs), target: node })}`);
-        await inject(node, 'dataserver-kill');
-        await sleep(scaled(a.restartAfterMs));
-        await inject(node, 'dataserver-start');
-        break;
-      }
-      case 'heal': {
-        const repair = ledger.nextRepair(a.pick);
-        log(`step ${step.index}: ${repair ? `heal: ${repair.repair} ${repair.node}` : 'heal: nothing outstanding'}`);
-        if (repair) await inject(repair.node, repair.repair);
-        break;
-      }
       case 'operator':
         log(`step ${step.index}: ${describeAction(a)}${manager ? '' : ' (manager down: not sent)'}`);
         control(a.request);

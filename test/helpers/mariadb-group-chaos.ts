@@ -44,7 +44,7 @@ import {
   type Repair,
 } from '../chaos/checker.js';
 import { describeGroupAction, generateGroupSchedule, isGroupAction, type GroupAction, type GroupStep, type MemberTarget } from '../chaos/group-runner.js';
-import { injectServerFault, nextDirectId, REAL_FAULTS, watchServers, type RoundResult } from './mariadb-chaos.js';
+import { injectServerFault, nextDirectId, REAL_FAULTS, runServerAction, watchServers, type RoundResult } from './mariadb-chaos.js';
 import { startWriter, writeOnce, writtenIds } from './mariadb.js';
 import { API_PASSWORD, API_USER, MEMBER_NAMES, SERVICE, type GroupEnv } from './manager-group.js';
 
@@ -452,26 +452,11 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
       const pick = rnd();
       const at = (t: string) => resolveTarget(t, names, routed, pick);
       switch (a.type) {
-        case 'fault': {
-          const node = at(a.target);
-          log(`step ${step.index}: ${describeAction({ ...a, target: node })}`);
-          await inject(node, a.fault);
+        case 'fault':
+        case 'crash-restart':
+        case 'heal':
+          await runServerAction(a, step.index, { at, inject, ledger, scaled, log });
           break;
-        }
-        case 'crash-restart': {
-          const node = at(a.target);
-          log(`step ${step.index}: ${describeAction({ ...a, restartAfterMs: scaled(a.restartAfterMs), target: node })}`);
-          await inject(node, 'dataserver-kill');
-          await sleep(scaled(a.restartAfterMs));
-          await inject(node, 'dataserver-start');
-          break;
-        }
-        case 'heal': {
-          const fix = ledger.nextRepair(a.pick);
-          log(`step ${step.index}: ${fix ? `heal: ${fix.repair} ${fix.node}` : 'heal: nothing outstanding'}`);
-          if (fix) await inject(fix.node, fix.repair);
-          break;
-        }
         case 'operator':
           log(`step ${step.index}: ${describeAction(a)}${step.toFollower ? ' through a member that is not the coordinator' : ''}${await control(a.request, step.toFollower === true)}`);
           break;
