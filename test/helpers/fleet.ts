@@ -130,7 +130,7 @@ export function buildInstallTree(root: string, installPath: string, spec: Instal
 
 export interface FleetHostSpec {
   name: string;
-  /** 127.0.0.101 - 127.0.0.140 belong to the tpm tests. */
+  /** Its own loopback address (tests take one from freeLoopbackAddress, so two suites at once never share it). */
   address: string;
   port: number;
   /** sshd (default); `hang`: sshd whose every command sleeps. */

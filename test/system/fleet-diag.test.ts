@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { titleOrSkipReason } from '../helpers/processes.js';
+import { freeLoopbackAddress, titleOrSkipReason } from '../helpers/processes.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -73,18 +73,21 @@ describe.skipIf(skip !== undefined)(titleOrSkipReason('tpm diag -a against real 
   let ini: string;
   let common: string[];
 
+  /** Each host's own loopback address, picked free for this run (two suites at once never share one). */
+  const address = { db1: '', db2: '', db3: '', db4: '', db5: '', db6: '' };
   beforeAll(async () => {
+    for (const name of Object.keys(address) as Array<keyof typeof address>) address[name] = await freeLoopbackAddress([2222], 'the tpm fleet tests');
     work = mkdtempSync(join(tmpdir(), 'tpm-sys-'));
     fleet = await startFleet([
-      { name: 'db1', address: '127.0.0.101', port: 2222, install: { logs: { 'trepsvc.log': BIG, 'tmsvc.log': 300_000 }, dangling: ['connector.log'], cctrlLs: LS, ini: fleetIni(['db1', 'db2']) } },
-      { name: 'db2', address: '127.0.0.102', port: 2222 },
-      { name: 'db3', address: '127.0.0.103', port: 2222, kind: 'hang' },
-      { name: 'db4', address: '127.0.0.104', port: 2222, unknownKey: true },
+      { name: 'db1', address: address.db1, port: 2222, install: { logs: { 'trepsvc.log': BIG, 'tmsvc.log': 300_000 }, dangling: ['connector.log'], cctrlLs: LS, ini: fleetIni(['db1', 'db2']) } },
+      { name: 'db2', address: address.db2, port: 2222 },
+      { name: 'db3', address: address.db3, port: 2222, kind: 'hang' },
+      { name: 'db4', address: address.db4, port: 2222, unknownKey: true },
     ]);
-    silent = createServer((s) => silentSockets.push(s)).listen(2222, '127.0.0.105');
+    silent = createServer((s) => silentSockets.push(s)).listen(2222, address.db5);
     await new Promise((r) => silent.once('listening', r));
-    fleet.addSshConfigHost('db5', '127.0.0.105', 2222);
-    fleet.addSshConfigHost('db6', '127.0.0.106', 2222);
+    fleet.addSshConfigHost('db5', address.db5, 2222);
+    fleet.addSshConfigHost('db6', address.db6, 2222);
     ini = join(work, 'tungsten.ini');
     writeFileSync(ini, fleetIni(['db1', 'db2', 'db3', 'db4', 'db5', 'db6'], { connectors: ['db1', 'db2'] }));
     common = ['--ini', ini, '--ssh-config', fleet.sshConfigFile, '--connect-timeout', '4', '--command-timeout', '5', '--host-timeout', '60'];
@@ -108,7 +111,7 @@ describe.skipIf(skip !== undefined)(titleOrSkipReason('tpm diag -a against real 
     expect(status, r.stderr).toEqual({ db1: 'ok', db2: 'ok', db3: 'timeout', db4: 'host_key_rejected', db5: 'timeout', db6: 'unreachable' });
     const db4 = manifest.hosts.find((h: { host: string }) => h.host === 'db4');
     expect(db4.error).toMatch(/SHA256:[A-Za-z0-9+/]{43}/);
-    expect(db4.error).toMatch(/ssh-keyscan -p 2222 127\.0\.0\.104/);
+    expect(db4.error).toContain(`ssh-keyscan -p 2222 ${address.db4}`);
     expect(elapsed).toBeLessThan(60_000);
 
     const [name] = tgzIn(out);

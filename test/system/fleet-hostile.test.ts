@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetIni, INSTALL, startFleet, systemTestSkipReason, type Fleet } from '../helpers/fleet.js';
-import { titleOrSkipReason } from '../helpers/processes.js';
+import { freeLoopbackAddress, titleOrSkipReason } from '../helpers/processes.js';
 import { runTpm } from '../helpers/tpmBin.js';
 
 const skip = systemTestSkipReason();
@@ -21,7 +21,10 @@ describe.skipIf(skip !== undefined)(titleOrSkipReason('tpm diag -a against hosti
   let common: string[];
   const pwned = `tpm-pwned-${process.pid}`;
 
+  /** Each host's own loopback address, picked free for this run (two suites at once never share one). */
+  const address = { db1: '', db2: '', db3: '' };
   beforeAll(async () => {
+    for (const name of Object.keys(address) as Array<keyof typeof address>) address[name] = await freeLoopbackAddress([2222], 'the tpm fleet tests');
     work = mkdtempSync(join(tmpdir(), 'tpm-hostile-'));
     const bin = join(work, 'bin');
     mkdirSync(bin);
@@ -39,14 +42,14 @@ describe.skipIf(skip !== undefined)(titleOrSkipReason('tpm diag -a against hosti
     fleet = await startFleet([
       {
         name: 'db1',
-        address: '127.0.0.111',
+        address: address.db1,
         port: 2222,
         install: {
           links: { 'service_logs/shadow.log': '/etc/shadow', 'service_logs/everything': '/', 'service_logs/cred.log': `${INSTALL}/share/.my.alpha.cnf`, 'conf/etc': '/etc' },
         },
       },
-      { name: 'db2', address: '127.0.0.112', port: 2222, forceCommand: `PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin exec sh -c "$SSH_ORIGINAL_COMMAND"`, install: { files: { 'conf/tab\tname.properties': 'a=1\n' } } },
-      { name: 'db3', address: '127.0.0.113', port: 2222, forceCommand: `echo 'This account is currently not available.' >&2; exit 1` },
+      { name: 'db2', address: address.db2, port: 2222, forceCommand: `PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin exec sh -c "$SSH_ORIGINAL_COMMAND"`, install: { files: { 'conf/tab\tname.properties': 'a=1\n' } } },
+      { name: 'db3', address: address.db3, port: 2222, forceCommand: `echo 'This account is currently not available.' >&2; exit 1` },
     ]);
     const ini = join(work, 'tungsten.ini');
     writeFileSync(ini, fleetIni(['db1', 'db2', 'db3']));
