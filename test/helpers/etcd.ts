@@ -61,8 +61,8 @@ export interface EtcdCluster {
   root: string;
   /** SIGKILL (a frozen member too); resolves once it has exited. */
   kill(name: string): Promise<void>;
-  /** SIGSTOP: the process and its sockets stay, nothing answers. */
-  stop(name: string): void;
+  /** SIGSTOP: the process and its sockets stay, nothing answers. Resolves once the kernel shows it stopped. */
+  stop(name: string): Promise<void>;
   /** SIGCONT after stop(). */
   cont(name: string): void;
   /** Start a killed member again with its data directory; resolves once the cluster is healthy. */
@@ -316,10 +316,18 @@ export async function startEtcdCluster(opts: StartEtcdOptions = {}): Promise<Etc
     endpoints: members.map((m) => m.clientUrl),
     root,
     kill,
-    stop: (name) => {
+    stop: async (name) => {
       const m = byName(name);
       if (!isRunning(m)) throw new Error(`${name} is not running`);
       m.process!.kill('SIGSTOP');
+      // The signal is delivered asynchronously: a request sent right after kill() can still be answered.
+      const pid = m.process!.pid!;
+      for (let i = 0; i < 200; i++) {
+        const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+        if (state === 'T' || state === 't') return;
+        await sleep(10);
+      }
+      throw new Error(`${name} (pid ${pid}) did not stop within 2 s of SIGSTOP`);
     },
     cont: (name) => {
       const m = byName(name);

@@ -420,7 +420,7 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
         log(`step ${step.index}: ${describeGroupAction(a)}: ${how === 'kill' ? 'kill -9' : 'SIGSTOP'} etcd members ${lost.join(', ')}`);
         for (const e of lost) {
           if (how === 'kill') await env.etcd.kill(e);
-          else env.etcd.stop(e);
+          else await env.etcd.stop(e);
         }
         outstanding.push({ kind: 'quorum', etcd: lost, how });
         break;

@@ -297,7 +297,7 @@ describe.skipIf(skipWithoutEtcd)(titleOrSkipReason('the etcd client on a real 3-
     const c = client({ endpoints, timeoutMs: 1000 });
     await c.put('/t7/k', 'v1');
     expect(c.currentEndpoint).toBe(member.clientUrl);
-    cluster.stop(member.name);
+    await cluster.stop(member.name);
     const { value, ms } = await timed('get after the member in use was frozen (timeoutMs 1000)', () => c.get('/t7/k'));
     expect(value.kv?.value).toBe('v1');
     expect(ms).toBeGreaterThanOrEqual(950);
@@ -384,7 +384,7 @@ describe.skipIf(skipWithoutEtcd)(titleOrSkipReason('the etcd client on a real 3-
     const c = client({ endpoints: others.map((m) => m.clientUrl) });
     await c.put('/t9/k', 'old');
     // The cut-off member misses a write, then is the only one left.
-    cluster.stop(cutOff.name);
+    await cluster.stop(cutOff.name);
     await c.put('/t9/k', 'new');
     for (const m of others) await cluster.kill(m.name);
     cluster.cont(cutOff.name);
