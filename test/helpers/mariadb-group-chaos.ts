@@ -129,8 +129,9 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
     observationTimeoutMs: 3000,
     // A master found read-only (restarted, say) gets its writes back only after a lease: its own
     // member may have fenced it, cut off from etcd (decide.ts, mayBeFailsafeFenced). Quiet means
-    // past that wait, and two samples more.
-    quietMs: Math.max(4 * period, ttlMs + 2 * period),
+    // past that wait, two samples more, and one observation that took its whole timeout (a loaded
+    // machine: two suites at once showed the write-back 235 ms after a 6 s quiet).
+    quietMs: Math.max(4 * period, ttlMs + 2 * period + 3000),
   });
   const schedule = generateGroupSchedule(seed, { datasources: names, steps: opts.steps, faults: REAL_FAULTS, maxWaitMs: 20_000 });
   const reading: string[] = [`seed ${seed}: ${schedule.length} steps, waits x${scale} (sample period ${env.samplePeriodSeconds} s, lease ${env.ttlSeconds} s)`];
