@@ -6,6 +6,7 @@ import SSHConfig from 'ssh-config';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expandTokens, loadSshConfig, parseJump, parseNetSshOptions, resolveJumpTarget, resolveSshTarget } from '../../src/config/sshConfig.js';
 import { ToolkitError } from '../../src/errors.js';
+import { titleOrSkipReason } from '../helpers/processes.js';
 
 const fixtureFile = fileURLToPath(new URL('../../fixtures/tpm/ssh_config', import.meta.url));
 const config = SSHConfig.parse(readFileSync(fixtureFile, 'utf8'));
@@ -98,7 +99,7 @@ describe('ssh config resolution without OpenSSH (the stand-in)', () => {
   });
 });
 
-describe.skipIf(sshMissing && process.env.CI !== 'true')('ssh config resolution by OpenSSH (ssh -G)', () => {
+describe.skipIf(sshMissing && process.env.CI !== 'true')(titleOrSkipReason('ssh config resolution by OpenSSH (ssh -G)', sshMissing ? 'the OpenSSH client is not installed (openssh-client)' : null), () => {
   const dir = mkdtempSync(join(tmpdir(), 'tpm-sshg-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -3,7 +3,7 @@
  * here so the fast tier checks our text the way the field does without Ruby: the command's output
  * is stripped first (tpm's cmd_result), the DATASOURCES section is taken up to the last
  * separator that ends a line, split at blank lines, and each box read for its header and
- * component rows. test/cli/cctrl-tpm-ruby.test.ts runs the real Ruby on the same output.
+ * component rows. test/cli/cctrl-tpm-ruby.field.test.ts (npm run test:field) runs the real Ruby on the same output.
  */
 export interface TpmDatasource {
   role: string;
