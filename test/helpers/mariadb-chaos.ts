@@ -233,6 +233,30 @@ export async function runServerAction(a: Extract<ChaosAction, { type: 'fault' | 
   }
 }
 
+/**
+ * A 'direct-write' step on real servers: a stale application writes straight to a server, often
+ * the master it knew before, else the step's target; every write a server acknowledged is given
+ * to the checker. Resolves to how many were acknowledged.
+ */
+export async function runStaleWrites(
+  a: Extract<ChaosAction, { type: 'direct-write' }>,
+  index: number,
+  io: { cluster: MariaDbCluster; masters: readonly string[]; rnd: () => number; at: (target: string) => string; log: (line: string) => void; checker: InvariantChecker },
+): Promise<number> {
+  const before = io.masters.length > 1 ? io.masters[io.masters.length - 2]! : null;
+  const node = before && io.rnd() < 0.6 ? before : io.at(a.target);
+  io.log(`step ${index}: ${describeAction({ ...a, target: node })}`);
+  let acknowledged = 0;
+  for (let i = 0; i < a.count; i++) {
+    const outcome = await writeOnce(io.cluster, node, nextDirectId(), 2000);
+    if ('failed' in outcome) continue;
+    acknowledged++;
+    io.log(`  the stale application's write ${outcome.gtid} was acknowledged by ${node}`);
+    io.checker.recordWrite({ id: outcome.id, seqno: outcome.seqno, server: node, at: outcome.ackedAt, gtid: outcome.gtid });
+  }
+  return acknowledged;
+}
+
 export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise<RoundResult> {
   const { cluster } = opts;
   const names = cluster.servers.map((s) => s.name);
@@ -392,17 +416,6 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
       else log(`  refused: ${e.message}`);
     }
   };
-  const directWrite = async (node: string, count: number) => {
-    actions.add('direct-write');
-    for (let i = 0; i < count; i++) {
-      const outcome = await writeOnce(cluster, node, nextDirectId(), 2000);
-      if ('failed' in outcome) continue;
-      directWrites++;
-      log(`  the stale application's write ${outcome.gtid} was acknowledged by ${node}`);
-      checker.recordWrite({ id: outcome.id, seqno: outcome.seqno, server: node, at: outcome.ackedAt, gtid: outcome.gtid });
-    }
-  };
-
   const runStep = async (step: ChaosStep): Promise<boolean> => {
     const a = step.action;
     const pick = rnd();
@@ -426,14 +439,10 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
         if (!(await startManager())) return false;
         break;
       }
-      case 'direct-write': {
-        // A stale application: often the master it knew before, else any server.
-        const before = masters.length > 1 ? masters[masters.length - 2]! : null;
-        const node = before && rnd() < 0.6 ? before : at(a.target);
-        log(`step ${step.index}: ${describeAction({ ...a, target: node })}`);
-        await directWrite(node, a.count);
+      case 'direct-write':
+        actions.add('direct-write');
+        directWrites += await runStaleWrites(a, step.index, { cluster, masters, rnd, at, log, checker });
         break;
-      }
       case 'nothing':
         break;
     }

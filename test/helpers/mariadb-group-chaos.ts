@@ -44,8 +44,8 @@ import {
   type Repair,
 } from '../chaos/checker.js';
 import { describeGroupAction, generateGroupSchedule, isGroupAction, type GroupAction, type GroupStep, type MemberTarget } from '../chaos/group-runner.js';
-import { injectServerFault, nextDirectId, REAL_FAULTS, runServerAction, watchServers, type RoundResult } from './mariadb-chaos.js';
-import { startWriter, writeOnce, writtenIds } from './mariadb.js';
+import { injectServerFault, REAL_FAULTS, runServerAction, runStaleWrites, watchServers, type RoundResult } from './mariadb-chaos.js';
+import { startWriter, writtenIds } from './mariadb.js';
 import { API_PASSWORD, API_USER, MEMBER_NAMES, SERVICE, type GroupEnv } from './manager-group.js';
 
 const TICK_MS = 250;
@@ -311,17 +311,6 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
       return ` (sent to ${target}: ${message})`;
     }
   };
-  const directWrite = async (node: string, count: number) => {
-    actions.add('direct-write');
-    for (let i = 0; i < count; i++) {
-      const outcome = await writeOnce(db, node, nextDirectId(), 2000);
-      if ('failed' in outcome) continue;
-      directWrites++;
-      log(`  the stale application's write ${outcome.gtid} was acknowledged by ${node}`);
-      checker.recordWrite({ id: outcome.id, seqno: outcome.seqno, server: node, at: outcome.ackedAt, gtid: outcome.gtid });
-    }
-  };
-
   // ---- member and etcd faults -----------------------------------------------------------------
   const resolveMember = (t: MemberTarget, r: number): string => {
     if (t === '@coordinator') return coordinator?.name ?? MEMBER_NAMES[Math.floor(r * 3)]!;
@@ -473,13 +462,10 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
           }
           break;
         }
-        case 'direct-write': {
-          const before = masters.length > 1 ? masters[masters.length - 2]! : null;
-          const node = before && rnd() < 0.6 ? before : at(a.target);
-          log(`step ${step.index}: ${describeAction({ ...a, target: node })}`);
-          await directWrite(node, a.count);
+        case 'direct-write':
+          actions.add('direct-write');
+          directWrites += await runStaleWrites(a, step.index, { cluster: db, masters, rnd, at, log, checker });
           break;
-        }
         case 'nothing':
           break;
       }
