@@ -907,13 +907,13 @@ export class ManagerCore implements Manager, OperationContext {
       const reason = abort.signal.aborted && this.closed ? `interrupted by manager shutdown: ${messageOf(e)}` : messageOf(e);
       finish({ error: reason }, true);
     };
-    this.persist();
+    // In a group the operation holds the service's one slot once the store has its record: a
+    // coordinator cut off from etcd does nothing it could not record, and whoever coordinates
+    // next finds the task and settles it.
+    const committing = this.persist();
+    const recorded = planned.exclusive && committing ? this.startedOnceRecorded(committing) : null;
     let outcome: ReturnType<PlannedOperation['run']>;
     try {
-      // In a group the operation holds the service's one slot once the store has its record: a
-      // coordinator cut off from etcd does nothing it could not record, and whoever coordinates
-      // next finds the task and settles it.
-      const recorded = planned.exclusive ? this.recordedInStore() : null;
       outcome = recorded ? recorded.then(() => planned.run(ctx)) : planned.run(ctx);
     } catch (e) {
       onError(e);
@@ -1538,36 +1538,34 @@ export class ManagerCore implements Manager, OperationContext {
   private readonly saveRetryMs = 5_000;
 
   /** Commits the state if it changed; only the acting coordinator commits. */
-  private persist(): void {
-    if (this.dead || !this.inCharge) return;
+  /**
+   * Commits the state as it is now. Resolves, for a shared store (etcd), once it is there or
+   * refused; null when nothing is left pending: the local store wrote it before returning, or it
+   * was already saved.
+   */
+  private persist(): Promise<void> | null {
+    if (this.dead || !this.inCharge) return null;
     const state = this.snapshot();
     const text = JSON.stringify(state);
-    if (text === this.lastSaved && !this.unsaved) return;
+    if (text === this.lastSaved && !this.unsaved) return null;
     let committed: void | Promise<void>;
     try {
       committed = this.coordination.commit(state);
     } catch (e) {
       this.saveFailed(e);
-      return;
+      return null;
     }
     if (committed instanceof Promise) {
       committed.then(() => this.saved(text), (e: unknown) => this.saveFailed(e));
-    } else {
-      this.saved(text);
+      return committed;
     }
+    this.saved(text);
+    return null;
   }
 
-  /** Resolves once the state as it is now is committed to a shared store (null: the local store wrote it already). */
-  private recordedInStore(): Promise<void> | null {
-    if (this.coordination.kind === 'local') return null;
-    let committed: void | Promise<void>;
-    try {
-      committed = this.coordination.commit(this.snapshot());
-    } catch (e) {
-      committed = Promise.reject(e);
-    }
-    if (!(committed instanceof Promise)) return null;
-    return committed.catch((e: unknown) => {
+  /** An operation's start, once its record is committed; a refusal says that it never started. */
+  private startedOnceRecorded(committing: Promise<void>): Promise<void> {
+    return committing.catch((e: unknown) => {
       throw new Error(`not started: the task could not be recorded in ${this.coordination.location} first (${messageOf(e)})`);
     });
   }
