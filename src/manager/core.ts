@@ -44,7 +44,7 @@ import type { RoutesPayload } from '../connector/routes.js';
 /** How long a switch waits for every connector to say it holds before fencing the old master. */
 const CONNECTOR_HOLD_WAIT_MS = 2_000;
 import type { DataSourceRecord, PersistedState, ServiceRecord } from './store.js';
-import type { Coordination, CoordinationChange, MemberRecord } from './coordination/coordination.js';
+import { memberStatus, type Coordination, type CoordinationChange, type MemberRecord } from './coordination/coordination.js';
 import { leaderOnlyDriver, leaderOnlyFleet } from './coordination/leader-only-driver.js';
 import { NotCoordinatorError } from './coordination/coordination.js';
 
@@ -535,7 +535,7 @@ export class ManagerCore implements Manager, OperationContext {
   members(service: string): MemberStatus[] {
     this.requireService(service);
     if (!this.simulatedMembers()) {
-      return this.coordination.group().members.map((m) => ({ name: m.name, host: m.host, state: m.state, coordinator: m.coordinator, datasource: m.datasource, apiUrl: m.apiUrl }));
+      return this.coordination.group().members.map(memberStatus);
     }
     const coordinator = this.coordinatorName();
     return this.props.datasources.map((d) => ({

@@ -10,6 +10,7 @@
  * coordinator that cannot renew stops acting before etcd can let its lease expire.
  */
 import type { Clock } from '../clock.js';
+import type { MemberStatus } from '../model.js';
 import type { PersistedState } from '../store.js';
 
 /** What a member publishes about itself under its lease. */
@@ -25,9 +26,23 @@ export interface MemberRecord {
   version: string;
 }
 
-export interface MemberView extends MemberRecord {
-  state: 'ONLINE';
-  coordinator: boolean;
+/**
+ * A member with a live lease, as the store sees it: the one member type (MemberStatus, what the API,
+ * the manager and the shell list) narrowed and extended, not a second declaration. It differs in
+ * two ways, both true of the store only: a member is there only while its lease lives, so its state
+ * is always ONLINE (MemberStatus can say STOPPED for a simulated cluster's member); and it carries
+ * the record it published (when it joined, its version), which the API does not list.
+ * `memberStatus()` is the one way from this to what the API lists.
+ */
+export interface MemberView extends MemberRecord, MemberStatus {
+  state: Extract<MemberStatus['state'], 'ONLINE'>;
+  datasource: MemberRecord['datasource'];
+  apiUrl: MemberRecord['apiUrl'];
+}
+
+/** What the API lists of a member of the group (MemberStatus): the record's time and version stay in the store. */
+export function memberStatus(m: MemberView): MemberStatus {
+  return { name: m.name, host: m.host, state: m.state, coordinator: m.coordinator, datasource: m.datasource, apiUrl: m.apiUrl };
 }
 
 export interface GroupView {

@@ -27,6 +27,15 @@ describe('a manager group on etcd', () => {
     expect(acting).toHaveLength(1);
     for (const m of group.members.values()) {
       expect(m.members(SERVICE).map((x) => x.name)).toEqual(['db1', 'db2', 'db3']);
+      // What the API lists of a member: the one member type, without the store's own fields (when it joined, its version).
+      expect(m.members(SERVICE).find((x) => x.name === acting[0])).toEqual({
+        name: acting[0],
+        host: `${acting[0]}-host`,
+        state: 'ONLINE',
+        coordinator: true,
+        datasource: acting[0],
+        apiUrl: `http://${acting[0]}.invalid:8090`,
+      });
       expect(m.info().coordinator).toBe(acting[0]);
       expect(m.info().isCoordinator).toBe(m.acting());
       expect(m.info().group).toMatchObject({ kind: 'etcd', quorum: true, coordinator: acting[0] });
