@@ -1,4 +1,5 @@
 /** The shell's ShellApi over the managers' REST API (src/api's FailoverClient: one URL or several). */
+import type { EventSubscription } from '../api/client.js';
 import type { FailoverClient } from '../api/failover.js';
 import type { ShellApi } from './services.js';
 
@@ -28,16 +29,24 @@ export function restShellApi(managers: FailoverClient): ShellApi {
     history: async (service, limit) => (await read((c) => c.history(service, limit))).tasks,
     waitForTask: (taskId, { onStep, timeoutMs, signal }) =>
       managers.waitForTask(taskId, { onStep: (step) => onStep(step.line), timeoutMs, signal }),
-    watchStatus: (service, onStatus, signal) => {
+    watchEvents: (service, watch, signal) => {
       void (async () => {
+        // A stream reopened with the id of the last event it gave is sent what it missed meanwhile
+        // (the manager's replay ring; another manager, or one restarted, sends its snapshot instead).
+        let lastEventId: string | null = null;
         while (!signal.aborted) {
+          let sub: EventSubscription | undefined;
           try {
-            const sub = await read((c) => c.events(service, (event) => event.type === 'state' && onStatus(event.status), { signal }));
+            sub = await read((c) => c.events(service, (event) => watch.onEvent(event), { signal, lastEventId }));
+            watch.onStream(true);
             await sub.done;
           } catch {
-            // The stream dropped or could not open: the status line's poll says so; try again shortly.
+            // The stream dropped or could not open: the shell polls meanwhile; try again shortly.
           }
-          if (!signal.aborted) await new Promise((r) => setTimeout(r, STREAM_RETRY_MS).unref());
+          lastEventId = sub?.lastEventId() ?? lastEventId;
+          if (signal.aborted) return;
+          watch.onStream(false);
+          await new Promise((r) => setTimeout(r, STREAM_RETRY_MS).unref());
         }
       })();
     },

@@ -5,7 +5,7 @@
  */
 import type { MemberChange } from '../api/failover.js';
 import type { ManagerInfo } from '../manager/api.js';
-import type { ControlRequest, DataSourceStatus, MemberStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
+import type { ControlRequest, DataSourceStatus, ManagerEvent, MemberStatus, ServiceStatus, TaskStatus } from '../manager/model.js';
 
 export type { MemberChange } from '../api/failover.js';
 
@@ -13,6 +13,13 @@ export interface PingView {
   host: string;
   address: string;
   alive: boolean;
+}
+
+/** What a follower of a service's event stream is handed (ShellApi.watchEvents). */
+export interface EventWatch {
+  onEvent(event: ManagerEvent): void;
+  /** True once the stream is open; false when it could not open or dropped (it is tried again shortly). */
+  onStream(open: boolean): void;
 }
 
 export interface ShellApi {
@@ -41,9 +48,10 @@ export interface ShellApi {
   ): Promise<TaskStatus>;
   /**
    * Follows the service's event stream until `signal` aborts, reopening it when it drops: each
-   * status the manager publishes is handed on at once. Absent: the shell polls only.
+   * event the manager publishes (its status, task steps and ends) is handed on at once, and
+   * `onStream` says whether the stream is open now. Absent: the shell polls only.
    */
-  watchStatus?(service: string, onStatus: (status: ServiceStatus) => void, signal: AbortSignal): void;
+  watchEvents?(service: string, watch: EventWatch, signal: AbortSignal): void;
   /** Several managers: called when another one takes over from the one answering. Returns the unsubscribe. */
   onMemberChange?(listener: (change: MemberChange) => void): () => void;
   close?(): Promise<void>;

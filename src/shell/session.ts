@@ -43,16 +43,24 @@ export class Shell {
   private names: Pick<CompletionContext, 'services' | 'datasources'> = { services: [], datasources: [] };
   /** Tasks this session started: the UI shows the others (another operator's, the manager's) as alerts. */
   private readonly started = new Set<string>();
+  /** Control calls of this session not answered yet: a task they start is not known to be its own until they are. */
+  private readonly controlling = new Set<Promise<unknown>>();
   /** The API as commands see it: control calls record the task they start. */
   private readonly commandApi: ShellApi;
 
   constructor(private readonly options: ShellOptions) {
     const api = options.api;
-    const started = this.started;
+    const { started, controlling } = this;
     const control: ShellApi['control'] = async (service, request) => {
-      const task = await api.control(service, request);
-      started.add(task.taskId);
-      return task;
+      const call = api.control(service, request);
+      controlling.add(call);
+      try {
+        const task = await call;
+        started.add(task.taskId);
+        return task;
+      } finally {
+        controlling.delete(call);
+      }
     };
     this.commandApi = new Proxy(api, {
       get(target, prop) {
@@ -63,8 +71,13 @@ export class Shell {
     });
   }
 
-  /** Whether this session started the task. */
-  startedTask(taskId: string): boolean {
+  /**
+   * Whether this session started the task, once the control calls it has under way now are
+   * answered: the manager's event stream can tell of a task before the call that started it has
+   * its answer. (A call sent later cannot have started a task already seen.)
+   */
+  async ownsTask(taskId: string): Promise<boolean> {
+    await Promise.allSettled([...this.controlling]);
     return this.started.has(taskId);
   }
 

@@ -330,8 +330,10 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
  * The status line's data: the service status as the manager's event stream pushes it (at once),
  * and polled as well (which also tells when the manager stops answering). Whatever changed without
  * this shell (a failover, another operator's switch, a FAILED master under MANUAL) is announced
- * once as MANAGER lines; so are tasks it did not start. `refresh()` reads the status now (after a
- * command or a step line, so the status line never lags behind what the scrollback says).
+ * once as MANAGER lines; so are tasks it did not start, noticed from the event stream (from the
+ * history only while the stream is unavailable) and followed as the shell follows its own.
+ * `refresh()` reads the status now (after a command or a step line, so the status line never lags
+ * behind what the scrollback says).
  */
 function useManagerStatus(
   shell: Shell,
@@ -371,6 +373,19 @@ function useManagerStatus(
     let stopped = false;
     const stream = new AbortController();
     const watchers = new Map<string, TaskWatcher>();
+    const watcherOf = (service: string): TaskWatcher => {
+      let watcher = watchers.get(service);
+      if (!watcher) {
+        watcher = new TaskWatcher({
+          api: shell.api,
+          owns: (id) => shell.ownsTask(id),
+          show: (lines) => !stopped && onAlertRef.current(lines),
+          signal: stream.signal,
+        });
+        watchers.set(service, watcher);
+      }
+      return watcher;
+    };
     /** The last status seen, by service: what the next one is compared with. */
     const last = new Map<string, ServiceStatus>();
     let sampledAt = '';
@@ -386,7 +401,31 @@ function useManagerStatus(
       const pending = s.datasources.flatMap((d) => (d.pendingAction ? [d.pendingAction] : []));
       setSnapshot((prev) => ({ ...prev, address: shell.api.address, service, policy: s.policy, master: masterOf(s)?.name ?? null, coordinator, pending, answeredAt: Date.now(), error: null }));
     };
-    const streaming = new Set<string>();
+    /**
+     * By service: whether its event stream is open (tasks are then noticed from it), not (they are
+     * noticed from the history), or not answered yet (neither: the history is not read for nothing).
+     */
+    const streams = new Map<string, 'opening' | 'open' | 'down'>();
+    const watchService = (service: string) => {
+      if (streams.has(service)) return;
+      if (!shell.api.watchEvents) return void streams.set(service, 'down');
+      streams.set(service, 'opening');
+      const watcher = watcherOf(service);
+      shell.api.watchEvents(
+        service,
+        {
+          onEvent: (event) => {
+            if (event.type === 'state') show(service, event.status);
+            watcher.event(event);
+          },
+          onStream: (open) => {
+            if (open) watcher.streamOpened();
+            streams.set(service, open ? 'open' : 'down');
+          },
+        },
+        stream.signal,
+      );
+    };
     // One poll at a time: with several managers not answering, one poll can outlast the interval.
     let polling: Promise<void> | null = null;
     let again = false;
@@ -402,15 +441,10 @@ function useManagerStatus(
       const service = shell.state.service;
       try {
         if (service) {
-          if (!streaming.has(service) && shell.api.watchStatus) {
-            streaming.add(service);
-            shell.api.watchStatus(service, (s) => show(service, s), stream.signal);
-          }
+          watchService(service);
           show(service, await shell.api.serviceStatus(service));
-          let watcher = watchers.get(service);
-          if (!watcher) watchers.set(service, (watcher = new TaskWatcher((id) => shell.startedTask(id))));
-          const lines = watcher.update(await shell.api.history(service, 5));
-          if (!stopped && lines.length > 0) onAlertRef.current(lines);
+          // The history only while the event stream is unavailable: the fallback, not the path.
+          if (streams.get(service) === 'down') watcherOf(service).history(await shell.api.history(service, 5));
         } else {
           const info = await shell.api.info();
           if (!stopped) {

@@ -113,17 +113,21 @@ describe('cctrl in a pseudo-terminal', () => {
   it("another operator's switch is announced at once, and the status line names the new master", async () => {
     const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
     const env = { TUNGSTEN_API_USER: 'ops', TUNGSTEN_API_PASSWORD: 'pty-secret-1' };
-    const manager = spawnManager(['--demo', '--port', '0'], env);
+    const manager = spawnManager(['--demo', '--port', '0', '--log-requests'], env);
     try {
       const url = await manager.ready;
       const t = startTerm(['--manager', url], home, env);
       try {
         await t.waitFor('master db1 | policy AUTOMATIC', 'the status line');
+        // The shell opens its event stream before its first status read: it is open by now.
         const other = await runCctrl(['--manager', url, '-e', 'switch to db2'], { env });
         expect(other.code).toBe(0);
         await t.waitFor('MANAGER: the master is now db2 (was db1)', 'the alert', 10_000);
         await t.waitFor("MANAGER: ops's 'switch to db2' completed", 'the task', 10_000);
         await t.waitFor('master db2 | policy AUTOMATIC', 'the status line', 10_000);
+        // Followed from the event stream: the manager was never asked for its history.
+        expect(manager.stderr()).toMatch(/^GET \/api\/v2\/\S+ 200 \d+ms$/m);
+        expect(manager.stderr()).not.toMatch(/\/history/);
         t.write('quit\r');
         expect(await t.exited).toBe(0);
       } finally {
