@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cctrlCommands } from '../../../commands/cctrl/index.js';
 import { Shell } from '../../../src/shell/session.js';
-import { FakeApi } from '../../shell/fake-api.js';
+import { startVirtualManager } from '../../helpers/virtual-manager.js';
 
 describe('no input line crashes or hangs the shell', () => {
   it('random lines built from command names, arguments and junk always end in outcomes', async () => {
@@ -11,9 +11,10 @@ describe('no input line crashes or hangs the shell', () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
-    const api = new FakeApi();
+    // The real manager: what a line asks of it runs, in virtual time that passes while the line does.
+    const vm = await startVirtualManager();
     const shell = new Shell({
-      api,
+      api: vm.api,
       commands: cctrlCommands,
       state: { service: 'alpha', expert: false, multi: true },
       timeoutMs: 1000,
@@ -23,7 +24,7 @@ describe('no input line crashes or hangs the shell', () => {
     for (let i = 0; i < 300; i++) {
       const n = 1 + rand(5);
       const line = Array.from({ length: n }, () => words[rand(words.length)]).join(rand(3) === 0 ? '' : ' ');
-      const outcomes = await shell.runLine(line, {}, () => undefined);
+      const outcomes = await vm.passing(shell.runLine(line, {}, () => undefined));
       for (const o of outcomes) {
         expect([0, 1, 2, 3, 4, 130]).toContain(o.exitCode);
         expect(o.ok).toBe(o.exitCode === 0);
