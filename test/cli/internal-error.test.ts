@@ -13,8 +13,8 @@ import { ExitCode, ToolkitError } from '../../src/errors.js';
 import { asToolkitError, reportFailure } from '../../src/failure.js';
 import { jsonDocument } from '../../src/format/render.js';
 import { Shell } from '../../src/shell/session.js';
-import { FakeApi } from '../shell/fake-api.js';
 import { runCommand } from '../helpers/tpmBin.js';
+import { startVirtualManager } from '../helpers/virtual-manager.js';
 
 const crashes = mkdtempSync(join(tmpdir(), 'crash-'));
 afterAll(() => rmSync(crashes, { recursive: true, force: true }));
@@ -72,10 +72,11 @@ describe('each program', () => {
 });
 
 describe('cctrl: a bug in a command against a refusal', () => {
-  function shellWith(serviceStatus: () => Promise<never>) {
-    const api = new FakeApi();
-    api.serviceStatus = serviceStatus;
-    return new Shell({ api, commands: cctrlCommands, state: { service: 'alpha', expert: false, multi: false }, timeoutMs: 1000, confirm: async () => false, refusalHint: '' });
+  async function shell(options: { confirm?: boolean; serviceStatus?: () => Promise<never> } = {}) {
+    const { api } = await startVirtualManager();
+    // A bug no manager answer produces: the client's read itself throwing, put in its place.
+    if (options.serviceStatus) api.serviceStatus = options.serviceStatus;
+    return new Shell({ api, commands: cctrlCommands, state: { service: 'alpha', expert: false, multi: false }, timeoutMs: 1000, confirm: async () => options.confirm ?? false, refusalHint: '' });
   }
 
   it('an unexpected exception is an internal error (exit 70, kind internal in --json), not "refused"', async () => {
@@ -83,9 +84,13 @@ describe('cctrl: a bug in a command against a refusal', () => {
     const previous = process.env['TUNGSTEN_CRASH_DIR'];
     process.env['TUNGSTEN_CRASH_DIR'] = crashes;
     try {
-      const outcome = await shellWith(async () => {
-        throw new TypeError("Cannot read properties of undefined (reading 'role')");
-      }).run({ text: 'ls', words: ['ls'] });
+      const outcome = await (
+        await shell({
+          serviceStatus: async () => {
+            throw new TypeError("Cannot read properties of undefined (reading 'role')");
+          },
+        })
+      ).run({ text: 'ls', words: ['ls'] });
       expect(outcome.exitCode).toBe(70);
       expect(outcome.error?.kind).toBe('internal');
       expect(outcome.error?.message).toMatch(/^internal error \(a bug in cctrl, not a refusal\): Cannot read properties/);
@@ -100,11 +105,10 @@ describe('cctrl: a bug in a command against a refusal', () => {
 
   it('a refusal stays a refusal: exit 1, kind refused, no file', async () => {
     const files = readdirSync(crashes).length;
-    const outcome = await shellWith(async () => {
-      throw new ToolkitError('refused', 'the manager refused');
-    }).run({ text: 'ls', words: ['ls'] });
+    // The manager refuses a failover while its master is ONLINE.
+    const outcome = await (await shell({ confirm: true })).run({ text: 'failover', words: ['failover'] });
     expect(outcome.exitCode).toBe(1);
-    expect(outcome.error).toMatchObject({ kind: 'refused', message: 'the manager refused' });
+    expect(outcome.error).toMatchObject({ kind: 'refused', message: "cannot fail over: the master 'db1@alpha' is ONLINE, not FAILED" });
     expect(readdirSync(crashes).length).toBe(files);
   });
 });
