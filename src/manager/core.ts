@@ -18,6 +18,7 @@ import type {
   AlertStatus,
   ControlRequest,
   DataSourceStatus,
+  ManagerAlertKind,
   ManagerEvent,
   PendingAction,
   MemberStatus,
@@ -104,6 +105,8 @@ export interface SeenPosition {
 }
 
 const TASK_HISTORY_LIMIT = 200;
+/** The same failure of an automatic repair is raised as an alert again after this long. */
+export const REPAIR_ALERT_REPEAT_MS = 5 * 60_000;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -180,6 +183,8 @@ export class ManagerCore implements Manager, OperationContext {
   /** The datasource an operation is promoting, by task id: the one server besides the master the write guard leaves alone. */
   private readonly promoting = new Map<string, string>();
   private fenceTimer: ReturnType<Clock['setTimeout']> | null = null;
+  /** By datasource, the automatic repair's failure last raised as an alert, and when. */
+  private readonly repairFailures = new Map<string, { message: string; at: number }>();
 
   private constructor(opts: ManagerCoreOptions) {
     this.opts = opts;
@@ -1182,10 +1187,12 @@ export class ManagerCore implements Manager, OperationContext {
         r.lastError = `CANNOT FOLLOW '${this.qualified(master.name)}': ${check.reason}`;
         r.fencedByMonitor = false;
         this.logger.error(`${this.qualified(r.name)}: ${r.lastError}`);
+        this.repairFailed(r.name, `could not repoint ${this.qualified(r.name)} to ${master.name}: ${r.lastError}`);
         return;
       }
       await this.stepCall(`repointing ${r.name}`, (opts) => this.driver.replicateFrom(cfg, masterCfg, opts));
       this.auditManagerAction(`datasource ${r.name} repoint to ${master.name}`, 'complete', null);
+      this.repairFailures.delete(r.name);
       then();
     });
   }
@@ -1194,6 +1201,7 @@ export class ManagerCore implements Manager, OperationContext {
   private giveWritesBack(r: DataSourceRecord, then: () => void): void {
     this.repairInBackground(r, `allow writes on ${this.qualified(r.name)}`, async () => {
       await this.stepCall(`allowing writes on ${r.name}`, (opts) => this.driver.allowWrites(this.configOf(r.name), opts));
+      this.repairFailures.delete(r.name);
       then();
     });
   }
@@ -1210,16 +1218,38 @@ export class ManagerCore implements Manager, OperationContext {
 
   /**
    * One repair the monitor makes on its own, one at a time per datasource, in the background:
-   * published when it ends, logged (`could not <what>: <reason>`) when it fails.
+   * published when it ends; when it fails, logged and raised as an alert (`could not <what>: <reason>`).
    */
   private repairInBackground(r: DataSourceRecord, what: string, work: () => Promise<void>): void {
     if (this.autoRecovering.has(r.name)) return;
     this.autoRecovering.add(r.name);
     const done = work()
       .then(() => this.changed())
-      .catch((e: unknown) => this.logger.warn(`could not ${what}: ${messageOf(e)}`))
+      .catch((e: unknown) => {
+        if (this.dead || this.closed) return;
+        const message = `could not ${what}: ${messageOf(e)}`;
+        this.logger.warn(message);
+        this.repairFailed(r.name, message);
+      })
       .finally(() => this.autoRecovering.delete(r.name));
     this.track(done);
+  }
+
+  /** An alert to every watcher (the shells' MANAGER lines): an event, never a task of the history. */
+  private raiseAlert(kind: ManagerAlertKind, datasource: string, message: string): void {
+    this.emit({ type: 'alert', service: this.service, alert: { time: iso(this.clock.now()), kind, datasource, message } });
+  }
+
+  /**
+   * An automatic repair of `datasource` failed (the rules try it again at each sample): raised once,
+   * then again only when the reason changes, after a repair of it succeeded, or REPAIR_ALERT_REPEAT_MS later.
+   */
+  private repairFailed(datasource: string, message: string): void {
+    const now = this.clock.now();
+    const last = this.repairFailures.get(datasource);
+    if (last && last.message === message && now - last.at < REPAIR_ALERT_REPEAT_MS) return;
+    this.repairFailures.set(datasource, { message, at: now });
+    this.raiseAlert('repair-failed', datasource, message);
   }
 
   /** Its last observation is a real answer of a healthy server, not a guess. */
@@ -1329,11 +1359,24 @@ export class ManagerCore implements Manager, OperationContext {
           if (ended === null || !this.mustRefuseWrites(r)) return;
           const live = this.liveOf(name);
           if (live.obs && !live.obs.inconclusive) live.obs = { ...live.obs, readOnly: true };
-          this.logger.error(`SPLIT-BRAIN GUARD: made ${this.qualified(name)} read-only (${r.role}, ${r.state}): ended ${ended} client sessions`);
+          const line = `SPLIT-BRAIN GUARD: made ${this.qualified(name)} read-only (${r.role}, ${r.state}): ended ${ended} client sessions`;
+          this.logger.error(line);
           this.auditManagerAction(`fence datasource ${name}`, 'complete', null);
+          this.repairFailures.delete(name);
+          // A fence an operation asked for (a switch fencing its old master) is in that task's steps.
+          if (!this.fenceRequired.has(name)) this.raiseAlert('fenced', name, line);
           this.changed();
         })
-        .catch(() => undefined)
+        .catch((e: unknown) => {
+          // A server last seen accepting writes that could not be fenced: the guard asks again every
+          // second; the operator hears of it once. One that is down, or merely does not answer the
+          // question, is not news here (the monitor reports it), nor a fence a running task asked for.
+          const obs = this.liveOf(name).obs;
+          const seenWritable = obs !== null && !obs.inconclusive && obs.readOnly === false;
+          if (seenWritable && !this.fenceRequired.has(name) && !this.dead && !this.closed && this.mustRefuseWrites(r)) {
+            this.repairFailed(name, `could not make ${this.qualified(name)} (${r.role}, ${r.state}) read-only, which accepts writes: ${messageOf(e)}; the split-brain guard tries again every second`);
+          }
+        })
         .finally(() => this.fencing.delete(name));
       this.track(done);
     }
@@ -1373,8 +1416,10 @@ export class ManagerCore implements Manager, OperationContext {
     const done = this.fenceUnlessReadOnly(this.rawDriver, cfg, `failsafe fence of ${own}`, true)
       .then((ended) => {
         if (ended === null || this.dead) return;
-        this.logger.error(`FAILSAFE: made ${this.qualified(own)} read-only: ended ${ended} client sessions`);
+        const line = `FAILSAFE: made ${this.qualified(own)} read-only: ended ${ended} client sessions`;
+        this.logger.error(line);
         this.auditManagerAction(`failsafe fence datasource ${own}`, 'complete', null);
+        this.raiseAlert('fenced', own, line);
       })
       .catch((e: unknown) => this.logger.warn(`FAILSAFE: could not fence ${this.qualified(own)} yet: ${messageOf(e)}`))
       .finally(() => this.fencing.delete(own));

@@ -211,9 +211,30 @@ export const FAULT_ACTIONS = [
 ] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
 
+/**
+ * Something the manager did, or failed to do, on its own and outside any task: a server the
+ * split-brain guard (or a member's failsafe) fenced, an automatic repair (a repoint, writes given
+ * back, a fence of a writable server) that failed. Published as `alert` events only, never as tasks:
+ * a burst of fences must not push the failovers out of the task history's window.
+ */
+export interface ManagerAlert {
+  /** ISO-8601 UTC. */
+  time: string;
+  kind: ManagerAlertKind;
+  /** The datasource it concerns. */
+  datasource: string;
+  /** In words, on one line: what happened, and for a failure why (`could not repoint db3@alpha: ...`). */
+  message: string;
+}
+
+export const MANAGER_ALERT_KINDS = ['fenced', 'repair-failed'] as const;
+export type ManagerAlertKind = (typeof MANAGER_ALERT_KINDS)[number];
+
 /** Events the manager publishes (server-sent to watchers). */
 export type ManagerEvent =
   | { type: 'state'; service: string; status: ServiceStatus }
+  /** The manager fenced a server, or an automatic repair failed (ManagerAlert). */
+  | { type: 'alert'; service: string; alert: ManagerAlert }
   | { type: 'task-step'; service: string; taskId: string; step: TaskStep }
   | { type: 'task-end'; service: string; task: TaskStatus }
   /** Where connectors send connections now (src/connector/routes.ts). */

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { evaluateCandidates, selectCandidate, type CandidateInput } from '../../src/manager/candidates.js';
 import type { Observation } from '../../src/manager/drivers/driver.js';
 import { errantTransactions } from '../../src/manager/errant.js';
+import type { ManagerEvent } from '../../src/manager/model.js';
 import { memoryStore } from '../../src/manager/store.js';
 import { failedByMonitorThenRestarted, lines, startHarness, type Harness } from './harness.js';
 
@@ -24,6 +25,13 @@ async function failOverFrom(harness: Harness, master: string): Promise<string> {
   const now = harness.masterName();
   expect(now).not.toBe(master);
   return now!;
+}
+
+/** The alert events the manager publishes from now on. */
+function alertsOf(harness: Harness): Array<Extract<ManagerEvent, { type: 'alert' }>> {
+  const alerts: Array<Extract<ManagerEvent, { type: 'alert' }>> = [];
+  harness.manager.subscribe((e) => e.type === 'alert' && alerts.push(e));
+  return alerts;
 }
 
 function writable(harness: Harness): string[] {
@@ -63,11 +71,80 @@ describe('a failed-over master is fenced', () => {
 
   it('a slave made writable behind the manager’s back is fenced at the next sample, with an audit line', async () => {
     h = await startHarness();
+    const events = alertsOf(h);
     const cfg = h.manager.configOf('db2');
     await h.driver.allowWrites(cfg, { timeoutMs: 1000 });
     expect(writable(h).sort()).toEqual(['db1', 'db2']);
     await h.clock.advance(10_000);
     expect(writable(h)).toEqual(['db1']);
+    // Raised as an alert event (shells announce it), not recorded as a task: a burst of fences
+    // must not push the failovers out of the history window the chaos checkers read.
+    expect(events).toEqual([
+      { type: 'alert', service: 'alpha', alert: { time: expect.any(String), kind: 'fenced', datasource: 'db2', message: expect.stringMatching(/^SPLIT-BRAIN GUARD: made db2@alpha read-only \(slave, ONLINE\): ended \d+ client sessions$/) } },
+    ]);
+    expect(h.manager.history('alpha', 50)).toEqual([]);
+  });
+
+  it('a burst of fences is a burst of alerts: the failover stays in the history window', async () => {
+    h = await startHarness();
+    const events = alertsOf(h);
+    const newMaster = await failOverFrom(h, 'db1');
+    await h.driver.injectFault(h.manager.configOf('db1'), 'dataserver-start');
+    const slave = newMaster === 'db2' ? 'db3' : 'db2';
+    for (let i = 0; i < 60; i++) {
+      await h.driver.allowWrites(h.manager.configOf(slave), { timeoutMs: 1000 });
+      await h.clock.advance(1000);
+    }
+    expect(writable(h)).toEqual([newMaster]);
+    const fences = events.filter((e) => e.alert.kind === 'fenced');
+    expect(fences.length).toBeGreaterThanOrEqual(60);
+    expect(fences[0]!.alert).toMatchObject({ datasource: 'db1', message: expect.stringMatching(/^SPLIT-BRAIN GUARD: made db1@alpha read-only \(master, SHUNNED\)/) });
+    expect(h.manager.history('alpha', 50).map((t) => t.operation)).toEqual(['failover', 'datasource db1 fault dataserver-stop']);
+  });
+});
+
+describe('a failed automatic repair raises an alert with its reason', () => {
+  it('giving a read-only master its writes back: once per failure, again when it changes', async () => {
+    h = await startHarness();
+    const events = alertsOf(h);
+    await h.driver.fenceWrites(h.manager.configOf('db1'), { timeoutMs: 1000 }); // read_only=1 set behind the manager's back
+    h.driver.failNext('allowWrites', 'db1', 'Access denied; you need (at least one of) the SUPER privilege(s) for this operation');
+    h.driver.failNext('allowWrites', 'db1', 'Access denied; you need (at least one of) the SUPER privilege(s) for this operation');
+    h.driver.failNext('allowWrites', 'db1', 'Lost connection to server during query');
+    await h.clock.advance(10_000);
+    await h.clock.advance(10_000);
+    expect(writable(h)).toEqual([]);
+    expect(events.map((e) => e.alert)).toEqual([
+      {
+        time: expect.any(String),
+        kind: 'repair-failed',
+        datasource: 'db1',
+        message: 'could not allow writes on db1@alpha: Access denied; you need (at least one of) the SUPER privilege(s) for this operation',
+      },
+    ]);
+    await h.clock.advance(10_000);
+    expect(events.map((e) => e.alert.message)).toEqual([
+      'could not allow writes on db1@alpha: Access denied; you need (at least one of) the SUPER privilege(s) for this operation',
+      'could not allow writes on db1@alpha: Lost connection to server during query',
+    ]);
+    await h.clock.advance(10_000);
+    expect(writable(h)).toEqual(['db1']);
+    expect(events).toHaveLength(2);
+    expect(h.manager.history('alpha', 50)).toEqual([]);
+  });
+
+  it('a slave that cannot follow the master it must be repointed to', async () => {
+    h = await startHarness(['policy.mode=maintenance']);
+    const events = alertsOf(h);
+    // db3 follows db2 behind the manager's back, and takes a write of its own there: it has diverged.
+    await h.driver.replicateFrom(h.manager.configOf('db3'), h.manager.configOf('db2'), { timeoutMs: 1000 });
+    await h.driver.injectFault(h.manager.configOf('db3'), 'errant-write');
+    await h.run({ op: 'policy', mode: 'AUTOMATIC' });
+    await h.clock.advance(20_000);
+    expect(h.ds('db3')).toMatchObject({ state: 'FAILED', lastError: expect.stringMatching(/^CANNOT FOLLOW 'db1@alpha': /) });
+    expect(events.map((e) => e.alert)).toEqual([
+      { time: expect.any(String), kind: 'repair-failed', datasource: 'db3', message: expect.stringMatching(/^could not repoint db3@alpha to db1: CANNOT FOLLOW 'db1@alpha': db3 /) },
+    ]);
   });
 });
 
