@@ -2,7 +2,7 @@
  * The interactive shell: finished output in <Static> scrollback, a short live region (running
  * command, confirmation, completion candidates), the prompt, and the status line.
  */
-import { Box, Static, Text, useApp, useInput } from 'ink';
+import { Box, Static, Text, useApp, useInput, useStdout } from 'ink';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { neutraliseControls } from '../controlChars.js';
 import { renderOutcomeText } from '../format/render.js';
@@ -14,8 +14,8 @@ import type { Outcome } from '../format/result.js';
 import { memberChangeNote } from '../shell/services.js';
 import { EXPERT_WARNING, type Shell } from '../shell/session.js';
 import { statusText, type StatusSnapshot } from './status.js';
-import type { ServiceStatus } from '../manager/model.js';
-import { clusterAlerts, masterOf } from './alerts.js';
+import type { ManagerAlert, ServiceStatus } from '../manager/model.js';
+import { alertLine, clusterAlerts, masterOf } from './alerts.js';
 import { TaskWatcher } from './watch.js';
 
 export interface ShellAppProps {
@@ -47,6 +47,9 @@ export const LEAVE_HINT = 'Ctrl-C cancels; to leave the shell: Ctrl-D on an empt
 
 export function ShellApp({ shell, history, banner, onExit, color, statusIntervalMs = 2000, maxLineChars = MAX_LINE_BYTES }: ShellAppProps) {
   const { exit } = useApp();
+  const { stdout } = useStdout();
+  /** The terminal's width as Ink renders to it (read again at each render: the status line ticks every second). */
+  const columns = () => stdout.columns || 80;
   const nextId = useRef(0);
   const [items, setItems] = useState<Item[]>(() => banner.map((text) => ({ id: nextId.current++, text, tone: 'dim' })));
   const [line, setLine] = useState('');
@@ -125,7 +128,7 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
     setRunning(text.trim());
     let quit = false;
     const onOutcome = (o: Outcome) => {
-      const rendered = renderOutcomeText(o, { streamed: true, width: process.stdout.columns || 80 });
+      const rendered = renderOutcomeText(o, { streamed: true, width: columns() });
       if (rendered.out) append(rendered.out);
       if (rendered.err) append(rendered.err, 'error');
       if (o.result?.kind === 'quit') quit = true;
@@ -288,7 +291,8 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
   });
 
   const tone = (t: Item['tone']) => (!color ? undefined : t === 'error' ? 'red' : t === 'dim' ? 'gray' : t === 'step' ? 'cyan' : undefined);
-  const { text: statusLine, warning, coming } = statusText(status, Date.now());
+  // One column short of the terminal: a line that fills the last column leaves the cursor at its edge.
+  const { text: statusLine, warning, coming, alert } = statusText(status, Date.now(), columns() - 1);
   const shownPrompt = confirming ? 'Do you want to continue? (y/n)> ' : neutraliseControls(prompt);
   return (
     <>
@@ -314,12 +318,13 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
             {line.slice(cursor + 1)}
           </Text>
         )}
-        <Text color={color ? 'gray' : undefined}>{neutraliseControls(statusLine)}</Text>
+        <Text color={color ? 'gray' : undefined}>{statusLine}</Text>
         {coming.map((c) => (
           <Text key={c} color={color ? 'yellow' : undefined}>
             COMING: {neutraliseControls(c)}
           </Text>
         ))}
+        {alert ? <Text color={color ? 'red' : undefined}>{alert}</Text> : null}
         {warning ? <Text color={color ? 'red' : undefined}>WARNING: {neutraliseControls(warning)}</Text> : null}
       </Box>
     </>
@@ -331,7 +336,9 @@ export function ShellApp({ shell, history, banner, onExit, color, statusInterval
  * and polled as well (which also tells when the manager stops answering). Whatever changed without
  * this shell (a failover, another operator's switch, a FAILED master under MANUAL) is announced
  * once as MANAGER lines; so are tasks it did not start, noticed from the event stream (from the
- * history only while the stream is unavailable) and followed as the shell follows its own.
+ * history only while the stream is unavailable) and followed as the shell follows its own, and
+ * the manager's own alerts (a fenced server, a failed automatic repair), which stay under the
+ * status line a while too.
  * `refresh()` reads the status now (after a command or a step line, so the status line never lags
  * behind what the scrollback says).
  */
@@ -401,6 +408,13 @@ function useManagerStatus(
       const pending = s.datasources.flatMap((d) => (d.pendingAction ? [d.pendingAction] : []));
       setSnapshot((prev) => ({ ...prev, address: shell.api.address, service, policy: s.policy, master: masterOf(s)?.name ?? null, coordinator, pending, answeredAt: Date.now(), error: null }));
     };
+    /** A manager's alert: in the scrollback at once, and on the status line (of the service shown). */
+    const announce = (service: string, alert: ManagerAlert) => {
+      if (stopped) return;
+      const line = alertLine(alert);
+      onAlertRef.current([line]);
+      if (shell.state.service === service) setSnapshot((prev) => ({ ...prev, alert: { line, at: Date.now() } }));
+    };
     /**
      * By service: whether its event stream is open (tasks are then noticed from it), not (they are
      * noticed from the history), or not answered yet (neither: the history is not read for nothing).
@@ -416,6 +430,7 @@ function useManagerStatus(
         {
           onEvent: (event) => {
             if (event.type === 'state') show(service, event.status);
+            else if (event.type === 'alert') announce(service, event.alert);
             watcher.event(event);
           },
           onStream: (open) => {

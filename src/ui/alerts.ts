@@ -3,7 +3,7 @@
  * a new master, a datasource FAILED, SHUNNED or back ONLINE, a fault the rules are counting down,
  * a policy change. Pure: the UI hands it the status it had and the one it got.
  */
-import type { DataSourceStatus, ServiceStatus } from '../manager/model.js';
+import type { DataSourceStatus, ManagerAlert, ServiceStatus } from '../manager/model.js';
 
 export function masterOf(s: ServiceStatus): DataSourceStatus | null {
   return s.datasources.find((d) => d.role === 'master' && d.state !== 'SHUNNED') ?? null;
@@ -37,4 +37,9 @@ function stateDetail(d: DataSourceStatus): string {
 function pendingKey(d: DataSourceStatus): string | null {
   const p = d.pendingAction;
   return p ? `${p.action}|${p.fault}|${p.policy}|${p.dueAt ?? ''}` : null;
+}
+
+/** A manager's alert event as the shell announces it (scrollback and status line). */
+export function alertLine(alert: ManagerAlert): string {
+  return alert.kind === 'repair-failed' ? `MANAGER: automatic repair FAILED: ${alert.message}` : `MANAGER: ${alert.message}`;
 }

@@ -32,7 +32,8 @@ describe('cctrl --manager A,B', () => {
   it('at a terminal: the member talked to dies; the shell says so once and goes on with the next', async () => {
     group = await startTestGroup(2);
     const [a, b] = group.urls as [string, string];
-    const t = startTerm(group.args, mkdtempSync(join(tmpdir(), 'cctrl-pty-')));
+    // Wide enough for the whole status line (a narrower one gives up the manager's URL first).
+    const t = startTerm(group.args, mkdtempSync(join(tmpdir(), 'cctrl-pty-')), {}, { cols: 160, rows: 40 });
     // Ink wraps long lines at the terminal's width.
     const flat = () => t.output().replace(/\s+/g, ' ');
     try {

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Manager } from '../../src/manager/api.js';
+import type { ClusterDriver } from '../../src/manager/drivers/driver.js';
 import { createDemoManager } from '../../src/manager/index.js';
 import { startManagerServer, type ManagerServer } from '../../src/manager/server/server.js';
 
@@ -78,8 +79,9 @@ export interface TestManager {
 export async function startTestManager(
   overrides: string[] = [],
   tls?: { cert: string; key: string },
+  driver?: ClusterDriver,
 ): Promise<TestManager> {
-  const group = await startTestGroup(1, overrides, tls);
+  const group = await startTestGroup(1, overrides, tls, driver);
   return { url: group.urls[0]!, user: group.user, password: group.password, args: group.args, close: () => group.close() };
 }
 
@@ -105,8 +107,10 @@ export async function startTestGroup(
   size: number,
   overrides: string[] = [],
   tls?: { cert: string; key: string },
+  /** The cluster behind it (a SimulatedDriver the test makes fail); default the demo's own. */
+  driver?: ClusterDriver,
 ): Promise<TestGroup> {
-  const manager = await createDemoManager({ overrides });
+  const manager = await createDemoManager({ overrides, ...(driver ? { driver } : {}) });
   const credentials = { user: 'ops', password: 's3cret' };
   const servers: ManagerServer[] = [];
   try {

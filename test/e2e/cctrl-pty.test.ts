@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnManager } from '../helpers/manager-process.js';
-import { requireBuild, runCctrl } from './cctrl-helpers.js';
+import { systemClock } from '../../src/manager/clock.js';
+import { demoProperties, SimulatedDriver } from '../../src/manager/index.js';
+import { requireBuild, runCctrl, startTestManager } from './cctrl-helpers.js';
 import { count, startTerm } from './pty-helpers.js';
 
 beforeAll(() => requireBuild());
@@ -135,6 +137,50 @@ describe('cctrl in a pseudo-terminal', () => {
       }
     } finally {
       manager.kill();
+    }
+  }, 60_000);
+
+  it("the manager's own alerts at once: a server the split-brain guard fenced, an automatic repair that failed; the status line fits 80 columns", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'cctrl-pty-'));
+    const overrides = ['simulation.stepDelayMs=0', 'policy.liveness.samplePeriod=1'];
+    const props = demoProperties(overrides);
+    const driver = new SimulatedDriver({ clock: systemClock, datasources: props.datasources, connectors: props.connectors, stepDelayMs: 0, writesPerSecond: props.simulation.writesPerSecond, seed: props.simulation.seed });
+    const config = (name: string) => props.datasources.find((d) => d.name === name)!;
+    const manager = await startTestManager(overrides, undefined, driver);
+    try {
+      const t = startTerm(manager.args, home, {}, { cols: 80, rows: 40 });
+      try {
+        await t.waitFor('[LOGICAL] /alpha >', 'the prompt');
+        await t.waitFor('coordinating manager db1', 'the status line');
+        // At 80 columns the status line keeps to one row: the manager's URL gives way, nothing wraps.
+        const rows = () => t.output().split(/\r?\n/);
+        const statusRow = rows().findLast((l) => /^master db1 \| policy AUTOMATIC/.test(l))!;
+        expect(statusRow.trimEnd()).toBe('master db1 | policy AUTOMATIC | service alpha | coordinating manager db1');
+        expect(rows().some((l) => /^\s*manager http:/.test(l)), 'a status line wrapped onto a second row').toBe(false);
+
+        // Someone makes a slave writable by hand: the guard fences it, and the shell says so at once.
+        await driver.allowWrites(config('db2'), { timeoutMs: 1000 });
+        await t.waitFor(/MANAGER: SPLIT-BRAIN GUARD: made db2@alpha read-only \(slave, ONLINE\): ended \d+\s+client sessions/, 'the fence alert', 15_000);
+        await t.waitFor(/ALERT \(\d+ s ago\): SPLIT-BRAIN GUARD: made db2@alpha read-only/, 'the alert on the status line', 5_000);
+
+        // The master made read-only by hand, and giving its writes back is refused: the reason, in words.
+        driver.failNext('allowWrites', 'db1', 'Access denied; you need (at least one of) the SUPER privilege(s) for this operation');
+        await driver.fenceWrites(config('db1'), { timeoutMs: 1000 });
+        // A long line wraps in the scrollback at 80 columns (Ink breaks it between words).
+        await t.waitFor(
+          /MANAGER: automatic repair FAILED: could not allow writes on db1@alpha: Access\s+denied; you need \(at least one of\) the SUPER privilege\(s\) for this\s+operation/,
+          'the failed repair',
+          15_000,
+        );
+        await t.waitFor(/ALERT \(\d+ s ago\): automatic repair FAILED: could not allow writes on db1@alpha/, 'the failed repair on the status line', 5_000);
+        for (const line of rows()) expect(line.trimEnd().length, line).toBeLessThanOrEqual(80);
+        t.write('quit\r');
+        expect(await t.exited).toBe(0);
+      } finally {
+        t.kill();
+      }
+    } finally {
+      await manager.close();
     }
   }, 60_000);
 

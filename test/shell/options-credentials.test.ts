@@ -110,6 +110,7 @@ describe('statusText', () => {
       text: 'master db2 | policy AUTOMATIC | service alpha | coordinating manager db1 | manager http://m:8090',
       warning: null,
       coming: [],
+      alert: null,
     });
   });
 
