@@ -10,6 +10,10 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const [bodyFile, credentials] = process.argv.slice(2);
+if (bodyFile === undefined || credentials === undefined) {
+  process.stderr.write('usage: node bench/baseline-server.js BODY_FILE user:pass\n');
+  process.exit(2);
+}
 const body = readFileSync(bodyFile);
 const expected = `Basic ${Buffer.from(credentials).toString('base64')}`;
 const server = createServer((req, res) => {
@@ -23,7 +27,7 @@ const server = createServer((req, res) => {
 });
 server.keepAliveTimeout = 5000;
 server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address();
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
   process.stdout.write(`listening http://127.0.0.1:${port}\n`);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -11,7 +11,12 @@
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 
+/**
+ * @param {readonly string[]} argv
+ * @returns {{ url: string; connections: number; durationMs: number; warmupMs: number; auth: string | null }}
+ */
 function parseArgs(argv) {
+  /** @type {{ url: string | null; connections: number; durationMs: number; warmupMs: number; auth: string | null }} */
   const opts = { url: null, connections: 64, durationMs: 5000, warmupMs: 1000, auth: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -19,22 +24,42 @@ function parseArgs(argv) {
     if (a === '--connections') opts.connections = Number(next());
     else if (a === '--duration-ms') opts.durationMs = Number(next());
     else if (a === '--warmup-ms') opts.warmupMs = Number(next());
-    else if (a === '--auth') opts.auth = next();
-    else opts.url = a;
+    else if (a === '--auth') opts.auth = next() ?? null;
+    else if (a !== undefined) opts.url = a;
   }
   if (!opts.url) throw new Error('usage: loadgen.js URL [--connections N] [--duration-ms MS] [--warmup-ms MS] [--auth user:pass]');
-  return opts;
+  return { ...opts, url: opts.url };
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 
-/** Latency bucket in µs, 1 % wide at most, so the histogram stays small whatever the run length. */
+/**
+ * Latency bucket in µs, 1 % wide at most, so the histogram stays small whatever the run length.
+ * @param {number} us
+ * @returns {number}
+ */
 export function bucketOf(us) {
   if (us < 1000) return Math.max(1, Math.round(us));
   const step = 10 ** (Math.floor(Math.log10(us)) - 2);
   return Math.round(us / step) * step;
 }
 
+/**
+ * @typedef {object} LoadState
+ * @property {boolean} stopped
+ * @property {boolean} measuring
+ * @property {number} requests
+ * @property {number} errors
+ * @property {number} non2xx
+ * @property {Map<number, number>} histogram
+ */
+
+/**
+ * @param {URL} url
+ * @param {Buffer} request
+ * @param {LoadState} state
+ * @returns {Promise<void>}
+ */
 function runConnection(url, request, state) {
   return new Promise((resolve) => {
     const socket = connect({ host: url.hostname, port: Number(url.port) });
@@ -84,6 +109,7 @@ async function main() {
   const url = new URL(opts.url);
   const auth = opts.auth ? `authorization: Basic ${Buffer.from(opts.auth).toString('base64')}\r\n` : '';
   const request = Buffer.from(`GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n${auth}connection: keep-alive\r\n\r\n`);
+  /** @type {LoadState} */
   const state = { stopped: false, measuring: false, requests: 0, errors: 0, non2xx: 0, histogram: new Map() };
   const connections = Array.from({ length: opts.connections }, () => runConnection(url, request, state));
   await new Promise((r) => setTimeout(r, opts.warmupMs));
@@ -102,6 +128,6 @@ async function main() {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) main().catch((e) => {
-  process.stderr.write(`loadgen: ${e.message}\n`);
+  process.stderr.write(`loadgen: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(2);
 });

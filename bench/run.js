@@ -14,6 +14,14 @@ import { resolve } from 'node:path';
 import { BIN, installInterruptHandler, ROOT } from './lib/proc.js';
 import { machine, textTable, withFigures } from './lib/report.js';
 
+/** @typedef {import('./lib/report.js').BenchResults} BenchResults */
+/** @typedef {import('./lib/report.js').ItemOutcome} ItemOutcome */
+/** @typedef {(opts: import('./lib/report.js').ItemOptions) => Promise<ItemOutcome>} ItemBench */
+/** @typedef {{ id: number; key: string; title: string; load: () => Promise<ItemBench> }} BenchItem */
+/** @typedef {{ quick: boolean; only: number[] | null; out: string; docs: boolean }} BenchOptions */
+
+/** @type {readonly BenchItem[]} */
+
 export const ITEMS = [
   { id: 1, key: 'cli', title: 'cctrl start-up', load: async () => (await import('./items/cli.js')).benchCli },
   { id: 2, key: 'api', title: 'manager API under load', load: async () => (await import('./items/api.js')).benchApi },
@@ -27,10 +35,15 @@ export const ITEMS = [
 
 const USAGE = 'usage: node bench/run.js [--quick] [--only 1,2,...|cli,api,diag,failover,ls,switch,group,connector] [--out FILE] [--no-docs]';
 
+/**
+ * @param {readonly string[]} argv
+ * @returns {BenchOptions}
+ */
 export function parseArgs(argv) {
+  /** @type {BenchOptions} */
   const opts = { quick: false, only: null, out: resolve(ROOT, 'bench/results.json'), docs: true };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const a = /** @type {string} */ (argv[i]);
     const value = () => {
       const eq = a.indexOf('=');
       if (eq >= 0) return a.slice(eq + 1);
@@ -53,12 +66,19 @@ export function parseArgs(argv) {
   return opts;
 }
 
-export async function runBench(opts, log = (line) => process.stderr.write(`${line}\n`)) {
+/**
+ * @param {BenchOptions} opts
+ * @param {(line: string) => void} [log]
+ * @returns {Promise<BenchResults>}
+ */
+export async function runBench(opts, log = (line) => void process.stderr.write(`${line}\n`)) {
   for (const [name, file] of Object.entries(BIN)) {
     if (!existsSync(file)) throw new Error(`${file} is missing: build first (npm run build), then run the ${name} benchmark`);
   }
   const started = Date.now();
+  /** @type {BenchResults} */
   const results = { machine: machine(), quick: opts.quick, items: [], rows: [], notMeasured: [], durationSeconds: 0 };
+  /** @param {BenchItem} item @returns {Promise<{ item: BenchItem; outcome: ItemOutcome; seconds: number }>} */
   const runItem = async (item) => {
     log(`${item.id}. ${item.title}`);
     const itemStarted = Date.now();
@@ -67,7 +87,7 @@ export async function runBench(opts, log = (line) => process.stderr.write(`${lin
       const bench = await item.load();
       outcome = await bench({ quick: opts.quick, log });
     } catch (e) {
-      outcome = { rows: [], notMeasured: [{ item: item.id, name: item.title, why: `failed: ${e.message.split('\n')[0]}` }] };
+      outcome = { rows: [], notMeasured: [{ item: item.id, name: item.title, why: `failed: ${messageOf(e).split('\n')[0]}` }] };
     }
     return { item, outcome, seconds: (Date.now() - itemStarted) / 1000 };
   };
@@ -76,6 +96,7 @@ export async function runBench(opts, log = (line) => process.stderr.write(`${lin
   // the others, so the whole run fits in two minutes; a full run keeps every item alone.
   const background = opts.quick ? selected.filter((item) => item.key === 'failover') : [];
   const pending = background.map(runItem);
+  /** @type {Array<{ item: BenchItem; outcome: ItemOutcome; seconds: number }>} */
   const done = [];
   for (const item of selected) if (!background.includes(item)) done.push(await runItem(item));
   done.push(...(await Promise.all(pending)));
@@ -89,20 +110,25 @@ export async function runBench(opts, log = (line) => process.stderr.write(`${lin
   return results;
 }
 
+/** @param {unknown} e */
+function messageOf(e) {
+  return e instanceof Error ? e.message : String(e);
+}
+
 async function main() {
   let opts;
   try {
     opts = parseArgs(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`${e.message}\n`);
-    return e.exitCode ?? 2;
+    process.stderr.write(`${messageOf(e)}\n`);
+    return /** @type {{ exitCode?: number }} */ (e).exitCode ?? 2;
   }
   installInterruptHandler();
   let results;
   try {
     results = await runBench(opts);
   } catch (e) {
-    process.stderr.write(`bench: ${e.message}\n`);
+    process.stderr.write(`bench: ${messageOf(e)}\n`);
     return 1;
   }
   process.stdout.write(`\n${textTable(results)}`);

@@ -13,11 +13,17 @@ import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { median } from '../lib/stats.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const [mode, input, out, hostsArg, filesArg] = process.argv.slice(2);
 
+/**
+ * @param {number} bytes
+ * @param {number} seed
+ */
 function logText(bytes, seed) {
+  /** @type {string[]} */
   const lines = [];
   let size = 0;
   let x = seed;
@@ -30,8 +36,15 @@ function logText(bytes, seed) {
   return lines.join('').slice(0, bytes);
 }
 
-async function ours(hosts, files) {
-  const { DiagArchive, HostPart } = await import(join(ROOT, 'dist/src/diag/archive.js'));
+/**
+ * The toolkit's writer: one part per host, compressed in parallel, then added to the archive.
+ * @param {string} input
+ * @param {string} out
+ * @param {number} hosts
+ * @param {number} files
+ */
+async function ours(input, out, hosts, files) {
+  const { DiagArchive, HostPart } = /** @type {typeof import('../../src/diag/archive.js')} */ (await import(join(ROOT, 'dist/src/diag/archive.js')));
   const archive = await DiagArchive.create(out, 'bundle');
   const mtime = new Date();
   await Promise.all(
@@ -49,8 +62,22 @@ async function ours(hosts, files) {
   await archive.finish();
 }
 
-async function viaArchiver(hosts, files) {
-  const { default: archiver } = await import('archiver');
+/**
+ * `archiver` is no dependency of the toolkit (docs/PERFORMANCE.md): installed only for this
+ * comparison, so it is imported by a name the type checker does not resolve, with the little of
+ * its API used here.
+ * @typedef {import('node:stream').Readable & { file(path: string, data: { name: string }): void; finalize(): Promise<void> }} ArchiverStream
+ */
+const ARCHIVER = 'archiver';
+
+/**
+ * @param {string} input
+ * @param {string} out
+ * @param {number} hosts
+ * @param {number} files
+ */
+async function viaArchiver(input, out, hosts, files) {
+  const { default: archiver } = /** @type {{ default: (format: 'tar', options: object) => ArchiverStream }} */ (await import(ARCHIVER));
   const archive = archiver('tar', { gzip: true, gzipOptions: { level: 1 } });
   const done = pipeline(archive, createWriteStream(out));
   for (let h = 0; h < hosts; h++) for (let f = 0; f < files; f++) archive.file(join(input, `h${h}`, `f${f}.log`), { name: `bundle/h${h}/f${f}.log` });
@@ -59,9 +86,13 @@ async function viaArchiver(hosts, files) {
 }
 
 if (mode === 'ours' || mode === 'archiver') {
+  if (input === undefined || out === undefined) {
+    process.stderr.write('usage (one run, as the comparison starts it): node bench/compare/archiver.mjs ours|archiver INPUT_DIR OUT.tgz HOSTS FILES\n');
+    process.exit(2);
+  }
   const started = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
-  await (mode === 'ours' ? ours : viaArchiver)(Number(hostsArg), Number(filesArg));
+  await (mode === 'ours' ? ours : viaArchiver)(input, out, Number(hostsArg), Number(filesArg));
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   const cpu = process.cpuUsage(cpu0);
   process.stdout.write(JSON.stringify({ wallMs, cpuMs: (cpu.user + cpu.system) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, bytes: statSync(out).size }) + '\n');
@@ -73,9 +104,13 @@ if (mode === 'ours' || mode === 'archiver') {
       mkdirSync(join(dir, `h${h}`));
       for (let f = 0; f < files; f++) writeFileSync(join(dir, `h${h}`, `f${f}.log`), logText(mib * 2 ** 20, h * 100 + f + 1));
     }
+    /** @typedef {{ wallMs: number; cpuMs: number; maxRssMiB: number; bytes: number }} Run */
+    /** @type {{ ours: Run[]; archiver: Run[] }} */
     const results = { ours: [], archiver: [] };
     for (let r = 0; r < runs; r++) {
-      for (const m of r % 2 ? ['archiver', 'ours'] : ['ours', 'archiver']) {
+      /** @type {Array<'ours' | 'archiver'>} */
+      const order = r % 2 ? ['archiver', 'ours'] : ['ours', 'archiver'];
+      for (const m of order) {
         const target = join(dir, `${m}-${r}.tgz`);
         const p = spawnSync(process.execPath, [import.meta.filename, m, dir, target, String(hosts), String(files)], { encoding: 'utf8' });
         if (p.status !== 0) throw new Error(`${m}: ${p.stderr}`);
@@ -85,11 +120,10 @@ if (mode === 'ours' || mode === 'archiver') {
         rmSync(target);
       }
     }
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     console.log(`${hosts} hosts x ${files} files x ${mib} MiB = ${hosts * files * mib} MiB of logs, ${runs} runs each, medians:`);
     console.log('| writer | wall ms | CPU ms | CPU / wall | peak RSS MiB | archive MiB |');
     console.log('|---|---:|---:|---:|---:|---:|');
-    for (const m of ['ours', 'archiver']) {
+    for (const m of /** @type {const} */ (['ours', 'archiver'])) {
       const rs = results[m];
       const wall = median(rs.map((x) => x.wallMs));
       const cpu = median(rs.map((x) => x.cpuMs));

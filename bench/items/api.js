@@ -15,6 +15,11 @@ const BASELINE_SERVER = resolve(import.meta.dirname, '../baseline-server.js');
 const PATH = '/api/v2/manager/status/service/alpha';
 const CONNECTIONS = 64;
 
+/**
+ * @param {string} bodyFile
+ * @param {string} credentials `user:pass`
+ * @returns {Promise<{ url: string; stop: () => void }>}
+ */
 function startBaselineServer(bodyFile, credentials) {
   const child = spawn(process.execPath, [BASELINE_SERVER, bodyFile, credentials], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolveStart, reject) => {
@@ -22,14 +27,22 @@ function startBaselineServer(bodyFile, credentials) {
     child.stdout.setEncoding('utf8').on('data', (c) => {
       out += c;
       const m = /listening (\S+)/.exec(out);
-      if (m) resolveStart({ url: m[1], stop: () => child.kill('SIGTERM') });
+      if (m) resolveStart({ url: /** @type {string} */ (m[1]), stop: () => child.kill('SIGTERM') });
     });
     child.once('exit', (code) => reject(new Error(`baseline server exited ${code}`)));
   });
 }
 
+/**
+ * @param {string} url
+ * @param {string} credentials
+ * @param {number} durationMs
+ * @param {number} warmupMs
+ * @returns {Promise<{ rps: number; p50: number; p99: number }>}
+ */
 async function load(url, credentials, durationMs, warmupMs) {
   const r = await runOk(process.execPath, [LOADGEN, `${url}${PATH}`, '--connections', String(CONNECTIONS), '--duration-ms', String(durationMs), '--warmup-ms', String(warmupMs), '--auth', credentials]);
+  /** @type {{ requests: number; errors: number; non2xx: number; seconds: number; histogram: Record<string, number> }} */
   const res = JSON.parse(r.stdout);
   if (res.errors > 0 || res.non2xx > 0 || res.requests === 0) {
     throw new Error(`load on ${url}: ${res.requests} requests, ${res.errors} connection errors, ${res.non2xx} non-2xx answers`);
@@ -37,11 +50,16 @@ async function load(url, credentials, durationMs, warmupMs) {
   return { rps: res.requests / res.seconds, p50: histogramPercentile(res.histogram, 50), p99: histogramPercentile(res.histogram, 99) };
 }
 
+/**
+ * @param {import('../lib/report.js').ItemOptions & { sizes?: number[] }} opts
+ * @returns {Promise<import('../lib/report.js').ItemOutcome>}
+ */
 export async function benchApi({ quick, log, sizes = [3, 30, 300] }) {
   const runs = quick ? 2 : 3;
   const durationMs = quick ? 1500 : 5000;
   const warmupMs = quick ? 300 : 1000;
   const dir = mkdtempSync(join(tmpdir(), 'bench-api-'));
+  /** @type {import('../lib/report.js').BenchRow[]} */
   const rows = [];
   try {
     for (const n of sizes) {
@@ -64,6 +82,7 @@ export async function benchApi({ quick, log, sizes = [3, 30, 300] }) {
           m.push(await load(mgr.url, credentials, durationMs, warmupMs));
           b.push(await load(baseline.url, credentials, durationMs, warmupMs));
         }
+        /** @param {typeof m} xs @param {'rps' | 'p50' | 'p99'} k */
         const med = (xs, k) => median(xs.map((x) => x[k]));
         const target = n === 30;
         rows.push({

@@ -9,7 +9,14 @@ import { interleaved, median, ratio } from '../lib/stats.js';
 
 const PROMPT = /\[LOGICAL(:EXPERT)?\] \/\S* >/;
 
-/** Milliseconds from spawning under a pty until its output matches `ready`. */
+/**
+ * Milliseconds from spawning under a pty until its output matches `ready`.
+ * @param {typeof import('node-pty')} pty
+ * @param {string[]} args
+ * @param {RegExp} ready
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {Promise<number>}
+ */
 async function timeToOutput(pty, args, ready, env) {
   const started = process.hrtime.bigint();
   const term = pty.spawn(process.execPath, args, { name: 'xterm-color', cols: 100, rows: 40, cwd: process.cwd(), env });
@@ -26,11 +33,11 @@ async function timeToOutput(pty, args, ready, env) {
       });
       term.onExit(({ exitCode }) => {
         clearTimeout(timer);
-        if (!ready.test(out)) reject(new Error(`exited ${exitCode} before the prompt; output: ${JSON.stringify(out.slice(-300))}`));
+        if (!ready.test(stripVTControlCharacters(out))) reject(new Error(`exited ${exitCode} before the prompt; output: ${JSON.stringify(out.slice(-300))}`));
       });
     });
   } finally {
-    await new Promise((r) => {
+    await new Promise(/** @param {(value?: unknown) => void} r */ (r) => {
       term.onExit(() => r());
       try {
         term.kill('SIGKILL');
@@ -42,10 +49,16 @@ async function timeToOutput(pty, args, ready, env) {
   }
 }
 
+/**
+ * @param {import('../lib/report.js').ItemOptions} opts
+ * @returns {Promise<import('../lib/report.js').ItemOutcome>}
+ */
 export async function benchCli({ quick, log }) {
   const runs = quick ? 5 : 15;
   const mgr = await startManager(['--demo']);
+  /** @type {import('../lib/report.js').BenchRow[]} */
   const rows = [];
+  /** @type {import('../lib/report.js').NotMeasured[]} */
   const notMeasured = [];
   try {
     const connect = ['--manager', mgr.url, '--user', mgr.user, '--password', mgr.password];
@@ -71,7 +84,7 @@ export async function benchCli({ quick, log }) {
     try {
       pty = (await import('node-pty')).default;
     } catch (e) {
-      notMeasured.push({ item: 1, name: 'cctrl prompt under a pty', why: `node-pty cannot load: ${e.message}` });
+      notMeasured.push({ item: 1, name: 'cctrl prompt under a pty', why: `node-pty cannot load: ${e instanceof Error ? e.message : String(e)}` });
     }
     if (pty) {
       const ptyRuns = quick ? 3 : 10;
@@ -83,6 +96,7 @@ export async function benchCli({ quick, log }) {
         node: () => timeToOutput(pty, ['-e', floorScript], PROMPT, env),
       });
       // What loading the UI libraries alone costs: the floor of any Ink program's first frame.
+      /** @type {number[]} */
       const inkFloor = [];
       for (let i = 0; i < ptyRuns; i++) {
         inkFloor.push((await runOk(process.execPath, ['--input-type=module', '-e', "await import('ink'); await import('react')"], { cwd: ROOT })).ms);

@@ -27,20 +27,31 @@ import { join, resolve } from 'node:path';
 import { api, onInterrupt, sleep, startManager, stopChild } from '../lib/proc.js';
 import { median, ratio } from '../lib/stats.js';
 
+/** @typedef {typeof import('../../test/helpers/mariadb.js')} MariaDbHelpers */
+/** @typedef {typeof import('../../test/helpers/connector.js')} ConnectorHelpers */
+/** @typedef {import('../lib/proc.js').BenchManager} BenchManager */
+/** @typedef {{ host: string; port: number }} Backend */
+/** @typedef {import('../lib/report.js').BenchRow} BenchRow */
+
 const ITEM = 8;
 const THREADS = 16;
 const TESTS = ['oltp_point_select', 'oltp_read_write'];
 const SWITCHES = 3;
 
+/** @returns {Promise<number>} */
 async function freePort(host = '127.0.0.1') {
   const s = net.createServer();
-  await new Promise((r) => s.listen(0, host, r));
-  const { port } = s.address();
+  await new Promise((r) => s.listen(0, host, () => r(undefined)));
+  const { port } = /** @type {net.AddressInfo} */ (s.address());
   await new Promise((r) => s.close(r));
   return port;
 }
 
-/** HAProxy in TCP mode in front of one server, in the foreground; resolves once it accepts connections. */
+/**
+ * HAProxy in TCP mode in front of one server, in the foreground; resolves once it accepts connections.
+ * @param {string} dir
+ * @param {Backend} backend
+ */
 async function startHaproxy(dir, backend) {
   const port = await freePort();
   const config = join(dir, 'haproxy.cfg');
@@ -84,6 +95,7 @@ async function startHaproxy(dir, backend) {
 /**
  * The floor of any Node.js proxy: a bare pipe (net.connect + pipe both ways, nothing else), in
  * its own process, as a reference for what the connector adds over Node itself.
+ * @param {Backend} backend
  */
 async function startBarePipe(backend) {
   const port = await freePort();
@@ -99,14 +111,23 @@ async function startBarePipe(backend) {
 /** Ids of app.writes, never reused across the writers of a run. */
 let nextId = 1;
 
-/** A writer opening a new connection for every write: acknowledgements and failed connections, timed. */
+/**
+ * A writer opening a new connection for every write: acknowledgements and failed connections, timed.
+ * @param {typeof import('mysql2/promise')} mysql
+ * @param {number} port
+ * @param {string} user
+ * @param {string} password
+ */
 function startWriter(mysql, port, user, password) {
+  /** @type {number[]} */
   const acks = [];
+  /** @type {Array<{ at: number; started: number; connected: boolean; code: string }>} */
   const failures = [];
   let stopping = false;
   const loop = (async () => {
     while (!stopping) {
       const started = Date.now();
+      /** @type {import('mysql2/promise').Connection | null} */
       let conn = null;
       let connected = false;
       try {
@@ -115,7 +136,8 @@ function startWriter(mysql, port, user, password) {
         await conn.query({ sql: 'INSERT INTO writes (id) VALUES (?)', values: [nextId++], timeout: 10_000 });
         acks.push(Date.now());
       } catch (e) {
-        failures.push({ at: Date.now(), started, connected, code: e.code ?? String(e.message) });
+        const error = /** @type {{ code?: string; message?: string }} */ (e);
+        failures.push({ at: Date.now(), started, connected, code: error.code ?? String(error.message) });
         await sleep(10);
       } finally {
         conn?.destroy();
@@ -125,6 +147,11 @@ function startWriter(mysql, port, user, password) {
   return { acks, failures, stop: async () => ((stopping = true), await loop, { acks, failures }) };
 }
 
+/**
+ * @param {BenchManager} mgr
+ * @param {string} taskId
+ * @returns {Promise<import('../../src/manager/model.js').TaskStatus>}
+ */
 async function waitTask(mgr, taskId) {
   for (;;) {
     const t = await api(mgr, 'GET', `/api/v2/manager/task/${encodeURIComponent(taskId)}`);
@@ -133,11 +160,17 @@ async function waitTask(mgr, taskId) {
   }
 }
 
+/**
+ * @param {import('../lib/report.js').ItemOptions} opts
+ * @returns {Promise<import('../lib/report.js').ItemOutcome>}
+ */
 export async function benchConnector({ quick, log }) {
+  /** @type {BenchRow[]} */
   const rows = [];
+  /** @type {import('../lib/report.js').NotMeasured[]} */
   const notMeasured = [];
-  const helpers = await importTestHelper('mariadb');
-  const conn = await importTestHelper('connector');
+  const helpers = /** @type {MariaDbHelpers} */ (await importTestHelper('mariadb'));
+  const conn = /** @type {ConnectorHelpers} */ (await importTestHelper('connector'));
   const missing = helpers.mariadbMissing() ?? conn.sysbenchMissing();
   if (missing) return { rows, notMeasured: [{ item: ITEM, name: 'connector', why: missing }] };
   const noHaproxy = conn.haproxyMissing();
@@ -148,6 +181,7 @@ export async function benchConnector({ quick, log }) {
 
   log('  connector: starting 3 mariadbd');
   const cluster = await helpers.startMariaDbCluster({ count: 3 });
+  /** @type {Array<() => Promise<unknown>>} */
   const cleanups = [() => cluster.stop()];
   const forget = onInterrupt(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -172,6 +206,7 @@ export async function benchConnector({ quick, log }) {
     // The manager sees the servers before the connector asks it for routes.
     for (let i = 0; i < 200; i++) {
       const s = await api(mgr, 'GET', '/api/v2/manager/status/service/alpha');
+      /** @type {import('../../src/manager/model.js').DataSourceStatus[]} */
       const datasources = s.datasourceDetails ?? s.datasources;
       if (datasources.every((d) => d.state === 'ONLINE') && datasources.filter((d) => d.role === 'slave').every((d) => d.replicator?.state === 'ONLINE')) break;
       await sleep(100);
@@ -185,29 +220,35 @@ export async function benchConnector({ quick, log }) {
       if (!profileDir) return;
       const { selfTimes } = await import('../lib/cpu-profile.js');
       const newest = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profileDir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-      if (!newest) return log(`  connector profile: none written in ${profileDir}`);
+      if (!newest) return void log(`  connector profile: none written in ${profileDir}`);
       log(`  connector profile (${newest}), self time:`);
       for (const { share, name } of selfTimes(JSON.parse(readFileSync(newest, 'utf8')), 12)) log(`    ${(share * 100).toFixed(1).padStart(5)} %  ${name}`);
     });
     const connectorPort = await connector.ready;
+    /** @type {{ port: number; stop: () => Promise<void> } | null} */
     let haproxy = null;
     if (noHaproxy) notMeasured.push({ item: ITEM, name: 'connector vs HAProxy', why: noHaproxy });
     else {
-      haproxy = await startHaproxy(dir, { host: db1.host, port: db1.port });
-      cleanups.push(() => haproxy.stop());
+      const started = await startHaproxy(dir, { host: db1.host, port: db1.port });
+      haproxy = started;
+      cleanups.push(() => started.stop());
     }
 
     const pipe = await startBarePipe({ host: db1.host, port: db1.port });
     cleanups.push(() => pipe.stop());
+    /** @typedef {'connector' | 'HAProxy' | 'bare Node pipe' | 'direct'} TargetName */
+    /** @type {Array<[TargetName, Backend]>} */
     const targets = [
       ['connector', { host: '127.0.0.1', port: connectorPort }],
-      ...(haproxy ? [['HAProxy', { host: '127.0.0.1', port: haproxy.port }]] : []),
+      ...(haproxy ? /** @type {Array<[TargetName, Backend]>} */ ([['HAProxy', { host: '127.0.0.1', port: haproxy.port }]]) : []),
       ['bare Node pipe', { host: '127.0.0.1', port: pipe.port }],
       ['direct', { host: db1.host, port: db1.port }],
     ];
     for (const test of TESTS) {
-      const tps = Object.fromEntries(targets.map(([n]) => [n, []]));
-      const p99 = Object.fromEntries(targets.map(([n]) => [n, []]));
+      /** @type {Record<TargetName, number[]>} */
+      const tps = { connector: [], HAProxy: [], 'bare Node pipe': [], direct: [] };
+      /** @type {Record<TargetName, number[]>} */
+      const p99 = { connector: [], HAProxy: [], 'bare Node pipe': [], direct: [] };
       for (let r = 0; r < rounds; r++) {
         for (const [name, t] of targets) {
           const res = await conn.sysbenchRun(test, { ...t, user: helpers.APP_USER, password: helpers.APP_PASSWORD, db: 'app' }, { threads: THREADS, seconds, tables: 4, tableSize, ignoreErrors: '1213,1205' }).done;
@@ -218,6 +259,14 @@ export async function benchConnector({ quick, log }) {
         }
       }
       const short = test.replace('oltp_', '');
+      /**
+       * @param {'tps' | 'p99'} what
+       * @param {string} unit
+       * @param {Exclude<TargetName, 'connector'>} against
+       * @param {string} [target]
+       * @param {(ratio: number) => boolean} [pass]
+       * @returns {BenchRow}
+       */
       const row = (what, unit, against, target, pass) => {
         const series = what === 'tps' ? tps : p99;
         const value = median(series.connector);
@@ -226,7 +275,7 @@ export async function benchConnector({ quick, log }) {
           item: ITEM, name: `${short} ${what === 'tps' ? 'throughput' : 'p99 latency'}, connector vs ${against}`, unit,
           value, samples: series.connector, baselineName: { HAProxy: 'HAProxy, TCP mode', direct: 'direct to the master', 'bare Node pipe': 'a bare Node pipe' }[against],
           baseline, baselineSamples: series[against], ratio: ratio(value, baseline),
-          ...(target ? { target, pass: pass(ratio(value, baseline)) } : { note: against === 'direct' ? 'the limit' : 'what Node itself costs' }),
+          ...(target && pass ? { target, pass: pass(ratio(value, baseline)) } : { note: against === 'direct' ? 'the limit' : 'what Node itself costs' }),
         };
       };
       if (haproxy) {
@@ -240,6 +289,7 @@ export async function benchConnector({ quick, log }) {
 
     // ---- write unavailability across a switch ----
     log(`  connector: ${SWITCHES} switches under a writer opening a new connection per write`);
+    /** @type {number[]} */
     const gaps = [];
     let connectFailures = 0;
     let cutWrites = 0;
@@ -258,25 +308,25 @@ export async function benchConnector({ quick, log }) {
         await writer.stop();
         throw new Error(`switch ${i + 1} ended ${task.state}: ${JSON.stringify(task.taskResult)}`);
       }
-      master = task.taskResult?.newPrimary ?? master;
+      master = String(task.taskResult?.['newPrimary'] ?? master);
       const after = Date.now();
       await sleep(1000);
       const { acks, failures } = await writer.stop();
       // The longest stretch without an acknowledged write from just before the switch to just after it.
       const around = acks.filter((t) => t >= before - 1000 && t <= after + 1000);
       let gap = 0;
-      for (let k = 1; k < around.length; k++) gap = Math.max(gap, around[k] - around[k - 1]);
+      for (let k = 1; k < around.length; k++) gap = Math.max(gap, /** @type {number} */ (around[k]) - /** @type {number} */ (around[k - 1]));
       gaps.push(gap);
       connectFailures += failures.filter((f) => !f.connected).length;
       cutWrites += failures.filter((f) => f.connected).length;
       const codes = [...new Set(failures.map((f) => f.code))].join(', ');
-      log(`  switch ${i + 1} to ${task.taskResult?.newPrimary}: longest gap ${gap} ms, ${failures.length} failed${codes ? ` (${codes})` : ''}`);
+      log(`  switch ${i + 1} to ${task.taskResult?.['newPrimary']}: longest gap ${gap} ms, ${failures.length} failed${codes ? ` (${codes})` : ''}`);
       // Let the old master settle as a slave before the next switch chooses among them.
       await sleep(1500);
     }
     } catch (e) {
       // The throughput rows above stand; the switch rows are not measured, and say why.
-      notMeasured.push({ item: ITEM, name: 'connector across switches', why: `failed: ${e.message.split('\n')[0]}` });
+      notMeasured.push({ item: ITEM, name: 'connector across switches', why: `failed: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}` });
       return { rows, notMeasured };
     }
     rows.push({

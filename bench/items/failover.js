@@ -7,19 +7,29 @@
 import { api, startManager } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
 
+/** @typedef {import('../../src/manager/model.js').DataSourceStatus} DataSourceStatus */
+/** @typedef {import('../../src/manager/model.js').ManagerEvent} ManagerEvent */
+/** @typedef {import('../lib/proc.js').BenchManager} BenchManager */
+
 const SAMPLE_PERIOD_S = 10;
+/** @type {Record<'dataserver-stop' | 'host-down', { threshold: number; shows: (ds: DataSourceStatus) => boolean }>} */
 const FAULTS = {
   'dataserver-stop': { threshold: 1, shows: (ds) => ds.dataServer?.state !== 'ONLINE' },
   'host-down': { threshold: 2, shows: (ds) => ds.dataServer?.state !== 'ONLINE' || ds.manager?.state !== 'ONLINE' },
 };
 
-/** Reads server-sent events from the manager, calling onEvent(type, data) until it returns true. */
+/**
+ * Reads server-sent events from the manager, calling onEvent(event) until it returns true.
+ * @param {BenchManager} mgr
+ * @param {(event: ManagerEvent) => boolean} onEvent
+ * @param {AbortSignal} signal
+ */
 async function followEvents(mgr, onEvent, signal) {
   const res = await fetch(`${mgr.url}/api/v2/manager/events?service=alpha`, {
     headers: { authorization: `Basic ${Buffer.from(`${mgr.user}:${mgr.password}`).toString('base64')}` },
     signal,
   });
-  if (!res.ok) throw new Error(`events: HTTP ${res.status}`);
+  if (!res.ok || !res.body) throw new Error(`events: HTTP ${res.status}`);
   const decoder = new TextDecoder();
   let buffer = '';
   for await (const chunk of res.body) {
@@ -30,32 +40,39 @@ async function followEvents(mgr, onEvent, signal) {
       buffer = buffer.slice(end + 2);
       const type = /^event: (.*)$/m.exec(block)?.[1];
       const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (type && data && onEvent(type, JSON.parse(data), Date.now())) return;
+      if (type && data && onEvent(JSON.parse(data))) return;
     }
   }
 }
 
+/**
+ * @param {keyof typeof FAULTS} fault
+ * @param {number} timeoutMs
+ */
 async function oneFailover(fault, timeoutMs) {
   const mgr = await startManager(['--demo', '--property=policy.mode=automatic']);
   const abort = new AbortController();
   try {
     const { threshold, shows } = FAULTS[fault];
+    /** @type {number | null} */
     let detectedAt = null;
+    /** @type {number | null} */
     let promotedAt = null;
+    /** @type {number | null} */
     let injectedAt = null;
     const done = followEvents(
       mgr,
-      (type, data) => {
+      (data) => {
         // Only a sample taken after the injection counts: the injection itself republishes the
         // previous sample's status.
-        const sampledAt = type === 'state' ? Date.parse(data.status.sampledAt) : NaN;
-        if (injectedAt !== null && detectedAt === null && sampledAt >= injectedAt) {
+        const sampledAt = data.type === 'state' ? Date.parse(data.status.sampledAt) : NaN;
+        if (data.type === 'state' && injectedAt !== null && detectedAt === null && sampledAt >= injectedAt) {
           const master = data.status.datasources.find((d) => d.name === 'db1');
           if (master && shows(master)) detectedAt = sampledAt;
         }
-        if (type === 'task-end' && data.task.operation.startsWith('failover')) {
+        if (data.type === 'task-end' && data.task.operation.startsWith('failover')) {
           if (data.task.state !== 'complete') throw new Error(`failover task ended ${data.task.state}: ${JSON.stringify(data.task.taskResult)}`);
-          promotedAt = Date.parse(data.task.endTime);
+          promotedAt = Date.parse(data.task.endTime ?? '');
           return true;
         }
         return false;
@@ -76,6 +93,7 @@ async function oneFailover(fault, timeoutMs) {
       clearTimeout(timer);
     }
     if (detectedAt === null) throw new Error(`the fault ${fault} was never seen in a sample before the failover`);
+    if (promotedAt === null || Number.isNaN(promotedAt)) throw new Error(`the failover after ${fault} ended without an end time`);
     const expectedMs = (threshold + 1) * SAMPLE_PERIOD_S * 1000;
     return { fault, expectedMs, detectionToPromotionMs: promotedAt - detectedAt, differenceMs: promotedAt - detectedAt - expectedMs };
   } finally {
@@ -84,19 +102,25 @@ async function oneFailover(fault, timeoutMs) {
   }
 }
 
+/**
+ * @param {import('../lib/report.js').ItemOptions} opts
+ * @returns {Promise<import('../lib/report.js').ItemOutcome>}
+ */
 export async function benchFailover({ quick, log }) {
+  const faults = /** @type {Array<keyof typeof FAULTS>} */ (Object.keys(FAULTS));
   // Quick: one stopped database server (20 s after detection); full: three of each fault.
-  const plan = quick ? ['dataserver-stop'] : Object.keys(FAULTS).flatMap((f) => [f, f, f]);
+  /** @type {Array<keyof typeof FAULTS>} */
+  const plan = quick ? ['dataserver-stop'] : faults.flatMap((f) => [f, f, f]);
   log(`  ${plan.length} demo manager(s) side by side, a fault on the master of each (${quick ? 30 : 45} s or so in real time)`);
   const results = await Promise.all(plan.map((f) => oneFailover(f, 90_000)));
-  const rows = Object.keys(FAULTS).filter((fault) => plan.includes(fault)).map((fault) => {
+  const rows = faults.filter((fault) => plan.includes(fault)).map((fault) => {
     const mine = results.filter((r) => r.fault === fault);
     const diffs = mine.map((r) => r.differenceMs);
     const worst = Math.max(...diffs.map(Math.abs));
     return {
       item: 4, name: `failover after ${fault}: detection to promotion`, unit: 'ms', value: median(mine.map((r) => r.detectionToPromotionMs)),
       samples: mine.map((r) => r.detectionToPromotionMs),
-      baselineName: `(threshold ${FAULTS[fault].threshold} + 1) x 10 s`, baseline: mine[0].expectedMs, baselineSamples: [],
+      baselineName: `(threshold ${FAULTS[fault].threshold} + 1) x 10 s`, baseline: mine[0]?.expectedMs, baselineSamples: [],
       difference: median(diffs), differenceSamples: diffs,
       target: '|difference| < 1000 ms', pass: worst < 1000,
       note: `difference median ${Math.round(median(diffs))} ms, worst ${Math.round(worst)} ms`,

@@ -24,10 +24,23 @@ import { api, runOk, simulatedServiceProperties, sleep, startManager } from '../
 import { median, ratio } from '../lib/stats.js';
 import { importTestHelper } from '../lib/ts-helpers.js';
 
+/** @typedef {import('../lib/proc.js').BenchManager} BenchManager */
+/** @typedef {import('../../test/helpers/etcd.js').EtcdCluster} EtcdCluster */
+/** @typedef {typeof import('../../test/helpers/manager-group.js')} GroupHelpers */
+/** @typedef {import('../../test/helpers/manager-group.js').GroupEnv} GroupEnv */
+/** @typedef {{ name: string; mgr: BenchManager }} Member */
+/** @typedef {import('../../src/manager/model.js').TaskStatus} TaskStatus */
+
 const TTL_SECONDS = 3;
 const LOADGEN = resolve(import.meta.dirname, '../loadgen.js');
 const STATUS = '/api/v2/manager/status/service/alpha';
 
+/**
+ * @param {EtcdCluster} etcd
+ * @param {string} dir
+ * @param {string} prefix
+ * @returns {Promise<Member[]>}
+ */
 async function startGroup(etcd, dir, prefix) {
   const config = join(dir, 'alpha.properties');
   writeFileSync(config, simulatedServiceProperties(3, ['policy.liveness.samplePeriod=10']));
@@ -47,6 +60,7 @@ async function startGroup(etcd, dir, prefix) {
   return members;
 }
 
+/** @param {BenchManager} mgr */
 async function isCoordinator(mgr) {
   try {
     return (await api(mgr, 'GET', '/api/v2/manager/status')).isCoordinator === true;
@@ -55,6 +69,11 @@ async function isCoordinator(mgr) {
   }
 }
 
+/**
+ * @param {readonly Member[]} members
+ * @param {number} timeoutMs
+ * @returns {Promise<Member>}
+ */
 async function waitForCoordinator(members, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -64,6 +83,11 @@ async function waitForCoordinator(members, timeoutMs) {
   throw new Error(`no coordinator within ${timeoutMs} ms`);
 }
 
+/**
+ * @param {EtcdCluster} etcd
+ * @param {string} dir
+ * @param {number} run
+ */
 async function oneTakeover(etcd, dir, run) {
   const members = await startGroup(etcd, dir, `/bench-${process.pid}-${run}`);
   try {
@@ -79,21 +103,33 @@ async function oneTakeover(etcd, dir, run) {
   }
 }
 
+/**
+ * Requests per second on the status API.
+ * @param {BenchManager} mgr
+ * @param {number} durationMs
+ * @param {number} warmupMs
+ */
 async function load(mgr, durationMs, warmupMs) {
   const credentials = `${mgr.user}:${mgr.password}`;
   const r = await runOk(process.execPath, [LOADGEN, `${mgr.url}${STATUS}`, '--connections', '64', '--duration-ms', String(durationMs), '--warmup-ms', String(warmupMs), '--auth', credentials]);
+  /** @type {{ requests: number; errors: number; non2xx: number; seconds: number }} */
   const res = JSON.parse(r.stdout);
   if (res.errors > 0 || res.non2xx > 0 || res.requests === 0) throw new Error(`load on ${mgr.url}: ${res.requests} requests, ${res.errors} errors, ${res.non2xx} non-2xx`);
   return res.requests / res.seconds;
 }
 
+/**
+ * @param {import('../lib/report.js').ItemOptions} opts
+ * @returns {Promise<import('../lib/report.js').ItemOutcome>}
+ */
 export async function benchGroup({ quick, log }) {
-  const helpers = await importTestHelper('etcd');
+  const helpers = /** @type {typeof import('../../test/helpers/etcd.js')} */ (await importTestHelper('etcd'));
   if (!helpers.etcdAvailable()) return { rows: [], notMeasured: [{ item: 7, name: 'manager group', why: `etcd is not installed (${helpers.etcdSkipReason})` }] };
   const runs = quick ? 1 : 3;
   const dir = mkdtempSync(join(tmpdir(), 'bench-group-'));
   log(`  3 etcd members, 3 managers (TTL ${TTL_SECONDS} s): ${runs} kill -9 takeover(s), then the status API on a follower and on a manager alone`);
   const etcd = await helpers.startEtcdCluster();
+  /** @type {import('../lib/report.js').BenchRow[]} */
   const rows = [];
   try {
     const takeovers = [];
@@ -116,7 +152,10 @@ export async function benchGroup({ quick, log }) {
     try {
       const coordinator = await waitForCoordinator(members, 10_000);
       const follower = members.find((m) => m !== coordinator);
+      if (!follower) throw new Error('the group has no follower');
+      /** @type {number[]} */
       const f = [];
+      /** @type {number[]} */
       const a = [];
       for (let i = 0; i < (quick ? 2 : 3); i++) {
         f.push(await load(follower.mgr, durationMs, warmupMs));
@@ -136,6 +175,7 @@ export async function benchGroup({ quick, log }) {
     await etcd.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
+  /** @type {import('../lib/report.js').NotMeasured[]} */
   const notMeasured = [];
   await benchCoordinatorChangeFailover({ runs, log, rows, notMeasured });
   return { rows, notMeasured };
@@ -154,6 +194,8 @@ const FAILOVER_ROW = 'failover with the coordinator killed mid-interval';
  * count (threshold + 1) x period before failing over. Its time is when that sample was requested,
  * which is at most one poll (20 ms, plus a loopback round trip) after the observation; the kill
  * comes up to one sample period (plus the ping) before it (detectMs in the note).
+ * @param {GroupEnv} env
+ * @param {GroupHelpers} group
  */
 async function oneCoordinatorChangeFailover(env, group) {
   await env.reset();
@@ -161,15 +203,17 @@ async function oneCoordinatorChangeFailover(env, group) {
   if ((await env.masterOf(coordinator)) !== 'db1') throw new Error(`after reset ${coordinator} does not show db1 the master`);
   const intervalMs = (env.failThreshold + 1) * env.samplePeriodSeconds * 1000;
 
-  let detectedAt = null;
+  /** When the coordinator's status first showed db1 down (set by the poller). */
+  const detection = { at: /** @type {number | null} */ (null) };
   let polling = true;
   const poller = (async () => {
-    while (polling && detectedAt === null) {
+    while (polling && detection.at === null) {
       const at = Date.now();
       try {
+        /** @type {import('../../src/manager/model.js').ServiceStatus} */
         const s = await env.serviceStatus(coordinator);
         const db1 = s.datasources.find((d) => d.name === 'db1');
-        if (db1 && db1.dataServer?.state !== 'ONLINE') detectedAt = at;
+        if (db1 && db1.dataServer?.state !== 'ONLINE') detection.at = at;
       } catch {
         // no answer this time: the next sample
       }
@@ -179,12 +223,14 @@ async function oneCoordinatorChangeFailover(env, group) {
   const killedAt = Date.now();
   await env.db.kill9('db1');
   try {
-    await group.waitUntil('the coordinator to see db1 not ONLINE', 10_000, () => detectedAt !== null, 10);
+    await group.waitUntil('the coordinator to see db1 not ONLINE', 10_000, () => detection.at !== null, 10);
   } finally {
     polling = false;
     await poller;
   }
-  await sleep(Math.max(0, detectedAt + intervalMs / 2 - Date.now()));
+  const detected = detection.at;
+  if (detected === null) throw new Error('the coordinator never showed db1 down');
+  await sleep(Math.max(0, detected + intervalMs / 2 - Date.now()));
   const coordinatorKilledAt = Date.now();
   await env.manager(coordinator).kill9();
   const rest = group.MEMBER_NAMES.filter((n) => n !== coordinator);
@@ -192,16 +238,18 @@ async function oneCoordinatorChangeFailover(env, group) {
   const failover = await group.waitUntil(`the failover by the new coordinator ${successor}`, 30_000, async () => {
     const r = await env.api(successor, `/api/v2/manager/service/${group.SERVICE}/history?limit=100`);
     if (r.status !== 200) return null;
-    return r.json.payload.tasks.find((t) => t.operation.startsWith('failover') && t.state !== 'in_progress');
+    /** @type {TaskStatus[]} */
+    const tasks = r.json.payload.tasks;
+    return tasks.find((t) => t.operation.startsWith('failover') && t.state !== 'in_progress');
   }, 100);
   if (failover.state !== 'complete' || !failover.endTime) {
     throw new Error(`the failover by ${successor} ended ${failover.state}: ${JSON.stringify(failover.steps?.slice(-3))}`);
   }
   const doneAt = Date.parse(failover.endTime);
   return {
-    excessMs: doneAt - detectedAt - intervalMs,
-    detectMs: detectedAt - killedAt,
-    coordinatorKilledAfterMs: coordinatorKilledAt - detectedAt,
+    excessMs: doneAt - detected - intervalMs,
+    detectMs: detected - killedAt,
+    coordinatorKilledAfterMs: coordinatorKilledAt - detected,
     doneAfterKillMs: doneAt - killedAt,
     successor,
     newPrimary: failover.taskResult?.newPrimary ?? null,
@@ -209,20 +257,25 @@ async function oneCoordinatorChangeFailover(env, group) {
   };
 }
 
+/**
+ * @param {{ runs: number; log: (line: string) => void; rows: import('../lib/report.js').BenchRow[]; notMeasured: import('../lib/report.js').NotMeasured[] }} into
+ */
 async function benchCoordinatorChangeFailover({ runs, log, rows, notMeasured }) {
-  const group = await importTestHelper('manager-group');
+  const group = /** @type {GroupHelpers} */ (await importTestHelper('manager-group'));
   const missing = group.groupPrerequisitesMissing();
   if (missing) {
     notMeasured.push({ item: 7, name: FAILOVER_ROW, why: `the MariaDB group cannot run here (${missing})` });
     return;
   }
   log(`  3 etcd, 3 mariadbd, 3 managers on the mysql driver (TTL ${TTL_SECONDS} s): ${runs} master kill(s) with the coordinator killed mid-interval`);
+  /** @type {GroupEnv | null} */
   let env = null;
   try {
     env = await group.startManagerGroup({ ttlSeconds: TTL_SECONDS, samplePeriodSeconds: 0.5 });
+    const started = env;
     const results = [];
     for (let i = 0; i < runs; i++) {
-      const r = await oneCoordinatorChangeFailover(env, group);
+      const r = await oneCoordinatorChangeFailover(started, group);
       log(`    run ${i + 1}: detected ${r.detectMs} ms after the kill, coordinator killed +${r.coordinatorKilledAfterMs} ms, ${r.successor} failed over to ${r.newPrimary} ${r.doneAfterKillMs} ms after the kill: ${r.excessMs} ms past the interval`);
       results.push(r);
     }
@@ -234,10 +287,10 @@ async function benchCoordinatorChangeFailover({ runs, log, rows, notMeasured }) 
       baselineName: 'lease TTL + 1 s', baseline: budget, baselineSamples: [],
       ratio: ratio(median(excess), budget),
       target: '<= TTL + 1 s', pass: worst <= budget,
-      note: `failover done - detection - (threshold ${env.failThreshold} + 1) x ${env.samplePeriodSeconds * 1000} ms; worst ${worst} ms; detection ${results.map((r) => r.detectMs).join('/')} ms after the kill; new coordinator ${results.map((r) => r.successor).join('/')}`,
+      note: `failover done - detection - (threshold ${started.failThreshold} + 1) x ${started.samplePeriodSeconds * 1000} ms; worst ${worst} ms; detection ${results.map((r) => r.detectMs).join('/')} ms after the kill; new coordinator ${results.map((r) => r.successor).join('/')}`,
     });
   } catch (e) {
-    notMeasured.push({ item: 7, name: FAILOVER_ROW, why: `failed: ${e.message.split('\n')[0]}` });
+    notMeasured.push({ item: 7, name: FAILOVER_ROW, why: `failed: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}` });
     if (env) log(env.logTails(20));
   } finally {
     await env?.destroy();

@@ -28,16 +28,22 @@ const js = Number(process.hrtime.bigint() - t) / 1e6;
 process.stdout.write(JSON.stringify({ ls, json: js, lines: text.split('\\n').length, bytes: json.length }));
 `;
 
+/**
+ * @param {import('../lib/report.js').ItemOptions & { datasources?: number }} opts
+ * @returns {Promise<import('../lib/report.js').ItemOutcome>}
+ */
 export async function benchLs({ quick, log, datasources = 300 }) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ls-'));
   const config = join(dir, 'alpha.properties');
   writeFileSync(config, simulatedServiceProperties(datasources));
   const mgr = await startManager(['--config', config]);
+  /** @type {import('../../src/manager/model.js').ServiceStatus} */
   let status;
   try {
     // The API's documented shape (datasources as names, the records in datasourceDetails), read back into the model as cctrl's client does.
-    const { fromServiceStatusPayload } = await import(V2_SHAPES);
-    status = fromServiceStatusPayload(await api(mgr, 'GET', STATUS));
+    const { fromServiceStatusPayload } = /** @type {typeof import('../../src/api/v2-shapes.js')} */ (await import(V2_SHAPES));
+    const read = fromServiceStatusPayload(await api(mgr, 'GET', STATUS));
+    status = { ...read, routers: read.routers ?? [] };
   } finally {
     await mgr.stop();
   }
@@ -46,15 +52,17 @@ export async function benchLs({ quick, log, datasources = 300 }) {
     writeFileSync(statusFile, JSON.stringify(status));
     const coldRuns = quick ? 3 : 7;
     log(`  ls of ${datasources} datasources: ${coldRuns} fresh processes, then warm calls`);
+    /** @type {Array<{ ls: number; json: number; lines: number; bytes: number }>} */
     const cold = [];
     for (let i = 0; i < coldRuns; i++) {
       const r = await runOk(process.execPath, ['--input-type=module', '-e', COLD_SCRIPT, statusFile]);
       cold.push(JSON.parse(r.stdout));
     }
-    const { formatLs } = await import(FORMAT_LS);
+    const { formatLs } = /** @type {typeof import('../../src/format/ls.js')} */ (await import(FORMAT_LS));
     const text = formatLs(status, { timeZone: 'UTC' });
     if (!text.includes(`|ds${datasources}(`)) throw new Error(`ls of ${datasources} datasources does not list ds${datasources}`);
     for (let i = 0; i < 20; i++) formatLs(status, { timeZone: 'UTC' });
+    /** @param {() => unknown} fn */
     const time = (fn) => {
       const t = process.hrtime.bigint();
       fn();
@@ -72,7 +80,7 @@ export async function benchLs({ quick, log, datasources = 300 }) {
           item: 5, name: `ls formatting, ${datasources} datasources, first call`, unit: 'ms', value: median(coldLs), samples: coldLs,
           baselineName: 'JSON.stringify of the same status, first call', baseline: median(coldJson), baselineSamples: coldJson,
           ratio: ratio(median(coldLs), median(coldJson)), target: '< 20 ms', pass: median(coldLs) < 20,
-          note: `${cold[0].lines} lines`,
+          note: `${cold[0]?.lines} lines`,
         },
         {
           item: 5, name: `ls formatting, ${datasources} datasources, warm`, unit: 'ms', value: median(warm.ls), samples: warm.ls,

@@ -7,10 +7,24 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-/** `[{share, name}]`, shares of all samples (0..1), the `top` largest. */
+/**
+ * The parts of a `.cpuprofile` read here.
+ * @typedef {object} CpuProfile
+ * @property {Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>} nodes
+ * @property {number[]} samples
+ * @property {number[]} timeDeltas
+ */
+
+/**
+ * `[{share, name}]`, shares of all samples (0..1), the `top` largest.
+ * @param {CpuProfile} profile
+ * @returns {Array<{ share: number; name: string }>}
+ */
 export function selfTimes(profile, top = 15) {
+  /** @type {Map<number | undefined, number>} */
   const sampled = new Map();
   for (let i = 0; i < profile.samples.length; i++) sampled.set(profile.samples[i], (sampled.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  /** @type {Map<string, number>} */
   const byName = new Map();
   let total = 0;
   for (const node of profile.nodes) {

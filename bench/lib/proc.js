@@ -4,16 +4,53 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
+/**
+ * @typedef {object} RunOptions
+ * @property {string} [cwd]
+ * @property {NodeJS.ProcessEnv} [env]
+ * @property {'pipe' | 'ignore' | 'inherit'} [stdout]
+ * @property {boolean} [trackMemory]
+ * @property {number} [timeoutMs]
+ */
+
+/**
+ * @typedef {object} RunResult
+ * @property {number} ms
+ * @property {number | null} code
+ * @property {NodeJS.Signals | null} signal
+ * @property {string} stdout
+ * @property {string} stderr
+ * @property {number | undefined} peakRssBytes
+ */
+
+/**
+ * A `tungsten-manager` the benchmark started.
+ * @typedef {object} BenchManager
+ * @property {string} url
+ * @property {string} user
+ * @property {string} password
+ * @property {number | undefined} pid
+ * @property {import('node:child_process').ChildProcessByStdio<null, import('node:stream').Readable, import('node:stream').Readable>} child
+ * @property {() => Promise<void>} stop
+ * @property {() => string} stderr
+ */
+
 export const BIN = {
   cctrl: resolve(ROOT, 'dist/src/cli/cctrl.js'),
   tpm: resolve(ROOT, 'dist/src/cli/tpm.js'),
   manager: resolve(ROOT, 'dist/src/cli/manager.js'),
 };
 
+/** @param {number} ms @returns {Promise<void>} */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Peak resident set (VmHWM) of a live process in bytes, or null once it is gone. */
+/**
+ * Peak resident set (VmHWM) of a live process in bytes, or null once it is gone.
+ * @param {number | undefined} pid
+ * @returns {number | null}
+ */
 export function peakRss(pid) {
+  if (pid === undefined) return null;
   try {
     const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : null;
@@ -26,6 +63,10 @@ export function peakRss(pid) {
  * Runs a command to completion. Resolves with wall time (ms), exit code, output and, when
  * `trackMemory`, the peak RSS seen by polling VmHWM (a high-water mark, so polling loses at most
  * the growth of the last interval).
+ * @param {string} command
+ * @param {readonly string[]} args
+ * @param {RunOptions} [opts]
+ * @returns {Promise<RunResult>}
  */
 export function run(command, args, opts = {}) {
   return new Promise((resolveRun, reject) => {
@@ -34,7 +75,7 @@ export function run(command, args, opts = {}) {
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (c) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
+    child.stderr?.setEncoding('utf8').on('data', (c) => (stderr += c));
     let peak = 0;
     const poll = opts.trackMemory
       ? setInterval(() => {
@@ -54,7 +95,12 @@ export function run(command, args, opts = {}) {
   });
 }
 
-/** Like run, but a non-zero exit is an error carrying the output. */
+/**
+ * Like run, but a non-zero exit is an error carrying the output.
+ * @param {string} command
+ * @param {readonly string[]} args
+ * @param {RunOptions} [opts]
+ */
 export async function runOk(command, args, opts = {}) {
   const r = await run(command, args, opts);
   if (r.code !== 0) {
@@ -63,7 +109,10 @@ export async function runOk(command, args, opts = {}) {
   return r;
 }
 
-/** SIGTERM, then SIGKILL after 3 s; resolves once the child has exited. */
+/**
+ * SIGTERM, then SIGKILL after 3 s; resolves once the child has exited.
+ * @param {import('node:child_process').ChildProcess} child
+ */
 export async function stopChild(child) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -76,6 +125,9 @@ export async function stopChild(child) {
 /**
  * Starts `tungsten-manager` as its own process on a free port; resolves once it prints its URL.
  * `args` are extra flags (--demo, --config FILE, --property=...).
+ * @param {readonly string[]} args
+ * @param {{ user?: string; password?: string }} [credentials]
+ * @returns {Promise<BenchManager>}
  */
 export function startManager(args, { user = 'bench', password = 'bench-pw' } = {}) {
   const child = spawn(process.execPath, [BIN.manager, '--port', '0', '--api-user', user, '--api-password', password, ...args], {
@@ -93,7 +145,7 @@ export function startManager(args, { user = 'bench', password = 'bench-pw' } = {
         child.stdout.off('data', onData);
         const forget = onInterrupt(stop);
         child.once('exit', forget);
-        resolveStart({ url: m[1], user, password, pid: child.pid, child, stop, stderr: () => err });
+        resolveStart({ url: /** @type {string} */ (m[1]), user, password, pid: child.pid, child, stop, stderr: () => err });
       }
     };
     child.stdout.on('data', onData);
@@ -101,7 +153,11 @@ export function startManager(args, { user = 'bench', password = 'bench-pw' } = {
   });
 }
 
-/** A properties file body for a simulated service with `count` datasources (ds1 the master). */
+/**
+ * A properties file body for a simulated service with `count` datasources (ds1 the master).
+ * @param {number} count
+ * @param {readonly string[]} [extra]
+ */
 export function simulatedServiceProperties(count, extra = []) {
   const names = Array.from({ length: count }, (_, i) => `ds${i + 1}`);
   return [
@@ -115,7 +171,14 @@ export function simulatedServiceProperties(count, extra = []) {
   ].join('\n');
 }
 
-/** HTTP JSON call with Basic auth against a manager started by startManager. */
+/**
+ * HTTP JSON call with Basic auth against a manager started by startManager; the envelope's payload.
+ * @param {{ url: string; user: string; password: string }} mgr
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>}
+ */
 export async function api(mgr, method, path, body) {
   const res = await fetch(`${mgr.url}${path}`, {
     method,
@@ -130,8 +193,12 @@ export async function api(mgr, method, path, body) {
   return JSON.parse(text).payload;
 }
 
+/** @type {Set<() => Promise<unknown> | unknown>} */
 const cleanups = new Set();
-/** Registers what must be stopped if the run is interrupted; returns the function that unregisters it. */
+/**
+ * Registers what must be stopped if the run is interrupted; returns the function that unregisters it.
+ * @param {() => Promise<unknown> | unknown} cleanup
+ */
 export function onInterrupt(cleanup) {
   cleanups.add(cleanup);
   return () => cleanups.delete(cleanup);
@@ -139,6 +206,7 @@ export function onInterrupt(cleanup) {
 
 /** Ctrl-C: stop every manager, fleet and server still running, then exit 130. */
 export function installInterruptHandler() {
+  /** @param {NodeJS.Signals} signal */
   const stop = async (signal) => {
     process.stderr.write(`\nbench: ${signal}, stopping what is still running\n`);
     await Promise.allSettled([...cleanups].map((c) => c()));

@@ -11,14 +11,19 @@ import { ROOT } from './proc.js';
 
 /**
  * Imports test/helpers/<name>.ts, transpiled with every test helper it imports (`./X.js`), each
- * written as .tmp/bench-helpers/X.js so the relative imports resolve as written.
+ * written as .tmp/bench-helpers/X.js so the relative imports resolve as written. The caller names
+ * the module's type (`typeof import('../../test/helpers/X.js')`): the transpiled copy has none.
+ * @param {string} name
+ * @returns {Promise<unknown>}
  */
 export async function importTestHelper(name) {
   const ts = (await import('typescript')).default;
   const src = join(ROOT, 'test/helpers');
   const out = join(ROOT, '.tmp', 'bench-helpers');
   mkdirSync(out, { recursive: true });
+  /** @type {Set<string>} */
   const done = new Set();
+  /** @param {string} file */
   const transpile = (file) => {
     if (done.has(file)) return;
     done.add(file);
@@ -30,7 +35,7 @@ export async function importTestHelper(name) {
     // product's sources (TypeScript) comes from the build, dist/src/ (so `npm run build` first).
     const text = outputText.replaceAll('import.meta.dirname', JSON.stringify(src)).replace(/(from\s+['"])\.\.\/\.\.\/src\//g, '$1../../dist/src/');
     writeFileSync(join(out, `${file}.js`), text);
-    for (const m of outputText.matchAll(/from\s+['"]\.\/([\w-]+)\.js['"]/g)) transpile(m[1]);
+    for (const m of outputText.matchAll(/from\s+['"]\.\/([\w-]+)\.js['"]/g)) transpile(/** @type {string} */ (m[1]));
   };
   transpile(name);
   return import(pathToFileURL(join(out, `${name}.js`)).href);

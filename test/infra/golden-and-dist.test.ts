@@ -47,3 +47,20 @@ describe('dist/ freshness', () => {
     expect(distIsFresh(root, stamp)).toBe(false);
   });
 });
+
+describe('the type check', () => {
+  it("covers the benchmark's JavaScript (bench/, checked as JavaScript with its JSDoc types), beside the sources and the tests", async () => {
+    const ts = (await import('typescript')).default;
+    const root = join(import.meta.dirname, '../..');
+    const file = join(root, 'tsconfig.json');
+    const { config } = ts.readConfigFile(file, ts.sys.readFile);
+    const parsed = ts.parseJsonConfigFileContent(config, ts.sys, root, undefined, file);
+    expect(parsed.options.checkJs).toBe(true);
+    const checked = new Set(parsed.fileNames.map((f) => f.slice(root.length + 1)));
+    const benchScripts = ts.sys.readDirectory(join(root, 'bench'), ['.js', '.mjs']).map((f) => f.slice(root.length + 1));
+    expect(benchScripts).toContain('bench/run.js');
+    expect(benchScripts.filter((f) => !checked.has(f))).toEqual([]);
+    expect(checked).toContain('src/cli/cctrl.ts');
+    expect(checked).toContain('test/infra/golden-and-dist.test.ts');
+  });
+});

@@ -1,1 +1,0 @@
-export function bucketOf(us: number): number;
