@@ -1,8 +1,9 @@
 /**
  * The TCP router: accepts application connections on the write port (`--listen`) and the read port
- * (`--read-listen`), and splices each to a server the route table names, in bridge mode: the
- * sockets are piped to each other, the database server authenticates the user, and the connector
- * reads nothing of the MySQL protocol after accepting (it stores no database credentials).
+ * (`--read-listen`), and splices each to a server the route table names, in bridge mode: what each
+ * socket reads is written to the other (inflow.ts: in place, without the stream machinery), the
+ * database server authenticates the user, and the connector reads nothing of the MySQL protocol
+ * after accepting (it stores no database credentials).
  *
  * A new client is bridged at once when the connector may open backend connections: it is ONLINE,
  * holds routes, the routes carry no hold, and they name a server for that port. Otherwise it waits
@@ -20,6 +21,7 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ToolkitError } from '../errors.js';
+import { Inflow, readAccepted } from './inflow.js';
 import { refusalPacket, type RefusalKind } from './mysql-error.js';
 import { backendKey, describeBackend, type Backend, type PortKind, type RouteTable } from './routes.js';
 
@@ -75,9 +77,8 @@ interface Client {
   port: PortKind;
   /** When it connected (ms): the hold timeout counts from there, across re-waits. */
   since: number;
-  /** Bytes it sent before being bridged (a MySQL client sends none; kept for any that does). */
-  early: Buffer[];
-  earlyBytes: number;
+  /** What it reads; it holds what the client sent before being bridged (a MySQL client sends none; kept for any that does). */
+  inflow: Inflow;
   /** Removes the listeners it has while not bridged. */
   detach: () => void;
   waitTimer: NodeJS.Timeout | null;
@@ -89,6 +90,7 @@ interface Pending {
   server: Backend;
   key: string;
   backend: net.Socket;
+  backendInflow: Inflow;
   timer: NodeJS.Timeout;
 }
 
@@ -226,8 +228,10 @@ export class Router {
   // ---- accepting ----
 
   private bind(address: ListenAddress, port: PortKind): Promise<string> {
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS }, (socket) =>
-      this.accept(socket, port),
+    // pauseOnConnect: nothing is read before readAccepted gives the connection its own buffer.
+    const server = net.createServer(
+      { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS },
+      (socket) => this.accept(socket, port),
     );
     // Too many open files and the like: the listener goes on; the client that could not be accepted is lost.
     return new Promise<string>((resolve, reject) => {
@@ -243,24 +247,23 @@ export class Router {
     });
   }
 
-  private accept(socket: net.Socket, port: PortKind): void {
-    const client: Client = { socket, port, since: Date.now(), early: [], earlyBytes: 0, detach: () => undefined, waitTimer: null, pending: null };
-    const onData = (chunk: Buffer) => {
-      client.early.push(chunk);
-      client.earlyBytes += chunk.length;
-      if (client.earlyBytes > MAX_EARLY_BYTES) gone();
-    };
+  private accept(accepted: net.Socket, port: PortKind): void {
+    const inflow = new Inflow();
+    const socket = readAccepted(accepted, inflow);
+    const client: Client = { socket, port, since: Date.now(), inflow, detach: () => undefined, waitTimer: null, pending: null };
     const gone = () => {
       client.detach();
       this.leave(client);
       socket.destroy();
     };
-    socket.on('data', onData);
+    inflow.onHeld = () => {
+      if (inflow.heldBytes > MAX_EARLY_BYTES) gone();
+    };
     socket.on('end', gone);
     socket.on('error', gone);
     socket.on('close', gone);
     client.detach = () => {
-      socket.off('data', onData);
+      inflow.onHeld = null;
       socket.off('end', gone);
       socket.off('error', gone);
       socket.off('close', gone);
@@ -351,6 +354,7 @@ export class Router {
 
   private open(client: Client, server: Backend): void {
     const key = backendKey(server);
+    const backendInflow = new Inflow();
     const backend = net.connect({
       host: server.host,
       port: server.port,
@@ -358,12 +362,15 @@ export class Router {
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: KEEPALIVE_DELAY_MS,
+      onread: backendInflow.onread,
     });
+    backendInflow.readFrom(backend, true);
     const pending: Pending = {
       client,
       server,
       key,
       backend,
+      backendInflow,
       timer: setTimeout(() => backend.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), this.options.connectTimeoutMs),
     };
     pending.timer.unref();
@@ -373,7 +380,7 @@ export class Router {
     backend.once('connect', () => {
       if (!this.pending.has(pending)) return;
       this.settle(pending);
-      this.bridge(client, backend, server, key);
+      this.bridge(client, backend, backendInflow, server, key);
     });
     backend.once('error', (e: NodeJS.ErrnoException) => {
       if (!this.pending.has(pending)) return;
@@ -401,10 +408,9 @@ export class Router {
     return p.client;
   }
 
-  private bridge(c: Client, backend: net.Socket, server: Backend, key: string): void {
+  private bridge(c: Client, backend: net.Socket, backendInflow: Inflow, server: Backend, key: string): void {
     const client = c.socket;
     c.detach();
-    client.pause();
     if (client.destroyed) {
       backend.destroy();
       return;
@@ -413,8 +419,6 @@ export class Router {
     this.bridges.add(b);
     this.addLoad(key, 1);
     this.created++;
-    for (const chunk of c.early) backend.write(chunk);
-    c.early = [];
     let closed = 0;
     const onClose = (other: net.Socket) => (hadError: boolean) => {
       if (hadError) other.destroy();
@@ -428,8 +432,8 @@ export class Router {
     backend.on('error', () => client.destroy());
     client.once('close', onClose(backend));
     backend.once('close', onClose(client));
-    client.pipe(backend);
-    backend.pipe(client);
+    c.inflow.forwardTo(backend);
+    backendInflow.forwardTo(client);
   }
 
   private unbridge(b: Bridge): void {
@@ -458,7 +462,8 @@ export class Router {
     const socket = client.socket;
     if (socket.destroyed) return;
     socket.on('error', () => socket.destroy());
-    socket.resume(); // read (and drop) whatever it sends, so its FIN is seen
+    client.inflow.drop(); // read (and drop) whatever it sends, so its FIN is seen
+    socket.resume();
     socket.end(refusalPacket(kind, message));
     setTimeout(() => socket.destroy(), REFUSE_CLOSE_MS).unref();
   }
