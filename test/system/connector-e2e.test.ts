@@ -131,6 +131,8 @@ function sysbenchLoop(port: number) {
     }
   })();
   return {
+    /** The runs finished so far. */
+    runs,
     async stop() {
       stopping = true;
       await loop;
@@ -299,6 +301,9 @@ describe.skipIf(missing !== null)(titleOrSkipReason('tungsten-connector end to e
     const to = String(task.taskResult!.newPrimary);
     expect(to).not.toBe(from);
     await waitUntil('writes acknowledged on the new master', 20_000, () => writer.acks.filter((a) => a.serverId === serverIdOf(to)).length >= 30);
+    // The run under way at the hold may still go on (a loaded machine): wait for one opened after it.
+    const heldAt = stepAt(task, new RegExp(`^CONNECTOR 'connector@${hostname()}' IS HOLDING$`));
+    await waitUntil('a sysbench run opened after the hold, finished', 30_000, () => bench.runs.some((r) => r.startedAt >= heldAt));
     const { acks, failures } = await writer.stop();
     const runs = await bench.stop();
 
