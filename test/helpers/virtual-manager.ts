@@ -69,7 +69,8 @@ export async function startVirtualManager(options: VirtualManagerOptions = {}): 
         stopped = true;
         wanted--;
       }
-      await pump;
+      // Others may still want time to pass: then the pump goes on for them.
+      if (wanted === 0) await pump;
     };
   };
   const stopServing = async () => {
@@ -104,6 +105,8 @@ export async function startVirtualManager(options: VirtualManagerOptions = {}): 
     await stopServing();
     // A task still running (a switch that was not waited for) ends as time passes.
     await vm.passing(h.manager.close());
+    wanted = 0;
+    await pump;
   });
   return vm;
 }
