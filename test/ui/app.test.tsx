@@ -101,6 +101,8 @@ describe('ShellApp (Ink)', () => {
     await type('\u0003');
     await new Promise((r) => setTimeout(r, 100));
     expect(exits).toEqual([]);
+    // Ctrl-D leaves an idle shell only: the interrupted command is done once the status is read again.
+    await waitFor(() => !(app.lastFrame() ?? '').includes('running:'), 'the shell idle');
     await type('\u0004');
     await waitFor(() => exits.length > 0, 'the exit');
     expect(exits).toEqual([0]);
