@@ -80,8 +80,9 @@ export interface Manager {
   /**
    * Start a control operation as a task and return it at once (state in_progress, or already
    * complete for instant ones). A second operation on a service while one runs: conflict.
+   * `taskId`: the id the caller chose for the task (a UUID); one already taken is a conflict.
    */
-  control(service: string, request: ControlRequest, requestedBy: string, via?: string | null): TaskStatus;
+  control(service: string, request: ControlRequest, requestedBy: string, via?: string | null, taskId?: string): TaskStatus;
   /** In a group, on a member that is not the coordinator: where control calls go instead (null: here). */
   coordinatorApi?(): { name: string; url: string } | null;
   /** This manager's name in its group. */

@@ -463,7 +463,7 @@ export class ManagerCore implements Manager, OperationContext {
     return this.coordination.memberName;
   }
 
-  control(service: string, request: ControlRequest, requestedBy: string, via: string | null = null): TaskStatus {
+  control(service: string, request: ControlRequest, requestedBy: string, via: string | null = null, taskId?: string): TaskStatus {
     const calledAt = this.clock.now();
     const operation = describeRequest(request);
     const refuse = (e: unknown): never => {
@@ -486,6 +486,9 @@ export class ManagerCore implements Manager, OperationContext {
       if (this.closed) throw new ToolkitError('unreachable', 'the manager is shutting down');
       this.requireService(service);
       if (!this.acting()) throw this.notActingError();
+      if (taskId !== undefined && this.tasks.some((t) => t.taskId === taskId)) {
+        throw new ToolkitError('conflict', `task ${taskId} exists already`, 'Give each control call a new task id, or none.');
+      }
       planned = planOperation(this, request);
       if (planned.exclusive && this.running) {
         const t = this.running.task;
@@ -494,7 +497,7 @@ export class ManagerCore implements Manager, OperationContext {
     } catch (e) {
       return refuse(e);
     }
-    return this.runTask(operation, requestedBy, request, planned, calledAt, via);
+    return this.runTask(operation, requestedBy, request, planned, calledAt, via, taskId);
   }
 
   /** Why this member does not take control calls itself (the server forwards them to the coordinator). */
@@ -838,9 +841,9 @@ export class ManagerCore implements Manager, OperationContext {
 
   // ---- tasks -----------------------------------------------------------------------------------
 
-  private runTask(operation: string, requestedBy: string, request: ControlRequest, planned: PlannedOperation, calledAt: number, via: string | null = null): TaskStatus {
+  private runTask(operation: string, requestedBy: string, request: ControlRequest, planned: PlannedOperation, calledAt: number, via: string | null = null, taskId?: string): TaskStatus {
     const task: TaskStatus = {
-      taskId: randomUUID(),
+      taskId: taskId ?? randomUUID(),
       service: this.service,
       operation,
       requestedBy,

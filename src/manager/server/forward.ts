@@ -20,6 +20,8 @@ export interface ForwardRequest {
   authorization: string | undefined;
   body: Record<string, unknown> | null;
   timeoutMs: number;
+  /** The task id a control call carries (in its body): named when the call goes unanswered. */
+  taskId?: string | null;
 }
 
 export interface ForwardAnswer {
@@ -68,7 +70,9 @@ export function forward(req: ForwardRequest): Promise<ForwardAnswer> {
     r.on('error', (e: NodeJS.ErrnoException) => {
       // A control call that may have reached the coordinator has an unknown outcome: never resent here.
       if (sent && req.method === 'POST' && e.code !== 'ECONNREFUSED') {
-        reject(new ToolkitError('timeout', `the call was passed to the coordinator '${req.coordinator.name}', which did not answer (${e.message}): its outcome is unknown`, 'Check it with: history'));
+        const task = req.taskId ? ` (task ${req.taskId})` : '';
+        const hint = req.taskId ? `Check it with: history ${req.taskId} (no such task means it never started)` : 'Check it with: ls and history';
+        reject(new ToolkitError('timeout', `the call was passed to the coordinator '${req.coordinator.name}'${task}, which did not answer (${e.message}): its outcome is unknown`, hint));
         return;
       }
       reject(unreachable(e.code ?? e.message));

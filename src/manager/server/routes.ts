@@ -245,7 +245,7 @@ function control(suffix: string, toRequest: (ctx: RouteContext) => ControlReques
     handle: (ctx) => {
       const svc = knownService(ctx.manager, ctx.params.svc!);
       const request = stripUndefined(toRequest(ctx));
-      const task = ctx.manager.control(svc, request, ctx.user, ctx.via);
+      const task = ctx.manager.control(svc, request, ctx.user, ctx.via, taskIdOf(ctx.body));
       return { payloadType: 'TaskPayload', payload: task, status: 201 };
     },
   };
@@ -277,6 +277,17 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], what: str
   }
   return value as T;
 }
+
+/** The task id a control call asks for (`taskId` in its body, a UUID), if any. */
+export function taskIdOf(body: Record<string, unknown>): string | undefined {
+  const id = optionalString(body, 'taskId');
+  if (id !== undefined && !TASK_ID.test(id)) {
+    throw new ToolkitError('usage', `'taskId' must be a UUID (8-4-4-4-12 hexadecimal digits), not '${id.slice(0, 64)}'`, 'leave it out, and the manager chooses one');
+  }
+  return id?.toLowerCase();
+}
+
+const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {
   const v = body[key];

@@ -10,6 +10,7 @@
  * closed for another, and one that carried an authenticated request goes only after every
  * anonymous one), so a flood of idle sockets cannot lock the operators out.
  */
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -20,7 +21,7 @@ import { formatSse } from '../../api/sse.js';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 import { DEFAULT_STREAM_BUFFER_LIMIT_BYTES, EventHub, type SnapshotEvent } from './events.js';
 import { basicAuthenticator, type ApiCredentials, type BasicAuthenticator } from './auth.js';
-import { CONNECTORS_PATTERN, matchPath, type RouteResult } from './routes.js';
+import { CONNECTORS_PATTERN, matchPath, taskIdOf, type RouteResult } from './routes.js';
 import { forward, VIA_HEADER } from './forward.js';
 import { APIV1_PREFIX, apiV1Error, apiV1Read, isLoopbackAddress } from './apiv1.js';
 import {
@@ -419,7 +420,12 @@ async function serve(req: IncomingMessage, res: ServerResponse, context: ServerC
     const body = req.method === 'POST' ? await readJsonBody(req, options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT) : {};
     const via = typeof req.headers[VIA_HEADER] === 'string' ? req.headers[VIA_HEADER].slice(0, 100) : null;
     const passOn = (method: 'GET' | 'POST') => passToCoordinator(req, res, options, method, method === 'POST' ? body : null);
-    if (match.route.pattern.startsWith(CONTROL_PREFIX) && options.manager.coordinatorApi?.()) return await passOn('POST');
+    if (match.route.pattern.startsWith(CONTROL_PREFIX) && options.manager.coordinatorApi?.()) {
+      // The task's id is chosen here when the caller gave none: the coordinator gives the task that
+      // id, and a call it leaves unanswered still names the task to look for.
+      const taskId = taskIdOf(body) ?? randomUUID();
+      return await passToCoordinator(req, res, options, 'POST', { ...body, taskId }, undefined, taskId);
+    }
     // A connector reports to whichever member it reaches: this one lists it, and the coordinator, which holds and resumes connectors, hears of it too.
     // The report is this member's either way (it lists the connector and shares it with the group):
     // a coordinator that is gone, or does not answer, is no reason to refuse it.
@@ -497,6 +503,7 @@ async function passToCoordinator(
   method: 'GET' | 'POST',
   body: Record<string, unknown> | null,
   timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  taskId: string | null = null,
 ): Promise<void> {
   const coordinator = options.manager.coordinatorApi!()!;
   const answer = await forward({
@@ -507,6 +514,7 @@ async function passToCoordinator(
     authorization: req.headers.authorization,
     body,
     timeoutMs,
+    taskId,
   });
   if (answer.location) res.setHeader('location', answer.location);
   res.writeHead(answer.status, { 'content-type': answer.contentType, 'content-length': answer.body.length });

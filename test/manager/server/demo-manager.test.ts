@@ -89,6 +89,19 @@ describe('REST API on the demo manager', () => {
     expect((await client.waitForTask(accepted.taskId, { timeoutMs: 15_000 })).state).toBe('complete');
   });
 
+  it('a control call may name its task up front: the task has that id; the same id again is a 409', async () => {
+    const taskId = '6a1f0c2e-5b3d-4e8f-a7c9-1d2e3f4a5b6c';
+    const path = `${running.url}/api/v2/manager/control/service/alpha/heartbeat`;
+    const r = await rawRequest(path, { ...auth(), method: 'POST', body: { taskId: taskId.toUpperCase() } });
+    expect([r.status, r.json.payload.taskId]).toEqual([201, taskId]);
+    expect(r.headers.location).toBe(`/api/v2/manager/task/${taskId}`);
+    expect((await client.waitForTask(taskId, { timeoutMs: 15_000 })).operation).toBe('cluster heartbeat');
+    const again = await rawRequest(path, { ...auth(), method: 'POST', body: { taskId } });
+    expect([again.status, again.json.payload.kind, again.json.payload.message]).toEqual([409, 'conflict', `task ${taskId} exists already`]);
+    const bad = await rawRequest(path, { ...auth(), method: 'POST', body: { taskId: 42 } });
+    expect([bad.status, bad.json.payload.kind]).toEqual([400, 'usage']);
+  });
+
   it('refuses an illegal transition with 409 and leaves the state as it was', async () => {
     const before = await client.serviceStatus('alpha');
     const slave = before.datasources.find((d) => d.role === 'slave' && d.state === 'ONLINE')!.name;
