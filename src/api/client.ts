@@ -78,6 +78,11 @@ export class ManagerCallError extends ToolkitError {
   }
 }
 
+/** A control call's task id, chosen by the caller (a UUID): the task started gets it. */
+export interface TaskIdOption {
+  taskId?: string;
+}
+
 export interface WaitForTaskOptions {
   /** Called once per step, in order, as the manager records it. */
   onStep?: (step: TaskStep) => void;
@@ -246,58 +251,61 @@ export class ManagerClient {
   }
 
   // ---- control: each starts a task and returns it at once ----
+  // `taskId` (a UUID the caller chose): the task gets that id, so a call left unanswered can
+  // still name the task to look for (docs/api.md, Control).
 
-  switch(service: string, options: { target?: string; dryRun?: boolean } = {}): Promise<TaskPayload> {
+  switch(service: string, options: { target?: string; dryRun?: boolean } & TaskIdOption = {}): Promise<TaskPayload> {
     return this.post(apiPaths.control(service, 'switch'), options);
   }
 
-  failover(service: string, options: { target?: string } = {}): Promise<TaskPayload> {
+  failover(service: string, options: { target?: string } & TaskIdOption = {}): Promise<TaskPayload> {
     return this.post(apiPaths.control(service, 'failover'), options);
   }
 
-  recover(service: string): Promise<TaskPayload> {
-    return this.post(apiPaths.control(service, 'recover'));
+  recover(service: string, options: TaskIdOption = {}): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'recover'), options);
   }
 
-  heartbeat(service: string): Promise<TaskPayload> {
-    return this.post(apiPaths.control(service, 'heartbeat'));
+  heartbeat(service: string, options: TaskIdOption = {}): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'heartbeat'), options);
   }
 
-  setPolicy(service: string, mode: PolicyMode): Promise<TaskPayload> {
-    return this.post(apiPaths.control(service, 'policy', mode.toLowerCase()));
+  setPolicy(service: string, mode: PolicyMode, options: TaskIdOption = {}): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'policy', mode.toLowerCase()), options);
   }
 
-  datasource(service: string, datasource: string, action: DataSourceAction): Promise<TaskPayload> {
-    return this.post(apiPaths.control(service, 'datasource', datasource, action));
+  datasource(service: string, datasource: string, action: DataSourceAction, options: TaskIdOption = {}): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'datasource', datasource, action), options);
   }
 
-  replicator(service: string, datasource: string, action: 'online' | 'offline'): Promise<TaskPayload> {
-    return this.post(apiPaths.control(service, 'replicator', datasource, action));
+  replicator(service: string, datasource: string, action: 'online' | 'offline', options: TaskIdOption = {}): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'replicator', datasource, action), options);
   }
 
-  fault(service: string, datasource: string, fault: FaultAction): Promise<TaskPayload> {
-    return this.post(apiPaths.control(service, 'datasource', datasource, 'fault', fault));
+  fault(service: string, datasource: string, fault: FaultAction, options: TaskIdOption = {}): Promise<TaskPayload> {
+    return this.post(apiPaths.control(service, 'datasource', datasource, 'fault', fault), options);
   }
 
   /** Any ControlRequest, routed to its endpoint. */
-  control(service: string, request: ControlRequest): Promise<TaskPayload> {
+  control(service: string, request: ControlRequest, options: TaskIdOption = {}): Promise<TaskPayload> {
+    const id = { taskId: options.taskId };
     switch (request.op) {
       case 'switch':
-        return this.switch(service, { target: request.target, dryRun: request.dryRun });
+        return this.switch(service, { target: request.target, dryRun: request.dryRun, ...id });
       case 'failover':
-        return this.failover(service, { target: request.target });
+        return this.failover(service, { target: request.target, ...id });
       case 'recover':
-        return this.recover(service);
+        return this.recover(service, id);
       case 'heartbeat':
-        return this.heartbeat(service);
+        return this.heartbeat(service, id);
       case 'policy':
-        return this.setPolicy(service, request.mode);
+        return this.setPolicy(service, request.mode, id);
       case 'datasource':
-        return this.datasource(service, request.host, request.action);
+        return this.datasource(service, request.host, request.action, id);
       case 'replicator':
-        return this.replicator(service, request.host, request.action);
+        return this.replicator(service, request.host, request.action, id);
       case 'fault':
-        return this.fault(service, request.host, request.fault);
+        return this.fault(service, request.host, request.fault, id);
     }
   }
 

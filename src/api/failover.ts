@@ -39,6 +39,18 @@ export class NoManagerAnswers extends ToolkitError {
   }
 }
 
+/** A control call the manager took without answering: its outcome is unknown; `taskId` names the task it asked for. */
+export class OutcomeUnknown extends ToolkitError {
+  constructor(
+    kind: 'timeout' | 'unreachable',
+    message: string,
+    hint: string,
+    readonly taskId: string | null,
+  ) {
+    super(kind, message, hint);
+  }
+}
+
 /** A failure that says the member is gone (rather than an answer to the call): move on. */
 export function stoppedAnswering(e: unknown): e is ManagerCallError {
   return e instanceof ManagerCallError && (e.status === null || e.status === 502 || e.status === 503);
@@ -98,9 +110,13 @@ export class FailoverClient {
     return this.send(call, null);
   }
 
-  /** A control call (`operation` names it in messages): sent to the next member only if it never reached one. */
-  control<T>(operation: string, call: (client: ManagerClient) => Promise<T>): Promise<T> {
-    return this.send(call, operation);
+  /**
+   * A control call (`operation` names it in messages): sent to the next member only if it never
+   * reached one. `taskId`: the id the call asks its task to have, named by the message when the
+   * outcome is unknown.
+   */
+  control<T>(operation: string, call: (client: ManagerClient) => Promise<T>, taskId: string | null = null): Promise<T> {
+    return this.send(call, { operation, taskId });
   }
 
   /** ManagerClient.waitForTask, resumed on the next member when the one followed stops answering. */
@@ -139,7 +155,7 @@ export class FailoverClient {
     for (const member of this.members) member.close();
   }
 
-  private async send<T>(call: (client: ManagerClient) => Promise<T>, operation: string | null): Promise<T> {
+  private async send<T>(call: (client: ManagerClient) => Promise<T>, control: { operation: string; taskId: string | null } | null): Promise<T> {
     const n = this.members.length;
     const first = this.start;
     const attempts: MemberAttempt[] = [];
@@ -151,7 +167,7 @@ export class FailoverClient {
       } catch (e) {
         if (!stoppedAnswering(e)) throw e;
         this.failed(i, e.reason);
-        if (operation !== null && e.connected) throw e.status === null ? this.outcomeUnknown(operation, e) : e;
+        if (control !== null && e.connected) throw e.status === null ? this.outcomeUnknown(control.operation, control.taskId, e) : e;
         if (n === 1) throw e;
         attempts.push({ url: member.url, reason: e.reason });
       }
@@ -159,12 +175,16 @@ export class FailoverClient {
     throw new NoManagerAnswers(attempts);
   }
 
-  private outcomeUnknown(operation: string, e: ManagerCallError): ToolkitError {
+  private outcomeUnknown(operation: string, taskId: string | null, e: ManagerCallError): ToolkitError {
     const notResent = this.members.length > 1 ? ', and it was not sent to another manager' : '';
-    return new ToolkitError(
+    const task = taskId === null ? '' : ` (task ${taskId})`;
+    return new OutcomeUnknown(
       e.kind === 'timeout' ? 'timeout' : 'unreachable',
-      `the manager at ${e.manager} took '${operation}' but gave no answer (${e.reason}): its outcome is unknown${notResent}`,
-      'check with ls or history before retrying',
+      `the manager at ${e.manager} took '${operation}'${task} but gave no answer (${e.reason}): its outcome is unknown${notResent}`,
+      taskId === null
+        ? 'check with ls or history before retrying'
+        : `check it with: history ${taskId} before retrying (no such task means it never started)`,
+      taskId,
     );
   }
 

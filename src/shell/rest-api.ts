@@ -1,4 +1,5 @@
 /** The shell's ShellApi over the managers' REST API (src/api's FailoverClient: one URL or several). */
+import { randomUUID } from 'node:crypto';
 import type { EventSubscription } from '../api/client.js';
 import type { FailoverClient } from '../api/failover.js';
 import type { ShellApi } from './services.js';
@@ -24,7 +25,7 @@ export function restShellApi(managers: FailoverClient): ShellApi {
       return { host: p.host ?? ds, address: p.address ?? '', alive: p.value };
     },
     members: async (service) => (await read((c) => c.members(service))).members,
-    control: (service, request) => managers.control(request.op, (c) => c.control(service, request)),
+    control: (service, request, taskId = randomUUID()) => managers.control(request.op, (c) => c.control(service, request, { taskId }), taskId),
     task: (taskId) => read((c) => c.task(taskId)),
     history: async (service, limit) => (await read((c) => c.history(service, limit))).tasks,
     waitForTask: (taskId, { onStep, timeoutMs, signal }) =>

@@ -34,7 +34,8 @@ export interface ShellApi {
   datasourceStatus(service: string, datasource: string): Promise<DataSourceStatus>;
   pingDatasource(service: string, datasource: string): Promise<PingView>;
   members(service: string): Promise<MemberStatus[]>;
-  control(service: string, request: ControlRequest): Promise<TaskStatus>;
+  /** `taskId`: the id the task is to have (a UUID), so that a call left unanswered can name it. */
+  control(service: string, request: ControlRequest, taskId?: string): Promise<TaskStatus>;
   task(taskId: string): Promise<TaskStatus>;
   /** Newest first. */
   history(service: string, limit: number): Promise<TaskStatus[]>;

@@ -3,6 +3,8 @@
  * whatever happens into an Outcome with an honest exit code. The scripted path and the Ink UI
  * both drive this; neither formats here.
  */
+import { randomUUID } from 'node:crypto';
+import { OutcomeUnknown } from '../api/failover.js';
 import { ExitCode, ToolkitError, isToolkitError } from '../errors.js';
 import { asToolkitError } from '../failure.js';
 import type { CommandContext, CompletionContext, SessionState } from './command.js';
@@ -51,8 +53,11 @@ export class Shell {
   constructor(private readonly options: ShellOptions) {
     const api = options.api;
     const { started, controlling } = this;
-    const control: ShellApi['control'] = async (service, request) => {
-      const call = api.control(service, request);
+    const control: ShellApi['control'] = async (service, request, taskId = randomUUID()) => {
+      // The task's id is chosen here: it is this session's before the call is even answered, and a
+      // call left unanswered still names the task to look for.
+      started.add(taskId);
+      const call = api.control(service, request, taskId);
       controlling.add(call);
       try {
         const task = await call;
@@ -218,7 +223,8 @@ export function promptFor(state: SessionState): string {
 
 export function toOutcomeError(e: unknown): OutcomeError {
   if (isToolkitError(e)) {
-    return { kind: e.kind, message: e.message, hint: e.hint ?? null, taskId: e instanceof TaskWaitError ? e.taskId : null };
+    const taskId = e instanceof TaskWaitError || e instanceof OutcomeUnknown ? e.taskId : null;
+    return { kind: e.kind, message: e.message, hint: e.hint ?? null, taskId };
   }
   const message = e instanceof Error ? e.message : String(e);
   return { kind: 'refused', message: message || 'the command failed', hint: null, taskId: null };

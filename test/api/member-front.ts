@@ -50,6 +50,21 @@ export function cutAfterArrival(req: http.IncomingMessage): void {
   req.on('end', () => req.socket.destroy());
 }
 
+/**
+ * Pass the request on to `upstream`, and cut the caller's connection once the manager answered,
+ * without relaying a word: a member that carried the call out and died before answering.
+ */
+export function forwardThenCut(upstream: string): (req: http.IncomingMessage) => void {
+  return (req) => {
+    const forwarded = http.request(upstream + req.url, { method: req.method, headers: req.headers }, (up) => {
+      up.resume();
+      up.on('end', () => req.socket.destroy());
+    });
+    forwarded.on('error', () => req.socket.destroy());
+    req.pipe(forwarded);
+  };
+}
+
 /** Answer like a member that has no coordinator to hand the call to. */
 export function answer503(res: http.ServerResponse): void {
   res.writeHead(503, { 'content-type': 'application/json' });

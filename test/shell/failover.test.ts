@@ -6,7 +6,7 @@ import { cctrlCommands } from '../../commands/cctrl/index.js';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/shell/main.js';
-import { closedPort, cutAfterArrival, startFront } from '../api/member-front.js';
+import { closedPort, cutAfterArrival, forwardThenCut, startFront } from '../api/member-front.js';
 import { startTestGroup, type TestGroup } from '../e2e/cctrl-helpers.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -126,11 +126,34 @@ describe('cctrl --manager A,B,C (scripted)', () => {
     cleanups.push(() => cutter.close());
     const r = await execute(['--manager', `${cutter.url},${g.urls[0]}`, ...credentials(g)], 'switch; ls');
     expect(r.code).toBe(3);
+    const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
     expect(r.stderr).toMatch(
-      new RegExp(`^ERROR: the manager at ${cutter.url} took 'switch' but gave no answer \\([^)]+\\): its outcome is unknown, and it was not sent to another manager; check with ls or history before retrying\\n`),
+      new RegExp(
+        `^ERROR: the manager at ${cutter.url} took 'switch' \\(task (${UUID})\\) but gave no answer \\([^)]+\\): its outcome is unknown, and it was not sent to another manager; check it with: history \\1 before retrying \\(no such task means it never started\\)\\n`,
+      ),
     );
     expect(r.stdout).toBe('');
     expect(g.manager.history('alpha', 10)).toEqual([]);
+  });
+
+  it('a control call carried out whose answer never came: the message names its task, and history TASKID finds it', async () => {
+    const g = await group(1);
+    const cutter = await startFront(g.urls[0]!, (req) => req.method === 'POST' && (forwardThenCut(g.urls[0]!)(req), true));
+    cleanups.push(() => cutter.close());
+    const r = await execute(['--manager', `${cutter.url},${g.urls[0]}`, ...credentials(g), '--json'], 'set policy maintenance');
+    expect(r.code).toBe(3);
+    const doc = JSON.parse(r.stdout.trim());
+    const [task] = g.manager.history('alpha', 1);
+    expect(task).toMatchObject({ operation: 'set policy maintenance', state: 'complete' });
+    expect(doc.error).toEqual({
+      kind: 'unreachable',
+      message: `the manager at ${cutter.url} took 'policy' (task ${task!.taskId}) but gave no answer (${doc.error.message.match(/gave no answer \(([^)]+)\)/)[1]}): its outcome is unknown, and it was not sent to another manager`,
+      hint: `check it with: history ${task!.taskId} before retrying (no such task means it never started)`,
+      taskId: task!.taskId,
+    });
+    const log = await execute(['--manager', g.urls[0]!, ...credentials(g)], `history ${task!.taskId}`);
+    expect(log.code).toBe(0);
+    expect(log.stdout).toContain('set policy maintenance');
   });
 
   it('none answers: exit 3, every member named with its reason, the hint names --manager and --demo', async () => {
