@@ -92,3 +92,18 @@ export class VirtualClock implements Clock {
 async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
 }
+
+/**
+ * Settles when `work` does or after `ms` on the clock, whichever comes first; never rejects (the
+ * work goes on, and whatever it does when it ends is its own business).
+ */
+export function waitAtMost(clock: Clock, ms: number, work: Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = clock.setTimeout(resolve, ms);
+    const done = () => {
+      clock.clearTimeout(timer);
+      resolve();
+    };
+    work.then(done, done);
+  });
+}

@@ -10,7 +10,7 @@ import type { DatasourcePing } from './api.js';
 import type { GroupSummary, ManagerInfo, Manager } from './api.js';
 import type { AuditLog, AuditRecord } from './audit.js';
 import { evaluateCandidates, selectCandidate, type CandidateInput, type EligibilityRules } from './candidates.js';
-import type { Clock } from './clock.js';
+import { waitAtMost, type Clock } from './clock.js';
 import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Observation, RouterObservation } from './drivers/driver.js';
 import { DriverTimeoutError, withClockTimeout } from './drivers/driver.js';
 import { localResourceShortage } from './hostcheck.js';
@@ -28,7 +28,7 @@ import type {
 } from './model.js';
 import { pendingActionOf } from './pending.js';
 import { planOperation, describeRequest, type PlannedOperation } from './operations/index.js';
-import type { OperationContext, TaskContext } from './operations/context.js';
+import { PROMPT_ANSWER_MS, type ObservationPatience, type OperationContext, type TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';
 import { decide, serverAheadOfMaster, type MonitorAction, type MonitorView } from './decide.js';
@@ -93,6 +93,10 @@ interface LiveState {
   lastSeen: SeenPosition | null;
   /** Since when its server has been seen refusing writes without a break (null: not read-only, or unknown). */
   readOnlySince: number | null;
+  /** When the observation in `obs` was started (null: none yet). */
+  observedAt: number | null;
+  /** When the monitor's observation still out was started (null: none is out). */
+  observingSince: number | null;
 }
 
 /** Where a datasource was when its server last answered. */
@@ -632,19 +636,33 @@ export class ManagerCore implements Manager, OperationContext {
     this.changed();
   }
 
-  async observeAll(signal: AbortSignal): Promise<Map<string, Observation>> {
-    const entries = await Promise.all(
-      this.serviceRecord.datasources.map(async (r) => [r.name, await this.observeOne(this.configOf(r.name), signal)] as const),
-    );
-    for (const [name, obs] of entries) {
-      const live = this.liveOf(name);
+  async observeAll(signal: AbortSignal, patience?: ObservationPatience): Promise<Map<string, Observation>> {
+    const answers = new Map<string, Observation>();
+    const asked = this.serviceRecord.datasources.map(async (r) => {
+      const since = this.clock.now();
+      const obs = await this.observeOne(this.configOf(r.name), signal);
+      answers.set(r.name, obs);
+      const live = this.liveOf(r.name);
+      // The view keeps a newer answer (a sample asked for after this one and answered first).
+      if (this.dead || (live.observedAt !== null && since < live.observedAt)) return;
       live.obs = obs;
+      live.observedAt = since;
       // Fault timing (faultSince) belongs to the monitor's samples; only the view is refreshed here.
-      if (!obs.inconclusive) live.faults = faultsOf(obs, this.qualified(name));
+      if (!obs.inconclusive) live.faults = faultsOf(obs, this.qualified(r.name));
+      this.invalidateStatus();
+    });
+    const everyone = Promise.all(asked);
+    if (!patience) await everyone;
+    else {
+      const bounded = patience.of;
+      const awaited = bounded === 'all' ? [] : asked.filter((_, i) => !bounded.has(this.serviceRecord.datasources[i]!.name));
+      await Promise.all(awaited);
+      await waitAtMost(this.clock, patience.ms, everyone);
     }
     this.recordEvidence();
     this.invalidateStatus();
-    return new Map(entries);
+    // Those still out when patience ran out are left out (and shown when they answer).
+    return new Map(answers);
   }
 
   /** The same rules for every caller: who a candidate must follow, and how its lag is judged. */
@@ -928,8 +946,9 @@ export class ManagerCore implements Manager, OperationContext {
       return structuredClone(task);
     }
     if (outcome instanceof Promise) {
+      // The view the task leaves is fresh, as far as the servers answer promptly (a frozen one would hold the monitor back for a whole timeout).
       const refreshed = outcome.then(async (r) => {
-        await this.observeAll(this.shutdown.signal).catch(() => undefined);
+        await this.observeAll(this.shutdown.signal, { of: 'all', ms: PROMPT_ANSWER_MS }).catch(() => undefined);
         return r;
       });
       const done = refreshed.then((r) => finish(r, false), onError);
@@ -1025,58 +1044,103 @@ export class ManagerCore implements Manager, OperationContext {
     return obs.inconclusive && before ? { ...obs, managerUp: before.managerUp, connections: before.connections } : obs;
   }
 
-  /** One monitoring sample: every datasource and the connectors, each bounded by its timeout. */
+  /**
+   * One monitoring sample: every datasource and the connectors, each bounded by its timeout. The
+   * sample waits for their answers for less than a sample period: a server slower than that (frozen,
+   * cut off) does not hold back what the others say, nor the rules; its answer is applied when it
+   * comes, and it is not asked again until then.
+   */
   private async sample(): Promise<void> {
     this.sampling = true;
     try {
       const at = this.clock.now();
       const signal = this.shutdown.signal;
-      const [observed, routers] = await Promise.all([
-        Promise.all(this.serviceRecord.datasources.map(async (r) => [r.name, await this.observeOne(this.configOf(r.name), signal)] as const)),
-        withClockTimeout(this.clock, 'listing connectors', this.observationTimeoutMs(), signal, (opts) => this.fleet?.routers(opts) ?? Promise.resolve([])).catch((e: unknown) => {
-          this.logger.warn(`connectors: ${messageOf(e)}`);
-          return this.routerObservations;
-        }),
-      ]);
+      const answers = [...this.serviceRecord.datasources.map((r) => this.sampleOne(r.name, signal)), this.sampleRouters(signal)];
+      // Three quarters of a period: the next tick (due a period after this one) must find this sample done.
+      await waitAtMost(this.clock, (this.samplePeriodMs() * 3) / 4, Promise.all(answers));
       if (this.dead) return;
-      this.routerObservations = routers;
-      const previousAt = Date.parse(this.sampledAtIso);
-      for (const [name, obs] of observed) {
-        const live = this.liveOf(name);
-        const wasInconclusive = live.obs?.inconclusive ?? null;
-        live.obs = obs;
-        if (obs.inconclusive) {
-          // No evidence either way: the faults the rules act on stay those of the last conclusive
-          // sample, and their timers neither start nor clear. They pause: the time without
-          // evidence does not count towards a failover.
-          if (previousAt > 0) for (const [kind, since] of live.faultSince) live.faultSince.set(kind, since + (at - previousAt));
-          if (!wasInconclusive) this.logger.warn(`${this.qualified(name)}: no conclusive observation (${obs.inconclusive}); keeping the last verdict`);
-          continue;
-        }
-        if (wasInconclusive) this.logger.info(`${this.qualified(name)}: conclusive observations again`);
-        live.faults = faultsOf(obs, this.qualified(name));
-        const present = new Set(live.faults.map((f) => f.kind));
-        // A server that stops answering and then loses its host is one outage, timed from its start.
-        const outageSince = [live.faultSince.get('dataserver'), live.faultSince.get('host')].filter((t): t is number => t !== undefined);
-        for (const kind of [...live.faultSince.keys()]) if (!present.has(kind)) live.faultSince.delete(kind);
-        for (const kind of present) {
-          if (live.faultSince.has(kind)) continue;
-          const inherited = kind === 'host' || kind === 'dataserver' ? Math.min(at, ...outageSince) : at;
-          live.faultSince.set(kind, inherited);
-        }
-        if (obs.readOnly === true) live.readOnlySince ??= at;
-        else if (obs.readOnly === false) live.readOnlySince = null;
-        const seqno = obs.replicator?.appliedSeqno ?? null;
-        if (seqno !== live.lastSeqno) {
-          live.lastSeqno = seqno;
-          live.seqnoChangedAt = at;
-        }
-      }
       this.sampledAtIso = iso(at);
       this.pruneConnectors(this.clock.now());
       this.invalidateStatus();
     } finally {
       this.sampling = false;
+    }
+  }
+
+  private samplePeriodMs(): number {
+    return this.props.policy.samplePeriodSeconds * 1000;
+  }
+
+  /** The monitor's observations still out, by datasource. */
+  private readonly samplesInFlight = new Map<string, Promise<void>>();
+  private routersInFlight: Promise<void> | null = null;
+
+  /** The monitor's observation of one datasource, applied as it arrives; the one still out, if any. */
+  private sampleOne(name: string, signal: AbortSignal): Promise<void> {
+    const out = this.samplesInFlight.get(name);
+    if (out) return out;
+    const live = this.liveOf(name);
+    const since = this.clock.now();
+    live.observingSince = since;
+    const answered = this.observeOne(this.configOf(name), signal)
+      .then((obs) => {
+        if (!this.dead) this.applySample(name, obs, since);
+      })
+      .finally(() => {
+        this.samplesInFlight.delete(name);
+        if (live.observingSince === since) live.observingSince = null;
+      });
+    this.samplesInFlight.set(name, answered);
+    return answered;
+  }
+
+  private sampleRouters(signal: AbortSignal): Promise<void> {
+    this.routersInFlight ??= withClockTimeout(this.clock, 'listing connectors', this.observationTimeoutMs(), signal, (opts) => this.fleet?.routers(opts) ?? Promise.resolve([]))
+      .then(
+        (routers) => {
+          if (!this.dead) this.routerObservations = routers;
+        },
+        (e: unknown) => this.logger.warn(`connectors: ${messageOf(e)}`),
+      )
+      .finally(() => (this.routersInFlight = null));
+    return this.routersInFlight;
+  }
+
+  /** A sample's answer for `name`, observed from `at`: the view, the faults and their timing. */
+  private applySample(name: string, obs: Observation, at: number): void {
+    const live = this.liveOf(name);
+    // An answer older than the one shown (an operation observed meanwhile) tells nothing new.
+    if (live.observedAt !== null && at < live.observedAt) return;
+    const previousAt = live.observedAt;
+    const wasInconclusive = live.obs?.inconclusive ?? null;
+    live.obs = obs;
+    live.observedAt = at;
+    this.invalidateStatus();
+    if (obs.inconclusive) {
+      // No evidence either way: the faults the rules act on stay those of the last conclusive
+      // answer, and their timers neither start nor clear. They pause: the time without
+      // evidence does not count towards a failover.
+      if (previousAt !== null) for (const [kind, since] of live.faultSince) live.faultSince.set(kind, since + (at - previousAt));
+      if (!wasInconclusive) this.logger.warn(`${this.qualified(name)}: no conclusive observation (${obs.inconclusive}); keeping the last verdict`);
+      return;
+    }
+    if (wasInconclusive) this.logger.info(`${this.qualified(name)}: conclusive observations again`);
+    live.faults = faultsOf(obs, this.qualified(name));
+    const present = new Set(live.faults.map((f) => f.kind));
+    // A server that stops answering and then loses its host is one outage, timed from its start.
+    const outageSince = [live.faultSince.get('dataserver'), live.faultSince.get('host')].filter((t): t is number => t !== undefined);
+    for (const kind of [...live.faultSince.keys()]) if (!present.has(kind)) live.faultSince.delete(kind);
+    for (const kind of present) {
+      if (live.faultSince.has(kind)) continue;
+      const inherited = kind === 'host' || kind === 'dataserver' ? Math.min(at, ...outageSince) : at;
+      live.faultSince.set(kind, inherited);
+    }
+    if (obs.readOnly === true) live.readOnlySince ??= at;
+    else if (obs.readOnly === false) live.readOnlySince = null;
+    const seqno = obs.replicator?.appliedSeqno ?? null;
+    if (seqno !== live.lastSeqno) {
+      live.lastSeqno = seqno;
+      live.seqnoChangedAt = at;
     }
   }
 
@@ -1095,6 +1159,8 @@ export class ManagerCore implements Manager, OperationContext {
         lastKnownLatencyAt: 0,
         lastSeen: null,
         readOnlySince: null,
+        observedAt: null,
+        observingSince: null,
       };
       this.live.set(name, live);
     }
@@ -1121,12 +1187,23 @@ export class ManagerCore implements Manager, OperationContext {
       props: this.props,
       service: this.service,
       records: this.serviceRecord.datasources,
-      seen: (name) => this.liveOf(name),
+      seen: (name) => this.seenByRules(name),
       operationRunning: this.running !== null,
       repairing: this.autoRecovering,
       groupMembers: group,
       leaseTtlMs: this.coordination.kind === 'local' ? null : this.props.coordination.ttlSeconds * 1000,
     };
+  }
+
+  /**
+   * What the rules see of a datasource: one whose answer is overdue (asked for more than a sample
+   * period ago) is not taken as answering, however healthy its last answer was.
+   */
+  private seenByRules(name: string): LiveState {
+    const live = this.liveOf(name);
+    const waited = live.observingSince === null ? 0 : this.clock.now() - live.observingSince;
+    if (waited <= this.samplePeriodMs() || !live.obs || live.obs.inconclusive) return live;
+    return { ...live, obs: { ...live.obs, inconclusive: `no answer for ${waited} ms` } };
   }
 
   /** The policy rules, after each sample: decide (decide.ts), then carry the decision out. MAINTENANCE acts on nothing; MANUAL fences only. */
@@ -1272,11 +1349,13 @@ export class ManagerCore implements Manager, OperationContext {
       const obs = live.obs;
       const rep = obs?.replicator;
       if (!obs || obs.inconclusive || obs.dataServer.state !== 'ONLINE' || !rep) continue;
+      // Timed from when the answer was asked for: a server that has not answered since is not seen again.
+      const at = live.observedAt ?? now;
       if (rep.state === 'ONLINE' && rep.appliedLatency >= 0) {
         live.lastKnownLatency = rep.appliedLatency;
-        live.lastKnownLatencyAt = now;
+        live.lastKnownLatencyAt = at;
       }
-      live.lastSeen = { seqno: Math.max(rep.appliedSeqno, rep.storedSeqno), gtidState: obs.gtidState, serverId: obs.serverId ?? null, at: now };
+      live.lastSeen = { seqno: Math.max(rep.appliedSeqno, rep.storedSeqno), gtidState: obs.gtidState, serverId: obs.serverId ?? null, at };
     }
     const master = this.master();
     for (const r of this.serviceRecord.datasources) {

@@ -303,13 +303,15 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
         checker.addLossWindow(w);
       }
       log(`  task '${e.task.operation}' ${e.task.state}: ${JSON.stringify(e.task.taskResult)}`);
-      if (opts.verbose) log(`    steps: ${e.task.steps.map((s) => s.line).join(' | ')}`);
+      if (opts.verbose) log(`    steps: ${e.task.steps.map((s) => `${((Date.parse(s.time) - startedAt) / 1000).toFixed(1)}s ${s.line}`).join(' | ')}`);
     }
   };
   const startManager = async (): Promise<boolean> => {
     const driver = mysqlDriverFromProperties(props);
     try {
-      const core = await createManager({ properties: props, driver, hostName: 'chaos' });
+      // Replaying one seed (verbose): the manager's own log lines too.
+      const logger = opts.verbose ? { info: (m: string) => log(`  manager: ${m}`), warn: (m: string) => log(`  manager WARN: ${m}`), error: (m: string) => log(`  manager ERROR: ${m}`) } : undefined;
+      const core = await createManager({ properties: props, driver, hostName: 'chaos', ...(logger ? { logger } : {}) });
       core.subscribe(onEvent);
       manager = { core, driver };
       checker.managerStarted(Date.now());

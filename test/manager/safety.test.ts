@@ -532,3 +532,59 @@ describe('found by the chaos checker (test/chaos), each pinned here', () => {
     expect(writable(h)).toEqual(['db3']);
   });
 });
+
+describe('a server that does not answer holds nothing else back (real MariaDB chaos seed 237174)', () => {
+  const fast = ['policy.liveness.samplePeriod=1', 'policy.liveness.dbping.timeout=5', 'policy.liveness.hostPing.timeout=2'];
+
+  it('the others are still seen every sample while one server is frozen', async () => {
+    h = await startHarness(fast);
+    await h.clock.advance(3_000);
+    await h.fault('db3', 'dataserver-freeze');
+    await h.clock.advance(1_500);
+    // db3's observation is out, for up to 7 s; db2 stops meanwhile.
+    await h.fault('db2', 'dataserver-stop');
+    await h.clock.advance(2_100);
+    expect(h.ds('db2').dataServer.state).toBe('STOPPED');
+  });
+
+  it('the rules do not take a server whose answer is overdue for one that answers', async () => {
+    h = await startHarness(fast);
+    await h.clock.advance(3_000);
+    await h.fault('db1', 'dataserver-freeze');
+    // db2 made to follow db3 behind the manager's back: it is repointed only at a master that answers.
+    await h.driver.replicateFrom(h.manager.configOf('db2'), h.manager.configOf('db3'), { timeoutMs: 1000 });
+    await h.clock.advance(3_000);
+    expect(h.driver.node('db2').masterName).toBe('db3');
+    await h.fault('db1', 'dataserver-thaw');
+    await h.clock.advance(3_000);
+    expect(h.driver.node('db2').masterName).toBe('db1');
+  });
+
+  it('a failover of a frozen master neither waits for its answer nor ends a timeout after its last step', async () => {
+    h = await startHarness(fast);
+    await h.clock.advance(3_000);
+    await h.fault('db1', 'dataserver-freeze');
+    await h.clock.advance(30_000);
+    const failover = h.manager.history('alpha', 10).find((t) => t.operation === 'failover')!;
+    expect(failover.state).toBe('complete');
+    const at = (prefix: string) => Date.parse(failover.steps.find((s) => s.line.startsWith(prefix))!.time);
+    // Before, each of these waited for the frozen master's observation to time out (7 s).
+    expect(at('EVALUATING SLAVE') - at("MASTER 'db1@alpha' FAILED")).toBeLessThanOrEqual(1_000);
+    expect(Date.parse(failover.endTime!) - Date.parse(failover.steps.at(-1)!.time)).toBeLessThanOrEqual(1_000);
+  });
+});
+
+describe('the monitor keeps its cadence', () => {
+  it('samples every period while a server is frozen, not every other one', async () => {
+    h = await startHarness(['policy.liveness.samplePeriod=1', 'policy.liveness.dbping.timeout=5', 'policy.liveness.hostPing.timeout=2']);
+    await h.clock.advance(3_000);
+    await h.fault('db3', 'dataserver-freeze');
+    await h.clock.advance(1_500);
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await h.clock.advance(1_000);
+      seen.push(h.manager.serviceStatus('alpha').sampledAt);
+    }
+    expect(new Set(seen).size).toBe(4);
+  });
+});

@@ -6,6 +6,18 @@ import type { PolicyMode } from '../model.js';
 import type { ManagerProperties } from '../properties.js';
 import type { DataSourceRecord } from '../store.js';
 
+/**
+ * How long an answer is waited for when it is wanted but not needed (the view after a task, a
+ * failed master's last position): a healthy server answers in milliseconds.
+ */
+export const PROMPT_ANSWER_MS = 1000;
+
+/** How long some answers are worth waiting for: a failed master, or everyone once a task is done. */
+export interface ObservationPatience {
+  of: ReadonlySet<string> | 'all';
+  ms: number;
+}
+
 export interface TaskContext {
   readonly id: string;
   /** Aborted when the manager shuts down. */
@@ -31,8 +43,12 @@ export interface OperationContext {
   heldPolicy(): { taskId: string; policy: PolicyMode } | null;
   /** Sets the policy; `holdFor` marks it as held by a task (restored if that task is interrupted). */
   setPolicy(mode: PolicyMode, holdFor?: { taskId: string; restore: PolicyMode } | null): void;
-  /** Fresh observations of every datasource (timed out ones are reported as such). */
-  observeAll(signal: AbortSignal): Promise<Map<string, Observation>>;
+  /**
+   * Fresh observations of every datasource (timed out ones are reported as such). With `patience`,
+   * the answers of `patience.of` are waited for `patience.ms` at most (the others' in full); one
+   * still out then is missing from the map.
+   */
+  observeAll(signal: AbortSignal, patience?: ObservationPatience): Promise<Map<string, Observation>>;
   /** A driver call bounded by `timeoutMs` (default: the operation step timeout; 0 = no limit). */
   call<T>(task: TaskContext, what: string, work: (opts: DriverCallOptions) => Promise<T>, timeoutMs?: number): Promise<T>;
   /** Persist and publish after records changed. */

@@ -9,7 +9,7 @@
 import { ToolkitError } from '../../errors.js';
 import { selectCandidate } from '../candidates.js';
 import type { DataSourceRecord } from '../store.js';
-import type { OperationContext, OperationResult, TaskContext } from './context.js';
+import { PROMPT_ANSWER_MS, type OperationContext, type OperationResult, type TaskContext } from './context.js';
 import { evaluateAndLog } from './candidates-step.js';
 import { masterNotOnlineHint } from './master-hint.js';
 import { holdMaintenance } from './policy-hold.js';
@@ -50,7 +50,8 @@ async function runFailover(ctx: OperationContext, task: TaskContext, failedName:
   const failed = ctx.record(failedName);
   if (failed.lastError) task.step(`MASTER '${q(failedName)}' FAILED: ${failed.lastError}`);
   else if (failed.state === 'SHUNNED') task.step(`MASTER '${q(failedName)}' IS SHUNNED`);
-  const observations = await ctx.observeAll(task.signal);
+  // The candidates' answers in full; the failed master's only if it gives one promptly (a frozen one would hold the failover for a whole timeout).
+  const observations = await ctx.observeAll(task.signal, { of: new Set([failedName]), ms: PROMPT_ANSWER_MS });
   const evaluated = evaluateAndLog(ctx, task, observations, failedName, 'failover', target, byOperator);
   const choice = selectCandidate(evaluated);
   if ('refusal' in choice) throw new ToolkitError('refused', choice.refusal);
