@@ -1,6 +1,7 @@
 /**
- * What the shell needs from a manager, and nothing else. The REST client (src/api) and an
- * in-process Manager both fit behind it; tests use a small double. Methods reject with
+ * What the shell needs from a manager, and nothing else: the REST client (src/api) behind it, in
+ * `cctrl --demo` as against a remote manager (and in the fast tests, against the real manager on a
+ * virtual clock: test/helpers/virtual-manager.ts). Methods reject with
  * ToolkitError (unreachable, unauthorized, not_found, conflict, ...).
  */
 import type { MemberChange } from '../api/failover.js';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { cctrlCommands } from '../../commands/cctrl/index.js';
 import { Shell } from '../../src/shell/session.js';
-import { FakeApi } from '../shell/fake-api.js';
 import { ToolkitError } from '../../src/errors.js';
 import type { TaskStatus } from '../../src/manager/model.js';
 import type { ShellApi } from '../../src/shell/services.js';
 import { TaskWatcher } from '../../src/ui/watch.js';
+import { startVirtualManager } from '../helpers/virtual-manager.js';
 
 function task(id: string, steps: string[], state: TaskStatus['state'] = 'in_progress', requestedBy = 'manager', endTime: string | null = null): TaskStatus {
   return {
@@ -161,19 +161,23 @@ describe('TaskWatcher, from the history (the stream unavailable)', () => {
 
 describe('Shell.ownsTask', () => {
   it('answers once the control calls under way are answered: a task the stream tells of first is still known as its own', async () => {
+    // The real manager, its answer to the control call held back after it has started the task.
+    const vm = await startVirtualManager();
     let open = () => {};
     const gate = new Promise<void>((r) => (open = r));
-    class SlowControl extends FakeApi {
-      override async control(...args: Parameters<FakeApi['control']>) {
+    const api: ShellApi = {
+      ...vm.api,
+      async control(service, request) {
+        const task = await vm.api.control(service, request);
         await gate;
-        return super.control(...args);
-      }
-    }
-    const shell = new Shell({ commands: cctrlCommands, api: new SlowControl(), state: { service: 'alpha', expert: false, multi: false }, timeoutMs: 10_000, confirm: async () => false, refusalHint: '' });
-    const run = shell.runLine('set policy manual', {}, () => undefined);
-    await settle();
-    const mine = shell.ownsTask('task-1');
-    const other = shell.ownsTask('task-9');
+        return task;
+      },
+    };
+    const shell = new Shell({ commands: cctrlCommands, api, state: { service: 'alpha', expert: false, multi: false }, timeoutMs: 10_000, confirm: async () => false, refusalHint: '' });
+    const run = vm.passing(shell.runLine('set policy manual', {}, () => undefined));
+    while (vm.manager.history('alpha', 1).length === 0) await settle();
+    const mine = shell.ownsTask(vm.latestTask().taskId);
+    const other = shell.ownsTask('another-operators-task');
     open();
     expect(await mine).toBe(true);
     expect(await other).toBe(false);
