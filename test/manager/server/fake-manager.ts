@@ -4,6 +4,7 @@
  */
 import { ToolkitError } from '../../../src/errors.js';
 import type { Manager, ManagerInfo } from '../../../src/manager/api.js';
+import { describeRequest } from '../../../src/manager/operations/index.js';
 import type {
   ControlRequest,
   DataSourceStatus,
@@ -92,7 +93,7 @@ export class FakeManager implements Manager {
     const task: TaskStatus = {
       taskId: `t${this.nextTask++}`,
       service,
-      operation: describe(request),
+      operation: describeRequest(request),
       requestedBy,
       state: 'in_progress',
       startTime: new Date().toISOString(),
@@ -210,19 +211,6 @@ export class FakeManager implements Manager {
       appliedLatency: 0.1,
       relativeLatency: 1,
     };
-  }
-}
-
-function describe(request: ControlRequest): string {
-  switch (request.op) {
-    case 'switch':
-      return request.target ? `switch to ${request.target}` : 'switch';
-    case 'datasource':
-      return `datasource ${request.host} ${request.action}`;
-    case 'policy':
-      return `set policy ${request.mode.toLowerCase()}`;
-    default:
-      return request.op;
   }
 }
 
