@@ -27,7 +27,7 @@ const firstSeed = single ?? Number(env.MARIADB_CHAOS_FIRST_SEED ?? randomInt(1, 
 const steps = Number(env.MARIADB_CHAOS_STEPS ?? 6);
 const SAMPLE_PERIOD_S = Number(env.MARIADB_SAMPLE_PERIOD ?? '0.5');
 const waitScale = env.MARIADB_CHAOS_WAIT_SCALE ? Number(env.MARIADB_CHAOS_WAIT_SCALE) : undefined;
-const replay = (seed: number) => `MARIADB_CHAOS_SEED=${seed}${steps !== 6 ? ` MARIADB_CHAOS_STEPS=${steps}` : ''} npx vitest run test/system/mariadb-chaos.test.ts`;
+const replay = (seed: number) => `MARIADB_CHAOS_SEED=${seed}${steps !== 6 ? ` MARIADB_CHAOS_STEPS=${steps}` : ''}${waitScale !== undefined ? ` MARIADB_CHAOS_WAIT_SCALE=${waitScale}` : ''} npx vitest run test/system/mariadb-chaos.test.ts`;
 const seeds = Array.from({ length: rounds }, (_, i) => firstSeed + i);
 
 describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason(`chaos on three real MariaDB servers: ${rounds} round(s) of ${steps} steps from seed ${firstSeed}`, skipWithoutMariaDb ? mariadbMissing() : null), () => {

@@ -9,6 +9,8 @@
  *   MARIADB_GROUP_CHAOS_FIRST_SEED=100 ...                                      rounds from seed 100 on
  *   MARIADB_GROUP_CHAOS_SEED=1234 ...                                           replay one round, step by step
  *   MARIADB_GROUP_CHAOS_STEPS=10 ...                                            longer rounds (default 6 database steps)
+ *   MARIADB_GROUP_CHAOS_WAIT_SCALE=0.5 ...                                      longer waits between steps (default 0.15):
+ *                                                                              faults outlast detection, so more failovers
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +25,8 @@ const single = env.MARIADB_GROUP_CHAOS_SEED ? Number(env.MARIADB_GROUP_CHAOS_SEE
 const rounds = single !== null ? 1 : Number(env.MARIADB_GROUP_CHAOS_ROUNDS ?? 4);
 const firstSeed = single ?? Number(env.MARIADB_GROUP_CHAOS_FIRST_SEED ?? randomInt(1, 1_000_000));
 const steps = Number(env.MARIADB_GROUP_CHAOS_STEPS ?? 6);
-const replay = (seed: number) => `MARIADB_GROUP_CHAOS_SEED=${seed}${steps !== 6 ? ` MARIADB_GROUP_CHAOS_STEPS=${steps}` : ''} npx vitest run test/system/mariadb-group-chaos.test.ts`;
+const waitScale = env.MARIADB_GROUP_CHAOS_WAIT_SCALE ? Number(env.MARIADB_GROUP_CHAOS_WAIT_SCALE) : undefined;
+const replay = (seed: number) => `MARIADB_GROUP_CHAOS_SEED=${seed}${steps !== 6 ? ` MARIADB_GROUP_CHAOS_STEPS=${steps}` : ''}${waitScale !== undefined ? ` MARIADB_GROUP_CHAOS_WAIT_SCALE=${waitScale}` : ''} npx vitest run test/system/mariadb-group-chaos.test.ts`;
 const seeds = Array.from({ length: rounds }, (_, i) => firstSeed + i);
 
 const title = titleOrSkipReason(`chaos on a manager group (real etcd, MariaDB, manager processes): ${rounds} round(s) of ${steps} steps from seed ${firstSeed}`, skipWithoutGroup ? groupPrerequisitesMissing() : null);
@@ -54,7 +57,7 @@ describe.skipIf(skipWithoutGroup)(title, () => {
   for (const seed of seeds) {
     it(`round seed ${seed}`, async () => {
       await group.reset();
-      const result = await runMariaDbGroupRound(seed, { env: group, steps, verbose: single !== null ? (line) => console.log(line) : undefined });
+      const result = await runMariaDbGroupRound(seed, { env: group, steps, waitScale, verbose: single !== null ? (line) => console.log(line) : undefined });
       results.push(result);
       console.log(`group round seed ${seed}: ${(result.ms / 1000).toFixed(1)} s, ${result.acknowledged} acknowledged writes, ${result.directWrites} stale ones, ${result.failovers} failover(s), ${result.violations.length} violation(s); ${result.actions.join(', ')}`);
       const lines = result.violations.map((v) => formatViolation(v, replay));
