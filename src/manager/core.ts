@@ -18,6 +18,7 @@ import type {
   AlertStatus,
   ControlRequest,
   DataSourceStatus,
+  ManagerAlert,
   ManagerAlertKind,
   ManagerEvent,
   PendingAction,
@@ -111,6 +112,8 @@ export interface SeenPosition {
 const TASK_HISTORY_LIMIT = 200;
 /** The same failure of an automatic repair is raised as an alert again after this long. */
 export const REPAIR_ALERT_REPEAT_MS = 5 * 60_000;
+/** The last alerts kept in the shared state, for the other members of a group to publish. */
+const SHARED_ALERTS = 20;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -127,6 +130,11 @@ function deepFreeze<T>(value: T): T {
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** What tells two alerts apart (a follower publishes those its last copy of the state lacked). */
+function alertKey(a: ManagerAlert): string {
+  return `${a.time}|${a.kind}|${a.datasource}|${a.message}`;
 }
 
 export class ManagerCore implements Manager, OperationContext {
@@ -155,6 +163,8 @@ export class ManagerCore implements Manager, OperationContext {
 
   private serviceRecord!: ServiceRecord;
   private tasks: TaskStatus[] = [];
+  /** The last alerts raised (SHARED_ALERTS), oldest first: committed with the state, so followers publish them. */
+  private alerts: ManagerAlert[] = [];
   private readonly live = new Map<string, LiveState>();
   private routerObservations: RouterObservation[] = [];
   /** ISO-8601 of the last completed sample. */
@@ -313,8 +323,10 @@ export class ManagerCore implements Manager, OperationContext {
     }
     if (!saved || saved.service.name !== this.service) return;
     const before = new Map(this.tasks.map((t) => [t.taskId, t]));
+    const alertsBefore = new Set(this.alerts.map(alertKey));
     const epochBefore = this.serviceRecord.routing?.epoch ?? 0;
     this.restore(saved, null);
+    for (const alert of this.alerts) if (!alertsBefore.has(alertKey(alert))) this.emit({ type: 'alert', service: this.service, alert });
     if ((this.serviceRecord.routing?.epoch ?? 0) > epochBefore) this.emit({ type: 'routes', service: this.service, routes: this.routes(this.service) });
     for (const t of this.tasks) {
       const old = before.get(t.taskId);
@@ -1317,7 +1329,10 @@ export class ManagerCore implements Manager, OperationContext {
 
   /** An alert to every watcher (the shells' MANAGER lines): an event, never a task of the history. */
   private raiseAlert(kind: ManagerAlertKind, datasource: string, message: string): void {
-    this.emit({ type: 'alert', service: this.service, alert: { time: iso(this.clock.now()), kind, datasource, message } });
+    const alert: ManagerAlert = { time: iso(this.clock.now()), kind, datasource, message };
+    this.alerts = [...this.alerts, alert].slice(-SHARED_ALERTS);
+    this.persist();
+    this.emit({ type: 'alert', service: this.service, alert });
   }
 
   /**
@@ -1654,7 +1669,7 @@ export class ManagerCore implements Manager, OperationContext {
   // ---- durability ------------------------------------------------------------------------------
 
   private snapshot(): PersistedState {
-    return { version: 1, service: this.serviceRecord, tasks: this.tasks };
+    return { version: 1, service: this.serviceRecord, tasks: this.tasks, ...(this.alerts.length > 0 ? { alerts: this.alerts } : {}) };
   }
 
   /**
@@ -1755,6 +1770,7 @@ export class ManagerCore implements Manager, OperationContext {
       ...(savedService?.routing ? { routing: savedService.routing } : {}),
     };
     this.tasks = saved?.tasks ?? [];
+    this.alerts = saved?.alerts ?? [];
     if (interrupted === null) return;
     const now = iso(this.clock.now());
     for (const t of this.tasks) {

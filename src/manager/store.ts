@@ -30,7 +30,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ToolkitError } from '../errors.js';
-import { POLICY_MODES, RESOURCE_STATES, ROLES, type TaskStatus } from './model.js';
+import { MANAGER_ALERT_KINDS, POLICY_MODES, RESOURCE_STATES, ROLES, type ManagerAlert, type TaskStatus } from './model.js';
 
 // ---- the schema (the single source of the persisted types) ----------------------------------------
 
@@ -76,11 +76,20 @@ const serviceRecordSchema = z.object({
     .optional(),
 });
 
+const managerAlertSchema = z.object({
+  time: z.string(),
+  kind: z.enum(MANAGER_ALERT_KINDS),
+  datasource: z.string(),
+  message: z.string(),
+});
+
 export const persistedStateSchema = z.object({
   version: z.literal(1),
   service: serviceRecordSchema,
   /** Oldest first. */
   tasks: z.array(taskStatusSchema),
+  /** The coordinator's last alerts, oldest first: the other members of a group publish them too. */
+  alerts: z.array(managerAlertSchema).optional(),
 });
 
 export type DataSourceRecord = z.infer<typeof dataSourceRecordSchema>;
@@ -91,6 +100,8 @@ export type PersistedState = z.infer<typeof persistedStateSchema>;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const taskSchemaMatchesModel: Same<z.infer<typeof taskStatusSchema>, TaskStatus> = true;
 void taskSchemaMatchesModel;
+const alertSchemaMatchesModel: Same<z.infer<typeof managerAlertSchema>, ManagerAlert> = true;
+void alertSchemaMatchesModel;
 
 export const STATE_FILE = 'manager-state.json';
 export const LOCK_FILE = 'manager.lock';

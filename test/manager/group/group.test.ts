@@ -57,6 +57,23 @@ describe('a manager group on etcd', () => {
     }
   });
 
+  it("the coordinator's alerts (a fenced server) are published by every member, once each, and never become tasks", async () => {
+    group = await startGroup();
+    const seen = new Map<string, string[]>();
+    for (const [name, m] of group.members) {
+      seen.set(name, []);
+      m.subscribe((e) => e.type === 'alert' && seen.get(name)!.push(`${e.alert.kind} ${e.alert.datasource}: ${e.alert.message}`));
+    }
+    const slave = group.masterName() === 'db2' ? 'db3' : 'db2';
+    await group.driver.allowWrites(group.coordinator()!.configOf(slave), { timeoutMs: 1000 });
+    await group.clock.advance(5_000);
+    expect(group.driver.node(slave).readOnly).toBe(true);
+    for (const [name, lines] of seen) {
+      expect(lines, name).toEqual([expect.stringMatching(new RegExp(`^fenced ${slave}: SPLIT-BRAIN GUARD: made ${slave}@alpha read-only \\(slave, ONLINE\\)`))]);
+    }
+    for (const m of group.members.values()) expect(m.history(SERVICE, 50)).toEqual([]);
+  });
+
   it('a coordinator stopped cleanly right after a change commits it before it leaves: the next coordinator acts on it', async () => {
     group = await startGroup();
     const first = group.coordinatorName()!;
