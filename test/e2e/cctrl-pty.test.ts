@@ -212,6 +212,11 @@ describe('cctrl in a pseudo-terminal', () => {
         expect(line.length, line).toBeLessThan(80);
         expect(line, 'a line wrapped to column 0').toMatch(/^ {2}/);
       }
+      // The old master's database comes back writable (no read_only in its my.cnf): the split-brain
+      // guard fences it, and the shell says so at once.
+      t.write('service db1/mysql start\r');
+      await t.waitFor(/MANAGER: SPLIT-BRAIN GUARD: made db1@alpha read-only \(master, SHUNNED\): ended\s+\d+\s+client\s+sessions/, 'the fence of the old master', 15_000);
+      await t.waitFor(/ALERT \(\d+ s ago\): SPLIT-BRAIN GUARD: made db1@alpha read-only/, 'the alert under the status line', 5_000);
       t.write('quit\r');
       expect(await t.exited).toBe(0);
     } finally {
