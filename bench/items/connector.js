@@ -3,8 +3,11 @@
  *
  * - sysbench oltp_point_select and oltp_read_write, 16 threads, on the same master (real mariadbd,
  *   test/helpers/mariadb.ts): through the connector (following a real tungsten-manager on the mysql
- *   driver), through HAProxy in TCP mode (Debian haproxy, config in a temp dir, run in the
- *   foreground) and direct. Runs interleaved (connector, HAProxy, direct, again), medians compared.
+ *   driver), through HAProxy in TCP mode (Debian haproxy, its defaults: one thread per core, config
+ *   in a temp dir, run in the foreground) and direct. Runs interleaved (connector, HAProxy, bare
+ *   pipe, direct, again), each round starting one target further on, medians compared. The CPU
+ *   time each proxy process spends per transaction (/proc, user + system) is reported beside it:
+ *   steadier than throughput on a shared machine.
  *   Targets: connector >= 1.0x HAProxy's throughput, p99 no worse than HAProxy's; the ratio to
  *   direct is reported (it is the limit), and to a bare Node pipe (what Node itself costs).
  * - Write unavailability across a switch, as an application that opens a new connection for every
@@ -22,7 +25,7 @@ import { importTestHelper } from '../lib/ts-helpers.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { api, onInterrupt, sleep, startManager, stopChild } from '../lib/proc.js';
 import { median, ratio } from '../lib/stats.js';
@@ -45,6 +48,23 @@ async function freePort(host = '127.0.0.1') {
   const { port } = /** @type {net.AddressInfo} */ (s.address());
   await new Promise((r) => s.close(r));
   return port;
+}
+
+/**
+ * CPU time a process has used so far (user and system, all its threads), in microseconds, from
+ * /proc (Linux); null where there is none.
+ * @param {number | undefined} pid
+ * @returns {number | null}
+ */
+function cpuMicros(pid) {
+  if (!pid) return null;
+  try {
+    // Fields 14 and 15 (utime, stime) after the command name, in clock ticks (USER_HZ, 100 on Linux).
+    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -89,7 +109,7 @@ async function startHaproxy(dir, backend) {
     }
     await sleep(50);
   }
-  return { port, stop };
+  return { port, pid: child.pid, stop };
 }
 
 /**
@@ -105,7 +125,7 @@ async function startBarePipe(backend) {
     child.stdout.once('data', r);
     child.once('exit', (c) => j(new Error(`the bare pipe exited (${c})`)));
   });
-  return { port, stop: async () => void child.kill('SIGKILL') };
+  return { port, pid: child.pid, stop: async () => void child.kill('SIGKILL') };
 }
 
 /** Ids of app.writes, never reused across the writers of a run. */
@@ -225,7 +245,7 @@ export async function benchConnector({ quick, log }) {
       for (const { share, name } of selfTimes(JSON.parse(readFileSync(newest, 'utf8')), 12)) log(`    ${(share * 100).toFixed(1).padStart(5)} %  ${name}`);
     });
     const connectorPort = await connector.ready;
-    /** @type {{ port: number; stop: () => Promise<void> } | null} */
+    /** @type {{ port: number; pid: number | undefined; stop: () => Promise<void> } | null} */
     let haproxy = null;
     if (noHaproxy) notMeasured.push({ item: ITEM, name: 'connector vs HAProxy', why: noHaproxy });
     else {
@@ -237,25 +257,34 @@ export async function benchConnector({ quick, log }) {
     const pipe = await startBarePipe({ host: db1.host, port: db1.port });
     cleanups.push(() => pipe.stop());
     /** @typedef {'connector' | 'HAProxy' | 'bare Node pipe' | 'direct'} TargetName */
-    /** @type {Array<[TargetName, Backend]>} */
+    /** @type {Array<[TargetName, Backend, number | undefined]>} name, address, the proxy's pid */
     const targets = [
-      ['connector', { host: '127.0.0.1', port: connectorPort }],
-      ...(haproxy ? /** @type {Array<[TargetName, Backend]>} */ ([['HAProxy', { host: '127.0.0.1', port: haproxy.port }]]) : []),
-      ['bare Node pipe', { host: '127.0.0.1', port: pipe.port }],
-      ['direct', { host: db1.host, port: db1.port }],
+      ['connector', { host: '127.0.0.1', port: connectorPort }, connector.pid],
+      ...(haproxy ? /** @type {Array<[TargetName, Backend, number | undefined]>} */ ([['HAProxy', { host: '127.0.0.1', port: haproxy.port }, haproxy.pid]]) : []),
+      ['bare Node pipe', { host: '127.0.0.1', port: pipe.port }, pipe.pid],
+      ['direct', { host: db1.host, port: db1.port }, undefined],
     ];
     for (const test of TESTS) {
       /** @type {Record<TargetName, number[]>} */
       const tps = { connector: [], HAProxy: [], 'bare Node pipe': [], direct: [] };
       /** @type {Record<TargetName, number[]>} */
       const p99 = { connector: [], HAProxy: [], 'bare Node pipe': [], direct: [] };
+      /** @type {Record<TargetName, number[]>} the proxy's CPU time (user + system) per transaction, µs */
+      const cpu = { connector: [], HAProxy: [], 'bare Node pipe': [], direct: [] };
       for (let r = 0; r < rounds; r++) {
-        for (const [name, t] of targets) {
+        // Each round starts one target further on, so that no target always runs first (after the
+        // previous round's direct run) or last.
+        for (let k = 0; k < targets.length; k++) {
+          const [name, t, pid] = /** @type {[TargetName, Backend, number | undefined]} */ (targets[(r + k) % targets.length]);
+          const cpuBefore = cpuMicros(pid);
           const res = await conn.sysbenchRun(test, { ...t, user: helpers.APP_USER, password: helpers.APP_PASSWORD, db: 'app' }, { threads: THREADS, seconds, tables: 4, tableSize, ignoreErrors: '1213,1205' }).done;
           if (res.code !== 0) throw new Error(`sysbench ${test} via ${name} exited ${res.code}: ${(res.stderr || res.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+          const cpuAfter = cpuMicros(pid);
+          const perTx = cpuBefore !== null && cpuAfter !== null && res.tps > 0 ? (cpuAfter - cpuBefore) / (res.tps * seconds) : null;
           tps[name].push(res.tps);
           p99[name].push(res.p99Ms);
-          log(`  ${test} via ${name}: ${res.tps.toFixed(0)} tps, p99 ${res.p99Ms} ms`);
+          if (perTx !== null) cpu[name].push(perTx);
+          log(`  ${test} via ${name}: ${res.tps.toFixed(0)} tps, p99 ${res.p99Ms} ms${perTx !== null ? `, ${perTx.toFixed(1)} µs CPU per transaction` : ''} (load average ${(loadavg()[0] ?? 0).toFixed(1)})`);
         }
       }
       const short = test.replace('oltp_', '');
@@ -285,6 +314,18 @@ export async function benchConnector({ quick, log }) {
       rows.push(row('tps', 'tps', 'bare Node pipe'));
       rows.push(row('tps', 'tps', 'direct'));
       rows.push(row('p99', 'ms', 'direct'));
+      // What each proxy spends per transaction (its own CPU time / transactions): steadier than
+      // throughput on a shared machine, and what a faster forwarding path would lower.
+      for (const against of /** @type {const} */ (['HAProxy', 'bare Node pipe'])) {
+        if (cpu.connector.length === 0 || cpu[against].length === 0) continue;
+        const value = median(cpu.connector);
+        const baseline = median(cpu[against]);
+        rows.push({
+          item: ITEM, name: `${short} CPU per transaction, connector vs ${against}`, unit: 'µs', value, samples: cpu.connector,
+          baselineName: against === 'HAProxy' ? 'HAProxy, TCP mode' : 'a bare Node pipe', baseline, baselineSamples: cpu[against], ratio: ratio(value, baseline),
+          note: 'the proxy process\'s user + system time / transactions',
+        });
+      }
     }
 
     // ---- write unavailability across a switch ----
