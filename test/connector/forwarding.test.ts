@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connector } from '../../src/connector/connector.js';
-import { acceptedSocketsReadInPlace } from '../../src/connector/inflow.js';
+import { Inflow, acceptedSocketsReadInPlace } from '../../src/connector/inflow.js';
 import { FakeManager, sleep, until } from './fake-manager.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -140,6 +140,38 @@ describe('connector: forwarding', () => {
     expect(received.length).toBe(up.length);
     expect(received.equals(up)).toBe(true);
     expect(receivedBack.length).toBe(down.length);
+    expect(receivedBack.equals(down)).toBe(true);
+  }, 60_000);
+
+  it("the same bytes through 'data' events (the path for a Node that hides an accepted socket's handle), byte for byte", async () => {
+    const up = randomBytes(8 * 1024 * 1024);
+    const down = randomBytes(8 * 1024 * 1024);
+    let atServer: Promise<Buffer> | null = null;
+    let serverSent: Promise<void> | null = null;
+    const backend = await server((s) => {
+      atServer = receive(s, { release: sleep(300) });
+      serverSent = send(s, down).done;
+    });
+    // A bare proxy: the client side read through 'data' events, the backend in place.
+    let bridged = 0;
+    const proxy = await server((accepted) => {
+      const clientInflow = new Inflow();
+      clientInflow.readFrom(accepted, false);
+      const backendInflow = new Inflow();
+      const toBackend = net.connect({ ...backend, allowHalfOpen: true, onread: backendInflow.onread });
+      toBackend.on('error', () => accepted.destroy());
+      backendInflow.readFrom(toBackend, true);
+      toBackend.once('connect', () => {
+        clientInflow.forwardTo(toBackend);
+        backendInflow.forwardTo(accepted);
+        bridged++;
+      });
+    });
+    const client = await bridgedClient({ port: proxy.port, bridged: () => bridged });
+    const atClient = receive(client, { release: sleep(500) });
+    await send(client, up).done;
+    const [received, receivedBack] = await Promise.all([atServer!, atClient, serverSent]);
+    expect(received.equals(up)).toBe(true);
     expect(receivedBack.equals(down)).toBe(true);
   }, 60_000);
 
