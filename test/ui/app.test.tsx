@@ -108,6 +108,19 @@ describe('ShellApp (Ink)', () => {
     expect(exits).toEqual([0]);
   });
 
+  it("announces another operator's switch as MANAGER lines, its steps as they come and how it ended", async () => {
+    const { app, screen, vm } = await mount();
+    await waitFor(() => (app.lastFrame() ?? '').includes('coordinating manager db1'), 'the status');
+    const stopTime = vm.ticking();
+    const { taskId } = vm.manager.control('alpha', { op: 'switch', target: 'db2' }, 'ops');
+    await waitFor(() => unwrapped(screen()).includes("MANAGER: ops's 'switch to db2' completed"), () => `the end of the switch in ${app.lastFrame()}`);
+    await stopTime();
+    const text = unwrapped(screen());
+    expect(text).toContain(`MANAGER: ops's 'switch to db2' (task ${taskId})`);
+    expect(text.indexOf(`(task ${taskId})`)).toBeLessThan(text.indexOf("SWITCH TO 'db2@alpha' WAS SUCCESSFUL"));
+    expect(text.indexOf("SWITCH TO 'db2@alpha' WAS SUCCESSFUL")).toBeLessThan(text.indexOf("MANAGER: ops's 'switch to db2' completed"));
+  });
+
   it('Ctrl-D exits on an empty line only', async () => {
     const { app, type, exits } = await mount();
     await waitFor(() => (app.lastFrame() ?? '').includes('/alpha >'), 'the prompt');

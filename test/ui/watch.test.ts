@@ -24,6 +24,9 @@ function task(id: string, steps: string[], state: TaskStatus['state'] = 'in_prog
 /**
  * The manager as the watcher reaches it: task() reads a task; waitForTask hands on its steps from
  * the first and ends when the task does (as ManagerClient's does), or fails once when told to.
+ * A double on purpose: these tests hand the watcher events in orders a real manager gives only by
+ * chance (a task told of before the control call's answer, a follow broken off mid-task, a gap
+ * after the stream dropped). The watcher against the real manager: test/ui/app.test.tsx.
  */
 function fakeManager(tasks: Map<string, TaskStatus>) {
   const calls: string[] = [];
