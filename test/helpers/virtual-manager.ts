@@ -40,7 +40,7 @@ export interface VirtualManager extends Harness {
 export interface VirtualManagerOptions {
   /** Manager properties on top of the demo's (test/manager/harness.ts). */
   overrides?: string[];
-  /** The client's per-request timeout. Default 2 s. */
+  /** The client's per-request timeout. Default 10 s: a bound for a loaded machine, never waited out by a passing test. */
   requestTimeoutMs?: number;
   /** Where the client connects instead of the server itself (a front that misbehaves, a closed port). */
   urls?: (serverUrl: string) => Promise<string[]> | string[];
@@ -53,7 +53,7 @@ export async function startVirtualManager(options: VirtualManagerOptions = {}): 
   let server: ManagerServer | null = await startManagerServer({ manager: h.manager, credentials, host: '127.0.0.1', port: 0 });
   const url = server.url;
   const urls = options.urls ? await options.urls(url) : [url];
-  const client = new FailoverClient(urls, { ...credentials, timeoutMs: options.requestTimeoutMs ?? 2000 });
+  const client = new FailoverClient(urls, { ...credentials, timeoutMs: options.requestTimeoutMs ?? 10_000 });
 
   let wanted = 0;
   let pump: Promise<void> | null = null;

@@ -10,7 +10,7 @@ import { startVirtualManager, type VirtualManagerOptions } from '../helpers/virt
 afterEach(() => cleanup());
 
 /** React 19 schedules renders with setImmediate: yield to it, then look again. */
-async function waitFor(check: () => boolean, what: string | (() => string), timeoutMs = 3000): Promise<void> {
+async function waitFor(check: () => boolean, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
