@@ -301,6 +301,12 @@ export interface ServerSnapshot {
   name: string;
   /** Up, answering, read_only off: an application's write would commit now. */
   acceptsWrites: boolean;
+  /**
+   * False when the checker has no fresh answer of the server to go by (its own probe is slow, as on
+   * a loaded machine): acceptsWrites and following then say nothing. Absent: always seen (the
+   * simulated tier).
+   */
+  seen?: boolean;
   /** 'no' when the server runs and answers; otherwise what is wrong. */
   down: 'no' | 'server' | 'host' | 'frozen';
   /** The master its replication follows; null on a server replicating from nobody. */
@@ -569,7 +575,9 @@ export class InvariantChecker {
     // The ONLINE master is the writable one once quiet.
     const quietLongEnough = this.quietSince !== null && now - this.quietSince >= this.opts.quietMs;
     const writable = servers.filter((s) => s.acceptsWrites).map((s) => s.name);
-    const mismatch = quietLongEnough && onlineMaster !== null && (writable.length !== 1 || writable[0] !== onlineMaster.name);
+    // A master whose writability the checker cannot see now is judged at the next answer.
+    const masterKnown = onlineMaster !== null && byName.get(onlineMaster.name)?.seen !== false;
+    const mismatch = quietLongEnough && onlineMaster !== null && masterKnown && (writable.length !== 1 || writable[0] !== onlineMaster.name);
     this.episode('master-not-writable', 'master-not-writable', now, mismatch, 0, () =>
       `quiet for ${Math.round((now - this.quietSince!) / 1000)} s, the manager's ONLINE master is ${onlineMaster!.name} but ${writable.length === 0 ? 'no server' : writable.join(' and ')} accept(s) writes`,
     );
@@ -580,7 +588,7 @@ export class InvariantChecker {
       // An ONLINE slave follows the master.
       // Only while there is a master to follow: the manager's master ONLINE and its server up.
       const masterUp = masterRec !== null && masterRec.state === 'ONLINE' && byName.get(masterRec.name)?.down === 'no';
-      const wrongMaster = d.state === 'ONLINE' && d.role !== 'master' && masterUp && s.down === 'no' && s.following !== masterRec!.name && manager.policy !== 'MAINTENANCE';
+      const wrongMaster = d.state === 'ONLINE' && d.role !== 'master' && masterUp && s.down === 'no' && s.seen !== false && s.following !== masterRec!.name && manager.policy !== 'MAINTENANCE';
       this.episode(`follow:${d.name}`, 'slave-follows-other', now, wrongMaster, this.opts.followToleranceMs, () =>
         `${d.name} is ONLINE as a slave but follows ${s.following ?? 'nobody'}, not the master ${masterRec!.name}`,
       );

@@ -115,7 +115,8 @@ describe('tungsten-manager killed with SIGKILL mid-switch', () => {
       expect((await restarted.process.exited).code).toBe(0);
     }
     expect(readdirSync(stateDir).filter((f) => f.endsWith('.json'))).toEqual(['manager-state.json']);
-  });
+    // Ten manager processes started one after the other: seconds each on a loaded machine.
+  }, 90_000);
 
   it('leaves the audit line of a control call it was carrying out, and keeps audit.log and its state 0600', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'mgr-state-'));

@@ -97,6 +97,7 @@ export function watchServers(
         return {
           name,
           acceptsWrites: state === 'running' && fresh && prev?.readOnly === false && last?.readOnly === false,
+          seen: state === 'running' && fresh && prev !== undefined && prev.readOnly !== null && last.readOnly !== null,
           down: state === 'frozen' ? 'frozen' : state === 'stopped' || changing.has(name) ? 'server' : 'no',
           following: last?.following ?? null,
         };
