@@ -126,8 +126,13 @@ describe.skipIf(skipWithoutGroup)(title, () => {
       expect(beforeSwitch.every((p) => p.serverId === serverIdOf('db1'))).toBe(true);
 
       // The new coordinator switches: the connector follows it (from db1's stream).
-      const task = await env.control(coordinator, 'switch');
-      const done = await env.waitTask(coordinator, task.taskId, 30_000);
+      let done = await env.waitTask(coordinator, (await env.control(coordinator, 'switch')).taskId, 30_000);
+      if (done.state === 'failed' && JSON.stringify(done.steps).includes('not the coordinator')) {
+        // On a loaded machine the member that just took over can lose its 3 s lease at once; the
+        // switch is then reverted, as it must be. What is tested here is the connector: switch again.
+        const next = await env.waitForOneCoordinator(20_000, ['db1', 'db3']);
+        done = await env.waitTask(next, (await env.control(next, 'switch')).taskId, 30_000);
+      }
       expect(done.state, JSON.stringify(done.steps)).toBe('complete');
       const newMaster = done.taskResult.newPrimary as string;
       expect(newMaster).not.toBe('db1');
