@@ -126,13 +126,23 @@ describe('cctrl commands against the manager', () => {
   it('switch streams its steps while it runs and ends 0', async () => {
     const { shell: s, vm } = await shell();
     const stateAtStep: string[] = [];
-    const r = await vm.passing(run(s, 'switch to db2', { onProgress: () => stateAtStep.push(vm.latestTask().state) }));
+    const running = run(s, 'switch to db2', { onProgress: () => stateAtStep.push(vm.latestTask().state) });
+    // Virtual time moves on only once the shell has shown every step the manager has taken so far:
+    // the manager never gets ahead of the shell, however loaded the machine.
+    let done = false;
+    void running.finally(() => (done = true));
+    while (!done) {
+      if (stateAtStep.length >= (vm.manager.history('alpha', 1)[0]?.steps.length ?? 0)) await vm.clock.advance(100);
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+    const r = await running;
     const task = vm.latestTask();
     expect(task).toMatchObject({ operation: 'switch to db2', state: 'complete' });
     expect(r.progress).toEqual(task.steps.map((step) => step.line));
     expect(r.progress).toEqual(expect.arrayContaining(['SET POLICY: AUTOMATIC => MAINTENANCE', 'SELECTED SLAVE: db2@alpha', "PUT THE NEW MASTER 'db2@alpha' ONLINE", "SWITCH TO 'db2@alpha' WAS SUCCESSFUL"]));
     // Steps are shown as the manager takes them, not once the switch is over.
-    expect(stateAtStep.slice(0, 2)).toEqual(['in_progress', 'in_progress']);
+    // All but the last three, which the manager takes at the instant the switch ends.
+    expect(stateAtStep.slice(0, -3)).toEqual(r.progress.slice(0, -3).map(() => 'in_progress'));
     expect(r.outcomes[0]).toMatchObject({ ok: true, exitCode: 0, name: 'switch' });
     expect(vm.masterName()).toBe('db2');
   });
