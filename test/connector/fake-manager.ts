@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import type { ConnectorOptions } from '../../src/connector/connector.js';
 
 export interface FakeBackend {
   name: string;
@@ -261,4 +262,27 @@ export async function until(check: () => boolean, what: string, timeoutMs = 3000
     if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
     await sleep(5);
   }
+}
+
+/** A connector's options for these tests: loopback, short timers, quiet; `over` changes any of them. */
+export function connectorOptions(managers: string[], over: Partial<ConnectorOptions> = {}): ConnectorOptions {
+  return {
+    managers,
+    service: 'alpha',
+    user: 'tungsten',
+    password: 'secret',
+    name: 'connector@test',
+    host: 'test',
+    pid: 4242,
+    listen: { host: '127.0.0.1', port: 0 },
+    readListen: null,
+    offlineAfterMs: 30_000,
+    holdTimeoutMs: 3_000,
+    switchGraceMs: 300,
+    heartbeatMs: 100,
+    contactTimeoutMs: 600,
+    requestTimeoutMs: 500,
+    log: { info: () => undefined, warn: () => undefined },
+    ...over,
+  };
 }

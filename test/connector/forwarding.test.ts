@@ -9,7 +9,7 @@ import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connector } from '../../src/connector/connector.js';
 import { Inflow, acceptedSocketsReadInPlace } from '../../src/connector/inflow.js';
-import { FakeManager, sleep, until } from './fake-manager.js';
+import { FakeManager, connectorOptions, sleep, until } from './fake-manager.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -58,24 +58,7 @@ async function startConnector(master: { host: string; port: number }): Promise<{
   const m = await new FakeManager().start();
   cleanups.push(() => m.stop());
   m.set({ master: { name: 'db1', ...master }, slaves: [] });
-  const connector = new Connector({
-    managers: [m.url],
-    service: 'alpha',
-    user: 'tungsten',
-    password: 'secret',
-    name: 'connector@test',
-    host: 'test',
-    pid: 4242,
-    listen: { host: '127.0.0.1', port: 0 },
-    readListen: null,
-    offlineAfterMs: 30_000,
-    holdTimeoutMs: 3_000,
-    switchGraceMs: 300,
-    heartbeatMs: 100,
-    contactTimeoutMs: 600,
-    requestTimeoutMs: 500,
-    log: { info: () => undefined, warn: () => undefined },
-  });
+  const connector = new Connector(connectorOptions([m.url]));
   const report = await connector.start();
   cleanups.push(() => connector.stop(0, { farewell: false }));
   await until(() => connector.status().state === 'ONLINE', 'the connector ONLINE');

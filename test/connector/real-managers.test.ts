@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Connector } from '../../src/connector/connector.js';
 import { ManagerClient } from '../../src/api/client.js';
 import { launchManager, type RunningManager } from '../../src/manager/server/launch.js';
-import { until } from './fake-manager.js';
+import { connectorOptions, until } from './fake-manager.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -43,23 +43,14 @@ describe('connector: following real managers', () => {
     const epochA = await switches(a, 2); // 4: two holds and two resumes
     expect(epochA).toBe(4);
     const logs: string[] = [];
-    const connector = new Connector({
-      managers: [a.url, b.url],
-      service: 'alpha',
-      ...credentials,
-      name: 'connector@test',
-      host: 'test',
-      pid: 4242,
-      listen: { host: '127.0.0.1', port: 0 },
-      readListen: null,
-      offlineAfterMs: 30_000,
-      holdTimeoutMs: 3_000,
-      switchGraceMs: 300,
-      heartbeatMs: 100,
-      contactTimeoutMs: 2_000,
-      requestTimeoutMs: 1_000,
-      log: { info: (m) => logs.push(m), warn: (m) => logs.push(`WARN ${m}`) },
-    });
+    const connector = new Connector(
+      connectorOptions([a.url, b.url], {
+        ...credentials,
+        contactTimeoutMs: 2_000,
+        requestTimeoutMs: 1_000,
+        log: { info: (m) => logs.push(m), warn: (m) => logs.push(`WARN ${m}`) },
+      }),
+    );
     await connector.start();
     cleanups.push(() => connector.stop(0, { farewell: false }));
     expect(connector.status()).toMatchObject({ state: 'ONLINE', epoch: 4, manager: a.url });

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connector, type ConnectorOptions } from '../../src/connector/connector.js';
-import { EchoServer, FakeManager, TestClient, sleep, until } from './fake-manager.js';
+import { EchoServer, FakeManager, TestClient, connectorOptions, sleep, until } from './fake-manager.js';
 
 interface Running {
   connector: Connector;
@@ -35,25 +35,13 @@ async function manager(opts: ConstructorParameters<typeof FakeManager>[0] = {}):
 async function connector(managers: FakeManager[] | string[], over: Partial<ConnectorOptions> = {}): Promise<Running> {
   const logs: string[] = [];
   const urls = managers.map((m) => (typeof m === 'string' ? m : m.url));
-  const connector = new Connector({
-    managers: urls,
-    service: 'alpha',
-    user: 'tungsten',
-    password: 'secret',
-    name: 'connector@test',
-    host: 'test',
-    pid: 4242,
-    listen: { host: '127.0.0.1', port: 0 },
-    readListen: { host: '127.0.0.1', port: 0 },
-    offlineAfterMs: 30_000,
-    holdTimeoutMs: 3_000,
-    switchGraceMs: 300,
-    heartbeatMs: 100,
-    contactTimeoutMs: 600,
-    requestTimeoutMs: 500,
-    log: { info: (m) => logs.push(m), warn: (m) => logs.push(`WARN ${m}`) },
-    ...over,
-  });
+  const connector = new Connector(
+    connectorOptions(urls, {
+      readListen: { host: '127.0.0.1', port: 0 },
+      log: { info: (m) => logs.push(m), warn: (m) => logs.push(`WARN ${m}`) },
+      ...over,
+    }),
+  );
   const report = await connector.start();
   cleanups.push(() => connector.stop(0, { farewell: false }));
   const port = (a: string | null) => Number(a?.split(':').at(-1));
