@@ -152,14 +152,22 @@ describe.skipIf(!etcdAvailable())(titleOrSkipReason('a manager group on real etc
     }
   }, 30_000);
 
-  it('one etcd member killed: the group keeps one coordinator and control', async () => {
+  it('one etcd member killed: never two coordinators, one acting within a TTL, and control works', async () => {
     await freshGroup();
     const victim = etcd.members[0]!.name;
     await etcd.kill(victim);
     try {
-      await sleep(TTL_SECONDS * 1000);
-      expect(acting()).toHaveLength(1);
-      const c = members.get(acting()[0]!)!;
+      // Killing etcd's leader can cost the coordinator a renewal while etcd elects another, and so a
+      // takeover; whatever happens, never two act at once, and one acts again within a TTL.
+      const seen: string[][] = [];
+      const deadline = Date.now() + TTL_SECONDS * 1000;
+      while (Date.now() < deadline) {
+        seen.push(acting());
+        await sleep(50);
+      }
+      expect(seen.filter((a) => a.length > 1)).toEqual([]);
+      const coordinator = await until('one coordinator', TTL_SECONDS * 1000, () => (acting().length === 1 ? acting()[0] : null));
+      const c = members.get(coordinator)!;
       const task = c.control('alpha', { op: 'switch', target: 'db2' }, 'tester');
       await until('the switch', 10_000, () => c.task(task.taskId).state !== 'in_progress');
       expect(c.task(task.taskId).state).toBe('complete');
