@@ -93,6 +93,20 @@ async function server(onConnection: (s: net.Socket) => void): Promise<{ host: st
   return { host: '127.0.0.1', port: (s.address() as AddressInfo).port };
 }
 
+/**
+ * A backend that reads what it is sent (after a stall of 300 ms) while it sends `down`;
+ * `exchanged()`: what it received, once it has received everything and sent `down`.
+ */
+async function exchangingBackend(down: Buffer): Promise<{ backend: { host: string; port: number }; exchanged: () => Promise<Buffer> }> {
+  let atServer: Promise<Buffer> | null = null;
+  let serverSent: Promise<void> | null = null;
+  const backend = await server((s) => {
+    atServer = receive(s, { release: sleep(300) });
+    serverSent = send(s, down).done;
+  });
+  return { backend, exchanged: async () => (await Promise.all([atServer!, serverSent]))[0] };
+}
+
 describe('connector: forwarding', () => {
   it('this Node lets accepted sockets read into their own buffer (the fast path the tests below go through)', async () => {
     const seen = new Promise<boolean>((resolve) => {
@@ -109,17 +123,12 @@ describe('connector: forwarding', () => {
   it('megabytes of random bytes both ways at once, through readers that stall and read slowly, arrive byte for byte', async () => {
     const up = randomBytes(12 * 1024 * 1024);
     const down = randomBytes(12 * 1024 * 1024);
-    let atServer: Promise<Buffer> | null = null;
-    let serverSent: Promise<void> | null = null;
-    const backend = await server((s) => {
-      atServer = receive(s, { release: sleep(300) });
-      serverSent = send(s, down).done;
-    });
+    const { backend, exchanged } = await exchangingBackend(down);
     const client = await bridgedClient(await startConnector(backend));
     const atClient = receive(client, { release: sleep(500) });
     const clientSent = send(client, up);
     await clientSent.done;
-    const [received, receivedBack] = await Promise.all([atServer!, atClient, serverSent]);
+    const [received, receivedBack] = await Promise.all([exchanged(), atClient]);
     expect(received.length).toBe(up.length);
     expect(received.equals(up)).toBe(true);
     expect(receivedBack.length).toBe(down.length);
@@ -129,12 +138,7 @@ describe('connector: forwarding', () => {
   it("the same bytes through 'data' events (the path for a Node that hides an accepted socket's handle), byte for byte", async () => {
     const up = randomBytes(8 * 1024 * 1024);
     const down = randomBytes(8 * 1024 * 1024);
-    let atServer: Promise<Buffer> | null = null;
-    let serverSent: Promise<void> | null = null;
-    const backend = await server((s) => {
-      atServer = receive(s, { release: sleep(300) });
-      serverSent = send(s, down).done;
-    });
+    const { backend, exchanged } = await exchangingBackend(down);
     // A bare proxy: the client side read through 'data' events, the backend in place.
     let bridged = 0;
     const proxy = await server((accepted) => {
@@ -153,7 +157,7 @@ describe('connector: forwarding', () => {
     const client = await bridgedClient({ port: proxy.port, bridged: () => bridged });
     const atClient = receive(client, { release: sleep(500) });
     await send(client, up).done;
-    const [received, receivedBack] = await Promise.all([atServer!, atClient, serverSent]);
+    const [received, receivedBack] = await Promise.all([exchanged(), atClient]);
     expect(received.equals(up)).toBe(true);
     expect(receivedBack.equals(down)).toBe(true);
   }, 60_000);
