@@ -36,3 +36,29 @@ describe('the checker and a server it cannot see', () => {
     expect(judge({}, { following: null, seen: false })).toEqual([]);
   });
 });
+
+/**
+ * Seed 981776 of the real single-manager tier: db1 (the master) frozen and failed over to db2; the
+ * application's write that waited on db1 was acknowledged the moment db1 was thawed, after the
+ * failover had ended. That tier recorded every write as the master's, so it was flagged as lost;
+ * the group tier and the simulated one already judged it as the checker says (invariant 1's window).
+ */
+describe('the checker and a write the master of the moment did not acknowledge', () => {
+  function lostWrites(record: (checker: InvariantChecker) => void): string[] {
+    const checker = new InvariantChecker({ seed: 1, startedAt: 0, samplePeriodMs: 500, dbDetectMs: 1000, hostDetectMs: 1500, observationTimeoutMs: 3000 });
+    checker.addLossWindow({ oldPrimary: 'db1', newPrimary: 'db2', mayLoseTransactions: 0, lastSeenSeqno: 12902, lastSeenAt: 0, keptSeqno: 12902, endedAt: 7400 });
+    record(checker);
+    checker.checkWrites(18_600, 'db2', () => false);
+    return checker.finish(18_600).map((v) => v.kind);
+  }
+  const write = { id: '0-1-12904', seqno: 12904, server: 'db1', at: 7800, gtid: '0-1-12904' };
+
+  it('one the old master took in its come-back grace, after the failover ended, is not a lost write', () => {
+    expect(lostWrites((c) => (c.serverReturned('db1', 7800), c.recordAcknowledged(write, 'db2')))).toEqual([]);
+  });
+
+  it('nor is one from another server than the master of the moment; one the master itself took is lost', () => {
+    expect(lostWrites((c) => c.recordAcknowledged(write, 'db2'))).toEqual([]);
+    expect(lostWrites((c) => c.recordAcknowledged(write, 'db1'))).toEqual(['lost-write']);
+  });
+});

@@ -487,6 +487,16 @@ export class InvariantChecker {
     this.writes.push(w);
   }
 
+  /**
+   * A write `w.server` acknowledged when `master` was the master of the moment: by the master
+   * (invariant 2) unless it is another server, or one that came back on its own and is in its
+   * come-back grace (a thawed old master committing what was in flight before it is fenced: the
+   * documented window of invariant 1, whose checks see it writable).
+   */
+  recordAcknowledged(w: Omit<AckedWrite, 'byMaster'>, master: string | null): void {
+    this.recordWrite({ ...w, byMaster: w.server === master && !this.inComebackGrace(w.server, w.at) });
+  }
+
   get acknowledged(): number {
     return this.writes.length;
   }

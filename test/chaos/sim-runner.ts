@@ -157,7 +157,7 @@ export function createSimWorld(seed: number, opts: SimWorldOptions = {}): SimWor
       return m?.name ?? driver.routedTo();
     },
     record(w) {
-      if (w.ok) checker.recordWrite({ id: w.id, seqno: w.seqno, server: w.server, at: w.at, gtid: w.gtid, byMaster: w.server === world.masterName() && !checker.inComebackGrace(w.server, clock.now()) });
+      if (w.ok) checker.recordAcknowledged({ id: w.id, seqno: w.seqno, server: w.server, at: w.at, gtid: w.gtid }, world.masterName());
     },
     check() {
       const snap = world.servers();

@@ -242,7 +242,7 @@ export async function runServerAction(a: Extract<ChaosAction, { type: 'fault' | 
 export async function runStaleWrites(
   a: Extract<ChaosAction, { type: 'direct-write' }>,
   index: number,
-  io: { cluster: MariaDbCluster; masters: readonly string[]; rnd: () => number; at: (target: string) => string; log: (line: string) => void; checker: InvariantChecker },
+  io: { cluster: MariaDbCluster; masters: readonly string[]; master: () => string | null; rnd: () => number; at: (target: string) => string; log: (line: string) => void; checker: InvariantChecker },
 ): Promise<number> {
   const before = io.masters.length > 1 ? io.masters[io.masters.length - 2]! : null;
   const node = before && io.rnd() < 0.6 ? before : io.at(a.target);
@@ -253,7 +253,7 @@ export async function runStaleWrites(
     if ('failed' in outcome) continue;
     acknowledged++;
     io.log(`  the stale application's write ${outcome.gtid} was acknowledged by ${node}`);
-    io.checker.recordWrite({ id: outcome.id, seqno: outcome.seqno, server: node, at: outcome.ackedAt, gtid: outcome.gtid });
+    io.checker.recordAcknowledged({ id: outcome.id, seqno: outcome.seqno, server: node, at: outcome.ackedAt, gtid: outcome.gtid }, io.master());
   }
   return acknowledged;
 }
@@ -385,7 +385,9 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
     statementTimeoutMs: 2000,
     onAck: (a) => {
       acknowledged++;
-      checker.recordWrite({ id: a.id, seqno: a.seqno, server: a.server, at: a.ackedAt, gtid: a.gtid });
+      // Not the master of the moment once the manager names another (the write waited on a frozen
+      // old master, say): see recordAcknowledged.
+      checker.recordAcknowledged({ id: a.id, seqno: a.seqno, server: a.server, at: a.ackedAt, gtid: a.gtid }, masterName());
     },
   });
 
@@ -444,7 +446,7 @@ export async function runMariaDbRound(seed: number, opts: RoundOptions): Promise
       }
       case 'direct-write':
         actions.add('direct-write');
-        directWrites += await runStaleWrites(a, step.index, { cluster, masters, rnd, at, log, checker });
+        directWrites += await runStaleWrites(a, step.index, { cluster, masters, master: masterName, rnd, at, log, checker });
         break;
       case 'nothing':
         break;

@@ -271,10 +271,7 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
     statementTimeoutMs: 2000,
     onAck: (a) => {
       acknowledged++;
-      // A server that came back on its own (a thawed master that failed over meanwhile, say) may commit what was in flight
-      // before the coordinator fences it: the documented window of invariant 1, not a write of the master of the moment.
-      const byMaster = a.server === routed && !checker.inComebackGrace(a.server, a.ackedAt);
-      checker.recordWrite({ id: a.id, seqno: a.seqno, server: a.server, at: a.ackedAt, gtid: a.gtid, byMaster });
+      checker.recordAcknowledged({ id: a.id, seqno: a.seqno, server: a.server, at: a.ackedAt, gtid: a.gtid }, routed);
     },
   });
 
@@ -464,7 +461,7 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
         }
         case 'direct-write':
           actions.add('direct-write');
-          directWrites += await runStaleWrites(a, step.index, { cluster: db, masters, rnd, at, log, checker });
+          directWrites += await runStaleWrites(a, step.index, { cluster: db, masters, master: () => routed, rnd, at, log, checker });
           break;
         case 'nothing':
           break;
