@@ -45,6 +45,8 @@ export interface ConnectorOptions {
   /** No answer from any manager for this long: ON-HOLD. */
   contactTimeoutMs?: number;
   streamIdleMs?: number;
+  /** RouterOptions.forwarding. */
+  forwarding?: 'handles' | 'streams';
   log: ConnectorLog;
 }
 
@@ -120,6 +122,7 @@ export class Connector {
       switchGraceMs: options.switchGraceMs,
       maxWaiting: this.o.maxWaiting,
       connectTimeoutMs: this.o.connectTimeoutMs,
+      forwarding: options.forwarding,
       log: options.log,
     });
   }

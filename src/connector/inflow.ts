@@ -62,6 +62,13 @@ export class Inflow {
     if (target.writableLength > 0) this.stall(source);
   }
 
+  /** What was held before forwarding started, handed over to forward elsewhere (handle-bridge.ts). */
+  takeHeld(): Buffer[] {
+    const held = this.held;
+    this.held = [];
+    return held;
+  }
+
   /** A refused client: whatever it sends is read and dropped. */
   drop(): void {
     this.dropping = true;

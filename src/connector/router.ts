@@ -1,9 +1,10 @@
 /**
  * The TCP router: accepts application connections on the write port (`--listen`) and the read port
  * (`--read-listen`), and splices each to a server the route table names, in bridge mode: what each
- * socket reads is written to the other (inflow.ts: in place, without the stream machinery), the
- * database server authenticates the user, and the connector reads nothing of the MySQL protocol
- * after accepting (it stores no database credentials).
+ * socket reads is written to the other (handle-bridge.ts: between the sockets' libuv handles;
+ * inflow.ts where this Node does not allow that), the database server authenticates the user, and
+ * the connector reads nothing of the MySQL protocol after accepting (it stores no database
+ * credentials).
  *
  * A new client is bridged at once when the connector may open backend connections: it is ONLINE,
  * holds routes, the routes carry no hold, and they name a server for that port. Otherwise it waits
@@ -21,6 +22,7 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ToolkitError } from '../errors.js';
+import { HandleBridge, handleBridgeUnavailable } from './handle-bridge.js';
 import { Inflow, readAccepted } from './inflow.js';
 import { refusalPacket, type RefusalKind } from './mysql-error.js';
 import { backendKey, describeBackend, type Backend, type PortKind, type RouteTable } from './routes.js';
@@ -50,6 +52,12 @@ export interface RouterOptions {
   maxWaiting: number;
   /** A backend TCP connection not open within this fails the client's connection. */
   connectTimeoutMs: number;
+  /**
+   * 'handles' (the default): bridged connections are forwarded between the sockets' libuv handles
+   * where this Node allows it (handle-bridge.ts), through net.Socket otherwise; 'streams': always
+   * through net.Socket (inflow.ts).
+   */
+  forwarding?: 'handles' | 'streams';
   log: ConnectorLog;
 }
 
@@ -95,8 +103,8 @@ interface Pending {
 }
 
 interface Bridge {
-  client: net.Socket;
-  backend: net.Socket;
+  /** Ends both sides now. */
+  close: () => void;
   port: PortKind;
   server: Backend;
   key: string;
@@ -123,6 +131,8 @@ export class Router {
   private created = 0;
   private refused = 0;
   private addresses: { listen: string; readListen: string | null } | null = null;
+  /** Why connections are forwarded through net.Socket, once said. */
+  private saidWhyStreams = false;
 
   constructor(
     private readonly table: RouteTable,
@@ -415,10 +425,25 @@ export class Router {
       backend.destroy();
       return;
     }
-    const b: Bridge = { client, backend, port: c.port, server, key, endTimer: null };
+    const b: Bridge = { close: () => undefined, port: c.port, server, key, endTimer: null };
     this.bridges.add(b);
     this.addLoad(key, 1);
     this.created++;
+    const unavailable = this.options.forwarding === 'streams' ? 'asked for' : handleBridgeUnavailable(client, backend);
+    if (unavailable === null) {
+      const early = { a: c.inflow.takeHeld(), b: backendInflow.takeHeld() };
+      const forwarding = new HandleBridge(client, backend, early, () => this.unbridge(b));
+      b.close = () => forwarding.end();
+      return;
+    }
+    if (!this.saidWhyStreams && this.options.forwarding !== 'streams') {
+      this.saidWhyStreams = true;
+      this.options.log.info(`forwarding through net.Socket (more CPU per transaction): ${unavailable}`);
+    }
+    b.close = () => {
+      client.destroy();
+      backend.destroy();
+    };
     let closed = 0;
     const onClose = (other: net.Socket) => (hadError: boolean) => {
       if (hadError) other.destroy();
@@ -444,8 +469,7 @@ export class Router {
 
   /** Force-close a bridged connection (switch grace over, failover, OFFLINE, stop). */
   private endBridge(b: Bridge): void {
-    b.client.destroy();
-    b.backend.destroy();
+    b.close();
     this.unbridge(b);
   }
 

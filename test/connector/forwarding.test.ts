@@ -1,13 +1,16 @@
 /**
- * The bytes a bridged connection forwards (src/connector/inflow.ts), through the whole connector
- * on real sockets: megabytes of random bytes both ways at once, readers that stall and read
- * slowly at both ends, every byte compared; and backpressure: a reader that stops makes the
- * sender stop, instead of the connector reading everything into memory.
+ * The bytes a bridged connection forwards, through the whole connector on real sockets, by each
+ * way it forwards (between libuv handles, src/connector/handle-bridge.ts; through net.Socket,
+ * src/connector/inflow.ts): megabytes of random bytes both ways at once, readers that stall and
+ * read slowly at both ends, every byte compared, both half-closes, and nothing left open after;
+ * and backpressure: a reader that stops makes the sender stop, instead of the connector reading
+ * everything into memory.
  */
 import { randomBytes } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connector } from '../../src/connector/connector.js';
+import { handleBridgeUnavailable } from '../../src/connector/handle-bridge.js';
 import { Inflow, acceptedSocketsReadInPlace } from '../../src/connector/inflow.js';
 import { FakeManager, connectorOptions, sleep, until } from './fake-manager.js';
 
@@ -53,16 +56,24 @@ function receive(socket: net.Socket, opts: { release?: Promise<void> } = {}): Pr
   });
 }
 
-/** The connector in front of `master`; `bridged()`: connections bridged so far. */
-async function startConnector(master: { host: string; port: number }): Promise<{ port: number; bridged: () => number }> {
+type Forwarding = 'handles' | 'streams';
+
+/** The connector in front of `master`; `bridged()`: connections bridged so far; `active()`: open now. */
+async function startConnector(
+  master: { host: string; port: number },
+  forwarding: Forwarding = 'handles',
+): Promise<{ port: number; bridged: () => number; active: () => number }> {
   const m = await new FakeManager().start();
   cleanups.push(() => m.stop());
   m.set({ master: { name: 'db1', ...master }, slaves: [] });
-  const connector = new Connector(connectorOptions([m.url]));
+  const said: string[] = [];
+  const connector = new Connector(connectorOptions([m.url], { forwarding, log: { info: (l) => void said.push(l), warn: (l) => void said.push(l) } }));
+  // By handles means by handles: no quiet fallback to net.Socket.
+  cleanups.push(() => void expect(said.filter((l) => l.includes('forwarding through net.Socket'))).toEqual([]));
   const report = await connector.start();
   cleanups.push(() => connector.stop(0, { farewell: false }));
   await until(() => connector.status().state === 'ONLINE', 'the connector ONLINE');
-  return { port: Number(report.listen.split(':').at(-1)), bridged: () => connector.status().stats.created };
+  return { port: Number(report.listen.split(':').at(-1)), bridged: () => connector.status().stats.created, active: () => connector.status().stats.active };
 }
 
 /**
@@ -120,11 +131,20 @@ describe('connector: forwarding', () => {
     expect(await seen).toBe(true);
   });
 
-  it('megabytes of random bytes both ways at once, through readers that stall and read slowly, arrive byte for byte', async () => {
+  it('this Node lets the connector forward between two connected sockets\' handles (the default way)', async () => {
+    const peer = await server(() => undefined);
+    const socket = net.connect(peer.port, peer.host);
+    cleanups.push(() => void socket.destroy());
+    await new Promise((r) => socket.once('connect', r));
+    expect(handleBridgeUnavailable(socket, socket)).toBeNull();
+  });
+
+  it.each<Forwarding>(['handles', 'streams'])('megabytes of random bytes both ways at once, through readers that stall and read slowly, arrive byte for byte (forwarding by %s), and both sides close after', async (forwarding) => {
     const up = randomBytes(12 * 1024 * 1024);
     const down = randomBytes(12 * 1024 * 1024);
     const { backend, exchanged } = await exchangingBackend(down);
-    const client = await bridgedClient(await startConnector(backend));
+    const connector = await startConnector(backend, forwarding);
+    const client = await bridgedClient(connector);
     const atClient = receive(client, { release: sleep(500) });
     const clientSent = send(client, up);
     await clientSent.done;
@@ -133,6 +153,8 @@ describe('connector: forwarding', () => {
     expect(received.equals(up)).toBe(true);
     expect(receivedBack.length).toBe(down.length);
     expect(receivedBack.equals(down)).toBe(true);
+    // Each side ended its writing after its last byte (a half-close each way), so the bridge closes.
+    await until(() => connector.active() === 0, 'the bridge closed');
   }, 60_000);
 
   it("the same bytes through 'data' events (the path for a Node that hides an accepted socket's handle), byte for byte", async () => {
@@ -162,7 +184,34 @@ describe('connector: forwarding', () => {
     expect(receivedBack.equals(down)).toBe(true);
   }, 60_000);
 
-  it('a reader that stops makes the sender stop: the connector reads no further than what it can write', async () => {
+  it.each<Forwarding>(['handles', 'streams'])('a side that resets its connection mid-stream closes the other side at once (forwarding by %s)', async (forwarding) => {
+    // The backend resets the first connection while it is sending; the client resets the second.
+    const backendSockets: net.Socket[] = [];
+    const backend = await server((s) => {
+      backendSockets.push(s);
+      s.resume();
+      void send(s, randomBytes(4 * 1024 * 1024)).done.catch(() => undefined);
+    });
+    const connector = await startConnector(backend, forwarding);
+    const closed = (s: net.Socket) => new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
+
+    const first = await bridgedClient(connector);
+    first.resume();
+    await until(() => backendSockets.length === 1 && first.bytesRead > 0, 'bytes reaching the first client');
+    backendSockets[0]!.resetAndDestroy();
+    await closed(first);
+    await until(() => connector.active() === 0, 'the first bridge closed');
+
+    const second = net.connect(connector.port, '127.0.0.1');
+    second.on('error', () => undefined);
+    cleanups.push(() => void second.destroy());
+    await until(() => connector.active() === 1 && backendSockets.length === 2, 'the second client bridged');
+    second.resetAndDestroy();
+    await closed(backendSockets[1]!);
+    await until(() => connector.active() === 0, 'the second bridge closed');
+  }, 30_000);
+
+  it.each<Forwarding>(['handles', 'streams'])('a reader that stops makes the sender stop: the connector reads no further than what it can write (forwarding by %s)', async (forwarding) => {
     const up = randomBytes(64 * 1024 * 1024);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
@@ -170,7 +219,7 @@ describe('connector: forwarding', () => {
     const backend = await server((s) => {
       atServer = receive(s, { release: released });
     });
-    const client = await bridgedClient(await startConnector(backend));
+    const client = await bridgedClient(await startConnector(backend, forwarding));
     client.resume();
     const sending = send(client, up);
     // The sender makes progress until every buffer on the way is full, then none for a while.
