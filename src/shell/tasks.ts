@@ -62,7 +62,7 @@ function waitError(kind: 'timeout' | 'interrupted', task: TaskStatus, timeoutMs:
   }
   return new TaskWaitError(
     'timeout',
-    `'${task.operation}' did not finish within ${Math.round(timeoutMs / 1000)} s; its outcome is unknown (task ${task.taskId} is still running on the manager)`,
+    `'${task.operation}' did not finish within ${Number((timeoutMs / 1000).toFixed(1))} s; its outcome is unknown (task ${task.taskId} is still running on the manager)`,
     `check it with: history ${task.taskId}, or wait longer with --timeout`,
     task.taskId,
   );

@@ -200,6 +200,12 @@ describe('cctrl commands against the manager', () => {
     expect(r.err).toContain(`'switch' did not finish within 1 s; its outcome is unknown (task ${taskId} is still running on the manager)`);
   });
 
+  it('a timeout under a second is said as it was given, not as 0 s', async () => {
+    const { shell: s, vm } = await shell({ timeoutMs: 300 });
+    const r = await run(s, 'switch');
+    expect(r.err).toContain(`'switch' did not finish within 0.3 s; its outcome is unknown (task ${vm.latestTask().taskId} is still running on the manager)`);
+  });
+
   it('a manager lost during a switch exits 3 and says the outcome is unknown, naming the task', async () => {
     const { shell: s, vm } = await shell();
     const r = await run(s, 'switch; ls', { onProgress: () => void vm.stopServing() });
