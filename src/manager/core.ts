@@ -14,21 +14,22 @@ import { waitAtMost, type Clock } from './clock.js';
 import type { ClusterDriver, DataSourceConfig, DriverCallOptions, Observation, RouterObservation } from './drivers/driver.js';
 import { DriverTimeoutError, withClockTimeout } from './drivers/driver.js';
 import { localResourceShortage } from './hostcheck.js';
-import type {
-  AlertStatus,
-  ControlRequest,
-  DataSourceStatus,
-  ManagerAlert,
-  ManagerAlertKind,
-  ManagerEvent,
-  PendingAction,
-  MemberStatus,
-  PolicyMode,
-  ServiceStatus,
-  TaskStatus,
+import {
+  describeRequest,
+  type AlertStatus,
+  type ControlRequest,
+  type DataSourceStatus,
+  type ManagerAlert,
+  type ManagerAlertKind,
+  type ManagerEvent,
+  type PendingAction,
+  type MemberStatus,
+  type PolicyMode,
+  type ServiceStatus,
+  type TaskStatus,
 } from './model.js';
 import { pendingActionOf } from './pending.js';
-import { planOperation, describeRequest, type PlannedOperation } from './operations/index.js';
+import { planOperation, type PlannedOperation } from './operations/index.js';
 import { PROMPT_ANSWER_MS, type ObservationPatience, type OperationContext, type TaskContext } from './operations/context.js';
 import type { ManagerProperties } from './properties.js';
 import { actionDelayMs, alertOf, faultsOf, replicationWarnings, type Fault, type FaultKind } from './rules.js';

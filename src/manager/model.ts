@@ -190,6 +190,30 @@ export type ControlRequest =
   | { op: 'replicator'; host: string; action: 'online' | 'offline' }
   | { op: 'fault'; host: string; fault: FaultAction };
 
+/** The request as cctrl would type it. */
+export function describeRequest(request: ControlRequest): string {
+  switch (request.op) {
+    case 'switch':
+      return `switch${request.target ? ` to ${request.target}` : ''}${request.dryRun ? ' (dry run)' : ''}`;
+    case 'failover':
+      return `failover${request.target ? ` to ${request.target}` : ''}`;
+    case 'recover':
+      return 'recover';
+    case 'datasource':
+      return `datasource ${request.host} ${request.action}`;
+    case 'policy':
+      return `set policy ${String(request.mode).toLowerCase()}`;
+    case 'heartbeat':
+      return 'cluster heartbeat';
+    case 'replicator':
+      return `replicator ${request.host} ${request.action}`;
+    case 'fault':
+      return `datasource ${request.host} fault ${request.fault}`;
+    default:
+      return `unknown operation`;
+  }
+}
+
 export const DATASOURCE_ACTIONS = ['online', 'offline', 'shun', 'welcome', 'recover', 'fail'] as const;
 export type DataSourceAction = (typeof DATASOURCE_ACTIONS)[number];
 

@@ -1,6 +1,7 @@
 /** The shell's ShellApi over the managers' REST API (src/api's FailoverClient: one URL or several). */
 import { randomUUID } from 'node:crypto';
 import type { EventSubscription } from '../api/client.js';
+import { describeRequest } from '../manager/model.js';
 import type { FailoverClient } from '../api/failover.js';
 import type { ShellApi } from './services.js';
 
@@ -25,7 +26,7 @@ export function restShellApi(managers: FailoverClient): ShellApi {
       return { host: p.host ?? ds, address: p.address ?? '', alive: p.value };
     },
     members: async (service) => (await read((c) => c.members(service))).members,
-    control: (service, request, taskId = randomUUID()) => managers.control(request.op, (c) => c.control(service, request, { taskId }), taskId),
+    control: (service, request, taskId = randomUUID()) => managers.control(describeRequest(request), (c) => c.control(service, request, { taskId }), taskId),
     task: (taskId) => read((c) => c.task(taskId)),
     history: async (service, limit) => (await read((c) => c.history(service, limit))).tasks,
     waitForTask: (taskId, { onStep, timeoutMs, signal }) =>

@@ -46,7 +46,7 @@
  *   summarize(results, replay) groups violations by kind with the smallest failing seed of each,
  *   the episode durations of 'two-writable', and the one-line replay command.
  */
-import type { ControlRequest, PolicyMode, TaskStatus } from '../../src/manager/model.js';
+import { describeRequest, type ControlRequest, type PolicyMode, type TaskStatus } from '../../src/manager/model.js';
 
 // ---- random ----------------------------------------------------------------------------------
 
@@ -173,23 +173,6 @@ export function resolveTarget(target: ChaosTarget, names: readonly string[], mas
     return others[Math.floor(pick * others.length)] ?? m;
   }
   return target;
-}
-
-function describeRequest(r: ControlRequest): string {
-  switch (r.op) {
-    case 'switch':
-      return r.target ? `switch to ${r.target}` : 'switch';
-    case 'failover':
-      return r.target ? `failover to ${r.target}` : 'failover';
-    case 'recover':
-      return 'recover';
-    case 'datasource':
-      return `datasource ${r.host} ${r.action}`;
-    case 'policy':
-      return `set policy ${r.mode.toLowerCase()}`;
-    default:
-      return JSON.stringify(r);
-  }
 }
 
 const FAULT_WORDS: Record<ChaosFault, string> = {

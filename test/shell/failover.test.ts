@@ -136,7 +136,7 @@ describe('cctrl --manager A,B,C (scripted)', () => {
     expect(g.manager.history('alpha', 10)).toEqual([]);
   });
 
-  it('a control call carried out whose answer never came: the message names its task, and history TASKID finds it', async () => {
+  it('a control call carried out whose answer never came: the message names the command as typed and its task, and history TASKID finds it', async () => {
     const g = await group(1);
     const cutter = await startFront(g.urls[0]!, (req) => req.method === 'POST' && (forwardThenCut(g.urls[0]!)(req), true));
     cleanups.push(() => cutter.close());
@@ -147,7 +147,7 @@ describe('cctrl --manager A,B,C (scripted)', () => {
     expect(task).toMatchObject({ operation: 'set policy maintenance', state: 'complete' });
     expect(doc.error).toEqual({
       kind: 'unreachable',
-      message: `the manager at ${cutter.url} took 'policy' (task ${task!.taskId}) but gave no answer (${doc.error.message.match(/gave no answer \(([^)]+)\)/)[1]}): its outcome is unknown, and it was not sent to another manager`,
+      message: `the manager at ${cutter.url} took 'set policy maintenance' (task ${task!.taskId}) but gave no answer (${doc.error.message.match(/gave no answer \(([^)]+)\)/)[1]}): its outcome is unknown, and it was not sent to another manager`,
       hint: `check it with: history ${task!.taskId} before retrying (no such task means it never started)`,
       taskId: task!.taskId,
     });

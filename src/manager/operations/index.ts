@@ -14,30 +14,6 @@ export interface PlannedOperation {
   run(task: TaskContext): OperationResult | Promise<OperationResult>;
 }
 
-/** The request as cctrl would type it. */
-export function describeRequest(request: ControlRequest): string {
-  switch (request.op) {
-    case 'switch':
-      return `switch${request.target ? ` to ${request.target}` : ''}${request.dryRun ? ' (dry run)' : ''}`;
-    case 'failover':
-      return `failover${request.target ? ` to ${request.target}` : ''}`;
-    case 'recover':
-      return 'recover';
-    case 'datasource':
-      return `datasource ${request.host} ${request.action}`;
-    case 'policy':
-      return `set policy ${String(request.mode).toLowerCase()}`;
-    case 'heartbeat':
-      return 'cluster heartbeat';
-    case 'replicator':
-      return `replicator ${request.host} ${request.action}`;
-    case 'fault':
-      return `datasource ${request.host} fault ${request.fault}`;
-    default:
-      return `unknown operation`;
-  }
-}
-
 function oneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
   throw new ToolkitError('usage', `unknown ${what} '${String(value)}'`, `Use one of: ${allowed.join(', ')}.`);

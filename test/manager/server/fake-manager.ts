@@ -4,7 +4,7 @@
  */
 import { ToolkitError } from '../../../src/errors.js';
 import type { Manager, ManagerInfo } from '../../../src/manager/api.js';
-import { describeRequest } from '../../../src/manager/operations/index.js';
+import { describeRequest } from '../../../src/manager/model.js';
 import type {
   ControlRequest,
   DataSourceStatus,
