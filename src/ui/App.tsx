@@ -15,7 +15,7 @@ import { memberChangeNote } from '../shell/services.js';
 import { EXPERT_WARNING, type Shell } from '../shell/session.js';
 import { statusText, type StatusSnapshot } from './status.js';
 import type { ManagerAlert, ServiceStatus } from '../manager/model.js';
-import { alertLine, clusterAlerts, masterOf } from './alerts.js';
+import { alertLine, Announcer, masterOf } from './alerts.js';
 import { TaskWatcher } from './watch.js';
 
 export interface ShellAppProps {
@@ -395,13 +395,14 @@ function useManagerStatus(
     };
     /** The last status seen, by service: what the next one is compared with. */
     const last = new Map<string, ServiceStatus>();
+    const announcer = new Announcer();
     let sampledAt = '';
     const show = (service: string, s: ServiceStatus) => {
       if (stopped) return;
       // An older answer (a poll overtaken by the stream) never replaces a newer one.
       if (last.get(service) && s.sampledAt < sampledAt) return;
       sampledAt = s.sampledAt;
-      const alerts = busyRef.current() ? [] : clusterAlerts(last.get(service) ?? null, s);
+      const alerts = busyRef.current() ? [] : announcer.changes(last.get(service) ?? null, s);
       last.set(service, s);
       if (alerts.length > 0) onAlertRef.current(alerts);
       const coordinator = s.coordinator.state === 'ONLINE' ? s.coordinator.host : `${s.coordinator.host} (${s.coordinator.state})`;
@@ -412,7 +413,8 @@ function useManagerStatus(
     const announce = (service: string, alert: ManagerAlert) => {
       if (stopped) return;
       const line = alertLine(alert);
-      onAlertRef.current([line]);
+      const said = announcer.alert(alert);
+      if (said !== null) onAlertRef.current([said]);
       if (shell.state.service === service) setSnapshot((prev) => ({ ...prev, alert: { line, at: Date.now() } }));
     };
     /**
