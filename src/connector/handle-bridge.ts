@@ -36,6 +36,8 @@ interface StreamHandle {
 interface Request {
   handle: StreamHandle;
   oncomplete: (status: number) => void;
+  /** Keeps the bytes of a pending write alive (as net.Socket does): libuv points into them. */
+  buffer?: Uint8Array;
 }
 
 interface StreamWrapBinding {
@@ -109,12 +111,20 @@ interface Side {
   buffer: Buffer;
   /** The completion of a write of this side's reads (one function per side, not one per write). */
   written: (status: number) => void;
-  /** A write of this side's reads is pending, so this side does not read. */
-  waiting: boolean;
+  /** Writes of this side's reads still pending: while there are any, this side does not read. */
+  pending: number;
   /** An end was read on this side. */
   ended: boolean;
   /** The other side's writing was ended after it, once all before it was written. */
   shutDown: boolean;
+}
+
+/** One side of a bridge: its socket, bytes already read from it, and the buffer it reads into, if it has one. */
+export interface BridgeEnd {
+  socket: net.Socket;
+  early: readonly Buffer[];
+  /** The buffer the socket reads into already (inflow.ts), reused rather than another allocated. */
+  buffer?: Buffer;
 }
 
 export class HandleBridge {
@@ -123,19 +133,14 @@ export class HandleBridge {
 
   /**
    * Takes both sockets' handles (the Socket objects are destroyed without closing them) and
-   * forwards from now on; `early` are bytes already read from each, written first. `onClosed`
-   * runs once, when both handles are closed. Check handleBridgeUnavailable first.
+   * forwards from now on, what each end read early written first. `onClosed` runs once, when both
+   * handles are closed. Check handleBridgeUnavailable first.
    */
-  constructor(
-    a: net.Socket,
-    b: net.Socket,
-    early: { a: readonly Buffer[]; b: readonly Buffer[] },
-    private readonly onClosed: () => void,
-  ) {
+  constructor(a: BridgeEnd, b: BridgeEnd, private readonly onClosed: () => void) {
     this.sides = [this.take(a), this.take(b)];
     const [sa, sb] = this.sides;
-    for (const chunk of early.a) this.write(sa, sb, chunk);
-    for (const chunk of early.b) this.write(sb, sa, chunk);
+    for (const chunk of a.early) this.write(sa, sb, chunk);
+    for (const chunk of b.early) this.write(sb, sa, chunk);
     this.read(sa, sb);
     this.read(sb, sa);
   }
@@ -154,15 +159,14 @@ export class HandleBridge {
     }
   }
 
-  private take(socket: net.Socket): Side {
+  private take({ socket, buffer = Buffer.allocUnsafe(CHUNK_BYTES) }: BridgeEnd): Side {
     const handle = handleOf(socket)!;
     (socket as unknown as { _handle: unknown })._handle = null;
     socket.destroy();
     // A socket that was reading (a client, holding what it sent early) stops until read() starts it.
     handle.readStop();
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
     handle.useUserBuffer(buffer);
-    const side: Side = { handle, buffer, written: () => undefined, waiting: false, ended: false, shutDown: false };
+    const side: Side = { handle, buffer, written: () => undefined, pending: 0, ended: false, shutDown: false };
     side.written = (status) => this.written(side, status);
     return side;
   }
@@ -178,7 +182,7 @@ export class HandleBridge {
       else if (n === eof) this.readEnd(from, to);
       else if (n < 0) this.end();
     };
-    if (!from.waiting && from.handle.readStart() < 0) this.end();
+    if (from.pending === 0 && from.handle.readStart() < 0) this.end();
   }
 
   private write(from: Side, to: Side, chunk: Uint8Array): void {
@@ -188,18 +192,16 @@ export class HandleBridge {
     req.handle = to.handle;
     req.oncomplete = from.written;
     if (to.handle.writeBuffer(req, chunk) < 0) return this.end();
-    if (binding.streamBaseState[binding.kLastWriteWasAsync] && !from.waiting) {
-      from.waiting = true;
-      from.handle.readStop();
-    }
+    if (!binding.streamBaseState[binding.kLastWriteWasAsync]) return;
+    req.buffer = chunk;
+    if (++from.pending === 1) from.handle.readStop();
   }
 
   private written(from: Side, status: number): void {
     if (this.closed) return;
     if (status < 0) return this.end();
-    if (!from.waiting) return;
-    from.waiting = false;
-    if (!from.ended && from.handle.readStart() < 0) this.end();
+    if (--from.pending > 0 || from.ended) return;
+    if (from.handle.readStart() < 0) this.end();
   }
 
   private readEnd(from: Side, to: Side): void {

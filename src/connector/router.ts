@@ -431,8 +431,11 @@ export class Router {
     this.created++;
     const unavailable = this.options.forwarding === 'streams' ? 'asked for' : handleBridgeUnavailable(client, backend);
     if (unavailable === null) {
-      const early = { a: c.inflow.takeHeld(), b: backendInflow.takeHeld() };
-      const forwarding = new HandleBridge(client, backend, early, () => this.unbridge(b));
+      const forwarding = new HandleBridge(
+        { socket: client, early: c.inflow.takeHeld(), buffer: c.inflow.onread.buffer },
+        { socket: backend, early: backendInflow.takeHeld(), buffer: backendInflow.onread.buffer },
+        () => this.unbridge(b),
+      );
       b.close = () => forwarding.end();
       return;
     }

@@ -62,10 +62,11 @@ type Forwarding = 'handles' | 'streams';
 async function startConnector(
   master: { host: string; port: number },
   forwarding: Forwarding = 'handles',
-): Promise<{ port: number; bridged: () => number; active: () => number }> {
+  hold: { reason: string; since: string } | null = null,
+): Promise<{ port: number; bridged: () => number; active: () => number; waiting: () => number; manager: FakeManager }> {
   const m = await new FakeManager().start();
   cleanups.push(() => m.stop());
-  m.set({ master: { name: 'db1', ...master }, slaves: [] });
+  m.set({ master: { name: 'db1', ...master }, slaves: [], hold });
   const said: string[] = [];
   const connector = new Connector(connectorOptions([m.url], { forwarding, log: { info: (l) => void said.push(l), warn: (l) => void said.push(l) } }));
   // By handles means by handles: no quiet fallback to net.Socket.
@@ -73,7 +74,13 @@ async function startConnector(
   const report = await connector.start();
   cleanups.push(() => connector.stop(0, { farewell: false }));
   await until(() => connector.status().state === 'ONLINE', 'the connector ONLINE');
-  return { port: Number(report.listen.split(':').at(-1)), bridged: () => connector.status().stats.created, active: () => connector.status().stats.active };
+  return {
+    port: Number(report.listen.split(':').at(-1)),
+    bridged: () => connector.status().stats.created,
+    active: () => connector.status().stats.active,
+    waiting: () => connector.status().stats.waiting,
+    manager: m,
+  };
 }
 
 /**
@@ -182,6 +189,32 @@ describe('connector: forwarding', () => {
     const [received, receivedBack] = await Promise.all([exchanged(), atClient]);
     expect(received.equals(up)).toBe(true);
     expect(receivedBack.equals(down)).toBe(true);
+  }, 60_000);
+
+  it.each<Forwarding>(['handles', 'streams'])('what a client sent while it waited (a hold) is written first, in order, then the rest, byte for byte (forwarding by %s)', async (forwarding) => {
+    const early = randomBytes(60 * 1024);
+    const rest = randomBytes(8 * 1024 * 1024);
+    let atServer: Promise<Buffer> | null = null;
+    const backend = await server((s) => {
+      atServer = receive(s, { release: sleep(300) });
+    });
+    const connector = await startConnector(backend, forwarding, { reason: 'switch to db1', since: new Date().toISOString() });
+    const client = net.connect(connector.port, '127.0.0.1');
+    client.on('error', () => undefined);
+    cleanups.push(() => void client.destroy());
+    await until(() => connector.waiting() === 1, 'the client waiting');
+    // In pieces, each read on its own, so that several chunks are held.
+    for (let at = 0; at < early.length; at += 10 * 1024) {
+      client.write(early.subarray(at, at + 10 * 1024));
+      await sleep(20);
+    }
+    connector.manager.set({ hold: null });
+    await until(() => connector.bridged() === 1, 'the client bridged');
+    await send(client, rest).done;
+    await until(() => atServer !== null, 'the server connected');
+    const received = await atServer!;
+    expect(received.length).toBe(early.length + rest.length);
+    expect(received.equals(Buffer.concat([early, rest]))).toBe(true);
   }, 60_000);
 
   it.each<Forwarding>(['handles', 'streams'])('a side that resets its connection mid-stream closes the other side at once (forwarding by %s)', async (forwarding) => {
