@@ -30,6 +30,7 @@ interface ConnectorFlags {
   holdTimeout: number;
   switchGrace: number;
   maxWaiting: number;
+  forwarding: 'handles' | 'streams';
 }
 
 /** `HOST:PORT`, `[V6]:PORT` or `PORT` (then loopback). Port 0 picks a free port. */
@@ -72,6 +73,11 @@ function buildProgram(): Command {
     .option('--hold-timeout <seconds>', 'how long a new client waits for a server (hold, ON-HOLD, no master) before it is refused', seconds, 30)
     .option('--switch-grace <seconds>', 'on a switch, connections to the old master end after this long (at once on a failover)', seconds, 5)
     .addOption(new Option('--max-waiting <n>', 'clients that may wait at once; more are refused').argParser(positiveInt).default(1000))
+    .addOption(
+      new Option('--forwarding <way>', "how bytes are forwarded: between the sockets' handles (less CPU), or through Node's streams (the fallback)")
+        .choices(['handles', 'streams'])
+        .default('handles'),
+    )
     .showHelpAfterError('(run tungsten-connector --help for the options)')
     .exitOverride()
     .allowExcessArguments(false);
@@ -126,6 +132,7 @@ async function main(argv: readonly string[]): Promise<number> {
       holdTimeoutMs: flags.holdTimeout * 1000,
       switchGraceMs: flags.switchGrace * 1000,
       maxWaiting: flags.maxWaiting,
+      forwarding: flags.forwarding,
       log: { info: (m) => say(m), warn: (m) => say(`WARN ${m}`) },
     });
   } catch (e) {

@@ -5,12 +5,12 @@
  */
 import { titleOrSkipReason } from '../helpers/processes.js';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mysql from 'mysql2/promise';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EchoServer, FakeManager, TestClient, until } from './fake-manager.js';
 
 const BIN = resolve(import.meta.dirname, '../../dist/src/cli/connector.js');
@@ -58,6 +58,9 @@ function emptyHome(): string {
   home ??= mkdtempSync(join(tmpdir(), 'connector-home-'));
   return home;
 }
+afterAll(() => {
+  if (home) rmSync(home, { recursive: true, force: true });
+});
 
 async function manager(): Promise<FakeManager> {
   const m = await new FakeManager().start();
@@ -85,6 +88,7 @@ describe('tungsten-connector: flags and exit codes', () => {
     [['--manager', 'http://a:1,,http://b:1', '--service', 'alpha', '--listen', '0'], /empty entry/],
     [['--manager', 'http://127.0.0.1:1', '--service', 'alpha', '--listen', '0', '--hold-timeout', 'soon'], /expected a number of seconds/],
     [['--manager', 'http://127.0.0.1:1', '--service', 'alpha', '--listen', '0', '--bogus'], /unknown option '--bogus'/],
+    [['--manager', 'http://127.0.0.1:1', '--service', 'alpha', '--listen', '0', '--forwarding', 'sideways'], /'sideways' is invalid\. Allowed choices are handles, streams/],
   ])('%j: exit 2 with the reason', async (args, message) => {
     const p = run(args);
     expect((await p.exited).code).toBe(2);
@@ -110,16 +114,18 @@ describe('tungsten-connector: flags and exit codes', () => {
     expect(p.stderr()).toContain(`the manager at ${m.url} refused the credentials of user 'tungsten'`);
   });
 
-  it('credentials from the credentials file, as cctrl reads them', async () => {
+  it('credentials from the credentials file, as cctrl reads them (and --forwarding streams)', async () => {
     const db1 = await new EchoServer('db1').start();
     cleanups.push(() => db1.stop());
     const m = await manager();
     m.set({ master: db1.backend });
     const dir = mkdtempSync(join(tmpdir(), 'connector-cred-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'creds');
     writeFileSync(file, 'user=tungsten\npassword=secret\n');
     chmodSync(file, 0o600);
-    const p = run([...base(m.url), '--credentials', file]);
+    // Forwarding through Node's streams, the fallback, carries the bytes the same way.
+    const p = run([...base(m.url), '--credentials', file, '--forwarding', 'streams']);
     const port = await p.ready;
     const c = new TestClient(port);
     await c.waitFor('hello from db1');
