@@ -5,11 +5,13 @@
  *   test/helpers/mariadb.ts): through the connector (following a real tungsten-manager on the mysql
  *   driver), through HAProxy in TCP mode (Debian haproxy, its defaults: one thread per core, config
  *   in a temp dir, run in the foreground) and direct. Runs interleaved (connector, HAProxy, bare
- *   pipe, direct, again), each round starting one target further on, medians compared. The CPU
+ *   pipe, the connector forwarding by streams, direct, again), each round starting one target
+ *   further on, medians compared. The CPU
  *   time each proxy process spends per transaction (/proc, user + system) is reported beside it:
  *   steadier than throughput on a shared machine.
  *   Targets: connector >= 1.0x HAProxy's throughput, p99 no worse than HAProxy's; the ratio to
- *   direct is reported (it is the limit), and to a bare Node pipe (what Node itself costs).
+ *   direct is reported (it is the limit), to a bare Node pipe (what Node itself costs), and to a
+ *   second connector run with `--forwarding streams` (what forwarding between handles saves).
  * - Write unavailability across a switch, as an application that opens a new connection for every
  *   write sees it through the connector: the longest time between two acknowledged writes around
  *   each of 3 switches, median (target < 1 s); and how many new connections failed (target 0).
@@ -128,6 +130,20 @@ async function startBarePipe(backend) {
   return { port, pid: child.pid, stop: async () => void child.kill('SIGKILL') };
 }
 
+/** What each baseline is called in the rows, and what it tells. */
+const BASELINE_NAMES = {
+  HAProxy: 'HAProxy, TCP mode',
+  direct: 'direct to the master',
+  'bare Node pipe': 'a bare Node pipe',
+  'connector, streams': 'the connector with --forwarding streams',
+};
+const BASELINE_NOTES = {
+  HAProxy: '',
+  direct: 'the limit',
+  'bare Node pipe': 'what Node itself costs',
+  'connector, streams': 'what forwarding between handles saves',
+};
+
 /** Ids of app.writes, never reused across the writers of a run. */
 let nextId = 1;
 
@@ -245,6 +261,12 @@ export async function benchConnector({ quick, log }) {
       for (const { share, name } of selfTimes(JSON.parse(readFileSync(newest, 'utf8')), 12)) log(`    ${(share * 100).toFixed(1).padStart(5)} %  ${name}`);
     });
     const connectorPort = await connector.ready;
+    // The same connector forwarding through net.Socket (--forwarding streams), for its own row.
+    const streamsConnector = conn.spawnConnector(['--manager', mgr.url, '--service', 'alpha', '--listen', '127.0.0.1:0', '--name', 'connector@streams', '--forwarding', 'streams'], {
+      TUNGSTEN_API_USER: mgr.user, TUNGSTEN_API_PASSWORD: mgr.password,
+    });
+    cleanups.push(() => streamsConnector.stop());
+    const streamsPort = await streamsConnector.ready;
     /** @type {{ port: number; pid: number | undefined; stop: () => Promise<void> } | null} */
     let haproxy = null;
     if (noHaproxy) notMeasured.push({ item: ITEM, name: 'connector vs HAProxy', why: noHaproxy });
@@ -256,21 +278,22 @@ export async function benchConnector({ quick, log }) {
 
     const pipe = await startBarePipe({ host: db1.host, port: db1.port });
     cleanups.push(() => pipe.stop());
-    /** @typedef {'connector' | 'HAProxy' | 'bare Node pipe' | 'direct'} TargetName */
+    /** @typedef {'connector' | 'HAProxy' | 'bare Node pipe' | 'connector, streams' | 'direct'} TargetName */
     /** @type {Array<[TargetName, Backend, number | undefined]>} name, address, the proxy's pid */
     const targets = [
       ['connector', { host: '127.0.0.1', port: connectorPort }, connector.pid],
       ...(haproxy ? /** @type {Array<[TargetName, Backend, number | undefined]>} */ ([['HAProxy', { host: '127.0.0.1', port: haproxy.port }, haproxy.pid]]) : []),
       ['bare Node pipe', { host: '127.0.0.1', port: pipe.port }, pipe.pid],
+      ['connector, streams', { host: '127.0.0.1', port: streamsPort }, streamsConnector.pid],
       ['direct', { host: db1.host, port: db1.port }, undefined],
     ];
     for (const test of TESTS) {
       /** @type {Record<TargetName, number[]>} */
-      const tps = { connector: [], HAProxy: [], 'bare Node pipe': [], direct: [] };
+      const tps = { connector: [], HAProxy: [], 'bare Node pipe': [], 'connector, streams': [], direct: [] };
       /** @type {Record<TargetName, number[]>} */
-      const p99 = { connector: [], HAProxy: [], 'bare Node pipe': [], direct: [] };
+      const p99 = { connector: [], HAProxy: [], 'bare Node pipe': [], 'connector, streams': [], direct: [] };
       /** @type {Record<TargetName, number[]>} the proxy's CPU time (user + system) per transaction, µs */
-      const cpu = { connector: [], HAProxy: [], 'bare Node pipe': [], direct: [] };
+      const cpu = { connector: [], HAProxy: [], 'bare Node pipe': [], 'connector, streams': [], direct: [] };
       for (let r = 0; r < rounds; r++) {
         // Each round starts one target further on, so that no target always runs first (after the
         // previous round's direct run) or last.
@@ -302,9 +325,9 @@ export async function benchConnector({ quick, log }) {
         const baseline = median(series[against]);
         return {
           item: ITEM, name: `${short} ${what === 'tps' ? 'throughput' : 'p99 latency'}, connector vs ${against}`, unit,
-          value, samples: series.connector, baselineName: { HAProxy: 'HAProxy, TCP mode', direct: 'direct to the master', 'bare Node pipe': 'a bare Node pipe' }[against],
+          value, samples: series.connector, baselineName: BASELINE_NAMES[against],
           baseline, baselineSamples: series[against], ratio: ratio(value, baseline),
-          ...(target && pass ? { target, pass: pass(ratio(value, baseline)) } : { note: against === 'direct' ? 'the limit' : 'what Node itself costs' }),
+          ...(target && pass ? { target, pass: pass(ratio(value, baseline)) } : { note: BASELINE_NOTES[against] }),
         };
       };
       if (haproxy) {
@@ -312,17 +335,18 @@ export async function benchConnector({ quick, log }) {
         rows.push(row('p99', 'ms', 'HAProxy', '<= 1.0x', (x) => x <= 1.0));
       }
       rows.push(row('tps', 'tps', 'bare Node pipe'));
+      rows.push(row('tps', 'tps', 'connector, streams'));
       rows.push(row('tps', 'tps', 'direct'));
       rows.push(row('p99', 'ms', 'direct'));
       // What each proxy spends per transaction (its own CPU time / transactions): steadier than
       // throughput on a shared machine, and what a faster forwarding path would lower.
-      for (const against of /** @type {const} */ (['HAProxy', 'bare Node pipe'])) {
+      for (const against of /** @type {const} */ (['HAProxy', 'bare Node pipe', 'connector, streams'])) {
         if (cpu.connector.length === 0 || cpu[against].length === 0) continue;
         const value = median(cpu.connector);
         const baseline = median(cpu[against]);
         rows.push({
           item: ITEM, name: `${short} CPU per transaction, connector vs ${against}`, unit: 'µs', value, samples: cpu.connector,
-          baselineName: against === 'HAProxy' ? 'HAProxy, TCP mode' : 'a bare Node pipe', baseline, baselineSamples: cpu[against], ratio: ratio(value, baseline),
+          baselineName: BASELINE_NAMES[against], baseline, baselineSamples: cpu[against], ratio: ratio(value, baseline),
           note: 'the proxy process\'s user + system time / transactions',
         });
       }
