@@ -6,9 +6,8 @@
  *   driver), through HAProxy in TCP mode (Debian haproxy, its defaults: one thread per core, config
  *   in a temp dir, run in the foreground) and direct. Runs interleaved (connector, HAProxy, bare
  *   pipe, the connector forwarding by streams, direct, again), each round starting one target
- *   further on, medians compared. The CPU
- *   time each proxy process spends per transaction (/proc, user + system) is reported beside it:
- *   steadier than throughput on a shared machine.
+ *   further on, medians compared. The CPU time each proxy process spends per transaction (/proc,
+ *   user + system) is reported beside it: steadier than throughput on a shared machine.
  *   Targets: connector >= 1.0x HAProxy's throughput, p99 no worse than HAProxy's; the ratio to
  *   direct is reported (it is the limit), to a bare Node pipe (what Node itself costs), and to a
  *   second connector run with `--forwarding streams` (what forwarding between handles saves).
