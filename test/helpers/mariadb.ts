@@ -123,6 +123,12 @@ export interface MariaDbCluster {
   server(name: string): MariaDbServer;
   /** Run SQL as root over the unix socket (no password, the harness's own access). */
   rootQuery<T = mysql.RowDataPacket[]>(name: string, sql: string, values?: unknown[]): Promise<T>;
+  /**
+   * Write row `id` of app.writes on `name` as root (past read_only: a transaction only that server
+   * has). An insert whose connection is cut (a manager fencing that server ends client sessions)
+   * is asked again unless the row is there, so it is written exactly once.
+   */
+  rootWriteRow(name: string, id: number): Promise<void>;
   /** A connection as root over the unix socket, held by the caller (end it). */
   rootConnection(name: string): Promise<mysql.Connection>;
   /** A connection as the application user over TCP. */
@@ -277,6 +283,19 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
         throw e;
       } finally {
         await conn.end().catch(() => conn.destroy());
+      }
+    }
+  }
+
+  async function rootWriteRow(name: string, id: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await rootQuery(name, 'INSERT INTO app.writes (id) VALUES (?)', [id]);
+        return;
+      } catch (e) {
+        if (attempt >= 5 || !isCut(e)) throw e;
+        const rows = await rootQuery<mysql.RowDataPacket[]>(name, 'SELECT id FROM app.writes WHERE id = ?', [id]);
+        if (rows.length > 0) return;
       }
     }
   }
@@ -646,6 +665,7 @@ export async function startMariaDbCluster(opts: StartClusterOptions = {}): Promi
     servers,
     server: byName,
     rootQuery,
+    rootWriteRow,
     rootConnection: (name) => rootConnection(byName(name)),
     appConnection: (name) =>
       mysql.createConnection({ host: byName(name).host, port: byName(name).port, user: APP_USER, password: APP_PASSWORD, database: 'app' }),

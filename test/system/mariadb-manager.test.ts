@@ -339,8 +339,9 @@ describe.skipIf(skipWithoutMariaDb)(titleOrSkipReason('manager on the mysql driv
     await failOverIdleMaster(core);
     await cluster.start('db1');
     // Make the divergence certain: a transaction only the old master has, as a write that never
-    // left it before the crash would be (root bypasses read_only).
-    await cluster.rootQuery('db1', 'INSERT INTO app.writes (id) VALUES (424242)');
+    // left it before the crash would be (root bypasses read_only). The manager may be fencing db1
+    // as it comes back, which cuts client sessions: rootWriteRow writes it once all the same.
+    await cluster.rootWriteRow('db1', 424242);
     const task = await runTask(core, { op: 'recover' });
     expect(task.state).toBe('failed');
     expect(String(task.taskResult?.error)).toMatch(/db1: cannot rejoin 'db3@alpha': db1 has transactions that db3 lacks \(0-1-\d+ beyond db3's 0-1-\d+\)/);
