@@ -144,6 +144,9 @@ export interface BridgeEnd {
 
 export class HandleBridge {
   private readonly sides: [Side, Side];
+  /** Looked up once, not per chunk (handleBridgeUnavailable has checked that it is there). */
+  private readonly binding = load().binding!;
+  private readonly eof = load().eof;
   private closed = false;
 
   /**
@@ -187,9 +190,9 @@ export class HandleBridge {
   }
 
   private read(from: Side, to: Side): void {
-    const { binding, eof } = load();
-    const state = binding!.streamBaseState;
-    const index = binding!.kReadBytesOrError;
+    const { binding, eof } = this;
+    const state = binding.streamBaseState;
+    const index = binding.kReadBytesOrError;
     from.handle.onread = () => {
       const n = state[index]!;
       if (n > 0) this.write(from, to, viewOf(from, n));
@@ -201,7 +204,7 @@ export class HandleBridge {
 
   private write(from: Side, to: Side, chunk: Uint8Array): void {
     if (this.closed) return;
-    const binding = load().binding!;
+    const binding = this.binding;
     let req = from.spare;
     from.spare = null;
     if (req === null) {
@@ -229,8 +232,7 @@ export class HandleBridge {
     from.ended = true;
     from.handle.readStop();
     // The shutdown completes after the writes queued before it: closing at once could drop them.
-    const binding = load().binding!;
-    const req = new binding.ShutdownWrap();
+    const req = new this.binding.ShutdownWrap();
     req.handle = to.handle;
     req.oncomplete = (status) => {
       from.shutDown = true;
