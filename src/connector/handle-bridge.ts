@@ -20,9 +20,9 @@
  * Order and backpressure are those of inflow.ts: when a write does not complete within the call
  * (the kernel did not take every byte), the pending write still points into the reading side's
  * buffer, so that side stops reading until every pending write of its reads has completed.
- * Nothing is queued in memory beyond what was read before reading stopped. An end read on one side ends the other side's writing once what was read before
- * it is written (TCP half-close, as with `allowHalfOpen`); both sides ended, or an error on either,
- * closes both.
+ * Nothing is queued in memory beyond what was read before reading stopped. An end read on one side
+ * ends the other side's writing once what was read before it is written (TCP half-close, as with
+ * `allowHalfOpen`); both sides ended, or an error on either, closes both.
  */
 import type net from 'node:net';
 
