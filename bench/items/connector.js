@@ -44,7 +44,7 @@ const TESTS = ['oltp_point_select', 'oltp_read_write'];
 const SWITCHES = 3;
 
 /** @returns {Promise<number>} */
-async function freePort(host = '127.0.0.1') {
+export async function freePort(host = '127.0.0.1') {
   const s = net.createServer();
   await new Promise((r) => s.listen(0, host, () => r(undefined)));
   const { port } = /** @type {net.AddressInfo} */ (s.address());
@@ -73,13 +73,15 @@ function cpuMicros(pid) {
  * HAProxy in TCP mode in front of one server, in the foreground; resolves once it accepts connections.
  * @param {string} dir
  * @param {Backend} backend
+ * @param {string[]} [globals] more lines of its `global` section (its defaults otherwise)
  */
-async function startHaproxy(dir, backend) {
+export async function startHaproxy(dir, backend, globals = []) {
   const port = await freePort();
-  const config = join(dir, 'haproxy.cfg');
+  const config = join(dir, `haproxy-${port}.cfg`);
   writeFileSync(config, [
     'global',
     '  maxconn 4096',
+    ...globals,
     'defaults',
     '  mode tcp',
     '  timeout connect 5s',
