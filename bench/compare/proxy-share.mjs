@@ -13,14 +13,13 @@
  * With `--bridge LISTEN_PORT BACKEND_HOST BACKEND_PORT PROCESSES` it is that bare forwarding proxy
  * (started by the comparison; prints "ready" once it listens).
  */
-import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { freePort, startHaproxy } from '../items/connector.js';
+import { cpuTicks, freePort, startHaproxy, startNodeProxy } from '../items/connector.js';
 import { median } from '../lib/stats.js';
 import { importTestHelper } from '../lib/ts-helpers.js';
 
@@ -77,10 +76,9 @@ function processTree(pid) {
 function usage(root) {
   const total = { ticks: 0, user: 0, system: 0, voluntary: 0, involuntary: 0 };
   for (const pid of processTree(root)) {
-    // Fields 14 and 15 (utime, stime) after the command name.
-    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-    total.user += Number(fields[11]);
-    total.system += Number(fields[12]);
+    const { user, system } = cpuTicks(pid);
+    total.user += user;
+    total.system += system;
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
       total.voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
@@ -97,12 +95,7 @@ function usage(root) {
  */
 async function startBridge(processes, backend) {
   const port = await freePort();
-  const child = spawn(process.execPath, [import.meta.filename, '--bridge', String(port), backend.host, String(backend.port), String(processes)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((ready, fail) => {
-    child.stdout.once('data', ready);
-    child.once('exit', (code) => fail(new Error(`the bridge proxy exited (${code})`)));
-  });
-  return { port, pid: /** @type {number} */ (child.pid), stop: async () => void child.kill('SIGKILL') };
+  return startNodeProxy('the bridge proxy', port, [import.meta.filename, '--bridge', String(port), backend.host, String(backend.port), String(processes)]);
 }
 
 async function compare() {

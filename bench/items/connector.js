@@ -53,17 +53,26 @@ export async function freePort(host = '127.0.0.1') {
 }
 
 /**
- * CPU time a process has used so far (user and system, all its threads), in microseconds, from
- * /proc (Linux); null where there is none.
+ * User and system CPU time a process has used so far (all its threads), in clock ticks (USER_HZ,
+ * 100 on Linux), from /proc.
+ * @param {number} pid
+ */
+export function cpuTicks(pid) {
+  // Fields 14 and 15 (utime, stime) after the command name.
+  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+  return { user: Number(fields[11]), system: Number(fields[12]) };
+}
+
+/**
+ * CPU time a process has used so far (user and system), in microseconds; null where /proc has none.
  * @param {number | undefined} pid
  * @returns {number | null}
  */
 function cpuMicros(pid) {
   if (!pid) return null;
   try {
-    // Fields 14 and 15 (utime, stime) after the command name, in clock ticks (USER_HZ, 100 on Linux).
-    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+    const { user, system } = cpuTicks(pid);
+    return (user + system) * 10_000;
   } catch {
     return null;
   }
@@ -124,10 +133,20 @@ export async function startHaproxy(dir, backend, globals = []) {
 async function startBarePipe(backend) {
   const port = await freePort();
   const code = `const net=require('node:net');net.createServer({noDelay:true},(c)=>{const b=net.connect({host:${JSON.stringify(backend.host)},port:${backend.port},noDelay:true});c.pipe(b);b.pipe(c);c.on('error',()=>b.destroy());b.on('error',()=>c.destroy());}).listen(${port},'127.0.0.1',()=>console.log('ready'));`;
-  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return startNodeProxy('the bare pipe', port, ['-e', code]);
+}
+
+/**
+ * A Node proxy in a process of its own, listening on `port`; resolves once it prints that it is ready.
+ * @param {string} what its name in an error
+ * @param {number} port
+ * @param {string[]} args node's arguments
+ */
+export async function startNodeProxy(what, port, args) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((r, j) => {
     child.stdout.once('data', r);
-    child.once('exit', (c) => j(new Error(`the bare pipe exited (${c})`)));
+    child.once('exit', (c) => j(new Error(`${what} exited (${c})`)));
   });
   return { port, pid: child.pid, stop: async () => void child.kill('SIGKILL') };
 }
