@@ -60,7 +60,7 @@ async function oneFailover(fault, timeoutMs) {
     /** @type {number | null} */
     let detectedAt = null;
     /** @type {number | null} */
-    let promotedAt = null;
+    let endedAt = null;
     /** @type {number | null} */
     let startedAt = null;
     /** @type {number | null} */
@@ -77,7 +77,7 @@ async function oneFailover(fault, timeoutMs) {
         }
         if (data.type === 'task-end' && data.task.operation.startsWith('failover')) {
           if (data.task.state !== 'complete') throw new Error(`failover task ended ${data.task.state}: ${JSON.stringify(data.task.taskResult)}`);
-          promotedAt = Date.parse(data.task.endTime ?? '');
+          endedAt = Date.parse(data.task.endTime ?? '');
           startedAt = Date.parse(data.task.startTime ?? '');
           return true;
         }
@@ -99,10 +99,10 @@ async function oneFailover(fault, timeoutMs) {
       clearTimeout(timer);
     }
     if (detectedAt === null) throw new Error(`the fault ${fault} was never seen in a sample before the failover`);
-    if (promotedAt === null || Number.isNaN(promotedAt)) throw new Error(`the failover after ${fault} ended without an end time`);
+    if (endedAt === null || Number.isNaN(endedAt)) throw new Error(`the failover after ${fault} ended without an end time`);
     if (startedAt === null || Number.isNaN(startedAt)) throw new Error(`the failover after ${fault} ended without a start time`);
     const expectedMs = (threshold + 1) * SAMPLE_PERIOD_S * 1000;
-    return { fault, expectedMs, detectionToStartMs: startedAt - detectedAt, differenceMs: startedAt - detectedAt - expectedMs, taskMs: promotedAt - startedAt };
+    return { fault, expectedMs, detectionToStartMs: startedAt - detectedAt, differenceMs: startedAt - detectedAt - expectedMs, taskMs: endedAt - startedAt };
   } finally {
     abort.abort();
     await mgr.stop();
