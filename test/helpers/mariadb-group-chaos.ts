@@ -228,12 +228,14 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
       coordinator = acting ? { name: acting.member, term: acting.term } : null;
     }
     await readEtcd().catch(() => undefined);
-    view = null;
+    // Published once the tick has it: cleared before the status read, a view read by the run
+    // between two awaits (the final check's) was null while a tick was under way.
+    let next: ManagerSnapshot | null = null;
     if (coordinator && answering(coordinator.name)) {
       try {
         const [status, history] = await Promise.all([client(coordinator.name).serviceStatus(SERVICE), client(coordinator.name).history(SERVICE, 10)]);
         for (const t of history.tasks ?? []) noteTask(t);
-        view = {
+        next = {
           policy: status.policy,
           datasources: status.datasources,
           taskRunning: runningTasks.size > 0 || (history.tasks ?? []).some((t) => t.state === 'in_progress'),
@@ -245,12 +247,12 @@ export async function runMariaDbGroupRound(seed: number, opts: GroupRoundOptions
           if (masters.at(-1) !== m) masters.push(m);
         }
       } catch (e) {
-        view = null;
         const why = e instanceof Error ? e.message : String(e);
         if (why !== lastViewError) log(`  the coordinator ${coordinator.name}'s view: ${why}`);
         lastViewError = why;
       }
     }
+    view = next;
     checker.checkView(Date.now(), watch.snapshot(), view);
   };
   let ticking = true;
